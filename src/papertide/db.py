@@ -1,0 +1,79 @@
+"""Engine, sessions, the request session dependency and unit_of_work() for jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from papertide import embedded_pg, paths
+from papertide.config import get_settings
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def database_url() -> str:
+    """PAPERTIDE_DATABASE_URL, or the embedded server's URL (starting it if needed)."""
+    settings = get_settings()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    return embedded_pg.start(settings.data_dir)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine."""
+    return create_engine(database_url(), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@lru_cache
+def session_factory() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: one session per request, committed at the edge."""
+    with session_factory()() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session for one job step: commit on success, roll back on any error."""
+    with session_factory()() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic config pointing at the bundled migrations and at `url` (default: ours)."""
+    config = Config(str(paths.ALEMBIC_INI))
+    config.set_main_option("script_location", str(paths.MIGRATIONS_DIR))
+    config.attributes["database_url"] = url or database_url()
+    return config
+
+
+def upgrade(url: str | None = None) -> None:
+    """`alembic upgrade head` against `url` (default: ours)."""
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,110 @@
+"""Papers and what the pipeline derives from them: embeddings, signals, scores, topics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import BigInteger, Computed, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from papertide.models.base import EMBEDDING_DIM, Base
+
+# Title matches outrank abstract matches in keyword search (weights A and B).
+SEARCH_VECTOR_SQL = (
+    "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+    "setweight(to_tsvector('english', coalesce(abstract, '')), 'B')"
+)
+
+
+class Topic(Base):
+    __tablename__ = "topic"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    momentum: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Paper(Base):
+    __tablename__ = "paper"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    published_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+    # When a source first listed the paper (a Hugging Face daily page, an arXiv announcement);
+    # trending measures age from here, since that is when readers started to see it.
+    announced_at: Mapped[datetime | None] = mapped_column(index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    abs_url: Mapped[str | None] = mapped_column(Text)
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    code_url: Mapped[str | None] = mapped_column(Text)
+    project_url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(Text)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    modified_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True))
+
+    __table_args__ = (Index("ix_paper_search_vector", "search_vector", postgresql_using="gin"),)
+
+
+class PaperEmbedding(Base):
+    __tablename__ = "paper_embedding"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    dim: Mapped[int] = mapped_column(Integer)
+    text_hash: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    embedded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        Index(
+            "ix_paper_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+
+class PaperSignal(Base):
+    """One observation of an engagement count; a re-fetch adds a row, history is never overwritten."""
+
+    __tablename__ = "paper_signal"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("paper_id", "kind", "source", "observed_at"),
+        Index("ix_paper_signal_paper_kind_observed", "paper_id", "kind", "observed_at"),
+    )
+
+
+class PaperScore(Base):
+    """The trend score of a paper for one period (day / week / month), with its components."""
+
+    __tablename__ = "paper_score"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    components: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    as_of: Mapped[datetime]
+    computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_paper_score_period_score", "period", "score"),)
