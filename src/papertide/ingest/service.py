@@ -1,0 +1,128 @@
+"""Run one ingestion: parse a source, upsert in batches with a progress bar, record the run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from papertide.db import unit_of_work
+from papertide.ingest.sources import hf_daily, jsonl, sample
+from papertide.ingest.sources.base import ParseResult, SourceError
+from papertide.models import JobStatus
+from papertide.papers import repository as paper_repository
+from papertide.runs import record_run
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 500
+
+
+class IngestError(Exception):
+    """The run failed and wrote nothing; the message says which source and where."""
+
+
+@dataclass
+class IngestSummary:
+    run_id: int
+    status: JobStatus
+    counts: dict[str, int]
+
+
+def run_source(source: str, parse: Callable[[], ParseResult], *, params: dict[str, Any] | None = None,
+               progress: bool = False) -> IngestSummary:
+    """Parse, then write every record in one transaction: a failure leaves the database as it was."""
+    try:
+        with record_run("ingest", source=source, params=params) as run:
+            result = parse()
+            counts = _write(source, result.records, progress=progress)
+            counts["skipped"] = len(result.skipped)
+            for skipped in result.skipped:
+                log.warning("%s: skipped %s: %s", source, skipped.location, skipped.reason)
+            run.counts = counts
+            run.status = JobStatus.OK if result.records or result.skipped else JobStatus.OK_EMPTY
+    except SourceError as error:
+        raise IngestError(str(error)) from error
+    return IngestSummary(run_id=run.id, status=run.status, counts=counts)
+
+
+def _write(source: str, records: list[Any], *, progress: bool) -> dict[str, int]:
+    counts = {"fetched": len(records), "new": 0, "updated": 0, "unchanged": 0, "signals": 0}
+    with unit_of_work() as session, tqdm(total=len(records), desc=f"ingest {source}", unit="paper",
+                                         disable=not progress) as bar:
+        for start in range(0, len(records), BATCH_SIZE):
+            batch = records[start : start + BATCH_SIZE]
+            result = paper_repository.upsert_papers(session, batch, source=source)
+            counts["new"] += result.new
+            counts["updated"] += result.updated
+            counts["unchanged"] += result.unchanged
+            counts["signals"] += result.signals
+            bar.update(len(batch))
+    return counts
+
+
+def ingest_sample(*, path: Path | None = None, progress: bool = False) -> IngestSummary:
+    """Load the bundled Hugging Face Daily Papers sample (or another file in its format)."""
+    params = {"path": str(path)} if path else {}
+    return run_source(sample.NAME, lambda: sample.parse_sample(path), params=params, progress=progress)
+
+
+def ingest_jsonl(path: Path, *, progress: bool = False) -> IngestSummary:
+    """Load papertide's own JSONL format; bad lines are skipped and reported with file:line."""
+
+    def parse() -> ParseResult:
+        try:
+            with path.open(encoding="utf-8") as lines:
+                return jsonl.parse_lines(lines, location=path.name)
+        except OSError as error:
+            raise SourceError(f"jsonl: cannot read {path}: {error.strerror or error}") from None
+        except UnicodeDecodeError as error:
+            raise SourceError(f"jsonl: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+    return run_source(jsonl.NAME, parse, params={"path": str(path)}, progress=progress)
+
+
+def ingest_hf_files(paths: Iterable[Path], *, progress: bool = False) -> IngestSummary:
+    """Load saved Daily Papers responses; each file's day comes from its name (YYYY-MM-DD.json)."""
+    files = sorted(paths)
+
+    def parse() -> ParseResult:
+        result = ParseResult()
+        for path in files:
+            day = _day_from_name(path)
+            try:
+                items = hf_daily.load_day(path.read_bytes(), location=path.name)
+            except OSError as error:
+                raise SourceError(f"hf-daily: cannot read {path}: {error.strerror or error}") from None
+            observed = hf_daily.recorded_observation_time(day)
+            result.extend(hf_daily.parse_day(items, day=day, observed_at=observed, location=path.name))
+        return result
+
+    return run_source(hf_daily.NAME, parse, params={"files": [str(p) for p in files]}, progress=progress)
+
+
+def ingest_hf_days(days: Iterable[date], *, progress: bool = False) -> IngestSummary:
+    """Fetch days from the live Daily Papers API; counts are observed at fetch time."""
+    wanted = list(days)
+
+    def parse() -> ParseResult:
+        result = ParseResult()
+        for day in tqdm(wanted, desc="hf-daily days", unit="day", disable=not progress):
+            raw = hf_daily.fetch_day(day)
+            items = hf_daily.load_day(raw, location=f"daily_papers?date={day.isoformat()}")
+            observed = datetime.now(UTC)
+            result.extend(hf_daily.parse_day(items, day=day, observed_at=observed, location=f"date={day.isoformat()}"))
+        return result
+
+    return run_source(hf_daily.NAME, parse, params={"days": [d.isoformat() for d in wanted]}, progress=progress)
+
+
+def _day_from_name(path: Path) -> date:
+    try:
+        return date.fromisoformat(path.stem)
+    except ValueError:
+        raise SourceError(f"hf-daily: cannot tell the day of {path.name}: name it YYYY-MM-DD.json") from None

@@ -1,0 +1,1 @@
+"""One module per source: fetch raw bytes, parse them into PaperIn records."""

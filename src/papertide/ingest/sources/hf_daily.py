@@ -1,0 +1,107 @@
+"""Hugging Face Daily Papers: `GET /api/daily_papers?date=YYYY-MM-DD`, one JSON array per day."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from papertide.ingest.sources.base import (
+    USER_AGENT,
+    ParseResult,
+    Skipped,
+    SourceError,
+    day_start,
+    describe,
+    parse_datetime,
+)
+from papertide.papers.ids import canonical_id
+from papertide.papers.schemas import PaperIn, SignalIn
+
+API_URL = "https://huggingface.co/api/daily_papers"
+NAME = "hf-daily"
+
+
+def fetch_day(day: date, *, client: httpx.Client | None = None, timeout: float = 30.0) -> bytes:
+    """The raw API response for one day; HTTP and network errors raise SourceError."""
+    own_client = client is None
+    client = client or httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=timeout)
+    try:
+        response = client.get(API_URL, params={"date": day.isoformat()})
+        response.raise_for_status()
+        return response.content
+    except httpx.HTTPError as error:
+        raise SourceError(f"{NAME}: fetching {day.isoformat()} failed: {error}") from error
+    finally:
+        if own_client:
+            client.close()
+
+
+def load_day(raw: bytes | str, *, location: str) -> list[Any]:
+    """Decode one day's document; anything but a JSON array fails with its location."""
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{NAME}: {location} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
+    if not isinstance(items, list):
+        raise SourceError(f"{NAME}: {location} should be a JSON array of papers, got {type(items).__name__}")
+    return items
+
+
+def parse_day(items: list[Any], *, day: date, observed_at: datetime, location: str) -> ParseResult:
+    """Turn one day's items into records; a bad item is skipped with its index as location."""
+    result = ParseResult()
+    for index, item in enumerate(items):
+        where = f"{location}[{index}]"
+        try:
+            result.records.append(parse_item(item, day=day, observed_at=observed_at))
+        except ValidationError as error:
+            result.skipped.append(Skipped(where, describe(error)))
+        except (ValueError, TypeError, AttributeError) as error:
+            result.skipped.append(Skipped(where, str(error)))
+    return result
+
+
+def parse_item(item: dict[str, Any], *, day: date, observed_at: datetime) -> PaperIn:
+    """One Daily Papers item. The schema drifts across years, so every field but the id is optional."""
+    paper = item.get("paper") or {}
+    raw_id = paper.get("id")
+    if not isinstance(raw_id, str) or not raw_id:
+        raise ValueError("paper.id is missing")
+    paper_id, version = canonical_id(raw_id)
+    listed = parse_datetime(paper.get("submittedOnDailyAt"), where="paper.submittedOnDailyAt")
+    return PaperIn(
+        id=paper_id,
+        version=version,
+        title=paper.get("title") or item.get("title") or "",
+        abstract=paper.get("summary") or item.get("summary") or "",
+        authors=[a["name"] for a in paper.get("authors") or [] if isinstance(a, dict) and a.get("name")],
+        published_at=parse_datetime(paper.get("publishedAt"), where="paper.publishedAt"),
+        announced_at=listed or day_start(day),
+        abs_url=f"https://arxiv.org/abs/{paper_id}",
+        pdf_url=f"https://arxiv.org/pdf/{paper_id}",
+        code_url=paper.get("githubRepo") or None,
+        project_url=paper.get("projectPage") or None,
+        signals=_signals(paper, item, observed_at),
+    )
+
+
+def _signals(paper: dict[str, Any], item: dict[str, Any], observed_at: datetime) -> list[SignalIn]:
+    counts = {
+        "upvotes": paper.get("upvotes"),
+        "github_stars": paper.get("githubStars"),
+        "comments": item.get("numComments"),
+    }
+    return [
+        SignalIn(kind=kind, value=value, observed_at=observed_at)
+        for kind, value in counts.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+
+
+def recorded_observation_time(day: date) -> datetime:
+    """Recorded days were fetched the same morning (SOURCES.md): we date their counts at noon UTC."""
+    return day_start(day) + timedelta(hours=12)

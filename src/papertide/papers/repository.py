@@ -1,0 +1,131 @@
+"""SQL for papers and their signals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from papertide.models import Paper, PaperScore, PaperSignal, Topic
+from papertide.papers.schemas import PaperIn
+
+# Columns a later fetch may change. The code and project links are kept when a source lacks them,
+# and announced_at keeps the earliest listing, so two sources merge into one row.
+_CONTENT_COLUMNS = ("title", "abstract", "authors", "categories", "published_at", "updated_at", "version", "abs_url", "pdf_url")
+
+
+@dataclass
+class UpsertResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    signals: int = 0
+
+
+def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) -> UpsertResult:
+    """Insert new papers, update changed ones, leave identical ones untouched; add signal rows."""
+    result = UpsertResult()
+    unique = _dedupe(records)
+    if not unique:
+        return result
+    stmt = insert(Paper).values([record.row(source) for record in unique])
+    excluded = stmt.excluded
+    merged: dict[str, Any] = {name: getattr(excluded, name) for name in _CONTENT_COLUMNS}
+    merged["code_url"] = func.coalesce(excluded.code_url, Paper.code_url)
+    merged["project_url"] = func.coalesce(excluded.project_url, Paper.project_url)
+    merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)
+    merged["text_hash"] = excluded.text_hash
+    current = tuple_(*(getattr(Paper, name) for name in merged))
+    incoming = tuple_(*merged.values())
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Paper.id],
+        set_={**merged, "modified_at": func.now()},
+        # An identical re-fetch writes nothing, so modified_at and the embedding stay as they are.
+        where=current.is_distinct_from(incoming),
+    ).returning(Paper.id, literal_column("(xmax = 0)").label("inserted"))
+    touched = session.execute(stmt).all()
+    result.new = sum(1 for row in touched if row.inserted)
+    result.updated = len(touched) - result.new
+    result.unchanged = len(unique) - len(touched)
+    result.signals = insert_signals(session, records, source=source)
+    return result
+
+
+def _dedupe(records: Sequence[PaperIn]) -> list[PaperIn]:
+    """One record per id (Postgres refuses two in one upsert): the last wins, keeping the earliest listing."""
+    by_id: dict[str, PaperIn] = {}
+    for record in records:
+        earlier = by_id.get(record.id)
+        if earlier and earlier.announced_at and (record.announced_at is None or earlier.announced_at < record.announced_at):
+            record = record.model_copy(update={"announced_at": earlier.announced_at})
+        by_id[record.id] = record
+    return list(by_id.values())
+
+
+def insert_signals(session: Session, records: Sequence[PaperIn], *, source: str) -> int:
+    """Add each record's observations; the same observation twice is stored once."""
+    rows = [
+        {"paper_id": r.id, "kind": s.kind, "value": s.value, "source": source, "observed_at": s.observed_at}
+        for r in records
+        for s in r.signals
+    ]
+    if not rows:
+        return 0
+    stmt = insert(PaperSignal).values(rows).on_conflict_do_nothing().returning(PaperSignal.id)
+    return len(session.execute(stmt).all())
+
+
+def get_paper(session: Session, paper_id: str) -> Paper | None:
+    return session.get(Paper, paper_id)
+
+
+def get_topic(session: Session, topic_id: int) -> Topic | None:
+    return session.get(Topic, topic_id)
+
+
+def count_papers(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Paper)) or 0
+
+
+def get_scores(session: Session, paper_id: str) -> list[PaperScore]:
+    stmt = select(PaperScore).where(PaperScore.paper_id == paper_id)
+    return list(session.scalars(stmt))
+
+
+def latest_signals(session: Session, paper_id: str) -> dict[str, float]:
+    """The newest observation of each signal kind for one paper."""
+    stmt = (
+        select(PaperSignal.kind, PaperSignal.value)
+        .where(PaperSignal.paper_id == paper_id)
+        .distinct(PaperSignal.kind)
+        .order_by(PaperSignal.kind, PaperSignal.observed_at.desc())
+    )
+    return {row.kind: row.value for row in session.execute(stmt)}
+
+
+def signal_history(session: Session, paper_id: str, kind: str) -> list[tuple[datetime, float]]:
+    stmt = (
+        select(PaperSignal.observed_at, PaperSignal.value)
+        .where(PaperSignal.paper_id == paper_id, PaperSignal.kind == kind)
+        .order_by(PaperSignal.observed_at)
+    )
+    return [(row.observed_at, row.value) for row in session.execute(stmt)]
+
+
+def newest_activity_at(session: Session) -> datetime | None:
+    """The newest moment the data knows of: the latest listing or signal observation."""
+    listed = session.scalar(select(func.max(func.coalesce(Paper.announced_at, Paper.published_at))))
+    observed = session.scalar(select(func.max(PaperSignal.observed_at)))
+    known = [value for value in (listed, observed) if value is not None]
+    return max(known) if known else None
+
+
+def papers_by_ids(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
+    if not ids:
+        return {}
+    return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}

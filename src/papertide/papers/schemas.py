@@ -1,0 +1,102 @@
+"""Paper records by direction: PaperIn (from a source), PaperRead (to a page or the API)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SIGNAL_KINDS = ("upvotes", "github_stars", "comments", "views", "clicks")
+
+
+def text_hash(title: str, abstract: str) -> str:
+    """The hash of the text we embed: a changed title or abstract means a new embedding."""
+    return hashlib.sha256(f"{title}\n{abstract}".encode()).hexdigest()
+
+
+def _collapse(value: str) -> str:
+    return " ".join(value.split())
+
+
+class SignalIn(BaseModel):
+    """One engagement count as a source saw it at `observed_at`."""
+
+    kind: str
+    value: float = Field(ge=0)
+    observed_at: datetime
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in SIGNAL_KINDS:
+            raise ValueError(f"unknown signal kind {value!r}; expected one of {', '.join(SIGNAL_KINDS)}")
+        return value
+
+    @field_validator("observed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("observed_at must carry a time zone")
+        return value
+
+
+class PaperIn(BaseModel):
+    """The validated record every source yields and the one upsert path writes."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    abstract: str = Field(min_length=1)
+    authors: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    announced_at: datetime | None = None
+    version: int | None = None
+    abs_url: str | None = None
+    pdf_url: str | None = None
+    code_url: str | None = None
+    project_url: str | None = None
+    signals: list[SignalIn] = Field(default_factory=list)
+
+    @field_validator("title", "abstract")
+    @classmethod
+    def _single_spaced(cls, value: str) -> str:
+        return _collapse(value)
+
+    @field_validator("published_at", "updated_at", "announced_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("dates must carry a time zone")
+        return value
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.title, self.abstract)
+
+    def row(self, source: str) -> dict[str, Any]:
+        """The paper table's columns for this record."""
+        data = self.model_dump(exclude={"signals"})
+        return {**data, "source": source, "text_hash": self.text_hash}
+
+
+class PaperRead(BaseModel):
+    """A paper as pages and the API show it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    categories: list[str]
+    published_at: datetime | None
+    announced_at: datetime | None
+    abs_url: str | None
+    pdf_url: str | None
+    code_url: str | None
+    project_url: str | None

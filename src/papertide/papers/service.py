@@ -1,0 +1,71 @@
+"""Everything a paper page or the paper API shows, gathered in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from papertide.models import Paper, PaperScore, Topic
+from papertide.papers import repository
+from papertide.search import service as search_service
+from papertide.search.schemas import SearchHit
+
+
+@dataclass
+class PaperDetail:
+    paper: Paper
+    scores: dict[str, PaperScore]
+    signals: dict[str, float]
+    history: list[tuple[datetime, float]]
+    similar: list[SearchHit] = field(default_factory=list)
+    topic: Topic | None = None
+
+
+def get_detail(session: Session, paper_id: str, *, model: str, similar_limit: int = 8) -> PaperDetail | None:
+    """The paper with its trend breakdown, signals, upvote history and similar papers; None if unknown."""
+    paper = repository.get_paper(session, paper_id)
+    if paper is None:
+        return None
+    return PaperDetail(
+        paper=paper,
+        scores={score.period: score for score in repository.get_scores(session, paper_id)},
+        signals=repository.latest_signals(session, paper_id),
+        history=repository.signal_history(session, paper_id, "upvotes"),
+        similar=search_service.similar(session, paper_id, model=model, limit=similar_limit),
+        topic=repository.get_topic(session, paper.topic_id) if paper.topic_id else None,
+    )
+
+
+def sparkline_points(history: list[tuple[datetime, float]], *, width: int = 120, height: int = 28) -> str:
+    """SVG polyline points for a small chart of one signal over time ('' with fewer than two points)."""
+    if len(history) < 2:
+        return ""
+    start, end = history[0][0], history[-1][0]
+    span = (end - start).total_seconds() or 1.0
+    top = max(value for _, value in history) or 1.0
+    points = []
+    for at, value in history:
+        x = (at - start).total_seconds() / span * width
+        y = height - value / top * (height - 2) - 1
+        points.append(f"{x:.1f},{y:.1f}")
+    return " ".join(points)
+
+
+def api_fields(paper: Paper) -> dict[str, Any]:
+    """A paper's public fields, the id exactly as stored."""
+    return {
+        "id": paper.id,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "authors": paper.authors,
+        "categories": paper.categories,
+        "published_at": paper.published_at.isoformat() if paper.published_at else None,
+        "announced_at": paper.announced_at.isoformat() if paper.announced_at else None,
+        "abs_url": paper.abs_url,
+        "pdf_url": paper.pdf_url,
+        "code_url": paper.code_url,
+        "project_url": paper.project_url,
+    }

@@ -1,0 +1,1 @@
+"""Ranking: the published trending formula (pure) and its computation over the database."""

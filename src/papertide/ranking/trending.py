@@ -1,0 +1,92 @@
+"""The trending formula (docs/trending.md), as pure functions of the data and of `as_of`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+PERIODS: dict[str, timedelta] = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+
+# The pace of decay for each tab: a day's list is
+# about hours, a month's list about days, so the month tab is not just "the newest papers".
+DECAY_SCALE_HOURS: dict[str, float] = {"day": 12.0, "week": 48.0, "month": 168.0}
+
+# When the newest data is more than this older than the clock, trending is shown "as of" the data.
+STALE_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class TrendParams:
+    gravity: float = 1.5
+    weight_upvotes: float = 1.0
+    weight_stars: float = 0.05
+    weight_comments: float = 2.0
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What trending needs to know of one paper at `as_of`."""
+
+    paper_id: str
+    listed_at: datetime
+    upvotes: float = 0.0
+    github_stars: float = 0.0
+    comments: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataClock:
+    as_of: datetime
+    stale: bool  # True when the data is older than the clock and as_of is the newest data point
+
+
+def data_clock(*, now: datetime, newest: datetime | None) -> DataClock:
+    """Rank as of now, unless the newest data is older than a day: then as of that data."""
+    if newest is None or now - newest <= STALE_AFTER:
+        return DataClock(as_of=now, stale=False)
+    return DataClock(as_of=newest, stale=True)
+
+
+def engagement(activity: Activity, params: TrendParams) -> float:
+    return (
+        params.weight_upvotes * activity.upvotes
+        + params.weight_stars * activity.github_stars
+        + params.weight_comments * activity.comments
+    )
+
+
+def components(activity: Activity, *, as_of: datetime, period: str, params: TrendParams) -> dict[str, Any]:
+    """The score and every number it came from, stored so pages can say why a paper trends."""
+    age_hours = max((as_of - activity.listed_at).total_seconds() / 3600.0, 0.0)
+    decay = (1.0 + age_hours / DECAY_SCALE_HOURS[period]) ** -params.gravity
+    points = engagement(activity, params)
+    # +1 so papers with no engagement at all still rank, newest first.
+    score = (points + 1.0) * decay
+    return {
+        "upvotes": activity.upvotes,
+        "github_stars": activity.github_stars,
+        "comments": activity.comments,
+        "engagement": round(points, 4),
+        "age_hours": round(age_hours, 2),
+        "decay": round(decay, 6),
+        "score": score,
+    }
+
+
+def in_window(activity: Activity, *, as_of: datetime, period: str) -> bool:
+    return as_of - PERIODS[period] < activity.listed_at <= as_of
+
+
+def rank(
+    activities: Iterable[Activity], *, as_of: datetime, period: str, params: TrendParams
+) -> list[tuple[str, float, dict[str, Any]]]:
+    """(paper_id, score, components) for the papers listed in the period, best first; ties by id."""
+    scored = []
+    for activity in activities:
+        if in_window(activity, as_of=as_of, period=period):
+            parts = components(activity, as_of=as_of, period=period, params=params)
+            scored.append((activity.paper_id, parts["score"], parts))
+    scored.sort(key=lambda item: (-item[1], item[0]))
+    return scored

@@ -1,0 +1,1 @@
+"""Search: keyword (full text), semantic (pgvector) and hybrid (reciprocal rank fusion)."""

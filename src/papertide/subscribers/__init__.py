@@ -1,0 +1,1 @@
+"""Subscribers: double opt-in, tokens in links, unsubscribe."""

@@ -1,0 +1,107 @@
+"""create_app(): routers, error pages, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from papertide import __version__
+from papertide.config import get_settings
+from papertide.digests.mailer import Mailer, mailer_from_settings
+from papertide.embeddings.encoder import Encoder, get_encoder
+from papertide.web.deps import RateLimiter, SessionDep, templates
+from papertide.web.routes import api, dev, pages, search, subscribe
+
+log = logging.getLogger(__name__)
+REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
+
+
+def lazy_encoder() -> Callable[[], Encoder | None]:
+    """Load the model on first use; if it cannot load, search falls back to keywords only."""
+    lock = threading.Lock()
+    state: dict[str, Any] = {}
+
+    def provide() -> Encoder | None:
+        with lock:
+            if "encoder" not in state:
+                try:
+                    state["encoder"] = get_encoder()
+                except Exception:
+                    log.exception("embedding model failed to load; semantic search is off")
+                    state["encoder"] = None
+            return state["encoder"]  # type: ignore[no-any-return]
+
+    return provide
+
+
+def create_app(
+    *, encoder_provider: Callable[[], Encoder | None] | None = None, mailer: Mailer | None = None
+) -> FastAPI:
+    """The ASGI app; tests pass their own encoder and mailer."""
+    settings = get_settings()
+    app = FastAPI(title="papertide", version=__version__, description="Trending papers, hybrid search, digests.")
+    app.state.encoder_provider = encoder_provider or lazy_encoder()
+    app.state.mailer = mailer or mailer_from_settings(settings)
+    app.state.subscribe_limiter = RateLimiter(settings.subscribe_rate_limit_per_hour)
+    for module in (pages, search, subscribe, api, dev):
+        app.include_router(module.router)
+    _add_basics(app)
+    _add_error_pages(app)
+    return app
+
+
+def _add_basics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        REQUESTS.labels(request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(session: SessionDep) -> dict[str, Any]:
+        papers = session.execute(text("SELECT count(*) FROM paper")).scalar_one()
+        return {"status": "ok", "papers": papers}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+        context = {"status": error.status_code, "message": error.detail}
+        return templates.TemplateResponse(request, "pages/message.html", context, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in item['loc'][1:]) or 'request'}: {item['msg']}" for item in error.errors()
+        ]
+        if _wants_json(request):
+            return JSONResponse({"detail": problems}, status_code=422)
+        message = "Some of the input was not valid: " + "; ".join(problems)
+        return templates.TemplateResponse(request, "pages/message.html", {"status": 422, "message": message},
+                                          status_code=422)
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory papertide.web.app:app_factory` (papertide serve)."""
+    return create_app()
+
+

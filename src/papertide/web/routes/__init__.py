@@ -1,0 +1,1 @@
+"""Routers: pages, search, subscribe, api, dev."""

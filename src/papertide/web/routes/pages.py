@@ -1,0 +1,57 @@
+"""Trending, paper detail and status pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from papertide.papers import service as paper_service
+from papertide.ranking import repository as ranking_repository
+from papertide.ranking.trending import PERIODS, STALE_AFTER
+from papertide.runs import recent_runs
+from papertide.search import repository as search_repository
+from papertide.web.deps import SessionDep, SettingsDep, templates
+
+router = APIRouter()
+PAGE_SIZE = 30
+
+
+def trending_clock(session: SessionDep) -> dict[str, object]:
+    """When the shown ranking was computed for, and whether that is older than today."""
+    as_of = ranking_repository.scored_as_of(session)
+    stale = as_of is not None and datetime.now(UTC) - as_of > STALE_AFTER
+    return {"as_of": as_of, "stale": stale}
+
+
+@router.get("/", response_class=HTMLResponse)
+def trending_page(
+    request: Request,
+    session: SessionDep,
+    period: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> HTMLResponse:
+    rows = ranking_repository.trending(session, period=period, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    context = {"period": period, "periods": list(PERIODS), "rows": rows, "page": page, "page_size": PAGE_SIZE,
+               "start": (page - 1) * PAGE_SIZE, **trending_clock(session)}
+    return templates.TemplateResponse(request, "pages/trending.html", context)
+
+
+@router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
+def paper_page(request: Request, session: SessionDep, settings: SettingsDep, paper_id: str) -> HTMLResponse:
+    detail = paper_service.get_detail(session, paper_id, model=settings.embedding_model)
+    if detail is None:
+        raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
+    context = {"detail": detail, "paper": detail.paper, "sparkline": paper_service.sparkline_points(detail.history),
+               "periods": list(PERIODS)}
+    return templates.TemplateResponse(request, "pages/paper.html", context)
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    context = {"runs": recent_runs(session, limit=30),
+               "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
+               **trending_clock(session)}
+    return templates.TemplateResponse(request, "pages/status.html", context)
