@@ -77,3 +77,11 @@ def alembic_config(url: str | None = None) -> Config:
 def upgrade(url: str | None = None) -> None:
     """`alembic upgrade head` against `url` (default: ours)."""
     command.upgrade(alembic_config(url), "head")
+
+
+def reset() -> None:
+    """Forget the engine and settings (tests point each case at a fresh database)."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    for cached in (session_factory, get_engine, database_url, get_settings):
+        cached.cache_clear()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, PaperSignal, Topic
@@ -102,7 +102,7 @@ def latest_signals(session: Session, paper_id: str) -> dict[str, float]:
     stmt = (
         select(PaperSignal.kind, PaperSignal.value)
         .where(PaperSignal.paper_id == paper_id)
-        .distinct(PaperSignal.kind)
+        .ext(distinct_on(PaperSignal.kind))
         .order_by(PaperSignal.kind, PaperSignal.observed_at.desc())
     )
     return {row.kind: row.value for row in session.execute(stmt)}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, PaperSignal
@@ -25,7 +25,7 @@ def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list
     latest = (
         select(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.value)
         .where(PaperSignal.observed_at <= as_of, PaperSignal.paper_id.in_([p.id for p in papers]))
-        .distinct(PaperSignal.paper_id, PaperSignal.kind)
+        .ext(distinct_on(PaperSignal.paper_id, PaperSignal.kind))
         .order_by(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.observed_at.desc())
     )
     values: dict[str, dict[str, float]] = {}

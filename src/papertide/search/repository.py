@@ -45,7 +45,7 @@ def nearest(
 ) -> list[tuple[str, float]]:
     """(paper_id, cosine similarity) of the nearest embeddings from `model`, via the HNSW index."""
     # ef_search bounds how many candidates HNSW returns; raise it past the page size.
-    session.execute(text("SET LOCAL hnsw.ef_search = :ef"), {"ef": max(100, limit * 2)})
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(100, limit * 2))})
     distance = PaperEmbedding.embedding.cosine_distance(vector)
     stmt = (
         select(PaperEmbedding.paper_id, (1 - distance).label("similarity"))

