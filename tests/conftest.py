@@ -93,8 +93,10 @@ def sample_database(pg_admin_uri: str, sample_template: str, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def session(database: str) -> Iterator[Session]:
-    """A session on the test's database; tests commit when a service must see their rows."""
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """A session on the test's database (the sample copy if the test uses one, else an empty one)."""
+    wanted = "sample_database" if "sample_database" in request.fixturenames else "database"
+    request.getfixturevalue(wanted)
     with db.session_factory()() as s:
         yield s
 
