@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,11 @@ def embedded(session: Session) -> dict[str, PaperEmbedding]:
 
 
 def test_real_model_embeds_a_few_papers(session: Session, real_encoder: FakeEncoder) -> None:
-    for title in ("Speech synthesis with diffusion", "Protein folding at scale", "Small models follow instructions"):
+    for title in (
+        "Speech synthesis with diffusion",
+        "Protein folding at scale",
+        "Small models follow instructions",
+    ):
         make_paper(session, title=title, abstract=f"{title}: an abstract.")
     session.commit()
 
@@ -40,7 +45,9 @@ def test_a_half_done_run_resumes_without_re_embedding(session: Session, fake_enc
     papers = [make_paper(session) for _ in range(5)]
     session.commit()
 
-    first = embedding_service.embed_pending(encoder=fake_encoder, batch_size=2, max_batches=1)  # then "killed"
+    first = embedding_service.embed_pending(
+        encoder=fake_encoder, batch_size=2, max_batches=1
+    )  # then "killed"
     second = embedding_service.embed_pending(encoder=fake_encoder, batch_size=2)
 
     assert (first, second) == (2, 3)
@@ -57,10 +64,8 @@ def test_a_failed_batch_leaves_nothing_half_written(session: Session) -> None:
         def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
             raise RuntimeError("GPU fell over")
 
-    try:
+    with pytest.raises(RuntimeError, match="GPU fell over"):
         embedding_service.embed_pending(encoder=Exploding(), batch_size=4)
-    except RuntimeError:
-        pass
     assert embedded(session) == {}
     assert embedding_service.embed_pending(encoder=FakeEncoder(), batch_size=4) == 1
 

@@ -46,7 +46,7 @@ def test_sample_loaded_twice_leaves_the_same_rows(session: Session) -> None:
     [
         (b"not gzip at all", "is not a readable gzip file"),
         (gzip.compress(b'{"2026-08-21": [ {"paper": '), "does not hold valid JSON"),
-        (gzip.compress(b'[1, 2]'), "should map days to arrays of papers"),
+        (gzip.compress(b"[1, 2]"), "should map days to arrays of papers"),
         (gzip.compress(b'{"21/08/2026": []}'), "is not YYYY-MM-DD"),
     ],
 )
@@ -87,7 +87,9 @@ def test_hf_daily_files_record_signals_and_old_schemas(session: Session) -> None
     assert all(p.announced_at == datetime(2024, 5, 27, tzinfo=UTC) for p in old)
     kinds = set(session.scalars(select(PaperSignal.kind).distinct()))
     assert kinds == {"upvotes", "comments"}, "these older days carry no githubStars"
-    assert session.scalar(select(func.count()).where(Paper.code_url.is_not(None))), "2025 items carry githubRepo"
+    assert session.scalar(select(func.count()).where(Paper.code_url.is_not(None))), (
+        "2025 items carry githubRepo"
+    )
 
 
 def test_hf_daily_item_without_id_is_skipped_with_its_position(session: Session, tmp_path: Path) -> None:
@@ -110,7 +112,11 @@ def test_jsonl_keeps_ids_skips_bad_lines_with_their_line_numbers(
         {"id": "my-lab/report-7", "title": "Kept as written", "abstract": "Any id is kept."},
         "this line is not json",
         {"id": "x1", "abstract": "No title here."},
-        {"title": "No id at all", "abstract": "Gets a stable id from the title.", "published_at": "2024-01-20T00:00:00Z"},
+        {
+            "title": "No id at all",
+            "abstract": "Gets a stable id from the title.",
+            "published_at": "2024-01-20T00:00:00Z",
+        },
         {"id": "x2", "title": "Bad date", "abstract": "a", "published_at": "20th of January"},
     ]
     path = tmp_path / "papers.jsonl"
@@ -133,7 +139,7 @@ def test_jsonl_keeps_ids_skips_bad_lines_with_their_line_numbers(
 
 
 def test_jsonl_missing_file_is_a_clear_error(database: str, tmp_path: Path) -> None:
-    with pytest.raises(ingest_service.IngestError, match="cannot read .*nope.jsonl"):
+    with pytest.raises(ingest_service.IngestError, match=r"cannot read .*nope\.jsonl"):
         ingest_service.ingest_jsonl(tmp_path / "nope.jsonl")
 
 

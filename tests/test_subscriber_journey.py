@@ -31,7 +31,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
         self.messages.append(BytesParser(policy=policy.default).parsebytes(raw))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"
@@ -56,7 +56,9 @@ def smtp() -> Iterator[tuple[Inbox, SmtpMailer]]:
 
 
 @pytest.fixture
-def client(sample_database: str, real_encoder: object, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
+def client(
+    sample_database: str, real_encoder: object, smtp: tuple[Inbox, SmtpMailer]
+) -> Iterator[TestClient]:
     app = create_app(encoder_provider=lambda: real_encoder, mailer=smtp[1])  # type: ignore[arg-type,return-value]
     with TestClient(app) as test_client:
         yield test_client
@@ -86,10 +88,15 @@ def test_subscribe_confirm_digest_once_unsubscribe(
 ) -> None:
     inbox, mailer = smtp
     form = client.get("/subscribe")
-    sent = client.post("/subscribe", data={
-        "email": "Reader@Example.org", "interests": "language model agents, video generation",
-        "frequency": "daily", "csrf": csrf_from(form.text),
-    })
+    sent = client.post(
+        "/subscribe",
+        data={
+            "email": "Reader@Example.org",
+            "interests": "language model agents, video generation",
+            "frequency": "daily",
+            "csrf": csrf_from(form.text),
+        },
+    )
     assert sent.status_code == 200
     assert "Check your inbox" in sent.text
 
@@ -123,8 +130,11 @@ def test_subscribe_confirm_digest_once_unsubscribe(
     client.get(f"/unsubscribe/{unsubscribe_token}")  # a GET changes nothing
     assert subscriber(session, "reader@example.org").status == SubscriberStatus.CONFIRMED
 
-    one_click = client.post(f"/unsubscribe/{unsubscribe_token}", content=b"List-Unsubscribe=One-Click",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    one_click = client.post(
+        f"/unsubscribe/{unsubscribe_token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert one_click.status_code == 200
     assert subscriber(session, "reader@example.org").status == SubscriberStatus.UNSUBSCRIBED
     assert jobs.send_digests(digest_date=DAY_TWO, mailer=mailer, encoder=real_encoder).sent == 0  # type: ignore[arg-type]
@@ -191,10 +201,28 @@ def test_subscribing_again_looks_the_same_and_sends_nothing_to_a_confirmed_addre
 @pytest.mark.parametrize(
     ("method", "path", "data", "status", "text"),
     [
-        ("post", "/subscribe", {"email": "not-an-email", "csrf": "VALID"}, 422, "That email address is not valid"),
+        (
+            "post",
+            "/subscribe",
+            {"email": "not-an-email", "csrf": "VALID"},
+            422,
+            "That email address is not valid",
+        ),
         ("post", "/subscribe", {"email": "e@example.org"}, 400, "security token is missing"),
-        ("post", "/subscribe", {"email": "e@example.org", "csrf": "forged"}, 400, "security token is not valid"),
-        ("post", "/subscribe", {"email": "e@example.org", "frequency": "hourly", "csrf": "VALID"}, 422, "daily or weekly"),
+        (
+            "post",
+            "/subscribe",
+            {"email": "e@example.org", "csrf": "forged"},
+            400,
+            "security token is not valid",
+        ),
+        (
+            "post",
+            "/subscribe",
+            {"email": "e@example.org", "frequency": "hourly", "csrf": "VALID"},
+            422,
+            "daily or weekly",
+        ),
         ("get", "/confirm/unknown-token", None, 404, "This link is not valid"),
         ("post", "/confirm/unknown-token", {"csrf": "VALID_CONFIRM"}, 404, "This link is not valid"),
         ("get", "/unsubscribe/unknown-token", None, 404, "This link is not valid"),
@@ -202,14 +230,23 @@ def test_subscribing_again_looks_the_same_and_sends_nothing_to_a_confirmed_addre
     ],
 )
 def test_bad_subscriber_input_gets_a_clear_4xx_and_stores_nothing(
-    client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session,
-    method: str, path: str, data: dict[str, str] | None, status: int, text: str,
+    client: TestClient,
+    smtp: tuple[Inbox, SmtpMailer],
+    session: Session,
+    method: str,
+    path: str,
+    data: dict[str, str] | None,
+    status: int,
+    text: str,
 ) -> None:
     from papertide.config import get_settings
     from papertide.web.deps import csrf_token
 
     if data:
-        tokens = {"VALID": csrf_token(get_settings(), "subscribe"), "VALID_CONFIRM": csrf_token(get_settings(), "confirm")}
+        tokens = {
+            "VALID": csrf_token(get_settings(), "subscribe"),
+            "VALID_CONFIRM": csrf_token(get_settings(), "confirm"),
+        }
         data = {key: tokens.get(value, value) for key, value in data.items()}
     response = client.request(method.upper(), path, data=data)
 
@@ -222,6 +259,8 @@ def test_bad_subscriber_input_gets_a_clear_4xx_and_stores_nothing(
 def test_subscribe_is_rate_limited(client: TestClient, smtp: tuple[Inbox, SmtpMailer]) -> None:
     client.app.state.subscribe_limiter.limit = 2  # type: ignore[attr-defined]
     token = csrf_from(client.get("/subscribe").text)
-    statuses = [client.post("/subscribe", data={"email": f"r{i}@example.org", "csrf": token}).status_code
-                for i in range(3)]
+    statuses = [
+        client.post("/subscribe", data={"email": f"r{i}@example.org", "csrf": token}).status_code
+        for i in range(3)
+    ]
     assert statuses == [200, 200, 429]

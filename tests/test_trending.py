@@ -42,7 +42,10 @@ def test_without_any_engagement_newer_papers_rank_first() -> None:
 
 
 def test_periods_only_rank_papers_listed_inside_them() -> None:
-    activities = [Activity("today", AS_OF - timedelta(hours=3)), Activity("last-week", AS_OF - timedelta(days=5))]
+    activities = [
+        Activity("today", AS_OF - timedelta(hours=3)),
+        Activity("last-week", AS_OF - timedelta(days=5)),
+    ]
     assert [pid for pid, _, _ in rank(activities, as_of=AS_OF, period="day", params=PARAMS)] == ["today"]
     assert len(rank(activities, as_of=AS_OF, period="week", params=PARAMS)) == 2
 

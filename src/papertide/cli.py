@@ -27,8 +27,11 @@ def _echo(message: str) -> None:
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("httpx", "sentence_transformers", "apscheduler.executors", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -68,7 +71,9 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
     stop = threading.Event()
     threads = [
         threading.Thread(target=run_worker, kwargs={"stop": stop}, name="worker", daemon=True),
-        threading.Thread(target=run_as_leader, args=(settings,), kwargs={"stop": stop}, name="scheduler", daemon=True),
+        threading.Thread(
+            target=run_as_leader, args=(settings,), kwargs={"stop": stop}, name="scheduler", daemon=True
+        ),
     ]
     for thread in threads:
         thread.start()
@@ -83,13 +88,16 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000, workers: int = 1
+) -> None:
     """The web app only."""
     import uvicorn
 
     _setup_logging()
-    uvicorn.run("papertide.web.app:app_factory", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+    uvicorn.run(
+        "papertide.web.app:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info"
+    )
 
 
 @app.command()
@@ -140,7 +148,9 @@ def _report(summary: object) -> None:
 
 
 @ingest_app.command("sample")
-def ingest_sample(path: Annotated[Path | None, typer.Argument(help="another file in the sample's format")] = None) -> None:
+def ingest_sample(
+    path: Annotated[Path | None, typer.Argument(help="another file in the sample's format")] = None,
+) -> None:
     """The bundled offline sample."""
     from papertide.ingest.service import IngestError, ingest_sample
 
@@ -179,7 +189,10 @@ def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
         if on:
             return [date.fromisoformat(on)]
         if since:
-            first, last = date.fromisoformat(since), date.fromisoformat(until) if until else datetime.now(UTC).date()
+            first, last = (
+                date.fromisoformat(since),
+                date.fromisoformat(until) if until else datetime.now(UTC).date(),
+            )
             return [first + timedelta(days=n) for n in range((last - first).days + 1)]
     except ValueError as error:
         raise typer.BadParameter(f"dates are YYYY-MM-DD: {error}") from None
@@ -246,5 +259,7 @@ def status() -> None:
     _prepare_database()
     with unit_of_work() as session:
         for run in recent_runs(session, limit=20):
-            typer.echo(f"{run.started_at:%Y-%m-%d %H:%M} {run.job:<7} {run.source or '':<10} {run.status:<9} "
-                       f"{run.counts} {run.error or ''}")
+            typer.echo(
+                f"{run.started_at:%Y-%m-%d %H:%M} {run.job:<7} {run.source or '':<10} {run.status:<9} "
+                f"{run.counts} {run.error or ''}"
+            )

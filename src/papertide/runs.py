@@ -23,7 +23,9 @@ class RunHandle:
 
 
 @contextmanager
-def record_run(job: str, *, source: str | None = None, params: dict[str, Any] | None = None) -> Iterator[RunHandle]:
+def record_run(
+    job: str, *, source: str | None = None, params: dict[str, Any] | None = None
+) -> Iterator[RunHandle]:
     """Write a `running` row now (its own transaction) and its outcome at the end, failures included."""
     with unit_of_work() as session:
         run = JobRun(job=job, source=source, params=params or {}, status=JobStatus.RUNNING, counts={})
@@ -51,4 +53,6 @@ def _finish(handle: RunHandle, status: JobStatus, *, error: str | None = None) -
 
 def recent_runs(session: Session, *, limit: int = 20) -> list[JobRun]:
     """The newest runs first, for `papertide status` and /status."""
-    return list(session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit)))
+    return list(
+        session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
+    )

@@ -46,11 +46,15 @@ class SmtpMailer:
                     client.login(self.username, self.password or "")
                 client.send_message(message)
         except (smtplib.SMTPException, OSError) as error:
-            raise MailError(f"SMTP {self.host}:{self.port} refused mail to {message['To']}: {error}") from error
+            raise MailError(
+                f"SMTP {self.host}:{self.port} refused mail to {message['To']}: {error}"
+            ) from error
 
     def _connect(self) -> smtplib.SMTP:
         if self.implicit_tls:
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
 
 

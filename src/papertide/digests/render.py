@@ -56,7 +56,11 @@ def digest_message(
     return message
 
 
-def confirmation_message(*, sender: str, to: str, confirm_url: str, interests: list[str], frequency: str) -> EmailMessage:
+def confirmation_message(
+    *, sender: str, to: str, confirm_url: str, interests: list[str], frequency: str
+) -> EmailMessage:
     """The only email an unconfirmed address ever gets."""
     context = {"confirm_url": confirm_url, "interests": interests, "frequency": frequency}
-    return _message(sender=sender, to=to, subject="Confirm your papertide digest", template="confirm", context=context)
+    return _message(
+        sender=sender, to=to, subject="Confirm your papertide digest", template="confirm", context=context
+    )

@@ -25,7 +25,10 @@ def ensure_deliveries(session: Session, *, subscriber_ids: Sequence[int], digest
     """One ledger row per (subscriber, date); rows that exist already are left as they are."""
     if not subscriber_ids:
         return
-    rows = [{"subscriber_id": sid, "digest_date": digest_date, "status": DeliveryStatus.PENDING} for sid in subscriber_ids]
+    rows = [
+        {"subscriber_id": sid, "digest_date": digest_date, "status": DeliveryStatus.PENDING}
+        for sid in subscriber_ids
+    ]
     session.execute(insert(DigestDelivery).values(rows).on_conflict_do_nothing())
 
 
@@ -67,7 +70,9 @@ def add_items(session: Session, *, delivery_id: int, items: Sequence[tuple[str, 
     )
 
 
-def embeddings_for(session: Session, paper_ids: Sequence[str], *, model: str) -> dict[str, np.ndarray[Any, Any]]:
+def embeddings_for(
+    session: Session, paper_ids: Sequence[str], *, model: str
+) -> dict[str, np.ndarray[Any, Any]]:
     stmt = select(PaperEmbedding.paper_id, PaperEmbedding.embedding).where(
         PaperEmbedding.paper_id.in_(paper_ids), PaperEmbedding.model == model
     )

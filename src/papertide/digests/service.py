@@ -39,7 +39,9 @@ def frequencies_due(digest_date: date) -> list[str]:
     return [Frequency.DAILY, Frequency.WEEKLY] if digest_date.weekday() == 0 else [Frequency.DAILY]
 
 
-def run_digest(*, digest_date: date, settings: Settings, mailer: Mailer, encoder: Encoder | None) -> DigestRunResult:
+def run_digest(
+    *, digest_date: date, settings: Settings, mailer: Mailer, encoder: Encoder | None
+) -> DigestRunResult:
     """Send every digest due on `digest_date` exactly once; a rerun sends only what is still unsent."""
     with unit_of_work() as session:
         due = subscriber_repository.confirmed(session, frequencies=frequencies_due(digest_date))
@@ -53,15 +55,32 @@ def run_digest(*, digest_date: date, settings: Settings, mailer: Mailer, encoder
                 break
             delivery, subscriber = claimed
             attempted.append(delivery.id)
-            _deliver(session, delivery=delivery, subscriber=subscriber, settings=settings, mailer=mailer,
-                     encoder=encoder, result=result)
+            _deliver(
+                session,
+                delivery=delivery,
+                subscriber=subscriber,
+                settings=settings,
+                mailer=mailer,
+                encoder=encoder,
+                result=result,
+            )
     return result
 
 
-def _deliver(session: Session, *, delivery: DigestDelivery, subscriber: Subscriber, settings: Settings, mailer: Mailer,
-             encoder: Encoder | None, result: DigestRunResult) -> None:
+def _deliver(
+    session: Session,
+    *,
+    delivery: DigestDelivery,
+    subscriber: Subscriber,
+    settings: Settings,
+    mailer: Mailer,
+    encoder: Encoder | None,
+    result: DigestRunResult,
+) -> None:
     # The row stays locked until this transaction commits, so two runs never send the same digest.
-    built = build_digest(session, subscriber=subscriber, digest_date=delivery.digest_date, settings=settings, encoder=encoder)
+    built = build_digest(
+        session, subscriber=subscriber, digest_date=delivery.digest_date, settings=settings, encoder=encoder
+    )
     if built is None:
         delivery.status = DeliveryStatus.EMPTY
         result.empty += 1
@@ -86,7 +105,12 @@ def _deliver(session: Session, *, delivery: DigestDelivery, subscriber: Subscrib
 
 
 def build_digest(
-    session: Session, *, subscriber: Subscriber, digest_date: date, settings: Settings, encoder: Encoder | None
+    session: Session,
+    *,
+    subscriber: Subscriber,
+    digest_date: date,
+    settings: Settings,
+    encoder: Encoder | None,
 ) -> tuple[EmailMessage, list[tuple[str, str]], date | None] | None:
     """The message and its (paper_id, reason) items, or None when there is nothing new to send."""
     period = PERIOD_FOR.get(Frequency(subscriber.frequency), "week")
@@ -95,7 +119,9 @@ def build_digest(
         return None
     similarity = _similarities(session, [p.id for p, _ in ranked], subscriber.interests, encoder)
     candidates = [
-        Candidate(paper_id=p.id, trend_score=s.score, components=s.components, similarity=similarity.get(p.id, {}))
+        Candidate(
+            paper_id=p.id, trend_score=s.score, components=s.components, similarity=similarity.get(p.id, {})
+        )
         for p, s in ranked
     ]
     entries = compose(
@@ -133,5 +159,6 @@ def _similarities(
         return {}
     phrases = encoder.encode(interests)
     return {
-        pid: {phrase: float(vec @ phrases[i]) for i, phrase in enumerate(interests)} for pid, vec in vectors.items()
+        pid: {phrase: float(vec @ phrases[i]) for i, phrase in enumerate(interests)}
+        for pid, vec in vectors.items()
     }

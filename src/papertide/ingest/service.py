@@ -33,8 +33,13 @@ class IngestSummary:
     counts: dict[str, int]
 
 
-def run_source(source: str, parse: Callable[[], ParseResult], *, params: dict[str, Any] | None = None,
-               progress: bool = False) -> IngestSummary:
+def run_source(
+    source: str,
+    parse: Callable[[], ParseResult],
+    *,
+    params: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> IngestSummary:
     """Parse, then write every record in one transaction: a failure leaves the database as it was."""
     try:
         with record_run("ingest", source=source, params=params) as run:
@@ -52,8 +57,10 @@ def run_source(source: str, parse: Callable[[], ParseResult], *, params: dict[st
 
 def _write(source: str, records: list[Any], *, progress: bool) -> dict[str, int]:
     counts = {"fetched": len(records), "new": 0, "updated": 0, "unchanged": 0, "signals": 0}
-    with unit_of_work() as session, tqdm(total=len(records), desc=f"ingest {source}", unit="paper",
-                                         disable=not progress) as bar:
+    with (
+        unit_of_work() as session,
+        tqdm(total=len(records), desc=f"ingest {source}", unit="paper", disable=not progress) as bar,
+    ):
         for start in range(0, len(records), BATCH_SIZE):
             batch = records[start : start + BATCH_SIZE]
             result = paper_repository.upsert_papers(session, batch, source=source)
@@ -81,7 +88,9 @@ def ingest_jsonl(path: Path, *, progress: bool = False) -> IngestSummary:
         except OSError as error:
             raise SourceError(f"jsonl: cannot read {path}: {error.strerror or error}") from None
         except UnicodeDecodeError as error:
-            raise SourceError(f"jsonl: {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+            raise SourceError(
+                f"jsonl: {path} is not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from None
 
     return run_source(jsonl.NAME, parse, params={"path": str(path)}, progress=progress)
 
@@ -115,10 +124,14 @@ def ingest_hf_days(days: Iterable[date], *, progress: bool = False) -> IngestSum
             raw = hf_daily.fetch_day(day)
             items = hf_daily.load_day(raw, location=f"daily_papers?date={day.isoformat()}")
             observed = datetime.now(UTC)
-            result.extend(hf_daily.parse_day(items, day=day, observed_at=observed, location=f"date={day.isoformat()}"))
+            result.extend(
+                hf_daily.parse_day(items, day=day, observed_at=observed, location=f"date={day.isoformat()}")
+            )
         return result
 
-    return run_source(hf_daily.NAME, parse, params={"days": [d.isoformat() for d in wanted]}, progress=progress)
+    return run_source(
+        hf_daily.NAME, parse, params={"days": [d.isoformat() for d in wanted]}, progress=progress
+    )
 
 
 def _day_from_name(path: Path) -> date:

@@ -16,7 +16,17 @@ from papertide.papers.schemas import PaperIn
 
 # Columns a later fetch may change. The code and project links are kept when a source lacks them,
 # and announced_at keeps the earliest listing, so two sources merge into one row.
-_CONTENT_COLUMNS = ("title", "abstract", "authors", "categories", "published_at", "updated_at", "version", "abs_url", "pdf_url")
+_CONTENT_COLUMNS = (
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "published_at",
+    "updated_at",
+    "version",
+    "abs_url",
+    "pdf_url",
+)
 
 
 @dataclass
@@ -61,7 +71,11 @@ def _dedupe(records: Sequence[PaperIn]) -> list[PaperIn]:
     by_id: dict[str, PaperIn] = {}
     for record in records:
         earlier = by_id.get(record.id)
-        if earlier and earlier.announced_at and (record.announced_at is None or earlier.announced_at < record.announced_at):
+        if (
+            earlier
+            and earlier.announced_at
+            and (record.announced_at is None or earlier.announced_at < record.announced_at)
+        ):
             record = record.model_copy(update={"announced_at": earlier.announced_at})
         by_id[record.id] = record
     return list(by_id.values())

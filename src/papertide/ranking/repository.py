@@ -31,10 +31,7 @@ def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list
     values: dict[str, dict[str, float]] = {}
     for row in session.execute(latest):
         values.setdefault(row.paper_id, {})[row.kind] = row.value
-    return [
-        Activity(paper_id=p.id, listed_at=p.listed_at, **_known(values.get(p.id, {})))
-        for p in papers
-    ]
+    return [Activity(paper_id=p.id, listed_at=p.listed_at, **_known(values.get(p.id, {}))) for p in papers]
 
 
 def _known(values: dict[str, float]) -> dict[str, float]:

@@ -17,7 +17,9 @@ CANDIDATES = 50  # how deep each list goes before fusion
 def search(session: Session, query: SearchQuery, *, encoder: Encoder | None) -> list[SearchHit]:
     """Run the query in its mode; hybrid fuses keyword and semantic ranks (RRF)."""
     depth = max(CANDIDATES, query.limit)
-    keyword_rows = repository.keyword(session, query=query.q, limit=depth) if query.mode != SearchMode.SEMANTIC else []
+    keyword_rows = (
+        repository.keyword(session, query=query.q, limit=depth) if query.mode != SearchMode.SEMANTIC else []
+    )
     semantic_rows: list[tuple[str, float]] = []
     if query.mode != SearchMode.KEYWORD and encoder is not None:
         vector = encoder.encode([query.q])[0]

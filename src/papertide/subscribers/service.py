@@ -54,7 +54,9 @@ def parse_interests(raw: str) -> list[str]:
         if not phrase or phrase.lower() in (p.lower() for p in phrases):
             continue
         if len(phrase) > MAX_INTEREST_LENGTH:
-            raise SubscriptionError(f"An interest is longer than {MAX_INTEREST_LENGTH} characters: {phrase[:40]}...")
+            raise SubscriptionError(
+                f"An interest is longer than {MAX_INTEREST_LENGTH} characters: {phrase[:40]}..."
+            )
         phrases.append(phrase)
     if len(phrases) > MAX_INTERESTS:
         raise SubscriptionError(f"Please give at most {MAX_INTERESTS} interests (you gave {len(phrases)}).")
@@ -83,7 +85,9 @@ def subscribe(session: Session, *, email: str, interests: str, frequency: str) -
     subscriber.frequency = cadence
     subscriber.status = SubscriberStatus.PENDING
     session.flush()
-    return SubscribeOutcome(subscriber=subscriber, confirm_token=new_token(session, subscriber, TokenPurpose.CONFIRM))
+    return SubscribeOutcome(
+        subscriber=subscriber, confirm_token=new_token(session, subscriber, TokenPurpose.CONFIRM)
+    )
 
 
 def find_by_token(session: Session, token: str, purpose: TokenPurpose) -> Subscriber | None:

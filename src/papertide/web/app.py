@@ -48,7 +48,9 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app; tests pass their own encoder and mailer."""
     settings = get_settings()
-    app = FastAPI(title="papertide", version=__version__, description="Trending papers, hybrid search, digests.")
+    app = FastAPI(
+        title="papertide", version=__version__, description="Trending papers, hybrid search, digests."
+    )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
     app.state.subscribe_limiter = RateLimiter(settings.subscribe_rate_limit_per_hour)
@@ -86,22 +88,24 @@ def _add_error_pages(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code)
         context = {"status": error.status_code, "message": error.detail}
-        return templates.TemplateResponse(request, "pages/message.html", context, status_code=error.status_code)
+        return templates.TemplateResponse(
+            request, "pages/message.html", context, status_code=error.status_code
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = [
-            f"{'.'.join(str(p) for p in item['loc'][1:]) or 'request'}: {item['msg']}" for item in error.errors()
+            f"{'.'.join(str(p) for p in item['loc'][1:]) or 'request'}: {item['msg']}"
+            for item in error.errors()
         ]
         if _wants_json(request):
             return JSONResponse({"detail": problems}, status_code=422)
         message = "Some of the input was not valid: " + "; ".join(problems)
-        return templates.TemplateResponse(request, "pages/message.html", {"status": 422, "message": message},
-                                          status_code=422)
+        return templates.TemplateResponse(
+            request, "pages/message.html", {"status": 422, "message": message}, status_code=422
+        )
 
 
 def app_factory() -> FastAPI:
     """For `uvicorn --factory papertide.web.app:app_factory` (papertide serve)."""
     return create_app()
-
-

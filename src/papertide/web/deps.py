@@ -46,13 +46,19 @@ def csrf_token(settings: Settings, form: str) -> str:
 def check_csrf(settings: Settings, token: str | None, form: str) -> None:
     """Reject a form post whose token is missing, forged, for another form, or too old."""
     if not token:
-        raise HTTPException(status_code=400, detail="The form's security token is missing. Reload the page and try again.")
+        raise HTTPException(
+            status_code=400, detail="The form's security token is missing. Reload the page and try again."
+        )
     try:
         signed_for = _serializer(settings).loads(token, max_age=CSRF_MAX_AGE_SECONDS)
     except SignatureExpired:
-        raise HTTPException(status_code=400, detail="The form has expired. Reload the page and try again.") from None
+        raise HTTPException(
+            status_code=400, detail="The form has expired. Reload the page and try again."
+        ) from None
     except BadSignature:
-        raise HTTPException(status_code=400, detail="The form's security token is not valid. Reload the page and try again.") from None
+        raise HTTPException(
+            status_code=400, detail="The form's security token is not valid. Reload the page and try again."
+        ) from None
     if signed_for != form:
         raise HTTPException(status_code=400, detail="The form's security token belongs to another form.")
 

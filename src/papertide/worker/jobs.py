@@ -31,15 +31,21 @@ def score(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def embed(
-    *, encoder: Encoder | None = None, max_batches: int | None = None, progress: bool = False,
+    *,
+    encoder: Encoder | None = None,
+    max_batches: int | None = None,
+    progress: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Embed every stale paper (or up to `max_batches` batches)."""
     settings = get_settings()
     with record_run("embed", params={"model": settings.embedding_model}) as run:
         done = embedding_service.embed_pending(
-            encoder=encoder or get_encoder(), batch_size=settings.embedding_batch_size,
-            max_batches=max_batches, progress=progress, stop=stop,
+            encoder=encoder or get_encoder(),
+            batch_size=settings.embedding_batch_size,
+            max_batches=max_batches,
+            progress=progress,
+            stop=stop,
         )
         run.counts = {"embedded": done}
         run.status = JobStatus.OK if done else JobStatus.OK_EMPTY
@@ -55,7 +61,9 @@ def send_digests(
     score()
     with record_run("digest", params={"date": day.isoformat()}) as run:
         result = digest_service.run_digest(
-            digest_date=day, settings=settings, mailer=mailer or mailer_from_settings(settings),
+            digest_date=day,
+            settings=settings,
+            mailer=mailer or mailer_from_settings(settings),
             encoder=encoder or _optional_encoder(),
         )
         run.counts = {"sent": result.sent, "empty": result.empty, "failed": result.failed}

@@ -12,7 +12,11 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(
-    *, stop: threading.Event, encoder: Encoder | None = None, idle_seconds: float = 10.0, progress: bool = True
+    *,
+    stop: threading.Event,
+    encoder: Encoder | None = None,
+    idle_seconds: float = 10.0,
+    progress: bool = True,
 ) -> None:
     """Loop until `stop` is set; any number of these can run side by side (SKIP LOCKED claims)."""
     while not stop.is_set():

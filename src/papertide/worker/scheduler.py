@@ -21,10 +21,20 @@ LEADER_LOCK_KEY = 0x70617065  # "pape": one scheduler per database sends digests
 def build_scheduler(settings: Settings) -> BackgroundScheduler:
     """The cron jobs from settings, not started."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(_logged(jobs.score), CronTrigger.from_crontab(settings.score_cron, timezone="UTC"),
-                      id="score", max_instances=1, coalesce=True)
-    scheduler.add_job(_logged(jobs.send_digests), CronTrigger.from_crontab(settings.digest_cron, timezone="UTC"),
-                      id="digest", max_instances=1, coalesce=True)
+    scheduler.add_job(
+        _logged(jobs.score),
+        CronTrigger.from_crontab(settings.score_cron, timezone="UTC"),
+        id="score",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _logged(jobs.send_digests),
+        CronTrigger.from_crontab(settings.digest_cron, timezone="UTC"),
+        id="digest",
+        max_instances=1,
+        coalesce=True,
+    )
     return scheduler
 
 

@@ -45,7 +45,9 @@ def load_day(raw: bytes | str, *, location: str) -> list[Any]:
     try:
         items = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise SourceError(f"{NAME}: {location} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
+        raise SourceError(
+            f"{NAME}: {location} is not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
+        ) from None
     if not isinstance(items, list):
         raise SourceError(f"{NAME}: {location} should be a JSON array of papers, got {type(items).__name__}")
     return items

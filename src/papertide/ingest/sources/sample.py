@@ -24,11 +24,15 @@ def parse_sample(path: Path | None = None) -> ParseResult:
         try:
             day = date.fromisoformat(day_text)
         except ValueError:
-            raise SourceError(f"{NAME}: {path.name} has a day key {day_text!r} that is not YYYY-MM-DD") from None
+            raise SourceError(
+                f"{NAME}: {path.name} has a day key {day_text!r} that is not YYYY-MM-DD"
+            ) from None
         if not isinstance(items, list):
             raise SourceError(f"{NAME}: {path.name} day {day_text} should hold a JSON array of papers")
         observed_at = hf_daily.recorded_observation_time(day)
-        result.extend(hf_daily.parse_day(items, day=day, observed_at=observed_at, location=f"{path.name}:{day_text}"))
+        result.extend(
+            hf_daily.parse_day(items, day=day, observed_at=observed_at, location=f"{path.name}:{day_text}")
+        )
     return result
 
 

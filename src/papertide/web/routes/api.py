@@ -25,9 +25,17 @@ def trending(
     rows = ranking_repository.trending(session, period=period, limit=limit)
     as_of = rows[0][1].as_of.isoformat() if rows else None
     results = [
-        {"id": p.id, "title": p.title, "score": s.score, "components": s.components, "authors": p.authors,
-         "abs_url": p.abs_url, "pdf_url": p.pdf_url, "code_url": p.code_url,
-         "published_at": p.published_at.isoformat() if p.published_at else None}
+        {
+            "id": p.id,
+            "title": p.title,
+            "score": s.score,
+            "components": s.components,
+            "authors": p.authors,
+            "abs_url": p.abs_url,
+            "pdf_url": p.pdf_url,
+            "code_url": p.code_url,
+            "published_at": p.published_at.isoformat() if p.published_at else None,
+        }
         for p, s in rows
     ]
     return {"period": period, "as_of": as_of, "results": results}
@@ -45,8 +53,15 @@ def search(
     query = SearchQuery(q=q, mode=mode, limit=limit)
     hits = search_service.search(session, query, encoder=encoder())
     results = [
-        {"id": h.paper.id, "title": h.paper.title, "score": h.score, "keyword_rank": h.keyword_rank,
-         "semantic_rank": h.semantic_rank, "similarity": h.similarity, "abs_url": h.paper.abs_url}
+        {
+            "id": h.paper.id,
+            "title": h.paper.title,
+            "score": h.score,
+            "keyword_rank": h.keyword_rank,
+            "semantic_rank": h.semantic_rank,
+            "similarity": h.similarity,
+            "abs_url": h.paper.abs_url,
+        }
         for h in hits
     ]
     return {"query": query.q, "mode": query.mode.value, "results": results}
@@ -60,7 +75,10 @@ def similar(
     if paper_service.repository.get_paper(session, paper_id) is None:
         raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
     hits = search_service.similar(session, paper_id, model=settings.embedding_model, limit=limit)
-    return {"id": paper_id, "results": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in hits]}
+    return {
+        "id": paper_id,
+        "results": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in hits],
+    }
 
 
 @router.get("/papers/{paper_id:path}")

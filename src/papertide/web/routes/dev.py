@@ -17,11 +17,22 @@ router = APIRouter(prefix="/dev")
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox(request: Request, settings: SettingsDep) -> HTMLResponse:
     if settings.smtp_url:
-        raise HTTPException(status_code=404, detail="The outbox is only kept when PAPERTIDE_SMTP_URL is unset.")
+        raise HTTPException(
+            status_code=404, detail="The outbox is only kept when PAPERTIDE_SMTP_URL is unset."
+        )
     messages = []
     for path in list_outbox(settings.outbox_dir)[:100]:
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         body = message.get_body(preferencelist=("plain",))
-        messages.append({"name": path.name, "to": message["To"], "subject": message["Subject"],
-                         "date": path.stat().st_mtime, "text": body.get_content() if body else ""})
-    return templates.TemplateResponse(request, "pages/outbox.html", {"messages": messages, "directory": settings.outbox_dir})
+        messages.append(
+            {
+                "name": path.name,
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": path.stat().st_mtime,
+                "text": body.get_content() if body else "",
+            }
+        )
+    return templates.TemplateResponse(
+        request, "pages/outbox.html", {"messages": messages, "directory": settings.outbox_dir}
+    )

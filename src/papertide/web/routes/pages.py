@@ -34,8 +34,15 @@ def trending_page(
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
 ) -> HTMLResponse:
     rows = ranking_repository.trending(session, period=period, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    context = {"period": period, "periods": list(PERIODS), "rows": rows, "page": page, "page_size": PAGE_SIZE,
-               "start": (page - 1) * PAGE_SIZE, **trending_clock(session)}
+    context = {
+        "period": period,
+        "periods": list(PERIODS),
+        "rows": rows,
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "start": (page - 1) * PAGE_SIZE,
+        **trending_clock(session),
+    }
     return templates.TemplateResponse(request, "pages/trending.html", context)
 
 
@@ -44,14 +51,20 @@ def paper_page(request: Request, session: SessionDep, settings: SettingsDep, pap
     detail = paper_service.get_detail(session, paper_id, model=settings.embedding_model)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
-    context = {"detail": detail, "paper": detail.paper, "sparkline": paper_service.sparkline_points(detail.history),
-               "periods": list(PERIODS)}
+    context = {
+        "detail": detail,
+        "paper": detail.paper,
+        "sparkline": paper_service.sparkline_points(detail.history),
+        "periods": list(PERIODS),
+    }
     return templates.TemplateResponse(request, "pages/paper.html", context)
 
 
 @router.get("/status", response_class=HTMLResponse)
 def status_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    context = {"runs": recent_runs(session, limit=30),
-               "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
-               **trending_clock(session)}
+    context = {
+        "runs": recent_runs(session, limit=30),
+        "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
+        **trending_clock(session),
+    }
     return templates.TemplateResponse(request, "pages/status.html", context)

@@ -17,8 +17,14 @@ router = APIRouter()
 def search_page(
     request: Request, session: SessionDep, encoder: EncoderProviderDep, q: str = "", mode: str = "hybrid"
 ) -> HTMLResponse:
-    context: dict[str, object] = {"q": q, "mode": mode, "modes": [m.value for m in SearchMode], "hits": None,
-                                  "error": None, "max_length": MAX_QUERY_LENGTH}
+    context: dict[str, object] = {
+        "q": q,
+        "mode": mode,
+        "modes": [m.value for m in SearchMode],
+        "hits": None,
+        "error": None,
+        "max_length": MAX_QUERY_LENGTH,
+    }
     if not q.strip():
         return templates.TemplateResponse(request, "pages/search.html", context)
     try:

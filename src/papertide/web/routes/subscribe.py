@@ -42,19 +42,27 @@ def subscribe(
     check_csrf(settings, csrf, "subscribe")
     client = request.client.host if request.client else "unknown"
     if not request.app.state.subscribe_limiter.allow(client):
-        raise HTTPException(status_code=429, detail="Too many sign-ups from your address. Please try again in an hour.")
+        raise HTTPException(
+            status_code=429, detail="Too many sign-ups from your address. Please try again in an hour."
+        )
     try:
         outcome = subscriber_service.subscribe(session, email=email, interests=interests, frequency=frequency)
     except subscriber_service.SubscriptionError as error:
-        context = _form_context(settings, email=email, interests=interests, frequency=frequency, error=str(error))
+        context = _form_context(
+            settings, email=email, interests=interests, frequency=frequency, error=str(error)
+        )
         return templates.TemplateResponse(request, "pages/subscribe.html", context, status_code=422)
     if outcome.confirm_token:
         _send_confirmation(request.app.state.mailer, settings, outcome)
     # The same page whether or not the address was already subscribed: nothing leaks who is on the list.
-    return templates.TemplateResponse(request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email})
+    return templates.TemplateResponse(
+        request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email}
+    )
 
 
-def _send_confirmation(mailer: Mailer, settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome) -> None:
+def _send_confirmation(
+    mailer: Mailer, settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome
+) -> None:
     message = confirmation_message(
         sender=settings.mail_from,
         to=outcome.subscriber.email,
@@ -66,7 +74,10 @@ def _send_confirmation(mailer: Mailer, settings: SettingsDep, outcome: subscribe
         mailer.send(message)
     except MailError as error:
         log.error("confirmation email failed: %s", error)
-        raise HTTPException(status_code=503, detail="We could not send the confirmation email just now. Please try again later.") from error
+        raise HTTPException(
+            status_code=503,
+            detail="We could not send the confirmation email just now. Please try again later.",
+        ) from error
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
@@ -100,7 +111,9 @@ def unsubscribe_page(request: Request, session: SessionDep, token: str) -> HTMLR
     subscriber = subscriber_service.find_by_token(session, token, TokenPurpose.UNSUBSCRIBE)
     if subscriber is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return templates.TemplateResponse(request, "pages/unsubscribe.html", {"email": subscriber.email, "token": token})
+    return templates.TemplateResponse(
+        request, "pages/unsubscribe.html", {"email": subscriber.email, "token": token}
+    )
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)

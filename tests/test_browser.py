@@ -1,0 +1,116 @@
+"""The main page flows in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from papertide.digests.mailer import OutboxMailer, list_outbox
+from papertide.web.app import create_app
+
+pytestmark = pytest.mark.browser
+CHROMIUM = os.environ.get("PAPERTIDE_CHROMIUM", "/usr/bin/chromium")
+# Flags for a closed network: no background calls to Google's services at every start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def live_server(sample_database: str, real_encoder: object, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    outbox = tmp_path / "outbox"
+    app = create_app(encoder_provider=lambda: real_encoder, mailer=OutboxMailer(outbox))  # type: ignore[arg-type,return-value]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", outbox
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(live_server: tuple[str, Path]) -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}: .ci/run installs Debian's chromium package")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+        yield context.new_page()
+        browser.close()
+
+
+def test_trending_to_paper_to_similar(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live_server
+    page.goto(base + "/")
+    assert page.locator("h1").inner_text() == "Trending papers"
+    assert "newest data is from" in page.locator("#as-of").inner_text()
+    first = page.locator("ol.papers h3 a").first
+    assert first.inner_text() == "EnvHarness: Awakening Static Worlds for Agent Learning"
+
+    first.click()
+    page.wait_for_url("**/papers/2608.19880")
+    assert "LLM agents learn by interacting" in page.content()
+    assert page.locator("text=Why it is trending").is_visible()
+
+    page.goto(base + "/")
+    page.click("text=This week")
+    page.wait_for_url("**period=week")
+    assert page.locator("ol.papers li").count() == 30
+
+
+def test_search_from_the_header_box(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live_server
+    page.goto(base + "/")
+    page.fill("#quick-q", "block-sparse prefill attention")
+    page.press("#quick-q", "Enter")
+    page.wait_for_url("**/search?q=*")
+    assert "FlashPrefill V2" in page.locator("ol.papers h3 a").first.inner_text()
+    assert page.locator("mark").count() > 0
+
+    page.check("input[value=keyword]")
+    page.click("button:has-text('Search')")
+    page.wait_for_url("**mode=keyword**")
+    assert "FlashPrefill V2" in page.locator("ol.papers h3 a").first.inner_text()
+
+
+def test_subscribe_form_sends_only_a_confirmation(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    base, outbox = live_server
+    page.goto(base + "/subscribe")
+    page.fill("input[name=email]", "browser@example.org")
+    page.fill("textarea[name=interests]", "speech synthesis")
+    page.click("button:has-text('Subscribe')")
+    assert "Check your inbox" in page.locator("h1").inner_text()
+
+    files = list_outbox(outbox)
+    assert len(files) == 1
+    assert b"Subject: Confirm your papertide digest" in files[0].read_bytes()
+
+    page.goto(base + "/subscribe")
+    page.fill("input[name=email]", "not-an-email@")
+    page.evaluate("document.querySelector('input[name=email]').type = 'text'")  # skip the browser's own check
+    page.click("button:has-text('Subscribe')")
+    assert "That email address is not valid" in page.locator("[role=alert]").inner_text()

@@ -1,0 +1,69 @@
+"""The command line: clear errors and exit codes; the outbox in the embedded default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from papertide.cli import app
+from papertide.config import get_settings
+from papertide.digests.mailer import SmtpMailer
+from papertide.web.app import create_app
+
+runner = CliRunner()
+
+
+def test_ingest_jsonl_reports_counts(database: str, tmp_path: Path) -> None:
+    path = tmp_path / "papers.jsonl"
+    path.write_text(json.dumps({"id": "2401.00002", "title": "T", "abstract": "A."}) + "\nnot json\n")
+
+    result = runner.invoke(app, ["ingest", "jsonl", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "'new': 1" in result.output
+    assert "'skipped': 1" in result.output
+
+
+def test_a_failed_ingest_exits_non_zero_with_the_reason(database: str, tmp_path: Path) -> None:
+    bad = tmp_path / "sample.json.gz"
+    bad.write_bytes(b"garbage")
+
+    result = runner.invoke(app, ["ingest", "sample", str(bad)])
+
+    assert result.exit_code == 1
+    assert "is not a readable gzip file" in result.output
+
+
+def test_digest_send_rejects_a_bad_date(database: str) -> None:
+    result = runner.invoke(app, ["digest", "send", "--date", "26/11/2026"])
+    assert result.exit_code == 2
+    assert "--date must be YYYY-MM-DD" in result.output
+
+
+def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_database: str) -> None:
+    client = TestClient(create_app(encoder_provider=lambda: None))
+    token = client.get("/subscribe").text.split('name="csrf" value="')[1].split('"')[0]
+    client.post("/subscribe", data={"email": "o@example.org", "csrf": token})
+    outbox = client.get("/dev/outbox").text
+    assert "Confirm your papertide digest" in outbox
+    confirm = outbox.split("http://testserver/confirm/")[1].split()[0]
+    page = client.get(f"/confirm/{confirm}").text
+    client.post(f"/confirm/{confirm}", data={"csrf": page.split('name="csrf" value="')[1].split('"')[0]})
+
+    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
+    again = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
+
+    assert "sent 1," in result.output
+    assert "sent 0," in again.output
+    files = sorted(get_settings().outbox_dir.glob("*.eml"))
+    assert len(files) == 2
+    assert "EnvHarness: Awakening Static Worlds for Agent Learning" in files[-1].read_text()
+
+
+def test_a_bad_smtp_url_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="PAPERTIDE_SMTP_URL must look like smtp://"):
+        SmtpMailer("http://mail.example.org")

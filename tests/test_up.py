@@ -1,0 +1,70 @@
+"""`papertide up` end to end: embedded Postgres, sample, site, Ctrl-C, and a second start on the same data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
+    env["PAPERTIDE_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "papertide", "up", "--port", str(port)],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(url + "/healthz", timeout=2).json()  # type: ignore[no-any-return]
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise AssertionError("papertide up did not answer in time:\n" + log.read_text())
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=60)
+
+
+def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_path: Path) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    first = start(data_dir, port, log)
+    assert wait_healthy(url, first, log) == {"status": "ok", "papers": 1219}
+    trending = httpx.get(url + "/").text
+    assert "EnvHarness: Awakening Static Worlds for Agent Learning" in trending
+    assert stop(first) == 0
+    assert "papertide stopped." in log.read_text()
+
+    second = start(data_dir, port, log)
+    assert wait_healthy(url, second, log) == {"status": "ok", "papers": 1219}
+    assert stop(second) == 0
+    output = log.read_text()
+    assert output.count("loading the bundled sample") == 1, "the second start reuses the data"
+    assert not list((data_dir / "pg").glob("postmaster.pid")), "Postgres stopped with papertide"
