@@ -34,6 +34,7 @@ run: $(BIN)/.installed
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy src
 
 test: lint
 	$(BIN)/pytest

@@ -57,8 +57,14 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
     again = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
 
+    preview = runner.invoke(app, ["digest", "preview", "O@example.org"])
+    unknown = runner.invoke(app, ["digest", "preview", "nobody@example.org"])
+
     assert "sent 1," in result.output
     assert "sent 0," in again.output
+    assert "Nothing new to send" in preview.output, "the preview skips what the digest already sent"
+    assert unknown.exit_code == 1
+    assert "no subscriber with the address 'nobody@example.org'" in unknown.output
     files = sorted(get_settings().outbox_dir.glob("*.eml"))
     assert len(files) == 2
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in files[-1].read_text()

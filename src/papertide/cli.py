@@ -250,6 +250,46 @@ def digest_send(
         raise typer.Exit(1)
 
 
+@digest_app.command("preview")
+def digest_preview(
+    email: str,
+    out: Annotated[
+        Path | None, typer.Option(help="write the .eml here instead of printing the text part")
+    ] = None,
+) -> None:
+    """Render the digest one subscriber would get now, without sending or recording anything."""
+    from papertide.db import session_factory
+    from papertide.digests import service as digest_service
+    from papertide.subscribers import repository as subscriber_repository
+    from papertide.worker import jobs
+
+    _prepare_database()
+    jobs.score()
+    with session_factory()() as session:
+        subscriber = subscriber_repository.get_by_email(session, email.strip().lower())
+        if subscriber is None:
+            _echo(f"error: no subscriber with the address {email!r}")
+            raise typer.Exit(1)
+        built = digest_service.build_digest(
+            session,
+            subscriber=subscriber,
+            digest_date=datetime.now(UTC).date(),
+            settings=get_settings(),
+            encoder=jobs.optional_encoder(),
+        )
+        session.rollback()  # the preview's unsubscribe token is not kept
+    if built is None:
+        typer.echo("Nothing new to send to this subscriber.")
+        return
+    message = built[0]
+    if out:
+        out.write_bytes(bytes(message))
+        typer.echo(f"wrote {out}")
+    else:
+        body = message.get_body(preferencelist=("plain",))
+        typer.echo(body.get_content() if body else "")
+
+
 @app.command()
 def status() -> None:
     """The last runs of every job."""

@@ -23,11 +23,11 @@ def start(data_dir: Path) -> str:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver copes.
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver.postgres_server import get_server
 
             # cleanup_mode="stop": the last papertide process attached to this data dir stops
             # the server on exit, so a second `papertide up` finds the data and starts it again.
-            _servers[pg_dir] = pgserver.get_server(pg_dir, cleanup_mode="stop")
+            _servers[pg_dir] = get_server(pg_dir, cleanup_mode="stop")
     uri = _servers[pg_dir].get_uri()
     ensure_database(uri, DATABASE_NAME)
     return to_sqlalchemy_url(uri, DATABASE_NAME)

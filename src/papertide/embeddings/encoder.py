@@ -59,7 +59,10 @@ class SentenceTransformerEncoder:
         self.model = SentenceTransformer(resolve_model(name), device=self.device)
         if self.device == "cuda":
             self.model.half()
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"model {name!r} does not report an embedding dimension")
+        self.dim = int(dim)
         log.info("loaded embedding model %s on %s (dim %d)", name, self.device, self.dim)
 
     def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:

@@ -52,13 +52,13 @@ def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) 
     merged["text_hash"] = excluded.text_hash
     current = tuple_(*(getattr(Paper, name) for name in merged))
     incoming = tuple_(*merged.values())
-    stmt = stmt.on_conflict_do_update(
+    upsert: Any = stmt.on_conflict_do_update(
         index_elements=[Paper.id],
         set_={**merged, "modified_at": func.now()},
         # An identical re-fetch writes nothing, so modified_at and the embedding stay as they are.
         where=current.is_distinct_from(incoming),
     ).returning(Paper.id, literal_column("(xmax = 0)").label("inserted"))
-    touched = session.execute(stmt).all()
+    touched = session.execute(upsert).all()
     result.new = sum(1 for row in touched if row.inserted)
     result.updated = len(touched) - result.new
     result.unchanged = len(unique) - len(touched)

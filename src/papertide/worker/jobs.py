@@ -64,14 +64,14 @@ def send_digests(
             digest_date=day,
             settings=settings,
             mailer=mailer or mailer_from_settings(settings),
-            encoder=encoder or _optional_encoder(),
+            encoder=encoder or optional_encoder(),
         )
         run.counts = {"sent": result.sent, "empty": result.empty, "failed": result.failed}
         run.status = JobStatus.OK if result.sent or result.failed else JobStatus.OK_EMPTY
     return result
 
 
-def _optional_encoder() -> Encoder | None:
+def optional_encoder() -> Encoder | None:
     """Interests need the model; without it digests still go out, ranked by trend alone."""
     try:
         return get_encoder()

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from papertide.papers import repository as paper_repository
 from papertide.papers import service as paper_service
 from papertide.ranking import repository as ranking_repository
 from papertide.search import service as search_service
@@ -72,7 +73,7 @@ def similar(
     session: SessionDep, settings: SettingsDep, paper_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> dict[str, Any]:
     """The nearest papers by embedding (empty until the paper is embedded)."""
-    if paper_service.repository.get_paper(session, paper_id) is None:
+    if paper_repository.get_paper(session, paper_id) is None:
         raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
     hits = search_service.similar(session, paper_id, model=settings.embedding_model, limit=limit)
     return {

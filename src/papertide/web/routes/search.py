@@ -28,7 +28,7 @@ def search_page(
     if not q.strip():
         return templates.TemplateResponse(request, "pages/search.html", context)
     try:
-        query = SearchQuery(q=q, mode=mode)  # type: ignore[arg-type]
+        query = SearchQuery.model_validate({"q": q, "mode": mode})
     except ValidationError as error:
         context["error"] = explain(error)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=422)
