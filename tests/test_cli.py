@@ -62,11 +62,12 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
 
     assert "sent 1," in result.output
     assert "sent 0," in again.output
-    assert "Nothing new to send" in preview.output, "the preview skips what the digest already sent"
+    assert "papertide · trending papers for" in preview.output
+    assert "EnvHarness" not in preview.output, "the preview skips what the digest already sent"
     assert unknown.exit_code == 1
     assert "no subscriber with the address 'nobody@example.org'" in unknown.output
     files = sorted(get_settings().outbox_dir.glob("*.eml"))
-    assert len(files) == 2
+    assert len(files) == 2, "the confirmation and one digest; the preview sends nothing"
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in files[-1].read_text()
 
 

@@ -42,3 +42,12 @@ class SourceState(Base):
     source: Mapped[str] = mapped_column(Text, primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class RateLimit(Base):
+    """The next moment a request to `key` (a host) may be sent, shared by every process."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    next_at: Mapped[datetime]
