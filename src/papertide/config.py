@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     score_cron: str = "*/15 * * * *"
     subscribe_rate_limit_per_hour: int = 20
 
+    # Sources (docs/ingest.md). Each schedule is a cron string (UTC); empty means off.
+    hf_daily_url: str = "https://huggingface.co/api/daily_papers"
+    arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_rss_url: str = "https://rss.arxiv.org/rss"
+    schedule_hf_daily: str = ""
+    schedule_arxiv_oai: str = ""
+    schedule_arxiv_rss: str = ""
+    arxiv_oai_set: str = "cs"
+    arxiv_rss_categories: str = "cs.CL,cs.LG"
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from papertide.db import unit_of_work
@@ -16,6 +17,7 @@ from papertide.ingest.sources import hf_daily, jsonl, sample
 from papertide.ingest.sources.base import ParseResult, SourceError
 from papertide.models import JobStatus
 from papertide.papers import repository as paper_repository
+from papertide.papers.schemas import PaperIn
 from papertide.runs import record_run
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ class IngestSummary:
     counts: dict[str, int]
 
 
+Page = tuple[ParseResult, Callable[[Session], None] | None]
+
+
 def run_source(
     source: str,
     parse: Callable[[], ParseResult],
@@ -41,34 +46,50 @@ def run_source(
     progress: bool = False,
 ) -> IngestSummary:
     """Parse, then write every record in one transaction: a failure leaves the database as it was."""
+
+    def one_page() -> Iterator[Page]:
+        yield parse(), None
+
+    return run_pages(source, one_page(), params=params, progress=progress)
+
+
+def run_pages(
+    source: str, pages: Iterable[Page], *, params: dict[str, Any] | None = None, progress: bool = False
+) -> IngestSummary:
+    """Write each page in its own transaction, with its checkpoint: a killed run keeps whole pages only."""
+    counts = {"fetched": 0, "new": 0, "updated": 0, "unchanged": 0, "signals": 0, "skipped": 0}
     try:
-        with record_run("ingest", source=source, params=params) as run:
-            result = parse()
-            counts = _write(source, result.records, progress=progress)
-            counts["skipped"] = len(result.skipped)
-            for skipped in result.skipped:
-                log.warning("%s: skipped %s: %s", source, skipped.location, skipped.reason)
+        with (
+            record_run("ingest", source=source, params=params) as run,
+            tqdm(desc=f"ingest {source}", unit="paper", disable=not progress) as bar,
+        ):
             run.counts = counts
-            run.status = JobStatus.OK if result.records or result.skipped else JobStatus.OK_EMPTY
+            for result, checkpoint in pages:
+                for skipped in result.skipped:
+                    log.warning("%s: skipped %s: %s", source, skipped.location, skipped.reason)
+                with unit_of_work() as session:
+                    page_counts = write_records(session, source, result.records)
+                    if checkpoint is not None:
+                        checkpoint(session)
+                for key, value in page_counts.items():
+                    counts[key] += value
+                counts["skipped"] += len(result.skipped)
+                bar.update(len(result.records))
+            run.status = JobStatus.OK if counts["fetched"] or counts["skipped"] else JobStatus.OK_EMPTY
     except SourceError as error:
         raise IngestError(str(error)) from error
     return IngestSummary(run_id=run.id, status=run.status, counts=counts)
 
 
-def _write(source: str, records: list[Any], *, progress: bool) -> dict[str, int]:
+def write_records(session: Session, source: str, records: list[PaperIn]) -> dict[str, int]:
+    """Upsert records in batches inside the caller's transaction; returns the counts."""
     counts = {"fetched": len(records), "new": 0, "updated": 0, "unchanged": 0, "signals": 0}
-    with (
-        unit_of_work() as session,
-        tqdm(total=len(records), desc=f"ingest {source}", unit="paper", disable=not progress) as bar,
-    ):
-        for start in range(0, len(records), BATCH_SIZE):
-            batch = records[start : start + BATCH_SIZE]
-            result = paper_repository.upsert_papers(session, batch, source=source)
-            counts["new"] += result.new
-            counts["updated"] += result.updated
-            counts["unchanged"] += result.unchanged
-            counts["signals"] += result.signals
-            bar.update(len(batch))
+    for start in range(0, len(records), BATCH_SIZE):
+        result = paper_repository.upsert_papers(session, records[start : start + BATCH_SIZE], source=source)
+        counts["new"] += result.new
+        counts["updated"] += result.updated
+        counts["unchanged"] += result.unchanged
+        counts["signals"] += result.signals
     return counts
 
 

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Computed, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from papertide.models.base import EMBEDDING_DIM, Base
 
-# Title matches outrank abstract matches in keyword search (weights A and B).
+# Title matches outrank abstract matches in keyword search (weights A and B). A trigger keeps
+# search_vector in step with the text (migration 0004); bulk loads leave it NULL for the worker.
 SEARCH_VECTOR_SQL = (
     "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('english', coalesce(abstract, '')), 'B')"
@@ -42,6 +43,7 @@ class Paper(Base):
     # When a source first listed the paper (a Hugging Face daily page, an arXiv announcement);
     # trending measures age from here, since that is when readers started to see it.
     announced_at: Mapped[datetime | None] = mapped_column(index=True)
+    announce_type: Mapped[str | None] = mapped_column(Text)  # arXiv's new / cross / replace
     version: Mapped[int | None] = mapped_column(Integer)
     abs_url: Mapped[str | None] = mapped_column(Text)
     pdf_url: Mapped[str | None] = mapped_column(Text)
@@ -52,9 +54,12 @@ class Paper(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     modified_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True))
+    search_vector: Mapped[Any | None] = mapped_column(TSVECTOR)
 
-    __table_args__ = (Index("ix_paper_search_vector", "search_vector", postgresql_using="gin"),)
+    __table_args__ = (
+        Index("ix_paper_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_paper_search_vector_pending", "id", postgresql_where=text("search_vector IS NULL")),
+    )
 
 
 class PaperEmbedding(Base):

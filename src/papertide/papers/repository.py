@@ -49,6 +49,7 @@ def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) 
     merged["code_url"] = func.coalesce(excluded.code_url, Paper.code_url)
     merged["project_url"] = func.coalesce(excluded.project_url, Paper.project_url)
     merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)
+    merged["announce_type"] = func.coalesce(excluded.announce_type, Paper.announce_type)
     merged["text_hash"] = excluded.text_hash
     current = tuple_(*(getattr(Paper, name) for name in merged))
     incoming = tuple_(*merged.values())

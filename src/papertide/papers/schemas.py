@@ -55,6 +55,7 @@ class PaperIn(BaseModel):
     published_at: datetime | None = None
     updated_at: datetime | None = None
     announced_at: datetime | None = None
+    announce_type: str | None = None
     version: int | None = None
     abs_url: str | None = None
     pdf_url: str | None = None

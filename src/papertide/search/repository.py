@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from papertide.models import PaperEmbedding
+from papertide.models.paper import SEARCH_VECTOR_SQL
 
 # Sentinels that cannot occur in an abstract: ts_headline marks matches with them, and the service
 # escapes the text before turning them into <mark>, so no abstract can inject HTML.
@@ -67,3 +68,20 @@ def embedding_of(session: Session, paper_id: str, *, model: str) -> Any | None:
 def embedded_count(session: Session, *, model: str) -> int:
     stmt = select(func.count()).select_from(PaperEmbedding).where(PaperEmbedding.model == model)
     return session.scalar(stmt) or 0
+
+
+_INDEX_PENDING = text(
+    f"""
+    UPDATE paper SET search_vector = {SEARCH_VECTOR_SQL}
+    WHERE id IN (SELECT id FROM paper WHERE search_vector IS NULL LIMIT :limit FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+def index_pending(session: Session, *, limit: int) -> int:
+    """Compute the full-text vector of up to `limit` papers a bulk load left without one."""
+    return session.execute(_INDEX_PENDING, {"limit": limit}).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def count_unindexed(session: Session) -> int:
+    return session.scalar(text("SELECT count(*) FROM paper WHERE search_vector IS NULL")) or 0

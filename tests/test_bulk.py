@@ -1,0 +1,129 @@
+"""The Kaggle snapshot bulk path: COPY + merge gives exactly the rows the per-record upsert gives."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from papertide.ingest import bulk
+from papertide.ingest.service import IngestError, write_records
+from papertide.ingest.sources import kaggle
+from papertide.models import JobRun, JobStatus, Paper
+from papertide.papers.schemas import PaperIn
+from papertide.search import service as search_service
+from papertide.search.schemas import SearchMode, SearchQuery
+from tests.conftest import FIXTURES
+
+SNAPSHOT = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first200.jsonl"
+COLUMNS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "published_at",
+    "updated_at",
+    "version",
+    "abs_url",
+    "pdf_url",
+    "text_hash",
+)
+
+
+def rows(session: Session) -> list[tuple[object, ...]]:
+    session.expire_all()
+    columns = [getattr(Paper, c) for c in COLUMNS]
+    return [tuple(r) for r in session.execute(select(*columns).order_by(Paper.id))]
+
+
+def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
+    summary = bulk.load_snapshot(SNAPSHOT, chunk_size=64)
+    by_bulk = rows(session)
+    session.execute(delete(Paper))
+    records = [
+        r
+        for r in kaggle.iter_records(SNAPSHOT.read_text().splitlines(), location="x")
+        if isinstance(r, PaperIn)
+    ]
+    write_records(session, "kaggle", records)
+    session.commit()
+
+    assert summary.counts["new"] == 200
+    assert len(by_bulk) == 200
+    assert rows(session) == by_bulk
+
+
+def test_loading_twice_changes_nothing(session: Session) -> None:
+    bulk.load_snapshot(SNAPSHOT)
+    first = rows(session)
+    again = bulk.load_snapshot(SNAPSHOT)
+
+    assert rows(session) == first
+    assert (again.counts["new"], again.counts["updated"], again.counts["unchanged"]) == (0, 0, 200)
+
+
+def test_awkward_text_round_trips_exactly(session: Session, tmp_path: Path) -> None:
+    record = json.loads(SNAPSHOT.read_text().splitlines()[0])
+    record |= {
+        "id": "2401.00001",
+        "title": 'Tabs\there, a back\\slash and "quotes"',
+        "authors_parsed": [["O'Brien", 'J. "Jack"', ""], ["Back\\slash", "A.", ""], ["Comma, Jr", "B.", ""]],
+    }
+    path = tmp_path / "odd.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+
+    bulk.load_snapshot(path)
+
+    paper = session.get(Paper, "2401.00001")
+    assert paper is not None
+    assert paper.title == 'Tabs here, a back\\slash and "quotes"'
+    assert paper.authors == ['J. "Jack" O\'Brien', "A. Back\\slash", "B. Comma, Jr"]
+
+
+def test_bad_lines_are_skipped_and_counted_the_rest_loads(
+    session: Session, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = SNAPSHOT.read_bytes().splitlines()[:3]
+    untitled = json.loads(good[2])
+    untitled["title"] = ""
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b"\n".join([good[0], b"{not json", b"\xff\xfe broken bytes", good[1], json.dumps(untitled).encode()])
+    )
+
+    summary = bulk.load_snapshot(path)
+
+    assert (summary.counts["new"], summary.counts["skipped"]) == (2, 3)
+    assert "skipped mixed.jsonl:2: not JSON" in caplog.text
+    assert "skipped mixed.jsonl:3: not UTF-8 text" in caplog.text
+    assert "skipped mixed.jsonl:5: title is missing" in caplog.text
+
+
+def test_filters_by_category_and_date(session: Session) -> None:
+    summary = bulk.load_snapshot(SNAPSHOT, categories={"math"}, since=date(2010, 1, 1))
+
+    categories = session.scalars(select(Paper.categories)).all()
+    assert summary.counts["new"] == len(categories) > 0
+    assert all(any(c == "math" or c.startswith("math.") for c in cats) for cats in categories)
+    assert session.scalar(select(func.min(Paper.updated_at))).date() >= date(2010, 1, 1)  # type: ignore[union-attr]
+
+
+def test_keyword_index_is_filled_in_after_the_load(session: Session) -> None:
+    bulk.load_snapshot(SNAPSHOT)
+    query = SearchQuery(q="diphoton production", mode=SearchMode.KEYWORD)
+    assert search_service.search(session, query, encoder=None) == [], "the load defers the full-text vectors"
+
+    assert search_service.index_pending(batch_size=50) == 200
+
+    hits = search_service.search(session, query, encoder=None)
+    assert hits[0].paper.id == "0704.0001"
+
+
+def test_a_missing_file_fails_clearly(session: Session, tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match=r"kaggle: cannot read .*nope\.jsonl"):
+        bulk.load_snapshot(tmp_path / "nope.jsonl")
