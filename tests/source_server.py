@@ -26,7 +26,7 @@ def serve(reply: Callable[[str, dict[str, str]], Reply]) -> Iterator[SourceServe
     state = SourceServer(reply=reply)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parsed = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
             state.requests.append((parsed.path, query, dict(self.headers)))

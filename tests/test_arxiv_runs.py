@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,8 @@ def test_oai_follows_the_resumption_token_and_checkpoints_each_page(
     assert [q.get("resumptionToken") for _, q, _ in server.requests] == [None, "726959|1001"]
     assert server.requests[0][1]["metadataPrefix"] == "arXiv"
     assert all("papertide" in headers["User-Agent"] for _, _, headers in server.requests)
-    assert clock.sleeps and min(clock.sleeps) >= 3.0 - 1e-6, "the second request waited its 3 s turn"
+    assert clock.sleeps, "the second request waited for its turn"
+    assert min(clock.sleeps) >= 3.0 - 1e-6, "and the turn is 3 s after the first"
     state = session.get(SourceState, "arxiv-oai:physics")
     assert state is not None
     assert "token" not in state.state
@@ -107,7 +109,7 @@ def test_a_killed_oai_harvest_resumes_from_its_token(
         from papertide.config import get_settings
 
         get_settings.cache_clear()
-        with pytest.raises(IngestError, match="gave up .* after 2 attempts; last error: HTTP 500"):
+        with pytest.raises(IngestError, match=r"gave up .* after 2 attempts; last error: HTTP 500"):
             arxiv.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", FakeClock(), attempts=2))
         assert paper_count(session) == 6, "the first page is committed"
         saved = session.get(SourceState, "arxiv-oai:physics")
@@ -158,7 +160,9 @@ def test_500_forever_fails_the_run_and_writes_nothing(
 
         get_settings.cache_clear()
         clock = FakeClock()
-        with pytest.raises(IngestError, match="arxiv-api: gave up .* after 4 attempts; last error: HTTP 500"):
+        with pytest.raises(
+            IngestError, match=r"arxiv-api: gave up .* after 4 attempts; last error: HTTP 500"
+        ):
             arxiv.query_api(query="cat:cs.CL", fetcher=fetcher("arxiv-api", clock, limit_key=None))
 
     assert len(server.requests) == 4
@@ -228,7 +232,7 @@ def test_two_workers_never_request_closer_than_the_interval(database: str) -> No
         thread.join()
 
     ordered = sorted(times)
-    gaps = [(b - a).total_seconds() for a, b in zip(ordered, ordered[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(ordered)]
     assert len(ordered) == 8
     assert min(gaps) >= 3.0
     assert ordered[-1] - ordered[0] == timedelta(seconds=21), "and no slot is wasted"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from papertide.ingest import bulk
 from papertide.ingest.service import IngestError, write_records
 from papertide.ingest.sources import kaggle
-from papertide.models import JobRun, JobStatus, Paper
+from papertide.models import Paper
 from papertide.papers.schemas import PaperIn
 from papertide.search import service as search_service
 from papertide.search.schemas import SearchMode, SearchQuery
