@@ -73,7 +73,7 @@ def test_revised_paper_keeps_version_dates_and_primary_category_first() -> None:
     assert paper.published_at == datetime(2020, 5, 28, 16, 19, 50, tzinfo=UTC)
     assert paper.updated_at == datetime(2020, 7, 16, 8, 15, 48, tzinfo=UTC)
     assert paper.abs_url == "https://arxiv.org/abs/2005.14124"
-    assert paper.pdf_url == "https://arxiv.org/pdf/2005.14124v2"
+    assert paper.pdf_url == "https://arxiv.org/pdf/2005.14124"
     assert paper.abstract.startswith(
         "Cyber-physical systems (CPSs) in critical infrastructure face a pervasive threat"
     )
@@ -99,7 +99,7 @@ def test_old_style_ids_lose_only_their_version() -> None:
     assert (quant.id, quant.version) == ("quant-ph/0201082", 1)
     assert quant.categories == ["quant-ph", "cs.PL"]
     assert quant.published_at == datetime(2002, 1, 18, 15, 8, 5, tzinfo=UTC)
-    assert quant.pdf_url == "https://arxiv.org/pdf/quant-ph/0201082v1"
+    assert quant.pdf_url == "https://arxiv.org/pdf/quant-ph/0201082"
 
 
 def test_a_title_of_zero_is_still_a_title() -> None:
@@ -121,7 +121,7 @@ def test_legacy_2016_feed_with_inline_opensearch_namespaces() -> None:
     )
     assert paper.categories == ["cond-mat.str-el", "cond-mat.supr-con"]
     assert paper.authors[0] == "Adrian Del Maestro"
-    assert paper.pdf_url == "http://arxiv.org/pdf/cond-mat/0603029v1"
+    assert paper.pdf_url == "https://arxiv.org/pdf/cond-mat/0603029"
 
 
 def test_primary_category_comes_first_wherever_it_is_listed() -> None:
@@ -134,18 +134,6 @@ def test_primary_category_comes_first_wherever_it_is_listed() -> None:
     [paper] = arxiv_api.parse_feed(raw, location="feed").result.records
 
     assert paper.categories == ["cs.PL", "quant-ph"]
-
-
-def test_missing_pdf_link_falls_back_to_the_unversioned_pdf() -> None:
-    raw = edited(
-        "id_quant-ph_0201082v1_s0_m100_86989fe779ef.json",
-        b'<link href="https://arxiv.org/pdf/quant-ph/0201082v1" rel="related" type="application/pdf" title="pdf"/>',
-        b"",
-    )
-
-    [paper] = arxiv_api.parse_feed(raw, location="feed").result.records
-
-    assert paper.pdf_url == "https://arxiv.org/pdf/quant-ph/0201082"
 
 
 def test_error_entry_fails_the_page_with_arxivs_message() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -152,14 +153,9 @@ def ingest_sample(
     path: Annotated[Path | None, typer.Argument(help="another file in the sample's format")] = None,
 ) -> None:
     """The bundled offline sample."""
-    from papertide.ingest.service import IngestError, ingest_sample
+    from papertide.ingest import service
 
-    _prepare_database()
-    try:
-        _report(ingest_sample(path=path, progress=True))
-    except IngestError as error:
-        _echo(f"error: {error}")
-        raise typer.Exit(1) from None
+    _run_ingest(lambda: service.ingest_sample(path=path, progress=True))
 
 
 @ingest_app.command("hf-daily")
@@ -170,18 +166,13 @@ def ingest_hf_daily(
     until: Annotated[str | None, typer.Option(help="last day (default today)")] = None,
 ) -> None:
     """Hugging Face Daily Papers: from saved files, or live for --date / --since."""
-    from papertide.ingest.service import IngestError, ingest_hf_days, ingest_hf_files
+    from papertide.ingest import service
 
-    _prepare_database()
-    try:
-        if files:
-            summary = ingest_hf_files(files, progress=True)
-        else:
-            summary = ingest_hf_days(_days(on, since, until), progress=True)
-    except IngestError as error:
-        _echo(f"error: {error}")
-        raise typer.Exit(1) from None
-    _report(summary)
+    if files:
+        _run_ingest(lambda: service.ingest_hf_files(files, progress=True))
+    else:
+        days = _days(on, since, until)
+        _run_ingest(lambda: service.ingest_hf_days(days, progress=True))
 
 
 def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
@@ -202,14 +193,91 @@ def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
 @ingest_app.command("jsonl")
 def ingest_jsonl(path: Path) -> None:
     """papertide's own JSONL records (docs/ingest.md)."""
-    from papertide.ingest.service import IngestError, ingest_jsonl
+    from papertide.ingest import service
 
+    _run_ingest(lambda: service.ingest_jsonl(path, progress=True))
+
+
+def _run_ingest(run: Callable[[], object]) -> None:
+    """Run one ingestion, print its outcome, exit 1 with the reason when it failed."""
+    from papertide.ingest.service import IngestError
+
+    _setup_logging()
     _prepare_database()
     try:
-        _report(ingest_jsonl(path, progress=True))
+        _report(run())
     except IngestError as error:
         _echo(f"error: {error}")
         raise typer.Exit(1) from None
+
+
+def _date_option(value: str | None, name: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+
+
+@ingest_app.command("arxiv-oai")
+def ingest_arxiv_oai(
+    set_spec: Annotated[str, typer.Option("--set", help="OAI set: cs, math, physics:hep-th, ...")] = "cs",
+    since: Annotated[
+        str | None, typer.Option("--from", help="records changed on or after YYYY-MM-DD")
+    ] = None,
+) -> None:
+    """arXiv OAI-PMH ListRecords; resumes an interrupted harvest from its saved token."""
+    from papertide.ingest import arxiv
+
+    from_date = _date_option(since, "--from")
+    _run_ingest(lambda: arxiv.harvest_oai(set_spec=set_spec, from_date=from_date, progress=True))
+
+
+@ingest_app.command("arxiv-api")
+def ingest_arxiv_api(
+    query: Annotated[
+        str | None, typer.Option(help="an arXiv search_query, e.g. 'cat:cs.CL AND ti:speech'")
+    ] = None,
+    ids: Annotated[str | None, typer.Option(help="comma-separated arXiv ids")] = None,
+    max_results: Annotated[int | None, typer.Option(help="stop a query after this many")] = None,
+) -> None:
+    """The arXiv API: a search query (paged) or a list of ids (batches of 100)."""
+    from papertide.ingest import arxiv
+
+    if bool(query) == bool(ids):
+        raise typer.BadParameter("give exactly one of --query or --ids")
+    id_list = [i.strip() for i in (ids or "").split(",") if i.strip()]
+    _run_ingest(
+        lambda: arxiv.query_api(query=query, ids=id_list or None, max_results=max_results, progress=True)
+    )
+
+
+@ingest_app.command("arxiv-rss")
+def ingest_arxiv_rss(
+    categories: Annotated[str, typer.Option(help="comma-separated, e.g. cs.CL,cs.LG")] = "cs.CL,cs.LG",
+) -> None:
+    """Today's arXiv announcements (new / cross / replace); unseen ids get their full record."""
+    from papertide.ingest import arxiv
+
+    wanted = [c.strip() for c in categories.split(",") if c.strip()]
+    _run_ingest(lambda: arxiv.fetch_rss(categories=wanted, progress=True))
+
+
+@ingest_app.command("kaggle")
+def ingest_kaggle(
+    path: Path,
+    categories: Annotated[str | None, typer.Option(help="keep only these (prefixes): cs,stat.ML")] = None,
+    since: Annotated[str | None, typer.Option(help="keep records updated on or after YYYY-MM-DD")] = None,
+    defer_index: Annotated[bool, typer.Option(help="leave the keyword index to the worker")] = False,
+) -> None:
+    """The arXiv metadata snapshot (JSON lines): streamed, COPY-loaded, merged."""
+    from papertide.ingest import bulk
+    from papertide.search import service as search_service
+
+    wanted = {c.strip() for c in categories.split(",") if c.strip()} if categories else None
+    since_date = _date_option(since, "--since")
+    _run_ingest(lambda: bulk.load_snapshot(path, categories=wanted, since=since_date, progress=True))
+    if not defer_index:
+        typer.echo(f"keyword index: {search_service.index_pending(progress=True)} papers")
 
 
 @app.command()
@@ -292,14 +360,16 @@ def digest_preview(
 
 @app.command()
 def status() -> None:
-    """The last runs of every job."""
+    """The last runs of each job and source."""
     from papertide.db import unit_of_work
-    from papertide.runs import recent_runs
+    from papertide.runs import last_runs_by_source
 
     _prepare_database()
     with unit_of_work() as session:
-        for run in recent_runs(session, limit=20):
-            typer.echo(
-                f"{run.started_at:%Y-%m-%d %H:%M} {run.job:<7} {run.source or '':<10} {run.status:<9} "
-                f"{run.counts} {run.error or ''}"
-            )
+        for (job, source), runs in last_runs_by_source(session, per_source=3).items():
+            typer.echo(f"{job} {source or ''}".strip())
+            for run in runs:
+                counts = ", ".join(f"{k} {v}" for k, v in run.counts.items())
+                typer.echo(
+                    f"  {run.started_at:%Y-%m-%d %H:%M} {run.status:<9} {counts} {run.error or ''}".rstrip()
+                )

@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     arxiv_oai_set: str = "cs"
     arxiv_rss_categories: str = "cs.CL,cs.LG"
 
+    @field_validator(
+        "digest_cron", "score_cron", "schedule_hf_daily", "schedule_arxiv_oai", "schedule_arxiv_rss"
+    )
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as error:
+                raise ValueError(
+                    f"{value!r} is not a cron expression (minute hour day month weekday): {error}"
+                ) from None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

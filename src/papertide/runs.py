@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from papertide.db import unit_of_work
 from papertide.models import JobRun, JobStatus
@@ -56,3 +56,23 @@ def recent_runs(session: Session, *, limit: int = 20) -> list[JobRun]:
     return list(
         session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
     )
+
+
+def last_runs_by_source(
+    session: Session, *, per_source: int = 3
+) -> dict[tuple[str, str | None], list[JobRun]]:
+    """The newest runs of each (job, source), newest first."""
+    ranked = select(
+        JobRun,
+        func.row_number()
+        .over(partition_by=(JobRun.job, JobRun.source), order_by=JobRun.id.desc())
+        .label("n"),
+    ).subquery()
+    latest = aliased(JobRun, ranked)
+    stmt = (
+        select(latest).where(ranked.c.n <= per_source).order_by(latest.job, latest.source, latest.id.desc())
+    )
+    grouped: dict[tuple[str, str | None], list[JobRun]] = {}
+    for run in session.scalars(stmt):
+        grouped.setdefault((run.job, run.source), []).append(run)
+    return grouped

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from papertide.config import get_settings
 from papertide.db import unit_of_work
+from papertide.ingest.http import Fetcher
 from papertide.ingest.sources import hf_daily, jsonl, sample
 from papertide.ingest.sources.base import ParseResult, SourceError
 from papertide.models import JobStatus
@@ -135,24 +137,25 @@ def ingest_hf_files(paths: Iterable[Path], *, progress: bool = False) -> IngestS
     return run_source(hf_daily.NAME, parse, params={"files": [str(p) for p in files]}, progress=progress)
 
 
-def ingest_hf_days(days: Iterable[date], *, progress: bool = False) -> IngestSummary:
-    """Fetch days from the live Daily Papers API; counts are observed at fetch time."""
+def ingest_hf_days(
+    days: Iterable[date], *, fetcher: Fetcher | None = None, progress: bool = False
+) -> IngestSummary:
+    """Fetch days from the live Daily Papers API, one request and one transaction per day.
+
+    Counts are observed at fetch time, so a re-fetch adds observations and never overwrites history.
+    """
     wanted = list(days)
+    fetcher = fetcher or Fetcher(source=hf_daily.NAME)
+    url = get_settings().hf_daily_url
 
-    def parse() -> ParseResult:
-        result = ParseResult()
-        for day in tqdm(wanted, desc="hf-daily days", unit="day", disable=not progress):
-            raw = hf_daily.fetch_day(day)
-            items = hf_daily.load_day(raw, location=f"daily_papers?date={day.isoformat()}")
-            observed = datetime.now(UTC)
-            result.extend(
-                hf_daily.parse_day(items, day=day, observed_at=observed, location=f"date={day.isoformat()}")
-            )
-        return result
+    def pages() -> Iterator[Page]:
+        for day in wanted:
+            location = f"daily_papers?date={day.isoformat()}"
+            items = hf_daily.load_day(fetcher.get(url, {"date": day.isoformat()}), location=location)
+            yield hf_daily.parse_day(items, day=day, observed_at=fetcher.clock.now(), location=location), None
 
-    return run_source(
-        hf_daily.NAME, parse, params={"days": [d.isoformat() for d in wanted]}, progress=progress
-    )
+    params = {"days": [d.isoformat() for d in wanted]}
+    return run_pages(hf_daily.NAME, pages(), params=params, progress=progress)
 
 
 def _day_from_name(path: Path) -> date:

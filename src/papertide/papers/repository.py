@@ -7,25 +7,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, tuple_
+from sqlalchemy import case, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, PaperSignal, Topic
 from papertide.papers.schemas import PaperIn
 
-# Columns a later fetch may change. The code and project links are kept when a source lacks them,
-# and announced_at keeps the earliest listing, so two sources merge into one row.
-_CONTENT_COLUMNS = (
-    "title",
-    "abstract",
-    "authors",
-    "categories",
+# The text a later fetch replaces outright: the newest version of the paper wins.
+_TEXT_COLUMNS = ("title", "abstract")
+# Facts a source may not carry (the RSS feed has no publication date, Hugging Face no categories):
+# a source that lacks one keeps what another source stored, so two sources merge into one row.
+_KEPT_WHEN_MISSING = (
     "published_at",
     "updated_at",
     "version",
     "abs_url",
     "pdf_url",
+    "code_url",
+    "project_url",
+    "announce_type",
 )
 
 
@@ -45,11 +46,15 @@ def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) 
         return result
     stmt = insert(Paper).values([record.row(source) for record in unique])
     excluded = stmt.excluded
-    merged: dict[str, Any] = {name: getattr(excluded, name) for name in _CONTENT_COLUMNS}
-    merged["code_url"] = func.coalesce(excluded.code_url, Paper.code_url)
-    merged["project_url"] = func.coalesce(excluded.project_url, Paper.project_url)
-    merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)
-    merged["announce_type"] = func.coalesce(excluded.announce_type, Paper.announce_type)
+    merged: dict[str, Any] = {name: getattr(excluded, name) for name in _TEXT_COLUMNS}
+    for name in _KEPT_WHEN_MISSING:
+        merged[name] = func.coalesce(getattr(excluded, name), getattr(Paper, name))
+    for name in ("authors", "categories"):
+        merged[name] = case(
+            (func.cardinality(getattr(excluded, name)) > 0, getattr(excluded, name)),
+            else_=getattr(Paper, name),
+        )
+    merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)  # the first listing
     merged["text_hash"] = excluded.text_hash
     current = tuple_(*(getattr(Paper, name) for name in merged))
     incoming = tuple_(*merged.values())

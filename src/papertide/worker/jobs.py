@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from papertide.config import get_settings
 from papertide.db import unit_of_work
@@ -78,3 +78,26 @@ def optional_encoder() -> Encoder | None:
     except Exception:
         log.exception("embedding model failed to load; digests use trending only")
         return None
+
+
+def ingest_hf_daily_today() -> None:
+    """Today's and yesterday's Daily Papers: yesterday's page keeps collecting upvotes for a while."""
+    from papertide.ingest import service as ingest_service
+
+    today = datetime.now(UTC).date()
+    ingest_service.ingest_hf_days([today - timedelta(days=1), today])
+
+
+def ingest_arxiv_oai() -> None:
+    """An incremental OAI-PMH harvest of the configured set (from where the last one ended)."""
+    from papertide.ingest import arxiv
+
+    arxiv.harvest_oai(set_spec=get_settings().arxiv_oai_set)
+
+
+def ingest_arxiv_rss() -> None:
+    """Today's announcements in the configured categories."""
+    from papertide.ingest import arxiv
+
+    categories = [c.strip() for c in get_settings().arxiv_rss_categories.split(",") if c.strip()]
+    arxiv.fetch_rss(categories=categories)

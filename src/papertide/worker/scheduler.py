@@ -28,6 +28,20 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
+    sources = {
+        "ingest-hf-daily": (settings.schedule_hf_daily, jobs.ingest_hf_daily_today),
+        "ingest-arxiv-oai": (settings.schedule_arxiv_oai, jobs.ingest_arxiv_oai),
+        "ingest-arxiv-rss": (settings.schedule_arxiv_rss, jobs.ingest_arxiv_rss),
+    }
+    for job_id, (cron, job) in sources.items():
+        if cron:  # sources are off until an operator gives them a schedule
+            scheduler.add_job(
+                _logged(job),
+                CronTrigger.from_crontab(cron, timezone="UTC"),
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+            )
     scheduler.add_job(
         _logged(jobs.send_digests),
         CronTrigger.from_crontab(settings.digest_cron, timezone="UTC"),

@@ -88,7 +88,8 @@ def parse_entry(entry: Element) -> PaperIn:
         published_at=parse_datetime(text_of(entry.find(f"{ATOM}published")), where="published"),
         updated_at=parse_datetime(text_of(entry.find(f"{ATOM}updated")), where="updated"),
         abs_url=f"https://arxiv.org/abs/{paper_id}",
-        pdf_url=_pdf_link(entry) or f"https://arxiv.org/pdf/{paper_id}",
+        # The unversioned https link, as every source writes it, so the same paper reads the same.
+        pdf_url=f"https://arxiv.org/pdf/{paper_id}",
     )
 
 
@@ -111,10 +112,3 @@ def _categories(entry: Element) -> list[str]:
     terms = [primary.get("term", "")] if primary is not None else []
     terms += [category.get("term", "") for category in entry.iterfind(f"{ATOM}category")]
     return list(dict.fromkeys(collapse(term) for term in terms if collapse(term)))
-
-
-def _pdf_link(entry: Element) -> str | None:
-    for link in entry.iterfind(f"{ATOM}link"):
-        if link.get("title") == "pdf" and link.get("href"):
-            return link.get("href")
-    return None

@@ -6,11 +6,9 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from papertide.ingest.sources.base import (
-    USER_AGENT,
     ParseResult,
     Skipped,
     SourceError,
@@ -21,23 +19,7 @@ from papertide.ingest.sources.base import (
 from papertide.papers.ids import canonical_id
 from papertide.papers.schemas import PaperIn, SignalIn
 
-API_URL = "https://huggingface.co/api/daily_papers"
 NAME = "hf-daily"
-
-
-def fetch_day(day: date, *, client: httpx.Client | None = None, timeout: float = 30.0) -> bytes:
-    """The raw API response for one day; HTTP and network errors raise SourceError."""
-    own_client = client is None
-    client = client or httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=timeout)
-    try:
-        response = client.get(API_URL, params={"date": day.isoformat()})
-        response.raise_for_status()
-        return response.content
-    except httpx.HTTPError as error:
-        raise SourceError(f"{NAME}: fetching {day.isoformat()} failed: {error}") from error
-    finally:
-        if own_client:
-            client.close()
 
 
 def load_day(raw: bytes | str, *, location: str) -> list[Any]:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from papertide.papers import service as paper_service
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking.trending import PERIODS, STALE_AFTER
-from papertide.runs import recent_runs
+from papertide.runs import last_runs_by_source
 from papertide.search import repository as search_repository
 from papertide.web.deps import SessionDep, SettingsDep, templates
 
@@ -63,7 +63,7 @@ def paper_page(request: Request, session: SessionDep, settings: SettingsDep, pap
 @router.get("/status", response_class=HTMLResponse)
 def status_page(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     context = {
-        "runs": recent_runs(session, limit=30),
+        "sources": last_runs_by_source(session, per_source=5),
         "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
         **trending_clock(session),
     }
