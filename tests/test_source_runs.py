@@ -8,6 +8,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from papertide.cli import app
 from papertide.config import Settings, get_settings
 from papertide.ingest import arxiv, bulk, service
 from papertide.models import JobStatus, Paper, PaperSignal
+from papertide.web.app import create_app
 from papertide.worker.scheduler import build_scheduler
 from tests.conftest import FIXTURES
 from tests.factories import make_paper
@@ -205,7 +207,10 @@ def test_status_lists_the_last_runs_of_each_source(database: str, tmp_path: Path
         service.ingest_jsonl(bad)
 
     output = CliRunner().invoke(app, ["status"]).output
+    page = TestClient(create_app(encoder_provider=lambda: None)).get("/status").text
 
+    assert "<h2>ingest · hf-daily</h2>" in page
+    assert "is not UTF-8 text" in page
     assert "ingest hf-daily" in output
     assert "ok" in output.split("ingest hf-daily")[1]
     assert "failed" in output.split("ingest jsonl")[1]
@@ -229,6 +234,19 @@ def test_a_bad_cron_setting_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="schedule_arxiv_rss") as error:
         Settings(schedule_arxiv_rss="every morning")
     assert "is not a cron expression" in str(error.value)
+
+
+def test_kaggle_from_the_command_line_filters_and_indexes(database: str, session: Session) -> None:
+    snapshot_file = FIXTURES / "kaggle_arxiv_snapshot/arxiv-metadata-oai-snapshot.first200.jsonl"
+    result = CliRunner().invoke(app, ["ingest", "kaggle", str(snapshot_file), "--categories", "hep-ph"])
+
+    assert result.exit_code == 0, result.output
+    assert "keyword index:" in result.output
+    session.expire_all()
+    categories = session.scalars(select(Paper.categories)).all()
+    assert categories
+    assert all(any(c.startswith("hep-ph") for c in cats) for cats in categories)
+    assert session.scalar(select(func.count()).where(Paper.search_vector.is_(None))) == 0
 
 
 def test_jsonl_docs_example_loads(database: str, tmp_path: Path) -> None:
