@@ -120,3 +120,23 @@ def test_bad_input_gets_a_clear_4xx(client: TestClient, path: str, status: int, 
     response = client.get(path)
     assert response.status_code == status
     assert text in response.text
+
+
+def test_more_like_this_finds_a_paper_from_its_own_abstract(client: TestClient) -> None:
+    abstract = client.get("/api/v1/papers/2608.19758").json()["abstract"]
+
+    page = client.post("/search/like", data={"text": abstract})
+    api = client.post("/api/v1/similar", json={"text": abstract, "limit": 3}).json()
+
+    assert titles(page.text)[0].startswith("FlashPrefill V2")
+    assert api["results"][0]["id"] == "2608.19758"
+    assert client.post("/search/like", data={"text": "  "}).status_code == 422
+    assert client.post("/api/v1/similar", json={"text": "x" * 5001}).status_code == 422
+
+
+def test_keyword_mode_falls_back_to_any_word_and_survives_odd_characters(client: TestClient) -> None:
+    found = client.get("/api/v1/search", params={"q": "EnvHarness zzzunknownword", "mode": "keyword"}).json()
+    odd = client.get("/search", params={"q": "o'brien \\ : & | ! ( <-> \"", "mode": "keyword"})
+
+    assert found["results"][0]["id"] == "2608.19880", "no abstract has both words; one of them is enough"
+    assert odd.status_code == 200

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     mail_from: str = "papertide <digest@localhost>"
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_device: str = "auto"
-    embedding_batch_size: int = 64
+    embedding_batch_size: int | None = None  # papers per claimed batch; default 4096 on CUDA, 256 else
 
     # Trending: engagement over time with Hacker News style gravity (docs/trending.md).
     trend_gravity: float = 1.5

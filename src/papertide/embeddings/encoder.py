@@ -45,8 +45,13 @@ def resolve_model(name: str) -> str:
     return name
 
 
+# Measured on an H100 (docs/benchmarks.md): three tokenizer processes and 128k-token batches.
+_CUDA_PIPELINE = {"workers": 3, "chunk_size": 1024, "tokens_per_batch": 131_072}
+_CPU_PIPELINE = {"workers": 0, "chunk_size": 1024, "tokens_per_batch": 16_384}
+
+
 class SentenceTransformerEncoder:
-    """A sentence-transformers model; fp16 on CUDA, normalized outputs for cosine distance."""
+    """A sentence-transformers model behind papertide's pipeline; fp16 on CUDA, bf16 on CPUs with AMX."""
 
     def __init__(self, name: str, *, device: str = "auto", batch_size: int = 64) -> None:
         if name == DEFAULT_EMBEDDING_MODEL:
@@ -63,9 +68,24 @@ class SentenceTransformerEncoder:
         if dim is None:
             raise ValueError(f"model {name!r} does not report an embedding dimension")
         self.dim = int(dim)
+        self.pipeline = self._pipeline()
         log.info("loaded embedding model %s on %s (dim %d)", name, self.device, self.dim)
 
+    def _pipeline(self) -> Any:
+        """papertide's encoder path for Transformer + mean-pooling models; None for other architectures."""
+        from papertide.embeddings.pipeline import PipelineEncoder, cpu_autocast_dtype  # imports torch: lazily
+
+        options = _CUDA_PIPELINE if self.device == "cuda" else _CPU_PIPELINE
+        dtype = cpu_autocast_dtype() if self.device == "cpu" else None
+        try:
+            return PipelineEncoder(self.model, dtype=dtype, **options)
+        except ValueError as error:
+            log.info("using plain sentence-transformers encode: %s", error)
+            return None
+
     def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        if self.pipeline is not None:
+            return np.asarray(self.pipeline.encode(texts), dtype=np.float32)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -81,7 +101,9 @@ def get_encoder() -> SentenceTransformerEncoder:
     """The process-wide encoder for the configured model and device."""
     settings = get_settings()
     return SentenceTransformerEncoder(
-        settings.embedding_model, device=settings.embedding_device, batch_size=settings.embedding_batch_size
+        settings.embedding_model,
+        device=settings.embedding_device,
+        batch_size=settings.embedding_batch_size or 64,
     )
 
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from pgvector.psycopg import register_vector
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperEmbedding
@@ -45,23 +45,39 @@ def claim_stale(session: Session, *, model: str, limit: int) -> list[Paper]:
     return list(session.scalars(stmt))
 
 
+_CREATE_STAGING = text(
+    "CREATE TEMP TABLE IF NOT EXISTS embedding_staging "
+    "(paper_id text, model text, dim int4, text_hash text, embedding vector) ON COMMIT DELETE ROWS"
+)
+_MERGE = text(
+    """
+    INSERT INTO paper_embedding (paper_id, model, dim, text_hash, embedding, embedded_at)
+    SELECT paper_id, model, dim, text_hash, embedding, now() FROM embedding_staging
+    ON CONFLICT (paper_id) DO UPDATE SET model = excluded.model, dim = excluded.dim,
+        text_hash = excluded.text_hash, embedding = excluded.embedding, embedded_at = excluded.embedded_at
+    """
+)
+
+
 def write_embeddings(
     session: Session, papers: Sequence[Paper], vectors: np.ndarray[Any, Any], *, model: str
 ) -> None:
-    """Upsert one vector per paper, tagged with the model and the hash of the text it came from."""
-    rows = [
-        {"paper_id": p.id, "model": model, "dim": int(v.shape[0]), "text_hash": p.text_hash, "embedding": v}
-        for p, v in zip(papers, vectors, strict=True)
-    ]
-    stmt = insert(PaperEmbedding)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[PaperEmbedding.paper_id],
-        set_={
-            "model": stmt.excluded.model,
-            "dim": stmt.excluded.dim,
-            "text_hash": stmt.excluded.text_hash,
-            "embedding": stmt.excluded.embedding,
-            "embedded_at": func.now(),
-        },
-    )
-    session.execute(stmt, rows)
+    """Upsert one vector per paper, tagged with the model and the hash of the text it came from.
+
+    One binary COPY into a staging table and one merge: a GPU worker writes thousands of vectors a
+    second, more than row-by-row inserts of 384 numbers as text keep up with.
+    """
+    session.execute(_CREATE_STAGING)
+    raw: Any = session.connection().connection.driver_connection
+    register_vector(raw)
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            "COPY embedding_staging (paper_id, model, dim, text_hash, embedding) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["text", "text", "int4", "text", "vector"])
+        dim = int(vectors.shape[1])
+        for paper, vector in zip(papers, vectors, strict=True):
+            copy.write_row((paper.id, model, dim, paper.text_hash, vector))
+    session.execute(_MERGE)

@@ -23,22 +23,48 @@ class KeywordRow:
     paper_id: str
     rank: float
     headline: str
+    all_words: bool = True  # False: found by the any-word fallback
+
+
+_KEYWORD_SQL = """
+    SELECT p.id, ts_rank_cd(p.search_vector, q) AS rank,
+           ts_headline('english', p.abstract, q, :options) AS headline
+    FROM paper p, {query} q
+    WHERE p.search_vector @@ q {exclude}
+    ORDER BY rank DESC, p.id
+    LIMIT :limit
+"""
+# All of the query's words (websearch syntax: quotes, OR, -minus) ...
+_ALL_WORDS = text(_KEYWORD_SQL.format(query="websearch_to_tsquery('english', :query)", exclude=""))
+# ... then, when that finds too few, any of them: a long query (a pasted title) rarely has every
+# word in one abstract, and a ranked OR beats an empty page. The lexemes are already stemmed, so
+# the OR query is parsed with the 'simple' configuration.
+_ANY_WORD = text(
+    _KEYWORD_SQL.format(query="to_tsquery('simple', :any_words)", exclude="AND NOT (p.id = ANY(:seen))")
+)
+_LEXEMES = text("SELECT unnest(tsvector_to_array(to_tsvector('english', :query)))")
 
 
 def keyword(session: Session, *, query: str, limit: int) -> list[KeywordRow]:
-    """Papers matching `websearch_to_tsquery`, by ts_rank_cd (title words weigh more)."""
-    sql = text(
-        """
-        SELECT p.id, ts_rank_cd(p.search_vector, q) AS rank,
-               ts_headline('english', p.abstract, q, :options) AS headline
-        FROM paper p, websearch_to_tsquery('english', :query) q
-        WHERE p.search_vector @@ q
-        ORDER BY rank DESC, p.id
-        LIMIT :limit
-        """
-    )
-    rows = session.execute(sql, {"query": query, "limit": limit, "options": _HEADLINE_OPTIONS})
-    return [KeywordRow(paper_id=r.id, rank=float(r.rank), headline=r.headline) for r in rows]
+    """Papers matching every word (ts_rank_cd; title words weigh more), then papers matching some."""
+    params = {"query": query, "limit": limit, "options": _HEADLINE_OPTIONS}
+    rows = [_row(r, all_words=True) for r in session.execute(_ALL_WORDS, params)]
+    lexemes = list(session.scalars(_LEXEMES, {"query": query})) if len(rows) < limit else []
+    if len(lexemes) > 1:
+        seen = [r.paper_id for r in rows]
+        more = {**params, "any_words": _any_of(lexemes), "limit": limit - len(rows), "seen": seen}
+        rows += [_row(r, all_words=False) for r in session.execute(_ANY_WORD, more)]
+    return rows
+
+
+def _any_of(lexemes: list[str]) -> str:
+    """`'a' | 'b'` in tsquery syntax, each lexeme quoted (backslash escapes quotes and backslashes)."""
+    quoted = ("'" + word.replace("\\", "\\\\").replace("'", "\\'") + "'" for word in lexemes)
+    return " | ".join(quoted)
+
+
+def _row(row: Any, *, all_words: bool) -> KeywordRow:
+    return KeywordRow(paper_id=row.id, rank=float(row.rank), headline=row.headline, all_words=all_words)
 
 
 def nearest(

@@ -39,10 +39,14 @@ def embed(
 ) -> int:
     """Embed every stale paper (or up to `max_batches` batches)."""
     settings = get_settings()
-    with record_run("embed", params={"model": settings.embedding_model}) as run:
+    encoder = encoder or get_encoder()
+    batch_size = settings.embedding_batch_size or (
+        4096 if getattr(encoder, "device", "cpu") == "cuda" else 256
+    )
+    with record_run("embed", params={"model": settings.embedding_model, "batch_size": batch_size}) as run:
         done = embedding_service.embed_pending(
-            encoder=encoder or get_encoder(),
-            batch_size=settings.embedding_batch_size,
+            encoder=encoder,
+            batch_size=batch_size,
             max_batches=max_batches,
             progress=progress,
             stop=stop,

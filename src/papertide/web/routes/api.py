@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 
 from papertide.papers import repository as paper_repository
 from papertide.papers import service as paper_service
@@ -66,6 +67,21 @@ def search(
         for h in hits
     ]
     return {"query": query.q, "mode": query.mode.value, "results": results}
+
+
+class PassageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=5000, description="an abstract or any passage")
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+@router.post("/similar")
+def similar_to_text(session: SessionDep, encoder: EncoderProviderDep, body: PassageIn) -> dict[str, Any]:
+    """Papers nearest to a pasted abstract ("more like this")."""
+    model = encoder()
+    if model is None:
+        raise HTTPException(status_code=503, detail="The embedding model is not available.")
+    hits = search_service.more_like_this(session, body.text, encoder=model, limit=body.limit)
+    return {"results": [{"id": h.paper.id, "title": h.paper.title, "score": h.score} for h in hits]}
 
 
 @router.get("/papers/{paper_id:path}/similar")

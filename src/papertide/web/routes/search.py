@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
@@ -45,3 +47,32 @@ def explain(error: ValidationError) -> str:
     if field == "mode":
         return "Unknown search mode: choose hybrid, keyword or semantic."
     return f"Invalid {field}: {first['msg']}."
+
+
+MAX_PASSAGE_LENGTH = 5000
+
+
+@router.get("/search/like", response_class=HTMLResponse)
+def more_like_this_form(request: Request) -> HTMLResponse:
+    context = {"text": "", "hits": None, "error": None, "max_length": MAX_PASSAGE_LENGTH}
+    return templates.TemplateResponse(request, "pages/more_like_this.html", context)
+
+
+@router.post("/search/like", response_class=HTMLResponse)
+def more_like_this(
+    request: Request,
+    session: SessionDep,
+    encoder: EncoderProviderDep,
+    text: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Papers like a pasted abstract. A POST because abstracts are too long for a URL; it changes nothing."""
+    context: dict[str, object] = {"text": text, "hits": None, "error": None, "max_length": MAX_PASSAGE_LENGTH}
+    model = encoder()
+    if not text.strip() or len(text) > MAX_PASSAGE_LENGTH:
+        context["error"] = f"Paste an abstract or a passage of 1 to {MAX_PASSAGE_LENGTH:,} characters."
+        return templates.TemplateResponse(request, "pages/more_like_this.html", context, status_code=422)
+    if model is None:
+        context["error"] = "The embedding model is not available, so this search is off."
+        return templates.TemplateResponse(request, "pages/more_like_this.html", context, status_code=503)
+    context["hits"] = search_service.more_like_this(session, text, encoder=model)
+    return templates.TemplateResponse(request, "pages/more_like_this.html", context)

@@ -1,0 +1,84 @@
+"""Search quality, measured: a known-item test on the bundled sample, keyword vs semantic vs hybrid.
+
+    .venv/bin/python bench/search_quality.py [--queries 400]
+
+Every sample paper is indexed by its abstract alone (no title: not in the full-text vector, not in
+the embedding). Each query is one paper's title; the right answer is that paper. Prints recall@1,
+recall@10 and MRR (mean reciprocal rank, 0 when the paper is not in the top 10) for each mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import fresh_database  # noqa: E402  (bench/ingest.py: a migrated database on pgserver)
+
+
+def build_index(encoder) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Load the sample with empty titles; embed abstracts only. Returns (paper_id, real title)."""
+    from papertide.db import unit_of_work
+    from papertide.embeddings import repository as embedding_repository
+    from papertide.ingest.sources import sample
+    from papertide.models import Paper
+    from papertide.papers.schemas import text_hash
+
+    records = {r.id: r for r in sample.parse_sample().records}
+    with unit_of_work() as session:
+        for r in records.values():
+            session.add(Paper(id=r.id, title="", abstract=r.abstract, source="bench", text_hash=text_hash("", r.abstract)))
+        session.flush()
+        papers = list(session.query(Paper).order_by(Paper.id))
+        start = time.perf_counter()
+        vectors = encoder.encode([p.abstract for p in papers])
+        print(f"embedded {len(papers)} abstracts in {time.perf_counter() - start:.1f}s", flush=True)
+        embedding_repository.write_embeddings(session, papers, vectors, model=encoder.name)
+    return [(pid, r.title) for pid, r in records.items()]
+
+
+def evaluate(pairs: list[tuple[str, str]], encoder) -> None:  # type: ignore[no-untyped-def]
+    from papertide.db import unit_of_work
+    from papertide.search import service
+    from papertide.search.schemas import SearchMode, SearchQuery
+
+    print(f"{'mode':<10}{'recall@1':>10}{'recall@10':>11}{'MRR':>8}{'queries':>9}")
+    for mode in (SearchMode.KEYWORD, SearchMode.SEMANTIC, SearchMode.HYBRID):
+        hits1 = hits10 = 0
+        reciprocal = 0.0
+        with unit_of_work() as session:
+            for paper_id, title in pairs:
+                query = SearchQuery(q=title[:300], mode=mode, limit=10)
+                ranked = [hit.paper.id for hit in service.search(session, query, encoder=encoder)]
+                if paper_id in ranked:
+                    rank = ranked.index(paper_id) + 1
+                    hits1 += rank == 1
+                    hits10 += 1
+                    reciprocal += 1 / rank
+        n = len(pairs)
+        print(f"{mode.value:<10}{hits1 / n:>10.3f}{hits10 / n:>11.3f}{reciprocal / n:>8.3f}{n:>9}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=400, help="titles to ask (a seeded random sample)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh_database(Path(tmp), "bench_search")
+        os.environ.setdefault("PAPERTIDE_SECRET_KEY", "bench")
+        from papertide.embeddings.encoder import get_encoder
+
+        encoder = get_encoder()
+        pairs = build_index(encoder)
+        evaluate(random.Random(0).sample(pairs, min(args.queries, len(pairs))), encoder)
+
+
+if __name__ == "__main__":
+    main()
