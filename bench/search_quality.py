@@ -34,7 +34,15 @@ def build_index(encoder) -> list[tuple[str, str]]:  # type: ignore[no-untyped-de
     records = {r.id: r for r in sample.parse_sample().records}
     with unit_of_work() as session:
         for r in records.values():
-            session.add(Paper(id=r.id, title="", abstract=r.abstract, source="bench", text_hash=text_hash("", r.abstract)))
+            session.add(
+                Paper(
+                    id=r.id,
+                    title="",
+                    abstract=r.abstract,
+                    source="bench",
+                    text_hash=text_hash("", r.abstract),
+                )
+            )
         session.flush()
         papers = list(session.query(Paper).order_by(Paper.id))
         start = time.perf_counter()
@@ -63,11 +71,15 @@ def evaluate(pairs: list[tuple[str, str]], encoder) -> None:  # type: ignore[no-
                     hits10 += 1
                     reciprocal += 1 / rank
         n = len(pairs)
-        print(f"{mode.value:<10}{hits1 / n:>10.3f}{hits10 / n:>11.3f}{reciprocal / n:>8.3f}{n:>9}", flush=True)
+        print(
+            f"{mode.value:<10}{hits1 / n:>10.3f}{hits10 / n:>11.3f}{reciprocal / n:>8.3f}{n:>9}", flush=True
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--queries", type=int, default=400, help="titles to ask (a seeded random sample)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
