@@ -105,3 +105,33 @@ def test_changed_text_and_changed_model_are_re_embedded(session: Session) -> Non
     assert len(new_model.encoded_texts) == 2
     assert {row.model for row in embedded(session).values()} == {"model-b"}
     assert kept.id in embedded(session)
+
+
+def test_a_model_of_another_dimension_gets_its_own_index_and_search(session: Session) -> None:
+    from sqlalchemy import text
+
+    from papertide.search import repository as search_repository
+
+    class Small(FakeEncoder):
+        dim = 8
+
+        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
+            return super().encode(texts)[:, :8] / np.linalg.norm(
+                super().encode(texts)[:, :8], axis=1, keepdims=True
+            )
+
+    target = make_paper(session, title="Speech synthesis", abstract="Neural text to speech.")
+    make_paper(session, title="Protein folding", abstract="Structures of proteins.")
+    session.commit()
+    small = Small("small-8d")
+
+    assert embedding_service.embed_pending(encoder=small, batch_size=8) == 2
+
+    vector = small.encode([paper_text(target.title, target.abstract)])[0]
+    found = search_repository.nearest(session, vector=vector, model="small-8d", limit=1)
+    indexes = session.scalars(
+        text("SELECT indexdef FROM pg_indexes WHERE tablename = 'paper_embedding'")
+    ).all()
+    assert found[0][0] == target.id
+    assert any("vector(8)" in d and "small-8d" in d for d in indexes)
+    assert {row.dim for row in embedded(session).values()} == {8}

@@ -78,6 +78,15 @@ def link_token(message: EmailMessage, path: str) -> str:
     return match.group(1)
 
 
+def subscribe_and_confirm(client: TestClient, inbox: Inbox, email: str) -> str:
+    """The form, the confirmation email, the confirm page's POST; returns the confirmation token."""
+    form = client.get("/subscribe")
+    client.post("/subscribe", data={"email": email, "csrf": csrf_from(form.text)})
+    token = link_token(inbox.messages[-1], "confirm")
+    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
+    return token
+
+
 def subscriber(session: Session, email: str) -> Subscriber:
     session.expire_all()
     return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
@@ -145,10 +154,7 @@ def test_the_next_digest_never_repeats_a_paper(
     client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session, fake_encoder: object
 ) -> None:
     inbox, mailer = smtp
-    form = client.get("/subscribe")
-    client.post("/subscribe", data={"email": "a@example.org", "csrf": csrf_from(form.text)})
-    token = link_token(inbox.messages[0], "confirm")
-    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
+    subscribe_and_confirm(client, inbox, "a@example.org")
 
     for day in (DAY_ONE, DAY_TWO):
         assert jobs.send_digests(digest_date=day, mailer=mailer, encoder=fake_encoder).sent == 1  # type: ignore[arg-type]
@@ -163,10 +169,7 @@ def test_an_smtp_failure_is_recorded_and_retried_by_the_next_run(
     client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session, fake_encoder: object
 ) -> None:
     inbox, mailer = smtp
-    form = client.get("/subscribe")
-    client.post("/subscribe", data={"email": "b@example.org", "csrf": csrf_from(form.text)})
-    token = link_token(inbox.messages[0], "confirm")
-    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
+    subscribe_and_confirm(client, inbox, "b@example.org")
 
     broken = SmtpMailer(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
     failed = jobs.send_digests(digest_date=DAY_ONE, mailer=broken, encoder=fake_encoder)  # type: ignore[arg-type]
@@ -184,10 +187,8 @@ def test_subscribing_again_looks_the_same_and_sends_nothing_to_a_confirmed_addre
     client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session
 ) -> None:
     inbox, _ = smtp
+    token = subscribe_and_confirm(client, inbox, "c@example.org")
     form = client.get("/subscribe")
-    client.post("/subscribe", data={"email": "c@example.org", "csrf": csrf_from(form.text)})
-    token = link_token(inbox.messages[0], "confirm")
-    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
 
     again = client.post("/subscribe", data={"email": "c@example.org", "csrf": csrf_from(form.text)})
     fresh = client.post("/subscribe", data={"email": "d@example.org", "csrf": csrf_from(form.text)})

@@ -10,6 +10,7 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from papertide.embeddings.indexes import ensure_index
 from papertide.models import Paper, PaperEmbedding
 
 
@@ -67,6 +68,8 @@ def write_embeddings(
     One binary COPY into a staging table and one merge: a GPU worker writes thousands of vectors a
     second, more than row-by-row inserts of 384 numbers as text keep up with.
     """
+    dim = int(vectors.shape[1])
+    ensure_index(session, model=model, dim=dim)
     session.execute(_CREATE_STAGING)
     raw: Any = session.connection().connection.driver_connection
     register_vector(raw)
@@ -77,7 +80,6 @@ def write_embeddings(
         ) as copy,
     ):
         copy.set_types(["text", "text", "int4", "text", "vector"])
-        dim = int(vectors.shape[1])
         for paper, vector in zip(papers, vectors, strict=True):
             copy.write_row((paper.id, model, dim, paper.text_hash, vector))
     session.execute(_MERGE)

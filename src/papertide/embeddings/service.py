@@ -10,6 +10,7 @@ from tqdm import tqdm
 from papertide.db import unit_of_work
 from papertide.embeddings import repository
 from papertide.embeddings.encoder import Encoder, paper_text
+from papertide.embeddings.indexes import ensure_index
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def embed_pending(
     stop: threading.Event | None = None,
 ) -> int:
     """Embed until nothing is stale (or `max_batches`, or `stop`); returns the number embedded."""
+    with unit_of_work() as session:
+        # Upgraded databases and new models get their index before the first search needs it.
+        ensure_index(session, model=encoder.name, dim=encoder.dim)
     total = pending_count(model=encoder.name)
     done = batches = 0
     with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:

@@ -16,8 +16,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-EMBEDDING_DIM = 384  # all-MiniLM-L6-v2; issue #4 makes the index follow the model in use
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

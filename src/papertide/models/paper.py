@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, Text, Uniq
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from papertide.models.base import EMBEDDING_DIM, Base
+from papertide.models.base import Base
 
 # Title matches outrank abstract matches in keyword search (weights A and B). A trigger keeps
 # search_vector in step with the text (migration 0004); bulk loads leave it NULL for the worker.
@@ -69,17 +69,12 @@ class PaperEmbedding(Base):
     model: Mapped[str] = mapped_column(Text)
     dim: Mapped[int] = mapped_column(Integer)
     text_hash: Mapped[str] = mapped_column(Text)
-    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    # Any dimension: each model gets its own partial HNSW index on `embedding::vector(dim)`,
+    # made by embeddings.indexes.ensure_index when the model is first used (migration 0005).
+    embedding: Mapped[Any] = mapped_column(Vector())
     embedded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    __table_args__ = (
-        Index(
-            "ix_paper_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
-    )
+    __table_args__ = (Index("ix_paper_embedding_model", "model"),)
 
 
 class PaperSignal(Base):

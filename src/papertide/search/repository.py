@@ -70,17 +70,22 @@ def _row(row: Any, *, all_words: bool) -> KeywordRow:
 def nearest(
     session: Session, *, vector: Any, model: str, limit: int, exclude: str | None = None
 ) -> list[tuple[str, float]]:
-    """(paper_id, cosine similarity) of the nearest embeddings from `model`, via the HNSW index."""
+    """(paper_id, cosine similarity) of the nearest embeddings from `model`, via its HNSW index."""
     # ef_search bounds how many candidates HNSW returns; raise it past the page size.
     session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(100, limit * 2))})
-    distance = PaperEmbedding.embedding.cosine_distance(vector)
-    stmt = (
-        select(PaperEmbedding.paper_id, (1 - distance).label("similarity"))
-        .where(PaperEmbedding.model == model)
-        .order_by(distance)
-        .limit(limit + (1 if exclude else 0))
+    dim = len(vector)
+    # The same cast and model filter as the partial index (embeddings/indexes.py), so the planner uses it.
+    sql = text(
+        f"""
+        SELECT paper_id, 1 - (embedding::vector({dim}) <=> CAST(:query AS vector({dim}))) AS similarity
+        FROM paper_embedding WHERE model = :model
+        ORDER BY embedding::vector({dim}) <=> CAST(:query AS vector({dim}))
+        LIMIT :limit
+        """
     )
-    rows = [(r.paper_id, float(r.similarity)) for r in session.execute(stmt)]
+    query = "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+    params = {"query": query, "model": model, "limit": limit + (1 if exclude else 0)}
+    rows = [(r.paper_id, float(r.similarity)) for r in session.execute(sql, params)]
     return [row for row in rows if row[0] != exclude][:limit]
 
 

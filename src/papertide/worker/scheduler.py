@@ -19,36 +19,19 @@ LEADER_LOCK_KEY = 0x70617065  # "pape": one scheduler per database sends digests
 
 
 def build_scheduler(settings: Settings) -> BackgroundScheduler:
-    """The cron jobs from settings, not started."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        _logged(jobs.score),
-        CronTrigger.from_crontab(settings.score_cron, timezone="UTC"),
-        id="score",
-        max_instances=1,
-        coalesce=True,
-    )
-    sources = {
+    """The cron jobs from settings, not started. Sources are off until an operator gives them a schedule."""
+    crons: dict[str, tuple[str, Callable[[], object]]] = {
+        "score": (settings.score_cron, jobs.score),
         "ingest-hf-daily": (settings.schedule_hf_daily, jobs.ingest_hf_daily_today),
         "ingest-arxiv-oai": (settings.schedule_arxiv_oai, jobs.ingest_arxiv_oai),
         "ingest-arxiv-rss": (settings.schedule_arxiv_rss, jobs.ingest_arxiv_rss),
+        "digest": (settings.digest_cron, jobs.send_digests),
     }
-    for job_id, (cron, job) in sources.items():
-        if cron:  # sources are off until an operator gives them a schedule
-            scheduler.add_job(
-                _logged(job),
-                CronTrigger.from_crontab(cron, timezone="UTC"),
-                id=job_id,
-                max_instances=1,
-                coalesce=True,
-            )
-    scheduler.add_job(
-        _logged(jobs.send_digests),
-        CronTrigger.from_crontab(settings.digest_cron, timezone="UTC"),
-        id="digest",
-        max_instances=1,
-        coalesce=True,
-    )
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for job_id, (cron, job) in crons.items():
+        if cron:
+            trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+            scheduler.add_job(_logged(job), trigger, id=job_id, max_instances=1, coalesce=True)
     return scheduler
 
 
