@@ -135,3 +135,55 @@ def test_a_model_of_another_dimension_gets_its_own_index_and_search(session: Ses
     assert found[0][0] == target.id
     assert any("vector(8)" in d and "small-8d" in d for d in indexes)
     assert {row.dim for row in embedded(session).values()} == {8}
+
+
+def test_two_workers_running_at_once_embed_each_paper_once(session: Session) -> None:
+    import threading
+    import time
+
+    papers = [make_paper(session) for _ in range(12)]
+    session.commit()
+
+    class Slow(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
+            time.sleep(0.05)  # long enough for the other worker to claim meanwhile
+            return super().encode(texts)
+
+    workers = [Slow(), Slow()]
+    threads = [
+        threading.Thread(target=embedding_service.embed_pending, kwargs={"encoder": w, "batch_size": 2})
+        for w in workers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    texts = workers[0].encoded_texts + workers[1].encoded_texts
+    assert sorted(texts) == sorted(paper_text(p.title, p.abstract) for p in papers), "each paper exactly once"
+    assert workers[0].encoded_texts, "both workers did some of the work"
+    assert workers[1].encoded_texts, "both workers did some of the work"
+
+
+def test_similar_papers_put_near_duplicates_first(session: Session, fake_encoder: FakeEncoder) -> None:
+    from papertide.search import service as search_service
+
+    original = make_paper(
+        session,
+        title="Diffusion distillation for fast image synthesis",
+        abstract="We distill a diffusion model into a one step image generator.",
+    )
+    duplicate = make_paper(
+        session,
+        title="Diffusion distillation for fast image synthesis (v2)",
+        abstract="We distill a diffusion model into a one-step image generator.",
+    )
+    for n in range(6):
+        make_paper(session, title=f"Unrelated topic {n}", abstract=f"Protein folding and graphs number {n}.")
+    session.commit()
+    embedding_service.embed_pending(encoder=fake_encoder, batch_size=16)
+
+    similar = search_service.similar(session, original.id, model=fake_encoder.name, limit=3)
+
+    assert similar[0].paper.id == duplicate.id
+    assert original.id not in [hit.paper.id for hit in similar]
