@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     trend_weight_upvotes: float = 1.0
     trend_weight_stars: float = 0.05
     trend_weight_comments: float = 2.0
+    trend_weight_momentum: float = 0.5
 
     # Digest: how many papers and how much weight the subscriber's interests get by default.
     digest_papers: int = 8

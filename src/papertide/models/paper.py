@@ -27,6 +27,9 @@ class Topic(Base):
     label: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer, default=0)
     momentum: Mapped[float] = mapped_column(Float, default=0.0)
+    # [{"week": "2026-08-17", "papers": 12}, ...] oldest first, up to the data clock's week.
+    weekly: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]", default=list)
+    terms: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

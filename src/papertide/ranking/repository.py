@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Paper, PaperScore, PaperSignal
+from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, Topic
 from papertide.ranking.trending import Activity
 
 
@@ -67,3 +67,52 @@ def trending(session: Session, *, period: str, limit: int, offset: int = 0) -> l
 def scored_as_of(session: Session) -> datetime | None:
     """The `as_of` of the current scores, if any were computed."""
     return session.scalar(select(func.max(PaperScore.as_of)))
+
+
+def embedded_papers(session: Session, *, model: str) -> list[tuple[str, datetime, str, Any, int | None]]:
+    """(id, listed_at, title + abstract, vector, current topic id) of every paper embedded by `model`."""
+    listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
+    stmt = (
+        select(Paper.id, listed_at, Paper.title, Paper.abstract, PaperEmbedding.embedding, Paper.topic_id)
+        .join(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
+        .where(PaperEmbedding.model == model)
+        .order_by(Paper.id)
+    )
+    return [(r[0], r[1], f"{r[2]} {r[3]}", r[4], r[5]) for r in session.execute(stmt)]
+
+
+def save_topics(session: Session, topics: list[dict[str, Any]], assignment: dict[str, int]) -> None:
+    """Replace the topic table's rows and every paper's topic_id with a fresh clustering."""
+    session.execute(update(Paper).values(topic_id=None))
+    session.execute(delete(Topic))
+    if topics:
+        session.execute(insert(Topic), topics)
+    by_topic: dict[int, list[str]] = {}
+    for paper_id, topic_id in assignment.items():
+        by_topic.setdefault(topic_id, []).append(paper_id)
+    for topic_id, paper_ids in by_topic.items():
+        session.execute(update(Paper).where(Paper.id.in_(paper_ids)).values(topic_id=topic_id))
+
+
+def topic_momentum(session: Session) -> dict[str, float]:
+    """paper_id -> the momentum of its topic."""
+    stmt = select(Paper.id, Topic.momentum).join(Topic, Topic.id == Paper.topic_id)
+    return {row[0]: float(row[1]) for row in session.execute(stmt)}
+
+
+def topics_by_momentum(session: Session) -> list[Topic]:
+    return list(session.scalars(select(Topic).order_by(Topic.momentum.desc(), Topic.size.desc(), Topic.id)))
+
+
+def topic_papers(
+    session: Session, topic_id: int, *, limit: int = 50
+) -> list[tuple[Paper, PaperScore | None]]:
+    """A topic's papers by their month trend score (unscored papers last, newest first)."""
+    stmt = (
+        select(Paper, PaperScore)
+        .outerjoin(PaperScore, (PaperScore.paper_id == Paper.id) & (PaperScore.period == "month"))
+        .where(Paper.topic_id == topic_id)
+        .order_by(PaperScore.score.desc().nulls_last(), Paper.announced_at.desc().nulls_last(), Paper.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]

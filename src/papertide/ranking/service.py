@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
 from papertide.papers import repository as paper_repository
-from papertide.ranking import repository
+from papertide.ranking import repository, topics
 from papertide.ranking.trending import PERIODS, DataClock, TrendParams, data_clock, rank
 
 
@@ -18,6 +19,7 @@ def params_from(settings: Settings) -> TrendParams:
         weight_upvotes=settings.trend_weight_upvotes,
         weight_stars=settings.trend_weight_stars,
         weight_comments=settings.trend_weight_comments,
+        weight_momentum=settings.trend_weight_momentum,
     )
 
 
@@ -37,3 +39,41 @@ def compute_scores(session: Session, *, now: datetime, params: TrendParams) -> d
         repository.replace_scores(session, period=period, as_of=clock.as_of, scored=scored)
         counts[period] = len(scored)
     return counts
+
+
+def compute_topics(session: Session, *, now: datetime, model: str) -> dict[str, int]:
+    """Cluster the embedded papers, keep ids of topics that mostly keep their papers, label and size them."""
+    clock = current_clock(session, now=now)
+    papers = repository.embedded_papers(session, model=model)
+    if len(papers) < 4:
+        return {"topics": 0, "papers": len(papers)}
+    vectors = np.stack([np.asarray(p[3], dtype=np.float32) for p in papers])
+    labels = topics.spherical_kmeans(vectors, topics.cluster_count(len(papers)))
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(index)
+    previous = {p[0]: p[4] for p in papers if p[4] is not None}
+    next_id = max(previous.values(), default=0) + 1
+    clusters = topics.assign_ids(
+        [[papers[i][0] for i in g] for g in groups.values()], previous, next_id=next_id
+    )
+    frequencies = topics.document_frequencies([p[2] for p in papers])
+    by_id = {p[0]: p for p in papers}
+    rows = []
+    for cluster in clusters:
+        members = [by_id[pid] for pid in cluster.paper_ids]
+        listed = [m[1] for m in members]
+        terms = topics.label_terms([m[2] for m in members], frequencies, len(papers))
+        rows.append(
+            {
+                "id": cluster.topic_id,
+                "label": " · ".join(terms) or f"topic {cluster.topic_id}",
+                "terms": terms,
+                "size": len(members),
+                "momentum": topics.momentum(listed, as_of=clock.as_of),
+                "weekly": topics.weekly_sizes(listed, as_of=clock.as_of),
+            }
+        )
+    assignment = {pid: c.topic_id for c in clusters for pid in c.paper_ids}
+    repository.save_topics(session, rows, assignment)
+    return {"topics": len(rows), "papers": len(papers)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ class TrendParams:
     weight_upvotes: float = 1.0
     weight_stars: float = 0.05
     weight_comments: float = 2.0
+    weight_momentum: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Activity:
     upvotes: float = 0.0
     github_stars: float = 0.0
     comments: float = 0.0
+    momentum: float = 1.0  # of the paper's topic: papers this week / weekly baseline (topics.momentum)
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,10 @@ def components(activity: Activity, *, as_of: datetime, period: str, params: Tren
     age_hours = max((as_of - activity.listed_at).total_seconds() / 3600.0, 0.0)
     decay = (1.0 + age_hours / DECAY_SCALE_HOURS[period]) ** -params.gravity
     points = engagement(activity, params)
+    # A growing topic lifts its papers; a steady or shrinking one leaves them as they are.
+    boost = 1.0 + params.weight_momentum * math.log(max(activity.momentum, 1.0))
     # +1 so papers with no engagement at all still rank, newest first.
-    score = (points + 1.0) * decay
+    score = (points + 1.0) * decay * boost
     return {
         "upvotes": activity.upvotes,
         "github_stars": activity.github_stars,
@@ -75,6 +80,8 @@ def components(activity: Activity, *, as_of: datetime, period: str, params: Tren
         "engagement": round(points, 4),
         "age_hours": round(age_hours, 2),
         "decay": round(decay, 6),
+        "topic_momentum": round(activity.momentum, 3),
+        "momentum_boost": round(boost, 4),
         "score": score,
     }
 

@@ -19,7 +19,7 @@ from papertide.config import get_settings
 from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.web.deps import RateLimiter, SessionDep, templates
-from papertide.web.routes import api, dev, pages, search, subscribe
+from papertide.web.routes import api, dev, pages, search, subscribe, topics
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
@@ -54,7 +54,7 @@ def create_app(
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
     app.state.subscribe_limiter = RateLimiter(settings.subscribe_rate_limit_per_hour)
-    for module in (pages, search, subscribe, api, dev):
+    for module in (pages, search, subscribe, topics, api, dev):
         app.include_router(module.router)
     _add_basics(app)
     _add_error_pages(app)

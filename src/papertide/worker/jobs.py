@@ -21,10 +21,15 @@ log = logging.getLogger(__name__)
 
 def score(*, now: datetime | None = None) -> dict[str, int]:
     """Recompute trending for every period as of the data clock."""
+    settings = get_settings()
+    moment = now or datetime.now(UTC)
     with record_run("score") as run, unit_of_work() as session:
+        # Topics first: their momentum is part of each paper's trend score.
+        found = ranking_service.compute_topics(session, now=moment, model=settings.embedding_model)
         counts = ranking_service.compute_scores(
-            session, now=now or datetime.now(UTC), params=ranking_service.params_from(get_settings())
+            session, now=moment, params=ranking_service.params_from(settings)
         )
+        counts["topics"] = found["topics"]
         run.counts = counts
         run.status = JobStatus.OK if any(counts.values()) else JobStatus.OK_EMPTY
     return counts

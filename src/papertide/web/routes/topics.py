@@ -1,0 +1,71 @@
+"""Topics: clusters of papers in embedding space, by momentum, with their papers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from papertide.papers import repository as paper_repository
+from papertide.ranking import repository as ranking_repository
+from papertide.web.deps import SessionDep, templates
+
+router = APIRouter()
+
+
+def bars(weekly: list[dict[str, Any]], *, width: int = 120, height: int = 24) -> list[dict[str, Any]]:
+    """Bar geometry for the inline papers-per-week chart."""
+    if not weekly:
+        return []
+    top = max(week["papers"] for week in weekly) or 1
+    step = width / len(weekly)
+    return [
+        {
+            "x": round(i * step, 1),
+            "w": round(step - 1, 1),
+            "h": round(week["papers"] / top * height, 1),
+            "y": round(height - week["papers"] / top * height, 1),
+            "label": f"{week['week']}: {week['papers']}",
+        }
+        for i, week in enumerate(weekly)
+    ]
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics_page(request: Request, session: SessionDep) -> HTMLResponse:
+    rows = [(topic, bars(topic.weekly)) for topic in ranking_repository.topics_by_momentum(session)]
+    return templates.TemplateResponse(request, "pages/topics.html", {"rows": rows})
+
+
+@router.get("/topics/{topic_id}", response_class=HTMLResponse)
+def topic_page(request: Request, session: SessionDep, topic_id: int) -> HTMLResponse:
+    topic = paper_repository.get_topic(session, topic_id)
+    if topic is None:
+        raise HTTPException(
+            status_code=404, detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters."
+        )
+    context = {
+        "topic": topic,
+        "bars": bars(topic.weekly),
+        "rows": ranking_repository.topic_papers(session, topic_id),
+    }
+    return templates.TemplateResponse(request, "pages/topic.html", context)
+
+
+@router.get("/api/v1/topics", tags=["api"])
+def topics_api(session: SessionDep) -> dict[str, Any]:
+    """Topics by momentum, with their size and papers per week."""
+    return {
+        "results": [
+            {
+                "id": t.id,
+                "label": t.label,
+                "terms": t.terms,
+                "size": t.size,
+                "momentum": t.momentum,
+                "weekly": t.weekly,
+            }
+            for t in ranking_repository.topics_by_momentum(session)
+        ]
+    }
