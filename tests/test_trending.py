@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
@@ -74,3 +75,49 @@ def test_scores_are_stored_with_their_components(session: Session) -> None:
     assert [p.id for p, _ in rows] == [popular.id, quiet.id]
     assert rows[0][1].components["upvotes"] == 50
     assert rows[0][1].components["age_hours"] == 6.0
+
+
+@given(upvotes=counts, extra=counts, before=counts, age=ages, period=periods)
+def test_more_upvotes_never_lower_the_score_whatever_came_before(
+    upvotes: float, extra: float, before: float, age: float, period: str
+) -> None:
+    def with_history(now: float) -> float:
+        activity = Activity(
+            "p", AS_OF - timedelta(hours=age), upvotes=now, earlier={period: {"upvotes": before}}
+        )
+        return float(components(activity, as_of=AS_OF, period=period, params=PARAMS)["score"])
+
+    assert with_history(upvotes + extra) >= with_history(upvotes)
+
+
+def test_a_paper_gaining_upvotes_now_outranks_one_that_got_them_earlier() -> None:
+    listed = AS_OF - timedelta(days=3)
+    rising = Activity("rising", listed, upvotes=40, earlier={"week": {"upvotes": 0}})
+    settled = Activity("settled", listed, upvotes=40, earlier={"week": {"upvotes": 40}})
+
+    ranked = rank([settled, rising], as_of=AS_OF, period="week", params=PARAMS)
+
+    assert [pid for pid, _, _ in ranked] == ["rising", "settled"]
+    assert ranked[0][2]["velocity_per_day"] == pytest.approx(40 / 3, abs=1e-3)
+    assert ranked[1][2]["velocity_per_day"] == 0
+
+
+def test_velocity_and_topic_momentum_come_from_the_database(session: Session) -> None:
+    from papertide.models import Topic
+
+    session.add(Topic(id=1, label="growing", size=2, momentum=3.0, weekly=[], terms=[]))
+    session.flush()
+    rising = make_paper(session, announced_at=AS_OF - timedelta(days=5), topic_id=1)
+    flat = make_paper(session, announced_at=AS_OF - timedelta(days=5))
+    for paper, before in ((rising, 5), (flat, 30)):
+        add_signal(session, paper, "upvotes", before, AS_OF - timedelta(days=4))  # before the 3-day window
+        add_signal(session, paper, "upvotes", 30, AS_OF - timedelta(hours=1))
+    session.commit()
+
+    ranking_service.compute_scores(session, now=AS_OF, params=PARAMS)
+
+    rows = {p.id: s.components for p, s in ranking_repository.trending(session, period="week", limit=10)}
+    assert rows[rising.id]["topic_momentum"] == 3.0
+    assert rows[rising.id]["velocity_per_day"] == pytest.approx(25 / 3, abs=1e-3)
+    assert rows[flat.id]["velocity_per_day"] == 0
+    assert rows[flat.id]["topic_momentum"] == 1.0

@@ -11,27 +11,47 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, Topic
-from papertide.ranking.trending import Activity
+from papertide.ranking.trending import VELOCITY_WINDOW, Activity
 
 
 def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list[Activity]:
-    """Papers listed in (since, as_of] with their newest signal values observed by as_of."""
+    """Papers listed in (since, as_of]: signal values at as_of and at each period's velocity window start."""
     listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
     papers = session.execute(
         select(Paper.id, listed_at.label("listed_at")).where(listed_at > since, listed_at <= as_of)
     ).all()
     if not papers:
         return []
+    ids = [p.id for p in papers]
+    current = _values_at(session, ids, at=as_of)
+    earlier = {
+        period: _values_at(session, ids, at=as_of - window) for period, window in VELOCITY_WINDOW.items()
+    }
+    momentum = topic_momentum(session)
+    return [
+        Activity(
+            paper_id=p.id,
+            listed_at=p.listed_at,
+            momentum=momentum.get(p.id, 1.0),
+            earlier={period: _known(values.get(p.id, {})) for period, values in earlier.items()},
+            **_known(current.get(p.id, {})),
+        )
+        for p in papers
+    ]
+
+
+def _values_at(session: Session, ids: list[str], *, at: datetime) -> dict[str, dict[str, float]]:
+    """paper_id -> kind -> the newest value observed at or before `at`."""
     latest = (
         select(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.value)
-        .where(PaperSignal.observed_at <= as_of, PaperSignal.paper_id.in_([p.id for p in papers]))
+        .where(PaperSignal.observed_at <= at, PaperSignal.paper_id.in_(ids))
         .ext(distinct_on(PaperSignal.paper_id, PaperSignal.kind))
         .order_by(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.observed_at.desc())
     )
     values: dict[str, dict[str, float]] = {}
     for row in session.execute(latest):
         values.setdefault(row.paper_id, {})[row.kind] = row.value
-    return [Activity(paper_id=p.id, listed_at=p.listed_at, **_known(values.get(p.id, {}))) for p in papers]
+    return values
 
 
 def _known(values: dict[str, float]) -> dict[str, float]:

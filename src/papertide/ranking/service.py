@@ -20,6 +20,7 @@ def params_from(settings: Settings) -> TrendParams:
         weight_stars=settings.trend_weight_stars,
         weight_comments=settings.trend_weight_comments,
         weight_momentum=settings.trend_weight_momentum,
+        weight_velocity=settings.trend_weight_velocity,
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,13 @@ PERIODS: dict[str, timedelta] = {
 # about hours, a month's list about days, so the month tab is not just "the newest papers".
 DECAY_SCALE_HOURS: dict[str, float] = {"day": 12.0, "week": 48.0, "month": 168.0}
 
+# Engagement velocity: what a paper gained over this window before as_of, per day.
+VELOCITY_WINDOW: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=3),
+    "month": timedelta(days=7),
+}
+
 # When the newest data is more than this older than the clock, trending is shown "as of" the data.
 STALE_AFTER = timedelta(days=1)
 
@@ -29,6 +36,7 @@ class TrendParams:
     weight_stars: float = 0.05
     weight_comments: float = 2.0
     weight_momentum: float = 0.5
+    weight_velocity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Activity:
     github_stars: float = 0.0
     comments: float = 0.0
     momentum: float = 1.0  # of the paper's topic: papers this week / weekly baseline (topics.momentum)
+    # period -> kind -> value observed at the start of that period's velocity window
+    earlier: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,11 +74,35 @@ def engagement(activity: Activity, params: TrendParams) -> float:
     )
 
 
+def velocity(activity: Activity, *, as_of: datetime, period: str, params: TrendParams) -> float:
+    """Engagement gained per day over the period's velocity window.
+
+    A count first seen inside the window started from 0 if the paper was listed inside it; for an
+    older paper an unseen start means an unknown history, counted as no gain.
+    """
+    window = VELOCITY_WINDOW[period]
+    start = activity.earlier.get(period, {})
+    listed_inside = activity.listed_at > as_of - window
+    gained = Activity(
+        paper_id=activity.paper_id,
+        listed_at=activity.listed_at,
+        **{
+            kind: max(
+                getattr(activity, kind) - start.get(kind, 0.0 if listed_inside else getattr(activity, kind)),
+                0.0,
+            )
+            for kind in ("upvotes", "github_stars", "comments")
+        },
+    )
+    return engagement(gained, params) / (window.total_seconds() / 86400.0)
+
+
 def components(activity: Activity, *, as_of: datetime, period: str, params: TrendParams) -> dict[str, Any]:
     """The score and every number it came from, stored so pages can say why a paper trends."""
     age_hours = max((as_of - activity.listed_at).total_seconds() / 3600.0, 0.0)
     decay = (1.0 + age_hours / DECAY_SCALE_HOURS[period]) ** -params.gravity
-    points = engagement(activity, params)
+    per_day = velocity(activity, as_of=as_of, period=period, params=params)
+    points = engagement(activity, params) + params.weight_velocity * per_day
     # A growing topic lifts its papers; a steady or shrinking one leaves them as they are.
     boost = 1.0 + params.weight_momentum * math.log(max(activity.momentum, 1.0))
     # +1 so papers with no engagement at all still rank, newest first.
@@ -77,7 +111,8 @@ def components(activity: Activity, *, as_of: datetime, period: str, params: Tren
         "upvotes": activity.upvotes,
         "github_stars": activity.github_stars,
         "comments": activity.comments,
-        "engagement": round(points, 4),
+        "engagement": round(engagement(activity, params), 4),
+        "velocity_per_day": round(per_day, 4),
         "age_hours": round(age_hours, 2),
         "decay": round(decay, 6),
         "topic_momentum": round(activity.momentum, 3),
