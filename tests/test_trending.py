@@ -121,3 +121,39 @@ def test_velocity_and_topic_momentum_come_from_the_database(session: Session) ->
     assert rows[rising.id]["velocity_per_day"] == pytest.approx(25 / 3, abs=1e-3)
     assert rows[flat.id]["velocity_per_day"] == 0
     assert rows[flat.id]["topic_momentum"] == 1.0
+
+
+@given(views=counts, more=counts, clicks=counts, period=periods)
+def test_more_local_attention_never_lowers_the_score(
+    views: float, more: float, clicks: float, period: str
+) -> None:
+    def with_attention(v: float) -> float:
+        activity = Activity(
+            "p", AS_OF - timedelta(hours=2), attention={period: {"views": v, "clicks": clicks}}
+        )
+        return float(components(activity, as_of=AS_OF, period=period, params=PARAMS)["score"])
+
+    assert with_attention(views + more) >= with_attention(views)
+
+
+def test_page_views_and_digest_clicks_count_towards_trending(database: str, session: Session) -> None:
+    from fastapi.testclient import TestClient
+
+    from papertide.web.app import create_app
+
+    now = datetime.now(UTC)
+    watched = make_paper(session, announced_at=now - timedelta(hours=3))
+    ignored = make_paper(session, announced_at=now - timedelta(hours=3))
+    session.commit()
+    client = TestClient(create_app(encoder_provider=lambda: None))
+    for _ in range(3):
+        client.get(f"/papers/{watched.id}")
+    client.get(f"/papers/{watched.id}?via=digest")
+
+    ranking_service.compute_scores(session, now=now, params=PARAMS)
+
+    rows = {p.id: s.components for p, s in ranking_repository.trending(session, period="day", limit=10)}
+    assert (rows[watched.id]["views"], rows[watched.id]["digest_clicks"]) == (4, 1)
+    assert (rows[ignored.id]["views"], rows[ignored.id]["digest_clicks"]) == (0, 0)
+    top, _ = ranking_repository.trending(session, period="day", limit=1)[0]
+    assert top.id == watched.id

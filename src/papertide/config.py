@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     trend_weight_comments: float = 2.0
     trend_weight_momentum: float = 0.5
     trend_weight_velocity: float = 1.0
+    trend_weight_views: float = 0.1
+    trend_weight_clicks: float = 1.0
 
     # Digest: how many papers and how much weight the subscriber's interests get by default.
     digest_papers: int = 8

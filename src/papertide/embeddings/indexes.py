@@ -26,6 +26,9 @@ def ensure_index(session: Session, *, model: str, dim: int) -> None:
     if key in _made:
         return
     literal = model.replace("'", "''")  # DDL takes no bind parameters; the name is quoted as a literal
+    # Workers that start together would race on CREATE INDEX IF NOT EXISTS (a duplicate pg_class
+    # row); the lock makes the second wait for the first's commit, then find the index there.
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('papertide:embedding-index'))"))
     session.execute(
         text(
             f'CREATE INDEX IF NOT EXISTS "{index_name(model, dim)}" ON paper_embedding '

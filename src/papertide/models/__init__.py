@@ -3,7 +3,7 @@
 from papertide.models.base import Base
 from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem
 from papertide.models.ops import JobRun, JobStatus, RateLimit, SourceState
-from papertide.models.paper import Paper, PaperEmbedding, PaperScore, PaperSignal, Topic
+from papertide.models.paper import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
 from papertide.models.subscriber import Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PaperEmbedding",
     "PaperScore",
     "PaperSignal",
+    "PaperView",
     "RateLimit",
     "SourceState",
     "Subscriber",

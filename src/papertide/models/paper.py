@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func, text
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -111,3 +111,14 @@ class PaperScore(Base):
     computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (Index("ix_paper_score_period_score", "period", "score"),)
+
+
+class PaperView(Base):
+    """Local attention: page views and digest clicks per paper and day (counters, not observations)."""
+
+    __tablename__ = "paper_view"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    clicks: Mapped[int] = mapped_column(Integer, server_default="0", default=0)

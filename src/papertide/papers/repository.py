@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Paper, PaperScore, PaperSignal, Topic
+from papertide.models import Paper, PaperScore, PaperSignal, PaperView, Topic
 from papertide.papers.schemas import PaperIn
 
 # The text a later fetch replaces outright: the newest version of the paper wins.
@@ -149,3 +149,13 @@ def papers_by_ids(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
     if not ids:
         return {}
     return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
+
+
+def record_view(session: Session, paper_id: str, *, day: date, click: bool) -> None:
+    """Count one page view (and a digest click when the link came from a digest)."""
+    stmt = insert(PaperView).values(paper_id=paper_id, day=day, views=1, clicks=int(click))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PaperView.paper_id, PaperView.day],
+        set_={"views": PaperView.views + 1, "clicks": PaperView.clicks + stmt.excluded.clicks},
+    )
+    session.execute(stmt)

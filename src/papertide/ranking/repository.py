@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, Topic
+from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
 from papertide.ranking.trending import VELOCITY_WINDOW, Activity
 
 
@@ -28,16 +28,33 @@ def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list
         period: _values_at(session, ids, at=as_of - window) for period, window in VELOCITY_WINDOW.items()
     }
     momentum = topic_momentum(session)
+    attention = {
+        period: _attention(session, ids, since=as_of - window, until=as_of)
+        for period, window in VELOCITY_WINDOW.items()
+    }
     return [
         Activity(
             paper_id=p.id,
             listed_at=p.listed_at,
             momentum=momentum.get(p.id, 1.0),
+            attention={period: counts.get(p.id, {}) for period, counts in attention.items()},
             earlier={period: _known(values.get(p.id, {})) for period, values in earlier.items()},
             **_known(current.get(p.id, {})),
         )
         for p in papers
     ]
+
+
+def _attention(
+    session: Session, ids: list[str], *, since: datetime, until: datetime
+) -> dict[str, dict[str, float]]:
+    """paper_id -> {"views", "clicks"} counted on the days in (since, until]."""
+    stmt = (
+        select(PaperView.paper_id, func.sum(PaperView.views), func.sum(PaperView.clicks))
+        .where(PaperView.paper_id.in_(ids), PaperView.day > since.date(), PaperView.day <= until.date())
+        .group_by(PaperView.paper_id)
+    )
+    return {row[0]: {"views": float(row[1]), "clicks": float(row[2])} for row in session.execute(stmt)}
 
 
 def _values_at(session: Session, ids: list[str], *, at: datetime) -> dict[str, dict[str, float]]:

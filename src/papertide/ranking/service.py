@@ -21,6 +21,8 @@ def params_from(settings: Settings) -> TrendParams:
         weight_comments=settings.trend_weight_comments,
         weight_momentum=settings.trend_weight_momentum,
         weight_velocity=settings.trend_weight_velocity,
+        weight_views=settings.trend_weight_views,
+        weight_clicks=settings.trend_weight_clicks,
     )
 
 

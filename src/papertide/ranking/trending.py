@@ -37,6 +37,8 @@ class TrendParams:
     weight_comments: float = 2.0
     weight_momentum: float = 0.5
     weight_velocity: float = 1.0
+    weight_views: float = 0.1
+    weight_clicks: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Activity:
     momentum: float = 1.0  # of the paper's topic: papers this week / weekly baseline (topics.momentum)
     # period -> kind -> value observed at the start of that period's velocity window
     earlier: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # period -> {"views", "clicks"}: local page views and digest clicks inside the velocity window
+    attention: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,10 @@ def components(activity: Activity, *, as_of: datetime, period: str, params: Tren
     age_hours = max((as_of - activity.listed_at).total_seconds() / 3600.0, 0.0)
     decay = (1.0 + age_hours / DECAY_SCALE_HOURS[period]) ** -params.gravity
     per_day = velocity(activity, as_of=as_of, period=period, params=params)
-    points = engagement(activity, params) + params.weight_velocity * per_day
+    local = activity.attention.get(period, {})
+    views, clicks = local.get("views", 0.0), local.get("clicks", 0.0)
+    attention = params.weight_views * views + params.weight_clicks * clicks
+    points = engagement(activity, params) + params.weight_velocity * per_day + attention
     # A growing topic lifts its papers; a steady or shrinking one leaves them as they are.
     boost = 1.0 + params.weight_momentum * math.log(max(activity.momentum, 1.0))
     # +1 so papers with no engagement at all still rank, newest first.
@@ -113,6 +120,8 @@ def components(activity: Activity, *, as_of: datetime, period: str, params: Tren
         "comments": activity.comments,
         "engagement": round(engagement(activity, params), 4),
         "velocity_per_day": round(per_day, 4),
+        "views": views,
+        "digest_clicks": clicks,
         "age_hours": round(age_hours, 2),
         "decay": round(decay, 6),
         "topic_momentum": round(activity.momentum, 3),

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from papertide.papers import repository as paper_repository
 from papertide.papers import service as paper_service
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking.trending import PERIODS, STALE_AFTER
@@ -47,10 +48,14 @@ def trending_page(
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, session: SessionDep, settings: SettingsDep, paper_id: str) -> HTMLResponse:
+def paper_page(
+    request: Request, session: SessionDep, settings: SettingsDep, paper_id: str, via: str | None = None
+) -> HTMLResponse:
     detail = paper_service.get_detail(session, paper_id, model=settings.embedding_model)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
+    # Local attention feeds trending: a view, and a click when the link came from a digest.
+    paper_repository.record_view(session, paper_id, day=datetime.now(UTC).date(), click=via == "digest")
     context = {
         "detail": detail,
         "paper": detail.paper,
