@@ -157,3 +157,23 @@ def test_page_views_and_digest_clicks_count_towards_trending(database: str, sess
     assert (rows[ignored.id]["views"], rows[ignored.id]["digest_clicks"]) == (0, 0)
     top, _ = ranking_repository.trending(session, period="day", limit=1)[0]
     assert top.id == watched.id
+
+
+def test_every_trending_parameter_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from papertide.config import Settings
+
+    monkeypatch.setenv("PAPERTIDE_TREND_DECAY_SCALE_HOURS", '{"day": 6, "week": 24, "month": 96}')
+    params = ranking_service.params_from(Settings())
+    assert params.decay_scale_hours["day"] == 6
+    slower = ranking_service.params_from(
+        Settings(trend_decay_scale_hours={"day": 48, "week": 48, "month": 168})
+    )
+    activity = Activity("p", AS_OF - timedelta(hours=20), upvotes=10)
+    assert (
+        components(activity, as_of=AS_OF, period="day", params=slower)["score"]
+        > components(activity, as_of=AS_OF, period="day", params=params)["score"]
+    )
+    with pytest.raises(ValidationError, match="exactly day, week and month"):
+        Settings(trend_velocity_window_hours={"day": 24})

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,19 @@ def wait_healthy(
     raise AssertionError("papertide up did not answer in time:\n" + log.read_text())
 
 
+def wait_for(
+    probe: Callable[[], list[object]], process: subprocess.Popen[bytes], log: Path, timeout: float = 240
+) -> list[object]:
+    """Poll until `probe` returns something non-empty (the worker embeds in the background)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        if found := probe():
+            return found
+        time.sleep(2)
+    raise AssertionError("the worker did not finish in time:\n" + log.read_text()[-3000:])
+
+
 def stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=60)
@@ -59,6 +73,10 @@ def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_pa
     assert wait_healthy(url, first, log) == {"status": "ok", "papers": 1219}
     trending = httpx.get(url + "/").text
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in trending
+    topics = wait_for(lambda: httpx.get(url + "/api/v1/topics", timeout=5).json()["results"], first, log)
+    similar = httpx.get(url + "/api/v1/papers/2608.19880/similar", timeout=5).json()["results"]
+    assert len(topics) > 5, "the worker embedded the sample and clustered it"
+    assert len(similar) == 10
     assert stop(first) == 0
     assert "papertide stopped." in log.read_text()
 

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     trend_weight_velocity: float = 1.0
     trend_weight_views: float = 0.1
     trend_weight_clicks: float = 1.0
+    # Per tab: how fast age decays a score, and how far back velocity looks (JSON in the environment).
+    trend_decay_scale_hours: dict[str, float] = Field(
+        default_factory=lambda: {"day": 12.0, "week": 48.0, "month": 168.0}
+    )
+    trend_velocity_window_hours: dict[str, float] = Field(
+        default_factory=lambda: {"day": 24.0, "week": 72.0, "month": 168.0}
+    )
+    topic_baseline_weeks: int = Field(default=4, ge=1, le=52)
 
     # Digest: how many papers and how much weight the subscriber's interests get by default.
     digest_papers: int = 8
@@ -70,6 +78,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{value!r} is not a cron expression (minute hour day month weekday): {error}"
                 ) from None
+        return value
+
+    @field_validator("trend_decay_scale_hours", "trend_velocity_window_hours")
+    @classmethod
+    def _per_period(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != {"day", "week", "month"} or any(hours <= 0 for hours in value.values()):
+            raise ValueError(f"give positive hours for exactly day, week and month, got {value}")
         return value
 
     @field_validator("base_url")

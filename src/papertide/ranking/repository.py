@@ -11,10 +11,12 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
-from papertide.ranking.trending import VELOCITY_WINDOW, Activity
+from papertide.ranking.trending import Activity, TrendParams
 
 
-def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list[Activity]:
+def load_activity(
+    session: Session, *, since: datetime, as_of: datetime, params: TrendParams
+) -> list[Activity]:
     """Papers listed in (since, as_of]: signal values at as_of and at each period's velocity window start."""
     listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
     papers = session.execute(
@@ -23,14 +25,13 @@ def load_activity(session: Session, *, since: datetime, as_of: datetime) -> list
     if not papers:
         return []
     ids = [p.id for p in papers]
+    windows = {period: params.velocity_window(period) for period in params.velocity_window_hours}
     current = _values_at(session, ids, at=as_of)
-    earlier = {
-        period: _values_at(session, ids, at=as_of - window) for period, window in VELOCITY_WINDOW.items()
-    }
+    earlier = {period: _values_at(session, ids, at=as_of - window) for period, window in windows.items()}
     momentum = topic_momentum(session)
     attention = {
         period: _attention(session, ids, since=as_of - window, until=as_of)
-        for period, window in VELOCITY_WINDOW.items()
+        for period, window in windows.items()
     }
     return [
         Activity(

@@ -23,6 +23,8 @@ def params_from(settings: Settings) -> TrendParams:
         weight_velocity=settings.trend_weight_velocity,
         weight_views=settings.trend_weight_views,
         weight_clicks=settings.trend_weight_clicks,
+        decay_scale_hours=settings.trend_decay_scale_hours,
+        velocity_window_hours=settings.trend_velocity_window_hours,
     )
 
 
@@ -35,7 +37,9 @@ def compute_scores(session: Session, *, now: datetime, params: TrendParams) -> d
     """Rescore every period as of the data clock; returns how many papers each period ranks."""
     clock = current_clock(session, now=now)
     longest = max(PERIODS.values())
-    activity = repository.load_activity(session, since=clock.as_of - longest, as_of=clock.as_of)
+    activity = repository.load_activity(
+        session, since=clock.as_of - longest, as_of=clock.as_of, params=params
+    )
     counts = {}
     for period in PERIODS:
         scored = rank(activity, as_of=clock.as_of, period=period, params=params)
@@ -44,7 +48,7 @@ def compute_scores(session: Session, *, now: datetime, params: TrendParams) -> d
     return counts
 
 
-def compute_topics(session: Session, *, now: datetime, model: str) -> dict[str, int]:
+def compute_topics(session: Session, *, now: datetime, model: str, baseline_weeks: int = 4) -> dict[str, int]:
     """Cluster the embedded papers, keep ids of topics that mostly keep their papers, label and size them."""
     clock = current_clock(session, now=now)
     papers = repository.embedded_papers(session, model=model)
@@ -73,7 +77,7 @@ def compute_topics(session: Session, *, now: datetime, model: str) -> dict[str, 
                 "label": " · ".join(terms) or f"topic {cluster.topic_id}",
                 "terms": terms,
                 "size": len(members),
-                "momentum": topics.momentum(listed, as_of=clock.as_of),
+                "momentum": topics.momentum(listed, as_of=clock.as_of, baseline_weeks=baseline_weeks),
                 "weekly": topics.weekly_sizes(listed, as_of=clock.as_of),
             }
         )

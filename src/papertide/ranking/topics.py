@@ -239,12 +239,12 @@ def weekly_sizes(listed: Sequence[datetime], *, as_of: datetime, weeks: int = 12
     return [{"week": start.isoformat(), "papers": counts.get(start, 0)} for start in starts]
 
 
-def momentum(listed: Sequence[datetime], *, as_of: datetime) -> float:
+def momentum(listed: Sequence[datetime], *, as_of: datetime, baseline_weeks: int = BASELINE_WEEKS) -> float:
     """Papers in the last 7 days against the weekly mean of the 4 weeks before (smoothed by +1).
 
     1.0 is a steady topic; 2.0 means it doubled its pace this week.
     """
     week = timedelta(days=7)
     this_week = sum(1 for t in listed if as_of - week < t <= as_of)
-    before = sum(1 for t in listed if as_of - week * (1 + BASELINE_WEEKS) < t <= as_of - week)
-    return (this_week + 1.0) / (before / BASELINE_WEEKS + 1.0)
+    before = sum(1 for t in listed if as_of - week * (1 + baseline_weeks) < t <= as_of - week)
+    return (this_week + 1.0) / (before / baseline_weeks + 1.0)

@@ -39,6 +39,13 @@ class TrendParams:
     weight_velocity: float = 1.0
     weight_views: float = 0.1
     weight_clicks: float = 1.0
+    decay_scale_hours: Mapping[str, float] = field(default_factory=lambda: dict(DECAY_SCALE_HOURS))
+    velocity_window_hours: Mapping[str, float] = field(
+        default_factory=lambda: {p: w.total_seconds() / 3600 for p, w in VELOCITY_WINDOW.items()}
+    )
+
+    def velocity_window(self, period: str) -> timedelta:
+        return timedelta(hours=self.velocity_window_hours[period])
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ def velocity(activity: Activity, *, as_of: datetime, period: str, params: TrendP
     A count first seen inside the window started from 0 if the paper was listed inside it; for an
     older paper an unseen start means an unknown history, counted as no gain.
     """
-    window = VELOCITY_WINDOW[period]
+    window = params.velocity_window(period)
     start = activity.earlier.get(period, {})
     listed_inside = activity.listed_at > as_of - window
     gained = Activity(
@@ -104,7 +111,7 @@ def velocity(activity: Activity, *, as_of: datetime, period: str, params: TrendP
 def components(activity: Activity, *, as_of: datetime, period: str, params: TrendParams) -> dict[str, Any]:
     """The score and every number it came from, stored so pages can say why a paper trends."""
     age_hours = max((as_of - activity.listed_at).total_seconds() / 3600.0, 0.0)
-    decay = (1.0 + age_hours / DECAY_SCALE_HOURS[period]) ** -params.gravity
+    decay = (1.0 + age_hours / params.decay_scale_hours[period]) ** -params.gravity
     per_day = velocity(activity, as_of=as_of, period=period, params=params)
     local = activity.attention.get(period, {})
     views, clicks = local.get("views", 0.0), local.get("clicks", 0.0)

@@ -25,7 +25,9 @@ def score(*, now: datetime | None = None) -> dict[str, int]:
     moment = now or datetime.now(UTC)
     with record_run("score") as run, unit_of_work() as session:
         # Topics first: their momentum is part of each paper's trend score.
-        found = ranking_service.compute_topics(session, now=moment, model=settings.embedding_model)
+        found = ranking_service.compute_topics(
+            session, now=moment, model=settings.embedding_model, baseline_weeks=settings.topic_baseline_weeks
+        )
         counts = ranking_service.compute_scores(
             session, now=moment, params=ranking_service.params_from(settings)
         )
