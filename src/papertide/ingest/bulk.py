@@ -19,7 +19,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import column, literal, select, table, text
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -27,7 +28,8 @@ from papertide.db import unit_of_work
 from papertide.ingest.service import IngestError, IngestSummary
 from papertide.ingest.sources import kaggle
 from papertide.ingest.sources.base import Skipped, SourceError
-from papertide.models import JobStatus
+from papertide.models import JobStatus, Paper
+from papertide.papers.repository import merge_into_paper
 from papertide.papers.schemas import PaperIn
 from papertide.runs import record_run
 
@@ -65,31 +67,17 @@ _CREATE_STAGING = text(
     + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _TYPES, strict=True))
     + ") ON COMMIT DELETE ROWS"
 )
-# The same rules as papers.repository.upsert_papers: an identical record writes nothing, a changed
-# one updates the row (and its text hash, so the worker re-embeds it); links from other sources stay.
-_MERGE = text(
-    """
-    WITH merged AS (
-        INSERT INTO paper AS p (id, title, abstract, authors, categories, published_at, updated_at, version,
-                                abs_url, pdf_url, source, text_hash)
-        SELECT DISTINCT ON (id) id, title, abstract, authors, categories, published_at, updated_at, version,
-                                abs_url, pdf_url, :source, text_hash
-        FROM paper_staging ORDER BY id
-        ON CONFLICT (id) DO UPDATE SET
-            title = excluded.title, abstract = excluded.abstract, authors = excluded.authors,
-            categories = excluded.categories, published_at = excluded.published_at,
-            updated_at = excluded.updated_at, version = excluded.version, abs_url = excluded.abs_url,
-            pdf_url = excluded.pdf_url, text_hash = excluded.text_hash, modified_at = now()
-        WHERE (p.title, p.abstract, p.authors, p.categories, p.published_at, p.updated_at, p.version,
-               p.abs_url, p.pdf_url)
-              IS DISTINCT FROM
-              (excluded.title, excluded.abstract, excluded.authors, excluded.categories, excluded.published_at,
-               excluded.updated_at, excluded.version, excluded.abs_url, excluded.pdf_url)
-        RETURNING (xmax = 0) AS inserted
+_STAGING = table("paper_staging", *(column(name) for name in _COLUMNS))
+
+
+def _merge_statement(source: str) -> Any:
+    """INSERT INTO paper ... SELECT from staging, under papers.repository's merge rules."""
+    staged = (
+        select(*(_STAGING.c[name] for name in _COLUMNS), literal(source).label("source"))
+        .ext(distinct_on(_STAGING.c.id))
+        .order_by(_STAGING.c.id)
     )
-    SELECT count(*) FILTER (WHERE inserted) AS new, count(*) FILTER (WHERE NOT inserted) AS updated FROM merged
-    """
-)
+    return merge_into_paper(insert(Paper).from_select([*_COLUMNS, "source"], staged))
 
 
 Row = tuple[Any, ...]
@@ -121,8 +109,9 @@ def copy_and_merge(session: Session, rows: list[Row], *, source: str) -> tuple[i
         copy.set_types(_TYPES)
         for row in rows:
             copy.write_row(row)
-    merged = session.execute(_MERGE, {"source": source}).one()
-    return int(merged.new), int(merged.updated)
+    touched = session.execute(_merge_statement(source)).all()
+    new = sum(1 for row in touched if row.inserted)
+    return new, len(touched) - new
 
 
 @dataclass

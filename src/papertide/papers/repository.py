@@ -38,13 +38,13 @@ class UpsertResult:
     signals: int = 0
 
 
-def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) -> UpsertResult:
-    """Insert new papers, update changed ones, leave identical ones untouched; add signal rows."""
-    result = UpsertResult()
-    unique = _dedupe(records)
-    if not unique:
-        return result
-    stmt = insert(Paper).values([record.row(source) for record in unique])
+def merge_into_paper(stmt: Any) -> Any:
+    """The merge rules for any `INSERT INTO paper`: the per-record upsert and the bulk COPY path share them.
+
+    An identical re-fetch writes nothing (modified_at and the embedding stay as they are); a changed
+    text updates the row and its hash; facts the incoming row lacks keep what is stored; the first
+    listing wins. Returns the statement with `RETURNING id, inserted` (True for a new row).
+    """
     excluded = stmt.excluded
     merged: dict[str, Any] = {name: getattr(excluded, name) for name in _TEXT_COLUMNS}
     for name in _KEPT_WHEN_MISSING:
@@ -54,17 +54,24 @@ def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) 
             (func.cardinality(getattr(excluded, name)) > 0, getattr(excluded, name)),
             else_=getattr(Paper, name),
         )
-    merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)  # the first listing
+    merged["announced_at"] = func.least(Paper.announced_at, excluded.announced_at)
     merged["text_hash"] = excluded.text_hash
     current = tuple_(*(getattr(Paper, name) for name in merged))
     incoming = tuple_(*merged.values())
-    upsert: Any = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[Paper.id],
         set_={**merged, "modified_at": func.now()},
-        # An identical re-fetch writes nothing, so modified_at and the embedding stay as they are.
         where=current.is_distinct_from(incoming),
     ).returning(Paper.id, literal_column("(xmax = 0)").label("inserted"))
-    touched = session.execute(upsert).all()
+
+
+def upsert_papers(session: Session, records: Sequence[PaperIn], *, source: str) -> UpsertResult:
+    """Insert new papers, update changed ones, leave identical ones untouched; add signal rows."""
+    result = UpsertResult()
+    unique = _dedupe(records)
+    if not unique:
+        return result
+    touched = session.execute(merge_into_paper(insert(Paper).values([r.row(source) for r in unique]))).all()
     result.new = sum(1 for row in touched if row.inserted)
     result.updated = len(touched) - result.new
     result.unchanged = len(unique) - len(touched)
