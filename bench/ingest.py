@@ -54,7 +54,6 @@ def per_record(path: Path, limit: int) -> tuple[int, float]:
             if not isinstance(item, PaperIn):
                 continue
             row = item.row("kaggle")
-            row.pop("announce_type", None)
             paper = session.get(Paper, item.id)
             if paper is None:
                 session.add(Paper(**row))
@@ -91,7 +90,7 @@ def fresh_database(data_dir: Path, name: str) -> None:
 
     os.environ["PAPERTIDE_DATA_DIR"] = str(data_dir)
     db.reset()
-    admin = embedded_pg.start(data_dir).replace("/papertide?", "/postgres?").replace("+psycopg", "")
+    admin = embedded_pg.admin_uri(data_dir)
     embedded_pg.ensure_database(admin, name)
     url = embedded_pg.to_sqlalchemy_url(admin, name)
     os.environ["PAPERTIDE_DATABASE_URL"] = url

@@ -332,7 +332,7 @@ def digest_preview(
     from papertide.worker import jobs
 
     _prepare_database()
-    jobs.score()
+    # The scores as they stand: a preview writes nothing, not even fresh scores.
     with session_factory()() as session:
         subscriber = subscriber_repository.get_by_email(session, email.strip().lower())
         if subscriber is None:

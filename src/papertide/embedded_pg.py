@@ -16,7 +16,14 @@ _servers: dict[Path, Any] = {}
 
 
 def start(data_dir: Path) -> str:
-    """Start the server in DATA_DIR/pg (or attach to the running one) and return a SQLAlchemy URL."""
+    """Start the server in DATA_DIR/pg (or attach to the running one) and return papertide's database URL."""
+    uri = admin_uri(data_dir)
+    ensure_database(uri, DATABASE_NAME)
+    return to_sqlalchemy_url(uri, DATABASE_NAME)
+
+
+def admin_uri(data_dir: Path) -> str:
+    """Start (or attach to) the server in DATA_DIR/pg; its libpq URI for the `postgres` database."""
     pg_dir = (data_dir / "pg").resolve()
     if pg_dir not in _servers:
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -28,9 +35,7 @@ def start(data_dir: Path) -> str:
             # cleanup_mode="stop": the last papertide process attached to this data dir stops
             # the server on exit, so a second `papertide up` finds the data and starts it again.
             _servers[pg_dir] = get_server(pg_dir, cleanup_mode="stop")
-    uri = _servers[pg_dir].get_uri()
-    ensure_database(uri, DATABASE_NAME)
-    return to_sqlalchemy_url(uri, DATABASE_NAME)
+    return str(_servers[pg_dir].get_uri())
 
 
 def ensure_database(admin_uri: str, name: str) -> None:

@@ -51,13 +51,6 @@ def _finish(handle: RunHandle, status: JobStatus, *, error: str | None = None) -
         run.finished_at = datetime.now(UTC)
 
 
-def recent_runs(session: Session, *, limit: int = 20) -> list[JobRun]:
-    """The newest runs first, for `papertide status` and /status."""
-    return list(
-        session.scalars(select(JobRun).order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
-    )
-
-
 def last_runs_by_source(
     session: Session, *, per_source: int = 3
 ) -> dict[tuple[str, str | None], list[JobRun]]:

@@ -77,8 +77,3 @@ def embeddings_for(
         PaperEmbedding.paper_id.in_(paper_ids), PaperEmbedding.model == model
     )
     return {row.paper_id: np.asarray(row.embedding, dtype=np.float32) for row in session.execute(stmt)}
-
-
-def deliveries_for(session: Session, *, subscriber_id: int) -> list[DigestDelivery]:
-    stmt = select(DigestDelivery).where(DigestDelivery.subscriber_id == subscriber_id)
-    return list(session.scalars(stmt.order_by(DigestDelivery.digest_date)))

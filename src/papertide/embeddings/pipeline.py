@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,7 @@ class PipelineEncoder:
         )  # int32 ids: the embedding takes them as they are
         lengths = torch.from_numpy(batch.lengths).to(self.device)
         mask = (torch.arange(ids.shape[1], device=self.device)[None, :] < lengths[:, None]).long()
-        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else _nullcontext()
+        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else nullcontext()
         with autocast:
             hidden = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
         # Pool in float32: a sum over 256 fp16 token vectors loses digits the cosine check would see.
@@ -166,14 +167,6 @@ class PipelineEncoder:
         thread.join()
         if failure:
             raise failure[0]
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def cpu_autocast_dtype() -> torch.dtype | None:

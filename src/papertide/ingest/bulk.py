@@ -240,7 +240,11 @@ def _parse_blocks(
     workers: int,
     queue: Any,
 ) -> None:
-    """Child process: parse every `workers`-th block of lines; None marks the end, a str an error."""
+    """Child process: parse every `workers`-th block of lines; None marks the end, a str an error.
+
+    Each parser reads the whole file and skips the blocks of the others: reading is cheap next to
+    parsing, and no process has to hand out lines.
+    """
     try:
         with path.open("rb") as handle:
             for index, block in enumerate(iter(lambda: list(islice(handle, chunk_size)), [])):

@@ -46,12 +46,10 @@ class Fetcher:
 
     def get(self, url: str, params: Mapping[str, str | int] | None = None) -> bytes:
         """The body of a 200 response, after retries; SourceError names the source, URL and last error."""
-        client = self.client or httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=self.timeout)
-        try:
-            return self._get(client, url, params)
-        finally:
-            if self.client is None:
-                client.close()
+        # One client (one kept-alive connection) for the whole run, as arXiv asks.
+        if self.client is None:
+            self.client = httpx.Client(headers={"User-Agent": USER_AGENT}, timeout=self.timeout)
+        return self._get(self.client, url, params)
 
     def _get(self, client: httpx.Client, url: str, params: Mapping[str, str | int] | None) -> bytes:
         last_error = ""

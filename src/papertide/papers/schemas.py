@@ -1,4 +1,4 @@
-"""Paper records by direction: PaperIn (from a source), PaperRead (to a page or the API)."""
+"""PaperIn: the record every source yields (pages and the API read the ORM rows directly)."""
 
 from __future__ import annotations
 
@@ -83,21 +83,3 @@ class PaperIn(BaseModel):
         """The paper table's columns for this record."""
         data = self.model_dump(exclude={"signals"})
         return {**data, "source": source, "text_hash": self.text_hash}
-
-
-class PaperRead(BaseModel):
-    """A paper as pages and the API show it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    title: str
-    abstract: str
-    authors: list[str]
-    categories: list[str]
-    published_at: datetime | None
-    announced_at: datetime | None
-    abs_url: str | None
-    pdf_url: str | None
-    code_url: str | None
-    project_url: str | None

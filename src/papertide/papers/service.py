@@ -34,7 +34,9 @@ def get_detail(session: Session, paper_id: str, *, model: str, similar_limit: in
         scores={score.period: score for score in repository.get_scores(session, paper_id)},
         signals=repository.latest_signals(session, paper_id),
         history=repository.signal_history(session, paper_id, "upvotes"),
-        similar=search_service.similar(session, paper_id, model=model, limit=similar_limit),
+        similar=search_service.similar(session, paper_id, model=model, limit=similar_limit)
+        if similar_limit
+        else [],
         topic=repository.get_topic(session, paper.topic_id) if paper.topic_id else None,
     )
 

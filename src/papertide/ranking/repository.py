@@ -107,13 +107,15 @@ def scored_as_of(session: Session) -> datetime | None:
     return session.scalar(select(func.max(PaperScore.as_of)))
 
 
-def embedded_papers(session: Session, *, model: str) -> list[tuple[str, datetime, str, Any, int | None]]:
-    """(id, listed_at, title + abstract, vector, current topic id) of every paper embedded by `model`."""
+def embedded_papers(
+    session: Session, *, model: str, since: datetime
+) -> list[tuple[str, datetime, str, Any, int | None]]:
+    """(id, listed_at, title + abstract, vector, current topic id) of papers listed after `since`, embedded by `model`."""
     listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
     stmt = (
         select(Paper.id, listed_at, Paper.title, Paper.abstract, PaperEmbedding.embedding, Paper.topic_id)
         .join(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
-        .where(PaperEmbedding.model == model)
+        .where(PaperEmbedding.model == model, listed_at > since)
         .order_by(Paper.id)
     )
     return [(r[0], r[1], f"{r[2]} {r[3]}", r[4], r[5]) for r in session.execute(stmt)]

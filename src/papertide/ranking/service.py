@@ -51,7 +51,9 @@ def compute_scores(session: Session, *, now: datetime, params: TrendParams) -> d
 def compute_topics(session: Session, *, now: datetime, model: str, baseline_weeks: int = 4) -> dict[str, int]:
     """Cluster the embedded papers, keep ids of topics that mostly keep their papers, label and size them."""
     clock = current_clock(session, now=now)
-    papers = repository.embedded_papers(session, model=model)
+    # Topics describe the recent literature: clustering only the weeks the charts show keeps the
+    # 15-minute score job bounded however large the archive grows.
+    papers = repository.embedded_papers(session, model=model, since=clock.as_of - topics.WINDOW)
     if len(papers) < 4:
         return {"topics": 0, "papers": len(papers)}
     vectors = np.stack([np.asarray(p[3], dtype=np.float32) for p in papers])

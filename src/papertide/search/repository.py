@@ -45,11 +45,11 @@ _ANY_WORD = text(
 _LEXEMES = text("SELECT unnest(tsvector_to_array(to_tsvector('english', :query)))")
 
 
-def keyword(session: Session, *, query: str, limit: int) -> list[KeywordRow]:
-    """Papers matching every word (ts_rank_cd; title words weigh more), then papers matching some."""
+def keyword(session: Session, *, query: str, limit: int, any_word: bool = True) -> list[KeywordRow]:
+    """Papers matching every word (ts_rank_cd; title words weigh more), then (any_word) papers matching some."""
     params = {"query": query, "limit": limit, "options": _HEADLINE_OPTIONS}
     rows = [_row(r, all_words=True) for r in session.execute(_ALL_WORDS, params)]
-    lexemes = list(session.scalars(_LEXEMES, {"query": query})) if len(rows) < limit else []
+    lexemes = list(session.scalars(_LEXEMES, {"query": query})) if any_word and len(rows) < limit else []
     if len(lexemes) > 1:
         seen = [r.paper_id for r in rows]
         more = {**params, "any_words": _any_of(lexemes), "limit": limit - len(rows), "seen": seen}

@@ -26,15 +26,20 @@ def search(session: Session, query: SearchQuery, *, encoder: Encoder | None) -> 
     if query.mode != SearchMode.KEYWORD and encoder is not None:
         vector = encoder.encode([query.q])[0]
         semantic_rows = repository.nearest(session, vector=vector, model=encoder.name, limit=depth)
-    # Hybrid fuses only the papers that match every word: the any-word fallback helps keyword mode
-    # alone, but in the fusion it adds noise (bench/search_quality.py: recall@1 0.88 -> 0.86).
-    fused = _fuse([row.paper_id for row in keyword_rows if row.all_words], [pid for pid, _ in semantic_rows])
+    ranked: list[tuple[str, float]]
     if query.mode == SearchMode.KEYWORD:
-        # Every-word matches first, then any-word ones, each by rank.
-        fused = {row.paper_id: row.rank + (1000.0 if row.all_words else 0.0) for row in keyword_rows}
+        # The repository's order: every-word matches by rank, then any-word matches by rank.
+        ranked = [(row.paper_id, row.rank) for row in keyword_rows]
     elif query.mode == SearchMode.SEMANTIC:
-        fused = dict(semantic_rows)
-    ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: query.limit]
+        ranked = semantic_rows
+    else:
+        # Only every-word matches join the fusion: the any-word fallback helps keyword mode alone,
+        # but fused with semantic results it pushes weak matches up.
+        fused = _fuse(
+            [row.paper_id for row in keyword_rows if row.all_words], [pid for pid, _ in semantic_rows]
+        )
+        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    ranked = ranked[: query.limit]
     papers = paper_repository.papers_by_ids(session, [pid for pid, _ in ranked])
     keyword_pos = {row.paper_id: i + 1 for i, row in enumerate(keyword_rows)}
     headlines = {row.paper_id: highlight(row.headline) for row in keyword_rows}
