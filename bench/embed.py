@@ -65,6 +65,12 @@ def main() -> None:
     parser.add_argument("--tokens-per-batch", type=int, nargs="*", default=None, help="one run per value")
     parser.add_argument("--chunk-size", type=int, default=4096, help="texts per encode_batch call")
     parser.add_argument(
+        "--dtype",
+        choices=["auto", "fp32"],
+        default="auto",
+        help="CPU only: auto = bf16 where the CPU has it; fp32 = the pipeline without bf16",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         nargs="*",
@@ -85,7 +91,7 @@ def main() -> None:
     if args.device == "cuda":
         model.half()
         print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, fp16")
-    dtype = cpu_autocast_dtype() if args.device == "cpu" else None
+    dtype = cpu_autocast_dtype() if args.device == "cpu" and args.dtype == "auto" else None
     print(f"{'path':<28}{'papers':>8}{'seconds':>10}{'papers/s':>12}")
     batch = args.batch_size or (256 if args.device == "cuda" else 64)
     plain, plain_rate = timed(
