@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperSignal
@@ -67,3 +68,11 @@ def add_signal(session: Session, paper: Paper, kind: str, value: float, observed
     session.add(signal)
     session.flush()
     return signal
+
+
+def paper_rows(session: Session, columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """Every paper's `columns`, by id, as stored now: for comparing two loads of the same data."""
+    session.expire_all()
+    return [
+        tuple(r) for r in session.execute(select(*(getattr(Paper, c) for c in columns)).order_by(Paper.id))
+    ]

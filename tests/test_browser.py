@@ -114,3 +114,62 @@ def test_subscribe_form_sends_only_a_confirmation(page, live_server) -> None:  #
     page.evaluate("document.querySelector('input[name=email]').type = 'text'")  # skip the browser's own check
     page.click("button:has-text('Subscribe')")
     assert "That email address is not valid" in page.locator("[role=alert]").inner_text()
+
+
+def _link(outbox: Path, path: str) -> str:
+    """The newest outbox message's link to /{path}/..., made relative to the test server."""
+    import re
+
+    newest = list_outbox(outbox)[0].read_text()
+    match = re.search(rf"http://testserver(/{path}/[A-Za-z0-9_\-]+)", newest)
+    assert match, f"the email links to /{path}/"
+    return match.group(1)
+
+
+def test_confirm_and_unsubscribe_by_their_buttons(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    from papertide.digests.mailer import OutboxMailer
+    from papertide.worker import jobs
+
+    base, outbox = live_server
+    page.goto(base + "/subscribe")
+    page.fill("input[name=email]", "buttons@example.org")
+    page.click("button:has-text('Subscribe')")
+
+    page.goto(base + _link(outbox, "confirm"))
+    assert "Start sending the papertide digest to" in page.content()
+    page.click("button:has-text('Confirm')")
+    assert "You're subscribed" in page.locator("h1").inner_text()
+
+    assert jobs.send_digests(mailer=OutboxMailer(outbox), encoder=None).sent == 1
+    page.goto(base + _link(outbox, "unsubscribe"))
+    page.click("button:has-text('Unsubscribe')")
+    assert page.locator("#unsubscribed").is_visible()
+    assert jobs.send_digests(mailer=OutboxMailer(outbox), encoder=None).sent == 0
+
+
+def test_topics_lead_to_their_papers_and_back(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    from papertide.worker import jobs
+
+    base, _ = live_server
+    jobs.score()  # cluster the sample's embedded papers
+    page.goto(base + "/topics")
+    first_topic = page.locator("table a").first
+    label = first_topic.inner_text()
+    assert page.locator("table svg rect").count() > 0, "each topic has its papers-per-week chart"
+    first_topic.click()
+    assert page.locator("h1").inner_text() == label
+
+    page.locator("ol.papers h3 a").first.click()
+    assert page.locator(f"a:has-text('{label}')").count() == 1, "the paper page names its topic"
+
+
+def test_more_like_this_from_a_pasted_abstract(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live_server
+    page.goto(base + "/search")
+    page.click("a:has-text('more like this')")
+    page.fill(
+        "textarea[name=text]",
+        "Speeding up the prefill stage of long-context LLM serving with block-sparse attention.",
+    )
+    page.click("button:has-text('Find similar papers')")
+    assert "FlashPrefill V2" in page.locator("ol.papers h3 a").first.inner_text()

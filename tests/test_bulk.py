@@ -18,6 +18,7 @@ from papertide.papers.schemas import PaperIn
 from papertide.search import service as search_service
 from papertide.search.schemas import SearchMode, SearchQuery
 from tests.conftest import FIXTURES
+from tests.factories import paper_rows
 
 SNAPSHOT = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first200.jsonl"
 COLUMNS = (
@@ -35,15 +36,9 @@ COLUMNS = (
 )
 
 
-def rows(session: Session) -> list[tuple[object, ...]]:
-    session.expire_all()
-    columns = [getattr(Paper, c) for c in COLUMNS]
-    return [tuple(r) for r in session.execute(select(*columns).order_by(Paper.id))]
-
-
 def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
     summary = bulk.load_snapshot(SNAPSHOT, chunk_size=64)
-    by_bulk = rows(session)
+    by_bulk = paper_rows(session, COLUMNS)
     session.execute(delete(Paper))
     records = [
         r
@@ -55,15 +50,15 @@ def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
 
     assert summary.counts["new"] == 200
     assert len(by_bulk) == 200
-    assert rows(session) == by_bulk
+    assert paper_rows(session, COLUMNS) == by_bulk
 
 
 def test_loading_twice_changes_nothing(session: Session) -> None:
     bulk.load_snapshot(SNAPSHOT)
-    first = rows(session)
+    first = paper_rows(session, COLUMNS)
     again = bulk.load_snapshot(SNAPSHOT)
 
-    assert rows(session) == first
+    assert paper_rows(session, COLUMNS) == first
     assert (again.counts["new"], again.counts["updated"], again.counts["unchanged"]) == (0, 0, 200)
 
 

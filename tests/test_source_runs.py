@@ -21,7 +21,7 @@ from papertide.models import JobStatus, Paper, PaperSignal
 from papertide.web.app import create_app
 from papertide.worker.scheduler import build_scheduler
 from tests.conftest import FIXTURES
-from tests.factories import make_paper
+from tests.factories import make_paper, paper_rows
 from tests.source_server import Reply, SourceServer, serve
 from tests.test_arxiv_runs import FakeClock, fetcher, ok, recorded_api
 
@@ -44,14 +44,6 @@ PAPER_COLUMNS = (
     "text_hash",
     "modified_at",
 )
-
-
-def snapshot(session: Session) -> list[tuple[object, ...]]:
-    session.expire_all()
-    return [
-        tuple(r)
-        for r in session.execute(select(*(getattr(Paper, c) for c in PAPER_COLUMNS)).order_by(Paper.id))
-    ]
 
 
 def signals(session: Session) -> int:
@@ -139,9 +131,9 @@ def test_every_source_loaded_twice_leaves_identical_rows(
     }
     for name, load in loads.items():
         load()
-        before = snapshot(session)
+        before = paper_rows(session, PAPER_COLUMNS)
         again = load()
-        assert snapshot(session) == before, name
+        assert paper_rows(session, PAPER_COLUMNS) == before, name
         assert again.counts["new"] == again.counts["updated"] == 0, name
 
 
@@ -158,7 +150,7 @@ def test_a_live_hf_refetch_adds_one_observation_and_changes_no_paper(
         first = service.ingest_hf_days(
             [date(2026, 8, 21)], fetcher=fetcher("hf-daily", clock, limit_key=None)
         )
-        rows, observed = snapshot(session), signals(session)
+        rows, observed = paper_rows(session, PAPER_COLUMNS), signals(session)
         clock.current = clock.current.replace(hour=15)  # three hours later
         second = service.ingest_hf_days(
             [date(2026, 8, 21)], fetcher=fetcher("hf-daily", clock, limit_key=None)
@@ -167,7 +159,7 @@ def test_a_live_hf_refetch_adds_one_observation_and_changes_no_paper(
     assert server.requests[0][1] == {"date": "2026-08-21"}
     assert first.counts["new"] == 17
     assert second.counts["unchanged"] == 17
-    assert snapshot(session) == rows
+    assert paper_rows(session, PAPER_COLUMNS) == rows
     assert signals(session) == 2 * observed, "one more observation of each count"
 
 

@@ -48,6 +48,8 @@ def create_app(
 ) -> FastAPI:
     """The ASGI app; tests pass their own encoder and mailer."""
     settings = get_settings()
+    # Fail at start-up, not on the first form: production needs PAPERTIDE_SECRET_KEY (CSRF tokens).
+    settings.resolved_secret_key()
     app = FastAPI(
         title="papertide", version=__version__, description="Trending papers, hybrid search, digests."
     )

@@ -1,0 +1,147 @@
+"""Bad input and failing parts that no other test reaches: each gets a clear error and stores nothing."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from papertide.cli import app as cli
+from papertide.config import get_settings
+from papertide.digests.mailer import SmtpMailer
+from papertide.ingest import bulk, service
+from papertide.ingest.http import Fetcher, RetryPolicy
+from papertide.ingest.sources.base import SourceError
+from papertide.models import Subscriber, SubscriberStatus
+from papertide.subscribers import service as subscriber_service
+from papertide.web.app import create_app
+from tests.source_server import serve
+from tests.test_arxiv_runs import FakeClock
+from tests.test_subscriber_journey import csrf_from, free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def client(database: str) -> Iterator[TestClient]:
+    with TestClient(create_app(encoder_provider=lambda: None)) as test_client:
+        yield test_client
+
+
+def test_more_like_this_without_a_model_says_so(client: TestClient) -> None:
+    page = client.post("/search/like", data={"text": "An abstract about speech."})
+    api = client.post("/api/v1/similar", json={"text": "An abstract about speech."})
+
+    assert page.status_code == 503
+    assert "The embedding model is not available" in page.text
+    assert api.status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("interests", "message"),
+    [
+        (", ".join(f"topic {n}" for n in range(11)), "at most 10 interests (you gave 11)"),
+        ("x" * 121, "longer than 120 characters"),
+    ],
+)
+def test_too_many_or_too_long_interests_are_refused(
+    client: TestClient, session: Session, interests: str, message: str
+) -> None:
+    token = csrf_from(client.get("/subscribe").text)
+    response = client.post(
+        "/subscribe", data={"email": "i@example.org", "interests": interests, "csrf": token}
+    )
+
+    assert response.status_code == 422
+    assert message in response.text
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+def test_an_expired_confirmation_link_confirms_nothing(client: TestClient, session: Session) -> None:
+    outcome = subscriber_service.subscribe(session, email="late@example.org", interests="", frequency="daily")
+    session.commit()
+    later = datetime.now(UTC) + subscriber_service.CONFIRM_TOKEN_TTL + timedelta(minutes=1)
+
+    assert subscriber_service.confirm(session, outcome.confirm_token or "", now=later) is None
+    session.commit()
+    assert session.scalars(select(Subscriber.status)).one() == SubscriberStatus.PENDING
+
+
+def test_a_failing_mail_server_fails_the_sign_up_and_keeps_nothing(database: str, session: Session) -> None:
+    broken = SmtpMailer(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=broken)) as client:
+        token = csrf_from(client.get("/subscribe").text)
+        response = client.post("/subscribe", data={"email": "m@example.org", "csrf": token})
+
+    assert response.status_code == 503
+    assert "could not send the confirmation email" in response.text
+    assert session.scalars(select(Subscriber)).all() == [], "a retry starts clean"
+
+
+def test_the_outbox_page_is_off_when_smtp_is_set(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "smtp://127.0.0.1:2525")
+    get_settings.cache_clear()
+    response = TestClient(create_app(encoder_provider=lambda: None)).get("/dev/outbox")
+    assert response.status_code == 404
+    assert "only kept when PAPERTIDE_SMTP_URL is unset" in response.text
+
+
+def test_production_without_a_secret_key_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_DATABASE_URL", "postgresql://db.invalid/papertide")
+    monkeypatch.delenv("PAPERTIDE_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="PAPERTIDE_SECRET_KEY is required"):
+            create_app(encoder_provider=lambda: None)
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "hf-daily"], "give saved files, --date D, or --since D"),
+        (["ingest", "hf-daily", "--date", "21/08/2026"], "dates are YYYY-MM-DD"),
+        (["ingest", "arxiv-api"], "give exactly one of --query or --ids"),
+        (["ingest", "arxiv-api", "--query", "cat:cs.CL", "--ids", "2401.00001"], "give exactly one of"),
+        (["ingest", "arxiv-oai", "--from", "yesterday"], "--from must be YYYY-MM-DD"),
+        (["ingest", "kaggle", "x.jsonl", "--since", "2024"], "--since must be YYYY-MM-DD"),
+    ],
+)
+def test_command_line_mistakes_are_named(database: str, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_an_hf_file_not_named_by_its_day_fails_clearly(database: str, tmp_path: Path) -> None:
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps([]))
+    with pytest.raises(service.IngestError, match=r"cannot tell the day of latest\.json"):
+        service.ingest_hf_files([path])
+
+
+def test_a_status_that_retrying_cannot_fix_fails_at_once() -> None:
+    with serve(lambda path, query: (400, {}, b"Bad Request: malformed id")) as server:
+        fetcher = Fetcher(source="arxiv-api", clock=FakeClock(), policy=RetryPolicy(attempts=5))
+        with pytest.raises(SourceError, match="answered HTTP 400: Bad Request: malformed id"):
+            fetcher.get(server.url + "/api/query", {"id_list": "abc"})
+    assert len(server.requests) == 1
+
+
+def test_a_dead_parser_process_fails_the_load_with_its_exit_code() -> None:
+    context = multiprocessing.get_context("spawn")
+    dead = context.Process(target=os._exit, args=(3,))
+    dead.start()
+    dead.join()
+    with pytest.raises(SourceError, match=r"parser process died \(exit code 3\)"):
+        bulk._next_chunk(context.Queue(), [dead])
