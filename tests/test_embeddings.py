@@ -137,19 +137,19 @@ def test_a_model_of_another_dimension_gets_its_own_index_and_search(session: Ses
     assert {row.dim for row in embedded(session).values()} == {8}
 
 
-def test_two_workers_running_at_once_embed_each_paper_once(session: Session) -> None:
+def test_workers_running_at_once_embed_each_paper_once(session: Session) -> None:
     import threading
     import time
 
-    papers = [make_paper(session) for _ in range(12)]
+    papers = [make_paper(session) for _ in range(120)]
     session.commit()
 
     class Slow(FakeEncoder):
         def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
-            time.sleep(0.05)  # long enough for the other worker to claim meanwhile
+            time.sleep(0.005)  # many short batches: many commits land while another worker claims
             return super().encode(texts)
 
-    workers = [Slow(), Slow()]
+    workers = [Slow(), Slow(), Slow()]
     threads = [
         threading.Thread(target=embedding_service.embed_pending, kwargs={"encoder": w, "batch_size": 2})
         for w in workers
@@ -159,10 +159,9 @@ def test_two_workers_running_at_once_embed_each_paper_once(session: Session) -> 
     for thread in threads:
         thread.join()
 
-    texts = workers[0].encoded_texts + workers[1].encoded_texts
+    texts = [text for worker in workers for text in worker.encoded_texts]
     assert sorted(texts) == sorted(paper_text(p.title, p.abstract) for p in papers), "each paper exactly once"
-    assert workers[0].encoded_texts, "both workers did some of the work"
-    assert workers[1].encoded_texts, "both workers did some of the work"
+    assert all(worker.encoded_texts for worker in workers), "every worker did some of the work"
 
 
 def test_similar_papers_put_near_duplicates_first(session: Session, fake_encoder: FakeEncoder) -> None:

@@ -35,15 +35,31 @@ def count_stale(session: Session, *, model: str) -> int:
 
 def claim_stale(session: Session, *, model: str, limit: int) -> list[Paper]:
     """Lock up to `limit` stale papers; rows another worker holds are skipped, not waited for."""
-    stmt = (
-        select(Paper)
+    locked = (
+        select(Paper.id)
         .outerjoin(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
         .where(_stale(model))
         .order_by(Paper.announced_at.desc().nulls_last(), Paper.id)
         .limit(limit)
         .with_for_update(of=Paper, skip_locked=True)
     )
-    return list(session.scalars(stmt))
+    while ids := list(session.scalars(locked)):
+        if papers := _still_stale(session, ids, model=model):
+            return papers
+    return []
+
+
+def _still_stale(session: Session, ids: list[str], *, model: str) -> list[Paper]:
+    # A worker that committed just before we took the locks wrote paper_embedding, not paper, so
+    # Postgres' recheck of the locked paper rows still saw them stale. Ask again with a fresh
+    # snapshot (READ COMMITTED) and keep only what is still stale, or it would be embedded twice.
+    fresh = (
+        select(Paper)
+        .outerjoin(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
+        .where(Paper.id.in_(ids), _stale(model))
+        .order_by(Paper.announced_at.desc().nulls_last(), Paper.id)
+    )
+    return list(session.scalars(fresh))  # empty: all were just embedded elsewhere; claim the next ones
 
 
 _CREATE_STAGING = text(
