@@ -68,7 +68,7 @@ def per_record(path: Path, limit: int) -> tuple[int, float]:
 
 
 def bulk(path: Path, parsers: int | None) -> tuple[int, float]:
-    from papertide.ingest.bulk import load_snapshot
+    from papertide.worker.ingest import load_snapshot
 
     start = time.perf_counter()
     summary = load_snapshot(path, progress=True, parsers=parsers)
@@ -77,10 +77,10 @@ def bulk(path: Path, parsers: int | None) -> tuple[int, float]:
 
 def keyword_index() -> tuple[int, float]:
     """The full-text vectors the bulk load deferred, as the worker fills them in."""
-    from papertide.search.service import index_pending
+    from papertide.worker.jobs import index_keywords
 
     start = time.perf_counter()
-    done = index_pending(progress=True)
+    done = index_keywords(progress=True)
     return done, time.perf_counter() - start
 
 

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parent.parent / "src/papertide/ingest/sample/hf_daily_papers.json.gz"
+TARGET = Path(__file__).resolve().parent.parent / "src/papertide/data/hf_daily_papers.json.gz"
 
 
 def main(source_dir: Path) -> None:

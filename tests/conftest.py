@@ -69,15 +69,13 @@ def database(pg_admin_uri: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sample_template(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory, real_encoder: object) -> str:
     """A database with the bundled sample loaded, scored, and its newest 64 papers embedded by the real model."""
-    from papertide.embeddings import service as embedding_service
-    from papertide.ingest import service as ingest_service
-    from papertide.worker import jobs
+    from papertide.worker import ingest, jobs
 
     name = "papertide_sample"
     with cloned_database(pg_admin_uri, TEMPLATE_DB, tmp_path_factory.mktemp("sample")) as url:
-        ingest_service.ingest_sample()
+        ingest.ingest_sample()
         jobs.score()
-        embedding_service.embed_pending(encoder=real_encoder, batch_size=64, max_batches=1)  # type: ignore[arg-type]
+        jobs.embed(encoder=real_encoder, batch_size=64, max_batches=1)  # type: ignore[arg-type]
         source = make_url(url).database
         db.reset()
         with psycopg.connect(pg_admin_uri, autocommit=True) as conn:

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from papertide.ingest import arxiv
+from papertide.ingest import arxiv_api as arxiv_api_run
 from papertide.ingest.http import Fetcher, RetryPolicy
 from papertide.ingest.ratelimit import Clock, wait_turn
 from papertide.ingest.service import IngestError
 from papertide.models import JobRun, JobStatus, Paper, SourceState
+from papertide.worker import ingest as ingest_jobs
 from tests.conftest import FIXTURES
 from tests.source_server import Reply, serve
 
@@ -44,7 +45,7 @@ def ok(path: Path) -> Reply:
 
 
 def recorded_api(name: str) -> bytes:
-    # arxiv.py stored arXiv's UTF-8 bytes decoded as Latin-1; encoding back restores them.
+    # The recordings hold arXiv's UTF-8 bytes decoded as Latin-1; encoding back restores them.
     return str(json.loads((API / name).read_text())["body"]).encode("latin-1")
 
 
@@ -77,7 +78,7 @@ def test_oai_follows_the_resumption_token_and_checkpoints_each_page(
 
         get_settings.cache_clear()
         clock = FakeClock()
-        summary = arxiv.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", clock))
+        summary = ingest_jobs.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", clock))
 
     assert summary.status == JobStatus.OK
     assert summary.counts["new"] == 9
@@ -110,7 +111,7 @@ def test_a_killed_oai_harvest_resumes_from_its_token(
 
         get_settings.cache_clear()
         with pytest.raises(IngestError, match=r"gave up .* after 2 attempts; last error: HTTP 500"):
-            arxiv.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", FakeClock(), attempts=2))
+            ingest_jobs.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", FakeClock(), attempts=2))
         assert paper_count(session) == 6, "the first page is committed"
         saved = session.get(SourceState, "arxiv-oai:physics")
         assert saved is not None
@@ -118,7 +119,7 @@ def test_a_killed_oai_harvest_resumes_from_its_token(
 
         down["second_page"] = False
         server.requests.clear()
-        resumed = arxiv.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", FakeClock()))
+        resumed = ingest_jobs.harvest_oai(set_spec="physics", fetcher=fetcher("arxiv-oai", FakeClock()))
 
     assert [q.get("resumptionToken") for _, q, _ in server.requests] == ["726959|1001"]
     assert resumed.counts["new"] == 3
@@ -142,7 +143,9 @@ def test_503_retry_after_and_429_are_retried_then_ok(
 
         get_settings.cache_clear()
         clock = FakeClock()
-        summary = arxiv.harvest_oai(set_spec="hep-th", fetcher=fetcher("arxiv-oai", clock, limit_key=None))
+        summary = ingest_jobs.harvest_oai(
+            set_spec="hep-th", fetcher=fetcher("arxiv-oai", clock, limit_key=None)
+        )
 
     assert summary.status == JobStatus.OK
     assert summary.counts["new"] == 3
@@ -163,7 +166,7 @@ def test_500_forever_fails_the_run_and_writes_nothing(
         with pytest.raises(
             IngestError, match=r"arxiv-api: gave up .* after 4 attempts; last error: HTTP 500"
         ):
-            arxiv.query_api(query="cat:cs.CL", fetcher=fetcher("arxiv-api", clock, limit_key=None))
+            ingest_jobs.query_api(query="cat:cs.CL", fetcher=fetcher("arxiv-api", clock, limit_key=None))
 
     assert len(server.requests) == 4
     assert len(clock.sleeps) == 3
@@ -181,7 +184,7 @@ def test_an_unreachable_host_fails_clearly(
 
     get_settings.cache_clear()
     with pytest.raises(IngestError, match="last error: ConnectError"):
-        arxiv.query_api(
+        ingest_jobs.query_api(
             ids=["2104.12255"], fetcher=fetcher("arxiv-api", FakeClock(), attempts=2, limit_key=None)
         )
     assert session.scalars(select(JobRun.status)).one() == JobStatus.FAILED
@@ -200,13 +203,10 @@ def test_api_query_pages_until_max_results(
         from papertide.config import get_settings
 
         get_settings.cache_clear()
-        arxiv.API_PAGE_SIZE = 10
-        try:
-            summary = arxiv.query_api(
-                query="testing", max_results=20, fetcher=fetcher("arxiv-api", FakeClock())
-            )
-        finally:
-            arxiv.API_PAGE_SIZE = 100
+        monkeypatch.setattr(arxiv_api_run, "PAGE_SIZE", 10)
+        summary = ingest_jobs.query_api(
+            query="testing", max_results=20, fetcher=fetcher("arxiv-api", FakeClock())
+        )
 
     assert [(q["start"], q["max_results"]) for _, q, _ in server.requests] == [("0", "10"), ("10", "10")]
     assert summary.counts["fetched"] == 20

@@ -18,12 +18,14 @@ from typer.testing import CliRunner
 from papertide.cli import app as cli
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
-from papertide.ingest import bulk, service
+from papertide.ingest import kaggle as kaggle_run
+from papertide.ingest import service
 from papertide.ingest.http import Fetcher, RetryPolicy
 from papertide.ingest.sources.base import SourceError
 from papertide.models import Subscriber, SubscriberStatus
 from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
+from papertide.worker import ingest as ingest_jobs
 from tests.source_server import serve
 from tests.test_arxiv_runs import FakeClock
 from tests.test_subscriber_journey import csrf_from, free_port
@@ -127,7 +129,7 @@ def test_an_hf_file_not_named_by_its_day_fails_clearly(database: str, tmp_path: 
     path = tmp_path / "latest.json"
     path.write_text(json.dumps([]))
     with pytest.raises(service.IngestError, match=r"cannot tell the day of latest\.json"):
-        service.ingest_hf_files([path])
+        ingest_jobs.ingest_hf_files([path])
 
 
 def test_a_status_that_retrying_cannot_fix_fails_at_once() -> None:
@@ -144,4 +146,4 @@ def test_a_dead_parser_process_fails_the_load_with_its_exit_code() -> None:
     dead.start()
     dead.join()
     with pytest.raises(SourceError, match=r"parser process died \(exit code 3\)"):
-        bulk._next_chunk(context.Queue(), [dead])
+        kaggle_run._next_chunk(context.Queue(), [dead])

@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from papertide.ingest import bulk
-from papertide.ingest.service import IngestError, write_records
+from papertide.ingest.service import IngestError, Page, write_page
 from papertide.ingest.sources import kaggle
+from papertide.ingest.sources.base import ParseResult
 from papertide.models import Paper
 from papertide.papers.schemas import PaperIn
 from papertide.search import service as search_service
 from papertide.search.schemas import SearchMode, SearchQuery
+from papertide.worker import ingest as ingest_jobs
+from papertide.worker import jobs
 from tests.conftest import FIXTURES
 from tests.factories import paper_rows
 
@@ -37,7 +39,7 @@ COLUMNS = (
 
 
 def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
-    summary = bulk.load_snapshot(SNAPSHOT, chunk_size=64)
+    summary = ingest_jobs.load_snapshot(SNAPSHOT, chunk_size=64)
     by_bulk = paper_rows(session, COLUMNS)
     session.execute(delete(Paper))
     records = [
@@ -45,7 +47,7 @@ def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
         for r in kaggle.iter_records(SNAPSHOT.read_text().splitlines(), location="x")
         if isinstance(r, PaperIn)
     ]
-    write_records(session, "kaggle", records)
+    write_page(session, source="kaggle", page=Page(ParseResult(records=records)))
     session.commit()
 
     assert summary.counts["new"] == 200
@@ -54,9 +56,9 @@ def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
 
 
 def test_loading_twice_changes_nothing(session: Session) -> None:
-    bulk.load_snapshot(SNAPSHOT)
+    ingest_jobs.load_snapshot(SNAPSHOT)
     first = paper_rows(session, COLUMNS)
-    again = bulk.load_snapshot(SNAPSHOT)
+    again = ingest_jobs.load_snapshot(SNAPSHOT)
 
     assert paper_rows(session, COLUMNS) == first
     assert (again.counts["new"], again.counts["updated"], again.counts["unchanged"]) == (0, 0, 200)
@@ -72,7 +74,7 @@ def test_awkward_text_round_trips_exactly(session: Session, tmp_path: Path) -> N
     path = tmp_path / "odd.jsonl"
     path.write_text(json.dumps(record) + "\n")
 
-    bulk.load_snapshot(path)
+    ingest_jobs.load_snapshot(path)
 
     paper = session.get(Paper, "2401.00001")
     assert paper is not None
@@ -91,7 +93,7 @@ def test_bad_lines_are_skipped_and_counted_the_rest_loads(
         b"\n".join([good[0], b"{not json", b"\xff\xfe broken bytes", good[1], json.dumps(untitled).encode()])
     )
 
-    summary = bulk.load_snapshot(path)
+    summary = ingest_jobs.load_snapshot(path)
 
     assert (summary.counts["new"], summary.counts["skipped"]) == (2, 3)
     assert "skipped mixed.jsonl:2: not JSON" in caplog.text
@@ -100,7 +102,7 @@ def test_bad_lines_are_skipped_and_counted_the_rest_loads(
 
 
 def test_filters_by_category_and_date(session: Session) -> None:
-    summary = bulk.load_snapshot(SNAPSHOT, categories={"math"}, since=date(2010, 1, 1))
+    summary = ingest_jobs.load_snapshot(SNAPSHOT, categories={"math"}, since=date(2010, 1, 1))
 
     categories = session.scalars(select(Paper.categories)).all()
     assert summary.counts["new"] == len(categories) > 0
@@ -109,11 +111,11 @@ def test_filters_by_category_and_date(session: Session) -> None:
 
 
 def test_keyword_index_is_filled_in_after_the_load(session: Session) -> None:
-    bulk.load_snapshot(SNAPSHOT)
+    ingest_jobs.load_snapshot(SNAPSHOT)
     query = SearchQuery(q="diphoton production", mode=SearchMode.KEYWORD)
     assert search_service.search(session, query, encoder=None) == [], "the load defers the full-text vectors"
 
-    assert search_service.index_pending(batch_size=50) == 200
+    assert jobs.index_keywords(batch_size=50) == 200
 
     hits = search_service.search(session, query, encoder=None)
     assert hits[0].paper.id == "0704.0001"
@@ -121,4 +123,4 @@ def test_keyword_index_is_filled_in_after_the_load(session: Session) -> None:
 
 def test_a_missing_file_fails_clearly(session: Session, tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"kaggle: cannot read .*nope\.jsonl"):
-        bulk.load_snapshot(tmp_path / "nope.jsonl")
+        ingest_jobs.load_snapshot(tmp_path / "nope.jsonl")

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide.embeddings import repository as embedding_repository
-from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import paper_text
 from papertide.models import PaperEmbedding
 from papertide.papers.schemas import text_hash
+from papertide.worker import jobs
 from tests.factories import FakeEncoder, make_paper
 
 
@@ -29,7 +29,7 @@ def test_real_model_embeds_a_few_papers(session: Session, real_encoder: FakeEnco
         make_paper(session, title=title, abstract=f"{title}: an abstract.")
     session.commit()
 
-    done = embedding_service.embed_pending(encoder=real_encoder, batch_size=2)
+    done = jobs.embed(encoder=real_encoder, batch_size=2)
 
     rows = embedded(session)
     assert done == 3
@@ -45,15 +45,13 @@ def test_a_half_done_run_resumes_without_re_embedding(session: Session, fake_enc
     papers = [make_paper(session) for _ in range(5)]
     session.commit()
 
-    first = embedding_service.embed_pending(
-        encoder=fake_encoder, batch_size=2, max_batches=1
-    )  # then "killed"
-    second = embedding_service.embed_pending(encoder=fake_encoder, batch_size=2)
+    first = jobs.embed(encoder=fake_encoder, batch_size=2, max_batches=1)  # then "killed"
+    second = jobs.embed(encoder=fake_encoder, batch_size=2)
 
     assert (first, second) == (2, 3)
     assert sorted(fake_encoder.encoded_texts) == sorted(paper_text(p.title, p.abstract) for p in papers)
     assert set(embedded(session)) == {p.id for p in papers}
-    assert embedding_service.embed_pending(encoder=fake_encoder, batch_size=2) == 0
+    assert jobs.embed(encoder=fake_encoder, batch_size=2) == 0
 
 
 def test_a_failed_batch_leaves_nothing_half_written(session: Session) -> None:
@@ -65,9 +63,9 @@ def test_a_failed_batch_leaves_nothing_half_written(session: Session) -> None:
             raise RuntimeError("GPU fell over")
 
     with pytest.raises(RuntimeError, match="GPU fell over"):
-        embedding_service.embed_pending(encoder=Exploding(), batch_size=4)
+        jobs.embed(encoder=Exploding(), batch_size=4)
     assert embedded(session) == {}
-    assert embedding_service.embed_pending(encoder=FakeEncoder(), batch_size=4) == 1
+    assert jobs.embed(encoder=FakeEncoder(), batch_size=4) == 1
 
 
 def test_two_workers_never_claim_the_same_paper(session: Session, database: str) -> None:
@@ -91,17 +89,17 @@ def test_changed_text_and_changed_model_are_re_embedded(session: Session) -> Non
     kept = make_paper(session, title="Kept", abstract="Unchanged.")
     edited = make_paper(session, title="Edited", abstract="Before.")
     session.commit()
-    embedding_service.embed_pending(encoder=FakeEncoder("model-a"), batch_size=8)
+    jobs.embed(encoder=FakeEncoder("model-a"), batch_size=8)
 
     edited.abstract = "After."
     edited.text_hash = text_hash(edited.title, edited.abstract)
     session.commit()
     same_model = FakeEncoder("model-a")
-    embedding_service.embed_pending(encoder=same_model, batch_size=8)
+    jobs.embed(encoder=same_model, batch_size=8)
     assert same_model.encoded_texts == [paper_text("Edited", "After.")]
 
     new_model = FakeEncoder("model-b")
-    embedding_service.embed_pending(encoder=new_model, batch_size=8)
+    jobs.embed(encoder=new_model, batch_size=8)
     assert len(new_model.encoded_texts) == 2
     assert {row.model for row in embedded(session).values()} == {"model-b"}
     assert kept.id in embedded(session)
@@ -125,7 +123,7 @@ def test_a_model_of_another_dimension_gets_its_own_index_and_search(session: Ses
     session.commit()
     small = Small("small-8d")
 
-    assert embedding_service.embed_pending(encoder=small, batch_size=8) == 2
+    assert jobs.embed(encoder=small, batch_size=8) == 2
 
     vector = small.encode([paper_text(target.title, target.abstract)])[0]
     found = search_repository.nearest(session, vector=vector, model="small-8d", limit=1)
@@ -150,10 +148,7 @@ def test_workers_running_at_once_embed_each_paper_once(session: Session) -> None
             return super().encode(texts)
 
     workers = [Slow(), Slow(), Slow()]
-    threads = [
-        threading.Thread(target=embedding_service.embed_pending, kwargs={"encoder": w, "batch_size": 2})
-        for w in workers
-    ]
+    threads = [threading.Thread(target=jobs.embed, kwargs={"encoder": w, "batch_size": 2}) for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -180,7 +175,7 @@ def test_similar_papers_put_near_duplicates_first(session: Session, fake_encoder
     for n in range(6):
         make_paper(session, title=f"Unrelated topic {n}", abstract=f"Protein folding and graphs number {n}.")
     session.commit()
-    embedding_service.embed_pending(encoder=fake_encoder, batch_size=16)
+    jobs.embed(encoder=fake_encoder, batch_size=16)
 
     similar = search_service.similar(session, original.id, model=fake_encoder.name, limit=3)
 

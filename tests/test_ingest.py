@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from papertide.ingest import service as ingest_service
 from papertide.models import JobRun, JobStatus, Paper, PaperSignal
+from papertide.worker import ingest as ingest_jobs
 from tests.conftest import FIXTURES
 
 HF_DIR = FIXTURES / "hf_daily_papers"
@@ -26,9 +27,9 @@ def counts(session: Session) -> tuple[int, int]:
 
 
 def test_sample_loaded_twice_leaves_the_same_rows(session: Session) -> None:
-    first = ingest_service.ingest_sample()
+    first = ingest_jobs.ingest_sample()
     after_first = counts(session)
-    second = ingest_service.ingest_sample()
+    second = ingest_jobs.ingest_sample()
 
     assert after_first == (1219, first.counts["signals"])
     assert counts(session) == after_first
@@ -57,7 +58,7 @@ def test_malformed_sample_fails_clearly_and_writes_nothing(
     bad.write_bytes(content)
 
     with pytest.raises(ingest_service.IngestError, match=message):
-        ingest_service.ingest_sample(path=bad)
+        ingest_jobs.ingest_sample(path=bad)
 
     assert counts(session) == (0, 0)
     run = session.scalars(select(JobRun)).one()
@@ -66,19 +67,19 @@ def test_malformed_sample_fails_clearly_and_writes_nothing(
 
 
 def test_a_failure_midway_keeps_papers_already_stored(session: Session, tmp_path: Path) -> None:
-    ingest_service.ingest_hf_files([HF_DIR / "2026-08-21.json"])
+    ingest_jobs.ingest_hf_files([HF_DIR / "2026-08-21.json"])
     before = counts(session)
     bad = tmp_path / "2026-08-20.json"
     bad.write_text('[{"paper": {"id": "2608.00001", "title": "x"')
 
     with pytest.raises(ingest_service.IngestError, match=r"2026-08-20.json is not valid JSON \(line 1"):
-        ingest_service.ingest_hf_files([HF_DIR / "2026-07-15.json", bad])
+        ingest_jobs.ingest_hf_files([HF_DIR / "2026-07-15.json", bad])
 
     assert counts(session) == before
 
 
 def test_hf_daily_files_record_signals_and_old_schemas(session: Session) -> None:
-    summary = ingest_service.ingest_hf_files(sorted((HF_DIR / "older_schema").glob("*.json")))
+    summary = ingest_jobs.ingest_hf_files(sorted((HF_DIR / "older_schema").glob("*.json")))
 
     assert summary.status == JobStatus.OK
     assert summary.counts["skipped"] == 0
@@ -98,7 +99,7 @@ def test_hf_daily_item_without_id_is_skipped_with_its_position(session: Session,
     path = tmp_path / "2026-07-15.json"
     path.write_text(json.dumps(items))
 
-    summary = ingest_service.ingest_hf_files([path])
+    summary = ingest_jobs.ingest_hf_files([path])
 
     assert summary.counts["skipped"] == 1
     assert summary.counts["new"] == len(items) - 1
@@ -122,7 +123,7 @@ def test_jsonl_keeps_ids_skips_bad_lines_with_their_line_numbers(
     path = tmp_path / "papers.jsonl"
     path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines))
 
-    summary = ingest_service.ingest_jsonl(path)
+    summary = ingest_jobs.ingest_jsonl(path)
 
     assert summary.counts["new"] == 3
     assert summary.counts["skipped"] == 3
@@ -140,17 +141,17 @@ def test_jsonl_keeps_ids_skips_bad_lines_with_their_line_numbers(
 
 def test_jsonl_missing_file_is_a_clear_error(database: str, tmp_path: Path) -> None:
     with pytest.raises(ingest_service.IngestError, match=r"cannot read .*nope\.jsonl"):
-        ingest_service.ingest_jsonl(tmp_path / "nope.jsonl")
+        ingest_jobs.ingest_jsonl(tmp_path / "nope.jsonl")
 
 
 def test_changed_abstract_updates_the_row_and_its_text_hash(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps({"id": "2401.00001", "title": "T", "abstract": "First."}))
-    ingest_service.ingest_jsonl(path)
+    ingest_jobs.ingest_jsonl(path)
     old_hash = session.get(Paper, "2401.00001").text_hash  # type: ignore[union-attr]
     path.write_text(json.dumps({"id": "2401.00001", "title": "T", "abstract": "Second."}))
 
-    summary = ingest_service.ingest_jsonl(path)
+    summary = ingest_jobs.ingest_jsonl(path)
 
     session.expire_all()
     paper = session.get(Paper, "2401.00001")

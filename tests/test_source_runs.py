@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from papertide.cli import app
 from papertide.config import Settings, get_settings
-from papertide.ingest import arxiv, bulk, service
+from papertide.ingest import service
 from papertide.models import JobStatus, Paper, PaperSignal
 from papertide.web.app import create_app
+from papertide.worker import ingest as ingest_jobs
 from papertide.worker.scheduler import build_scheduler
 from tests.conftest import FIXTURES
 from tests.factories import make_paper, paper_rows
@@ -103,7 +104,7 @@ def test_rss_keeps_announce_types_and_fetches_details_only_for_unseen_ids(
     make_paper(session, id="2009.13987", title="Also seen", abstract="Already stored.")
     session.commit()
 
-    summary = arxiv.fetch_rss(categories=["cs.LG", "cs.AI"], fetcher=fetcher("arxiv-rss", FakeClock()))
+    summary = ingest_jobs.fetch_rss(categories=["cs.LG", "cs.AI"], fetcher=fetcher("arxiv-rss", FakeClock()))
 
     assert summary.counts["fetched"] == 4
     paths = [(path, query.get("id_list")) for path, query, _ in arxiv_server.requests]
@@ -121,11 +122,17 @@ def test_every_source_loaded_twice_leaves_identical_rows(
     arxiv_server: SourceServer, session: Session
 ) -> None:
     loads = {
-        "arxiv-oai": lambda: arxiv.harvest_oai(set_spec="hep-th", fetcher=fetcher("arxiv-oai", FakeClock())),
-        "arxiv-rss": lambda: arxiv.fetch_rss(categories=["cs.LG"], fetcher=fetcher("arxiv-rss", FakeClock())),
-        "arxiv-api": lambda: arxiv.query_api(ids=["2104.12255"], fetcher=fetcher("arxiv-api", FakeClock())),
-        "hf-daily": lambda: service.ingest_hf_files([HF / "2026-08-21.json"]),
-        "kaggle": lambda: bulk.load_snapshot(
+        "arxiv-oai": lambda: ingest_jobs.harvest_oai(
+            set_spec="hep-th", fetcher=fetcher("arxiv-oai", FakeClock())
+        ),
+        "arxiv-rss": lambda: ingest_jobs.fetch_rss(
+            categories=["cs.LG"], fetcher=fetcher("arxiv-rss", FakeClock())
+        ),
+        "arxiv-api": lambda: ingest_jobs.query_api(
+            ids=["2104.12255"], fetcher=fetcher("arxiv-api", FakeClock())
+        ),
+        "hf-daily": lambda: ingest_jobs.ingest_hf_files([HF / "2026-08-21.json"]),
+        "kaggle": lambda: ingest_jobs.load_snapshot(
             FIXTURES / "kaggle_arxiv_snapshot/arxiv-metadata-oai-snapshot.first200.jsonl"
         ),
     }
@@ -147,12 +154,12 @@ def test_a_live_hf_refetch_adds_one_observation_and_changes_no_paper(
         from datetime import date
 
         clock = FakeClock()
-        first = service.ingest_hf_days(
+        first = ingest_jobs.ingest_hf_days(
             [date(2026, 8, 21)], fetcher=fetcher("hf-daily", clock, limit_key=None)
         )
         rows, observed = paper_rows(session, PAPER_COLUMNS), signals(session)
         clock.current = clock.current.replace(hour=15)  # three hours later
-        second = service.ingest_hf_days(
+        second = ingest_jobs.ingest_hf_days(
             [date(2026, 8, 21)], fetcher=fetcher("hf-daily", clock, limit_key=None)
         )
 
@@ -169,7 +176,7 @@ def test_an_empty_day_is_ok_empty_not_failed(database: str, monkeypatch: pytest.
         get_settings.cache_clear()
         from datetime import date
 
-        summary = service.ingest_hf_days(
+        summary = ingest_jobs.ingest_hf_days(
             [date(2026, 8, 22)], fetcher=fetcher("hf-daily", FakeClock(), limit_key=None)
         )
     assert summary.status == JobStatus.OK_EMPTY
@@ -186,17 +193,17 @@ def test_an_error_page_is_a_failed_run_not_an_empty_one(
         from datetime import date
 
         with pytest.raises(service.IngestError, match="is not valid JSON"):
-            service.ingest_hf_days(
+            ingest_jobs.ingest_hf_days(
                 [date(2026, 8, 22)], fetcher=fetcher("hf-daily", FakeClock(), limit_key=None)
             )
 
 
 def test_status_lists_the_last_runs_of_each_source(database: str, tmp_path: Path) -> None:
-    service.ingest_hf_files([HF / "2026-08-21.json"])
+    ingest_jobs.ingest_hf_files([HF / "2026-08-21.json"])
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"\xff\xfe")
     with pytest.raises(service.IngestError):
-        service.ingest_jsonl(bad)
+        ingest_jobs.ingest_jsonl(bad)
 
     output = CliRunner().invoke(app, ["status"]).output
     page = TestClient(create_app(encoder_provider=lambda: None)).get("/status").text
@@ -254,4 +261,4 @@ def test_jsonl_docs_example_loads(database: str, tmp_path: Path) -> None:
     }
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(record))
-    assert service.ingest_jsonl(path).counts["new"] == 1
+    assert ingest_jobs.ingest_jsonl(path).counts["new"] == 1

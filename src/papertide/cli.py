@@ -52,10 +52,9 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
     import uvicorn
 
     from papertide.db import unit_of_work
-    from papertide.ingest import service as ingest_service
     from papertide.papers import repository as paper_repository
     from papertide.web.app import create_app
-    from papertide.worker import jobs
+    from papertide.worker import ingest, jobs
     from papertide.worker.loop import run_worker
     from papertide.worker.scheduler import run_as_leader
 
@@ -66,7 +65,7 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
         empty = paper_repository.count_papers(session) == 0
     if empty:
         _echo("The database is empty: loading the bundled sample (real Hugging Face Daily Papers days).")
-        summary = ingest_service.ingest_sample(progress=True)
+        summary = ingest.ingest_sample(progress=True)
         _echo(f"Sample loaded: {summary.counts}")
     jobs.score()
     stop = threading.Event()
@@ -153,9 +152,9 @@ def ingest_sample(
     path: Annotated[Path | None, typer.Argument(help="another file in the sample's format")] = None,
 ) -> None:
     """The bundled offline sample."""
-    from papertide.ingest import service
+    from papertide.worker import ingest
 
-    _run_ingest(lambda: service.ingest_sample(path=path, progress=True))
+    _run_ingest(lambda: ingest.ingest_sample(path=path, progress=True))
 
 
 @ingest_app.command("hf-daily")
@@ -166,13 +165,13 @@ def ingest_hf_daily(
     until: Annotated[str | None, typer.Option(help="last day (default today)")] = None,
 ) -> None:
     """Hugging Face Daily Papers: from saved files, or live for --date / --since."""
-    from papertide.ingest import service
+    from papertide.worker import ingest
 
     if files:
-        _run_ingest(lambda: service.ingest_hf_files(files, progress=True))
+        _run_ingest(lambda: ingest.ingest_hf_files(files, progress=True))
     else:
         days = _days(on, since, until)
-        _run_ingest(lambda: service.ingest_hf_days(days, progress=True))
+        _run_ingest(lambda: ingest.ingest_hf_days(days, progress=True))
 
 
 def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
@@ -193,9 +192,9 @@ def _days(on: str | None, since: str | None, until: str | None) -> list[date]:
 @ingest_app.command("jsonl")
 def ingest_jsonl(path: Path) -> None:
     """papertide's own JSONL records (docs/ingest.md)."""
-    from papertide.ingest import service
+    from papertide.worker import ingest
 
-    _run_ingest(lambda: service.ingest_jsonl(path, progress=True))
+    _run_ingest(lambda: ingest.ingest_jsonl(path, progress=True))
 
 
 def _run_ingest(run: Callable[[], object]) -> None:
@@ -226,10 +225,10 @@ def ingest_arxiv_oai(
     ] = None,
 ) -> None:
     """arXiv OAI-PMH ListRecords; resumes an interrupted harvest from its saved token."""
-    from papertide.ingest import arxiv
+    from papertide.worker import ingest
 
     from_date = _date_option(since, "--from")
-    _run_ingest(lambda: arxiv.harvest_oai(set_spec=set_spec, from_date=from_date, progress=True))
+    _run_ingest(lambda: ingest.harvest_oai(set_spec=set_spec, from_date=from_date, progress=True))
 
 
 @ingest_app.command("arxiv-api")
@@ -241,13 +240,13 @@ def ingest_arxiv_api(
     max_results: Annotated[int | None, typer.Option(help="stop a query after this many")] = None,
 ) -> None:
     """The arXiv API: a search query (paged) or a list of ids (batches of 100)."""
-    from papertide.ingest import arxiv
+    from papertide.worker import ingest
 
     if bool(query) == bool(ids):
         raise typer.BadParameter("give exactly one of --query or --ids")
     id_list = [i.strip() for i in (ids or "").split(",") if i.strip()]
     _run_ingest(
-        lambda: arxiv.query_api(query=query, ids=id_list or None, max_results=max_results, progress=True)
+        lambda: ingest.query_api(query=query, ids=id_list or None, max_results=max_results, progress=True)
     )
 
 
@@ -256,10 +255,10 @@ def ingest_arxiv_rss(
     categories: Annotated[str, typer.Option(help="comma-separated, e.g. cs.CL,cs.LG")] = "cs.CL,cs.LG",
 ) -> None:
     """Today's arXiv announcements (new / cross / replace); unseen ids get their full record."""
-    from papertide.ingest import arxiv
+    from papertide.worker import ingest
 
     wanted = [c.strip() for c in categories.split(",") if c.strip()]
-    _run_ingest(lambda: arxiv.fetch_rss(categories=wanted, progress=True))
+    _run_ingest(lambda: ingest.fetch_rss(categories=wanted, progress=True))
 
 
 @ingest_app.command("kaggle")
@@ -270,14 +269,13 @@ def ingest_kaggle(
     defer_index: Annotated[bool, typer.Option(help="leave the keyword index to the worker")] = False,
 ) -> None:
     """The arXiv metadata snapshot (JSON lines): streamed, COPY-loaded, merged."""
-    from papertide.ingest import bulk
-    from papertide.search import service as search_service
+    from papertide.worker import ingest, jobs
 
     wanted = {c.strip() for c in categories.split(",") if c.strip()} if categories else None
     since_date = _date_option(since, "--since")
-    _run_ingest(lambda: bulk.load_snapshot(path, categories=wanted, since=since_date, progress=True))
+    _run_ingest(lambda: ingest.load_snapshot(path, categories=wanted, since=since_date, progress=True))
     if not defer_index:
-        typer.echo(f"keyword index: {search_service.index_pending(progress=True)} papers")
+        typer.echo(f"keyword index: {jobs.index_keywords(progress=True)} papers")
 
 
 @app.command()
@@ -362,7 +360,7 @@ def digest_preview(
 def status() -> None:
     """The last runs of each job and source."""
     from papertide.db import unit_of_work
-    from papertide.runs import last_runs_by_source
+    from papertide.runs.repository import last_runs_by_source
 
     _prepare_database()
     with unit_of_work() as session:

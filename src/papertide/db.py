@@ -43,20 +43,9 @@ def session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, committed at the edge."""
-    with session_factory()() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """A session for one job step: commit on success, roll back on any error."""
+    """A session for one step: commit on success, roll back on any error. The edge owns it."""
     with session_factory()() as session:
         try:
             yield session
@@ -64,6 +53,12 @@ def unit_of_work() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: one unit of work per request, committed at the edge."""
+    with unit_of_work() as session:
+        yield session
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -18,4 +18,4 @@ def _resource(name: str) -> Path:
 TEMPLATES_DIR = _resource("templates")
 MIGRATIONS_DIR = _resource("migrations")
 ALEMBIC_INI = _resource("alembic.ini")
-SAMPLE_FILE = PACKAGE_DIR / "ingest" / "sample" / "hf_daily_papers.json.gz"
+SAMPLE_FILE = PACKAGE_DIR / "data" / "hf_daily_papers.json.gz"

@@ -1,8 +1,9 @@
-"""The digest run: fill the ledger for a date, then claim, compose, send and record each delivery."""
+"""Digest steps: fill the ledger for a date; claim, compose, send and record one delivery."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -10,13 +11,12 @@ from email.message import EmailMessage
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
-from papertide.db import unit_of_work
 from papertide.digests import repository
 from papertide.digests.compose import Candidate, compose
 from papertide.digests.mailer import Mailer, MailError
 from papertide.digests.render import RenderedPaper, digest_message
 from papertide.embeddings.encoder import Encoder
-from papertide.models import DeliveryStatus, DigestDelivery, Frequency, Subscriber, TokenPurpose
+from papertide.models import DeliveryStatus, Frequency, Subscriber, TokenPurpose
 from papertide.ranking import repository as ranking_repository
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
@@ -33,75 +33,77 @@ class DigestRunResult:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, delivered: Delivered) -> None:
+        if delivered.status == DeliveryStatus.SENT:
+            self.sent += 1
+        elif delivered.status == DeliveryStatus.EMPTY:
+            self.empty += 1
+        else:
+            self.failed += 1
+            self.errors.append(delivered.error or "")
+
+
+@dataclass
+class Delivered:
+    """How one claimed delivery ended."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    error: str | None = None
+
 
 def frequencies_due(digest_date: date) -> list[str]:
     """Daily subscribers every day; weekly ones on Mondays."""
     return [Frequency.DAILY, Frequency.WEEKLY] if digest_date.weekday() == 0 else [Frequency.DAILY]
 
 
-def run_digest(
-    *, digest_date: date, settings: Settings, mailer: Mailer, encoder: Encoder | None
-) -> DigestRunResult:
-    """Send every digest due on `digest_date` exactly once; a rerun sends only what is still unsent."""
-    with unit_of_work() as session:
-        due = subscriber_repository.confirmed(session, frequencies=frequencies_due(digest_date))
-        repository.ensure_deliveries(session, subscriber_ids=[s.id for s in due], digest_date=digest_date)
-    result = DigestRunResult()
-    attempted: list[int] = []
-    while True:
-        with unit_of_work() as session:
-            claimed = repository.claim_next(session, digest_date=digest_date, exclude=attempted)
-            if claimed is None:
-                break
-            delivery, subscriber = claimed
-            attempted.append(delivery.id)
-            _deliver(
-                session,
-                delivery=delivery,
-                subscriber=subscriber,
-                settings=settings,
-                mailer=mailer,
-                encoder=encoder,
-                result=result,
-            )
-    return result
+def prepare_deliveries(session: Session, *, digest_date: date) -> int:
+    """One ledger row for every subscriber due on `digest_date`; returns how many are due."""
+    due = subscriber_repository.confirmed(session, frequencies=frequencies_due(digest_date))
+    repository.ensure_deliveries(session, subscriber_ids=[s.id for s in due], digest_date=digest_date)
+    return len(due)
 
 
-def _deliver(
+def deliver_next(
     session: Session,
     *,
-    delivery: DigestDelivery,
-    subscriber: Subscriber,
+    digest_date: date,
+    exclude: Sequence[int],
     settings: Settings,
     mailer: Mailer,
     encoder: Encoder | None,
-    result: DigestRunResult,
-) -> None:
-    # The row stays locked until this transaction commits, so two runs never send the same digest.
+) -> Delivered | None:
+    """Claim the next unsent delivery and send it; None when none is left.
+
+    The claimed row stays locked until the caller commits, so two runs never send the same digest.
+    The caller commits once per delivery (worker.jobs.send_digests): a crash loses at most the
+    delivery in flight, never the ledger of the ones before it.
+    """
+    claimed = repository.claim_next(session, digest_date=digest_date, exclude=exclude)
+    if claimed is None:
+        return None
+    delivery, subscriber = claimed
     built = build_digest(
         session, subscriber=subscriber, digest_date=delivery.digest_date, settings=settings, encoder=encoder
     )
     if built is None:
         delivery.status = DeliveryStatus.EMPTY
-        result.empty += 1
-        return
+        return Delivered(delivery_id=delivery.id, status=DeliveryStatus.EMPTY)
     message, items, as_of = built
     try:
         mailer.send(message)
     except MailError as error:
         delivery.status = DeliveryStatus.FAILED
         delivery.error = str(error)
-        result.failed += 1
-        result.errors.append(str(error))
         log.error("digest for subscriber %s failed: %s", subscriber.id, error)
-        return
+        return Delivered(delivery_id=delivery.id, status=DeliveryStatus.FAILED, error=str(error))
     delivery.status = DeliveryStatus.SENT
     delivery.sent_at = datetime.now(UTC)
     delivery.message_id = str(message["Message-ID"])
     delivery.as_of_date = as_of
     delivery.error = None
     repository.add_items(session, delivery_id=delivery.id, items=items)
-    result.sent += 1
+    return Delivered(delivery_id=delivery.id, status=DeliveryStatus.SENT)
 
 
 def build_digest(

@@ -89,3 +89,11 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max((when - now).total_seconds(), 0.0), 3600.0)
+
+
+ARXIV_LIMIT_KEY = "arxiv"
+
+
+def arxiv_fetcher(source: str) -> Fetcher:
+    """A fetcher on arXiv's shared schedule: every arXiv source, in every process, takes turns."""
+    return Fetcher(source=source, limit_key=ARXIV_LIMIT_KEY)

@@ -13,11 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-
 from papertide.db import unit_of_work
-from papertide.models import RateLimit
+from papertide.ingest import repository
 
 ARXIV_INTERVAL = timedelta(seconds=3)
 
@@ -31,13 +28,11 @@ class Clock:
 
 
 def reserve_slot(key: str, *, interval: timedelta, now: datetime) -> datetime:
-    """Book the next slot for `key` at or after `now` and return it (its own committed transaction)."""
+    """Book the next slot for `key` at or after `now` and return it."""
+    # A documented exception to "the edge owns the transaction": the booking must commit before
+    # we sleep, or every other process would wait on our row lock instead of taking the next slot.
     with unit_of_work() as session:
-        session.execute(insert(RateLimit).values(key=key, next_at=now).on_conflict_do_nothing())
-        row = session.scalars(select(RateLimit).where(RateLimit.key == key).with_for_update()).one()
-        slot = max(row.next_at, now)
-        row.next_at = slot + interval
-        return slot
+        return repository.book_slot(session, key, interval=interval, now=now)
 
 
 def wait_turn(key: str, *, interval: timedelta = ARXIV_INTERVAL, clock: Clock | None = None) -> datetime:

@@ -1,33 +1,48 @@
-"""Run one ingestion: parse a source, upsert in batches with a progress bar, record the run."""
+"""The write steps of every ingestion run: one page of records, or one bulk chunk, in the caller's session.
+
+Runs are driven from the edge (papertide.worker.ingest), which opens one transaction per step,
+so a killed run keeps whole pages only and resumes from the last page's checkpoint.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
-from papertide.config import get_settings
-from papertide.db import unit_of_work
-from papertide.ingest.http import Fetcher
-from papertide.ingest.sources import hf_daily, jsonl, sample
-from papertide.ingest.sources.base import ParseResult, SourceError
+from papertide.ingest import repository
+from papertide.ingest.sources.base import ParseResult, Skipped
 from papertide.models import JobStatus
 from papertide.papers import repository as paper_repository
 from papertide.papers.schemas import PaperIn
-from papertide.runs import record_run
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
 class IngestError(Exception):
-    """The run failed and wrote nothing; the message says which source and where."""
+    """The run failed; the message says which source and where. Pages already written stay."""
+
+
+@dataclass
+class IngestCounts:
+    """What one run (or one step of it) did; every source reports the same counts."""
+
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    signals: int = 0
+    skipped: int = 0
+
+    def add(self, other: IngestCounts) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 @dataclass
@@ -37,129 +52,60 @@ class IngestSummary:
     counts: dict[str, int]
 
 
-Page = tuple[ParseResult, Callable[[Session], None] | None]
+@dataclass
+class Page:
+    """One step of a run: parsed records, and the checkpoint to save with them (if the source has one)."""
+
+    result: ParseResult
+    state_key: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
 
 
-def run_source(
-    source: str,
-    parse: Callable[[], ParseResult],
-    *,
-    params: dict[str, Any] | None = None,
-    progress: bool = False,
-) -> IngestSummary:
-    """Parse, then write every record in one transaction: a failure leaves the database as it was."""
+@dataclass
+class BulkChunk:
+    """One block of a bulk file, parsed into staging rows (papers.repository.STAGING_COLUMNS)."""
 
-    def one_page() -> Iterator[Page]:
-        yield parse(), None
-
-    return run_pages(source, one_page(), params=params, progress=progress)
+    source: str
+    rows: list[tuple[Any, ...]]
+    skipped: list[Skipped]
+    bytes_read: int
 
 
-def run_pages(
-    source: str, pages: Iterable[Page], *, params: dict[str, Any] | None = None, progress: bool = False
-) -> IngestSummary:
-    """Write each page in its own transaction, with its checkpoint: a killed run keeps whole pages only."""
-    counts = {"fetched": 0, "new": 0, "updated": 0, "unchanged": 0, "signals": 0, "skipped": 0}
-    try:
-        with (
-            record_run("ingest", source=source, params=params) as run,
-            tqdm(desc=f"ingest {source}", unit="paper", disable=not progress) as bar,
-        ):
-            run.counts = counts
-            for result, checkpoint in pages:
-                for skipped in result.skipped:
-                    log.warning("%s: skipped %s: %s", source, skipped.location, skipped.reason)
-                with unit_of_work() as session:
-                    page_counts = write_records(session, source, result.records)
-                    if checkpoint is not None:
-                        checkpoint(session)
-                for key, value in page_counts.items():
-                    counts[key] += value
-                counts["skipped"] += len(result.skipped)
-                bar.update(len(result.records))
-            run.status = JobStatus.OK if counts["fetched"] or counts["skipped"] else JobStatus.OK_EMPTY
-    except SourceError as error:
-        raise IngestError(str(error)) from error
-    return IngestSummary(run_id=run.id, status=run.status, counts=counts)
-
-
-def write_records(session: Session, source: str, records: list[PaperIn]) -> dict[str, int]:
-    """Upsert records in batches inside the caller's transaction; returns the counts."""
-    counts = {"fetched": len(records), "new": 0, "updated": 0, "unchanged": 0, "signals": 0}
+def write_page(session: Session, *, source: str, page: Page) -> IngestCounts:
+    """Upsert a page's records in batches, and its checkpoint, inside the caller's transaction."""
+    report_skipped(source, page.result.skipped)
+    records = page.result.records
+    counts = IngestCounts(fetched=len(records), skipped=len(page.result.skipped))
     for start in range(0, len(records), BATCH_SIZE):
-        result = paper_repository.upsert_papers(session, records[start : start + BATCH_SIZE], source=source)
-        counts["new"] += result.new
-        counts["updated"] += result.updated
-        counts["unchanged"] += result.unchanged
-        counts["signals"] += result.signals
+        counts.add(_upsert(session, records[start : start + BATCH_SIZE], source=source))
+    if page.state_key is not None:
+        repository.save_state(session, page.state_key, page.state)
     return counts
 
 
-def ingest_sample(*, path: Path | None = None, progress: bool = False) -> IngestSummary:
-    """Load the bundled Hugging Face Daily Papers sample (or another file in its format)."""
-    params = {"path": str(path)} if path else {}
-    return run_source(sample.NAME, lambda: sample.parse_sample(path), params=params, progress=progress)
+def _upsert(session: Session, records: list[PaperIn], *, source: str) -> IngestCounts:
+    result = paper_repository.upsert_papers(session, records, source=source)
+    return IngestCounts(
+        new=result.new, updated=result.updated, unchanged=result.unchanged, signals=result.signals
+    )
 
 
-def ingest_jsonl(path: Path, *, progress: bool = False) -> IngestSummary:
-    """Load papertide's own JSONL format; bad lines are skipped and reported with file:line."""
-
-    def parse() -> ParseResult:
-        try:
-            with path.open(encoding="utf-8") as lines:
-                return jsonl.parse_lines(lines, location=path.name)
-        except OSError as error:
-            raise SourceError(f"jsonl: cannot read {path}: {error.strerror or error}") from None
-        except UnicodeDecodeError as error:
-            raise SourceError(
-                f"jsonl: {path} is not UTF-8 text ({error.reason} at byte {error.start})"
-            ) from None
-
-    return run_source(jsonl.NAME, parse, params={"path": str(path)}, progress=progress)
-
-
-def ingest_hf_files(paths: Iterable[Path], *, progress: bool = False) -> IngestSummary:
-    """Load saved Daily Papers responses; each file's day comes from its name (YYYY-MM-DD.json)."""
-    files = sorted(paths)
-
-    def parse() -> ParseResult:
-        result = ParseResult()
-        for path in files:
-            day = _day_from_name(path)
-            try:
-                items = hf_daily.load_day(path.read_bytes(), location=path.name)
-            except OSError as error:
-                raise SourceError(f"hf-daily: cannot read {path}: {error.strerror or error}") from None
-            observed = hf_daily.recorded_observation_time(day)
-            result.extend(hf_daily.parse_day(items, day=day, observed_at=observed, location=path.name))
-        return result
-
-    return run_source(hf_daily.NAME, parse, params={"files": [str(p) for p in files]}, progress=progress)
+def write_chunk(session: Session, *, chunk: BulkChunk) -> IngestCounts:
+    """COPY and merge one bulk chunk inside the caller's transaction; full-text vectors are deferred."""
+    report_skipped(chunk.source, chunk.skipped)
+    # The full-text vector is left to the worker (migration 0004): it would triple the load's cost.
+    paper_repository.defer_search_vector(session)
+    new, updated = paper_repository.copy_and_merge(session, chunk.rows, source=chunk.source)
+    distinct = len({row[0] for row in chunk.rows})
+    return IngestCounts(
+        fetched=len(chunk.rows),
+        new=new,
+        updated=updated,
+        unchanged=distinct - new - updated,
+        skipped=len(chunk.skipped),
+    )
 
 
-def ingest_hf_days(
-    days: Iterable[date], *, fetcher: Fetcher | None = None, progress: bool = False
-) -> IngestSummary:
-    """Fetch days from the live Daily Papers API, one request and one transaction per day.
-
-    Counts are observed at fetch time, so a re-fetch adds observations and never overwrites history.
-    """
-    wanted = list(days)
-    fetcher = fetcher or Fetcher(source=hf_daily.NAME)
-    url = get_settings().hf_daily_url
-
-    def pages() -> Iterator[Page]:
-        for day in wanted:
-            location = f"daily_papers?date={day.isoformat()}"
-            items = hf_daily.load_day(fetcher.get(url, {"date": day.isoformat()}), location=location)
-            yield hf_daily.parse_day(items, day=day, observed_at=fetcher.clock.now(), location=location), None
-
-    params = {"days": [d.isoformat() for d in wanted]}
-    return run_pages(hf_daily.NAME, pages(), params=params, progress=progress)
-
-
-def _day_from_name(path: Path) -> date:
-    try:
-        return date.fromisoformat(path.stem)
-    except ValueError:
-        raise SourceError(f"hf-daily: cannot tell the day of {path.name}: name it YYYY-MM-DD.json") from None
+def report_skipped(source: str, skipped: list[Skipped]) -> None:
+    for item in skipped:
+        log.warning("%s: skipped %s: %s", source, item.location, item.reason)

@@ -73,7 +73,7 @@ class PaperEmbedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     text_hash: Mapped[str] = mapped_column(Text)
     # Any dimension: each model gets its own partial HNSW index on `embedding::vector(dim)`,
-    # made by embeddings.indexes.ensure_index when the model is first used (migration 0005).
+    # made by embeddings.repository.ensure_index when the model is first used (migration 0005).
     embedding: Mapped[Any] = mapped_column(Vector())
     embedded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

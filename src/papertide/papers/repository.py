@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, tuple_
+from sqlalchemy import case, column, func, literal, literal_column, select, table, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, PaperSignal, PaperView, Topic
+from papertide.models.paper import SEARCH_VECTOR_SQL
 from papertide.papers.schemas import PaperIn
 
 # The text a later fetch replaces outright: the newest version of the paper wins.
@@ -166,3 +167,110 @@ def record_view(session: Session, paper_id: str, *, day: date, click: bool) -> N
         set_={"views": PaperView.views + 1, "clicks": PaperView.clicks + stmt.excluded.clicks},
     )
     session.execute(stmt)
+
+
+def existing_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` are stored already."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(Paper.id).where(Paper.id.in_(ids))))
+
+
+# --- bulk loading: binary COPY into a staging table, then one merge under the rules above ---------
+
+STAGING_COLUMNS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "published_at",
+    "updated_at",
+    "version",
+    "abs_url",
+    "pdf_url",
+    "text_hash",
+)
+_STAGING_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "text[]",
+    "timestamptz",
+    "timestamptz",
+    "int4",
+    "text",
+    "text",
+    "text",
+)
+_CREATE_STAGING = text(
+    "CREATE TEMP TABLE IF NOT EXISTS paper_staging ("
+    + ", ".join(f"{c} {t}" for c, t in zip(STAGING_COLUMNS, _STAGING_TYPES, strict=True))
+    + ") ON COMMIT DELETE ROWS"
+)
+_STAGING = table("paper_staging", *(column(name) for name in STAGING_COLUMNS))
+
+StagingRow = tuple[Any, ...]
+
+
+def staging_row(r: PaperIn) -> StagingRow:
+    """A record as the staging table's columns, in order."""
+    return (
+        r.id,
+        r.title,
+        r.abstract,
+        r.authors,
+        r.categories,
+        r.published_at,
+        r.updated_at,
+        r.version,
+        r.abs_url,
+        r.pdf_url,
+        r.text_hash,
+    )
+
+
+def copy_and_merge(session: Session, rows: Sequence[StagingRow], *, source: str) -> tuple[int, int]:
+    """COPY `rows` (binary) into the staging table and merge them into paper; returns (new, updated)."""
+    session.execute(_CREATE_STAGING)
+    raw: Any = session.connection().connection.driver_connection
+    statement = f"COPY paper_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(_STAGING_TYPES)
+        for row in rows:
+            copy.write_row(row)
+    staged = (
+        select(*(_STAGING.c[name] for name in STAGING_COLUMNS), literal(source).label("source"))
+        .ext(distinct_on(_STAGING.c.id))
+        .order_by(_STAGING.c.id)
+    )
+    merge = merge_into_paper(insert(Paper).from_select([*STAGING_COLUMNS, "source"], staged))
+    touched = session.execute(merge).all()
+    new = sum(1 for row in touched if row.inserted)
+    return new, len(touched) - new
+
+
+def defer_search_vector(session: Session) -> None:
+    """Leave the full-text vector of rows written in this transaction NULL (migration 0004's trigger)."""
+    session.execute(text("SET LOCAL papertide.defer_search_vector = 'on'"))
+
+
+# --- the deferred full-text index --------------------------------------------------------------
+
+_INDEX_PENDING = text(
+    f"""
+    UPDATE paper SET search_vector = {SEARCH_VECTOR_SQL}
+    WHERE id IN (SELECT id FROM paper WHERE search_vector IS NULL LIMIT :limit FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+def index_pending(session: Session, *, limit: int) -> int:
+    """Compute the full-text vector of up to `limit` papers a bulk load left without one."""
+    return session.execute(_INDEX_PENDING, {"limit": limit}).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def count_unindexed(session: Session) -> int:
+    """Papers still waiting for their full-text vector."""
+    return session.scalar(select(func.count()).select_from(Paper).where(Paper.search_vector.is_(None))) or 0

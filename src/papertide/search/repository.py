@@ -9,7 +9,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from papertide.models import PaperEmbedding
-from papertide.models.paper import SEARCH_VECTOR_SQL
 
 # Sentinels that cannot occur in an abstract: ts_headline marks matches with them, and the service
 # escapes the text before turning them into <mark>, so no abstract can inject HTML.
@@ -74,7 +73,7 @@ def nearest(
     # ef_search bounds how many candidates HNSW returns; raise it past the page size.
     session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(100, limit * 2))})
     dim = len(vector)
-    # The same cast and model filter as the partial index (embeddings/indexes.py), so the planner uses it.
+    # The same cast and model filter as the partial index (embeddings/repository.py), so the planner uses it.
     sql = text(
         f"""
         SELECT paper_id, 1 - (embedding::vector({dim}) <=> CAST(:query AS vector({dim}))) AS similarity
@@ -99,20 +98,3 @@ def embedding_of(session: Session, paper_id: str, *, model: str) -> Any | None:
 def embedded_count(session: Session, *, model: str) -> int:
     stmt = select(func.count()).select_from(PaperEmbedding).where(PaperEmbedding.model == model)
     return session.scalar(stmt) or 0
-
-
-_INDEX_PENDING = text(
-    f"""
-    UPDATE paper SET search_vector = {SEARCH_VECTOR_SQL}
-    WHERE id IN (SELECT id FROM paper WHERE search_vector IS NULL LIMIT :limit FOR UPDATE SKIP LOCKED)
-    """
-)
-
-
-def index_pending(session: Session, *, limit: int) -> int:
-    """Compute the full-text vector of up to `limit` papers a bulk load left without one."""
-    return session.execute(_INDEX_PENDING, {"limit": limit}).rowcount  # type: ignore[attr-defined,no-any-return]
-
-
-def count_unindexed(session: Session) -> int:
-    return session.scalar(text("SELECT count(*) FROM paper WHERE search_vector IS NULL")) or 0

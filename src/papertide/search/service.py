@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from markupsafe import escape
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
-from papertide.db import unit_of_work
 from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
 from papertide.search import repository
@@ -81,21 +79,6 @@ def similar(session: Session, paper_id: str, *, model: str, limit: int = 10) -> 
     rows = repository.nearest(session, vector=vector, model=model, limit=limit, exclude=paper_id)
     papers = paper_repository.papers_by_ids(session, [pid for pid, _ in rows])
     return [SearchHit(paper=papers[pid], score=sim, similarity=sim) for pid, sim in rows if pid in papers]
-
-
-def index_pending(*, batch_size: int = 5000, progress: bool = False) -> int:
-    """Fill the full-text vectors a bulk load deferred, one committed batch at a time."""
-    with unit_of_work() as session:
-        total = repository.count_unindexed(session)
-    done = 0
-    with tqdm(total=total, desc="keyword index", unit="paper", disable=not progress or total == 0) as bar:
-        while True:
-            with unit_of_work() as session:
-                count = repository.index_pending(session, limit=batch_size)
-            if count == 0:
-                return done
-            done += count
-            bar.update(count)
 
 
 def more_like_this(session: Session, text: str, *, encoder: Encoder, limit: int = 20) -> list[SearchHit]:

@@ -14,6 +14,23 @@ def get_by_email(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email == email))
 
 
+def get(session: Session, subscriber_id: int) -> Subscriber | None:
+    return session.get(Subscriber, subscriber_id)
+
+
+def add(session: Session, *, email: str, papers_per_digest: int, interest_mix: float) -> Subscriber:
+    """A new pending subscriber, flushed so it has an id."""
+    subscriber = Subscriber(
+        email=email,
+        status=SubscriberStatus.PENDING,
+        papers_per_digest=papers_per_digest,
+        interest_mix=interest_mix,
+    )
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
 def get_token(session: Session, *, token_hash: str, purpose: str) -> SubscriberToken | None:
     stmt = select(SubscriberToken).where(
         SubscriberToken.token_hash == token_hash, SubscriberToken.purpose == purpose

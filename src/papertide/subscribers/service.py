@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
+from papertide.config import Settings
 from papertide.models import Frequency, Subscriber, SubscriberStatus, TokenPurpose
 from papertide.subscribers import repository
 
@@ -70,7 +71,26 @@ def parse_frequency(raw: str) -> Frequency:
         raise SubscriptionError("Frequency must be daily or weekly.") from None
 
 
-def subscribe(session: Session, *, email: str, interests: str, frequency: str) -> SubscribeOutcome:
+@dataclass(frozen=True)
+class DigestDefaults:
+    """What a new subscriber gets until they choose otherwise (PAPERTIDE_DIGEST_PAPERS, _INTEREST_MIX)."""
+
+    papers: int = 8
+    interest_mix: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DigestDefaults:
+        return cls(papers=settings.digest_papers, interest_mix=settings.digest_interest_mix)
+
+
+def subscribe(
+    session: Session,
+    *,
+    email: str,
+    interests: str,
+    frequency: str,
+    defaults: DigestDefaults | None = None,
+) -> SubscribeOutcome:
     """Create or refresh a pending subscription. A confirmed address is left alone and gets no email."""
     address = normalize_email(email)
     phrases = parse_interests(interests)
@@ -79,8 +99,10 @@ def subscribe(session: Session, *, email: str, interests: str, frequency: str) -
     if subscriber is not None and subscriber.status == SubscriberStatus.CONFIRMED:
         return SubscribeOutcome(subscriber=subscriber, confirm_token=None)
     if subscriber is None:
-        subscriber = Subscriber(email=address, status=SubscriberStatus.PENDING)
-        session.add(subscriber)
+        chosen = defaults or DigestDefaults()
+        subscriber = repository.add(
+            session, email=address, papers_per_digest=chosen.papers, interest_mix=chosen.interest_mix
+        )
     subscriber.interests = phrases
     subscriber.frequency = cadence
     subscriber.status = SubscriberStatus.PENDING
@@ -93,7 +115,7 @@ def subscribe(session: Session, *, email: str, interests: str, frequency: str) -
 def find_by_token(session: Session, token: str, purpose: TokenPurpose) -> Subscriber | None:
     """The subscriber a link belongs to, without changing anything (for GET pages)."""
     row = repository.get_token(session, token_hash=hash_token(token), purpose=purpose)
-    return session.get(Subscriber, row.subscriber_id) if row else None
+    return repository.get(session, row.subscriber_id) if row else None
 
 
 def confirm(session: Session, token: str, *, now: datetime | None = None) -> Subscriber | None:
@@ -102,7 +124,7 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Sub
     row = repository.get_token(session, token_hash=hash_token(token), purpose=TokenPurpose.CONFIRM)
     if row is None or now - row.created_at > CONFIRM_TOKEN_TTL:
         return None
-    subscriber = session.get(Subscriber, row.subscriber_id)
+    subscriber = repository.get(session, row.subscriber_id)
     if subscriber is None:
         return None
     if subscriber.status == SubscriberStatus.PENDING:
@@ -118,7 +140,7 @@ def unsubscribe(session: Session, token: str, *, now: datetime | None = None) ->
     row = repository.get_token(session, token_hash=hash_token(token), purpose=TokenPurpose.UNSUBSCRIBE)
     if row is None:
         return None
-    subscriber = session.get(Subscriber, row.subscriber_id)
+    subscriber = repository.get(session, row.subscriber_id)
     if subscriber is None:
         return None
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:

@@ -1,10 +1,12 @@
-"""Thin jobs: each opens its own unit of work, calls one service, and records the run."""
+"""Jobs at the edge: each repeats one service step, one unit of work per step, and records the run."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+
+from tqdm import tqdm
 
 from papertide.config import get_settings
 from papertide.db import unit_of_work
@@ -12,15 +14,15 @@ from papertide.digests import service as digest_service
 from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import Encoder, get_encoder
-from papertide.models import JobStatus
+from papertide.papers import repository as paper_repository
 from papertide.ranking import service as ranking_service
-from papertide.runs import record_run
+from papertide.runs.service import record_run
 
 log = logging.getLogger(__name__)
 
 
 def score(*, now: datetime | None = None) -> dict[str, int]:
-    """Recompute trending for every period as of the data clock."""
+    """Recompute topics and trending for every period as of the data clock, in one transaction."""
     settings = get_settings()
     moment = now or datetime.now(UTC)
     with record_run("score") as run, unit_of_work() as session:
@@ -33,34 +35,58 @@ def score(*, now: datetime | None = None) -> dict[str, int]:
         )
         counts["topics"] = found["topics"]
         run.counts = counts
-        run.status = JobStatus.OK if any(counts.values()) else JobStatus.OK_EMPTY
     return counts
 
 
 def embed(
     *,
     encoder: Encoder | None = None,
+    batch_size: int | None = None,
     max_batches: int | None = None,
     progress: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
-    """Embed every stale paper (or up to `max_batches` batches)."""
+    """Embed every stale paper (or `max_batches` batches, or until `stop`), one committed batch at a time."""
     settings = get_settings()
     encoder = encoder or get_encoder()
-    batch_size = settings.embedding_batch_size or (
-        4096 if getattr(encoder, "device", "cpu") == "cuda" else 256
+    size = (
+        batch_size
+        or settings.embedding_batch_size
+        or (4096 if getattr(encoder, "device", "cpu") == "cuda" else 256)
     )
-    with record_run("embed", params={"model": settings.embedding_model, "batch_size": batch_size}) as run:
-        done = embedding_service.embed_pending(
-            encoder=encoder,
-            batch_size=batch_size,
-            max_batches=max_batches,
-            progress=progress,
-            stop=stop,
-        )
-        run.counts = {"embedded": done}
-        run.status = JobStatus.OK if done else JobStatus.OK_EMPTY
+    with record_run("embed", params={"model": encoder.name, "batch_size": size}) as run:
+        with unit_of_work() as session:
+            total = embedding_service.prepare(session, encoder=encoder)
+        done = batches = 0
+        run.counts = {"embedded": 0}
+        with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:
+            while max_batches is None or batches < max_batches:
+                if stop is not None and stop.is_set():
+                    break
+                with unit_of_work() as session:
+                    count = embedding_service.embed_batch(session, encoder=encoder, batch_size=size)
+                if count == 0:
+                    break
+                done += count
+                batches += 1
+                run.counts = {"embedded": done}
+                bar.update(count)
     return done
+
+
+def index_keywords(*, batch_size: int = 5000, progress: bool = False) -> int:
+    """Fill the full-text vectors a bulk load deferred, one committed batch at a time."""
+    with unit_of_work() as session:
+        total = paper_repository.count_unindexed(session)
+    done = 0
+    with tqdm(total=total, desc="keyword index", unit="paper", disable=not progress or total == 0) as bar:
+        while True:
+            with unit_of_work() as session:
+                count = paper_repository.index_pending(session, limit=batch_size)
+            if count == 0:
+                return done
+            done += count
+            bar.update(count)
 
 
 def send_digests(
@@ -69,16 +95,30 @@ def send_digests(
     """Score, then send every digest due on `digest_date` (default: today, UTC) exactly once."""
     settings = get_settings()
     day = digest_date or datetime.now(UTC).date()
+    mailer = mailer or mailer_from_settings(settings)
+    encoder = encoder or optional_encoder()
     score()
-    with record_run("digest", params={"date": day.isoformat()}) as run:
-        result = digest_service.run_digest(
-            digest_date=day,
-            settings=settings,
-            mailer=mailer or mailer_from_settings(settings),
-            encoder=encoder or optional_encoder(),
-        )
-        run.counts = {"sent": result.sent, "empty": result.empty, "failed": result.failed}
-        run.status = JobStatus.OK if result.sent or result.failed else JobStatus.OK_EMPTY
+    result = digest_service.DigestRunResult()
+    with record_run("digest", params={"date": day.isoformat()}, work=("sent", "failed")) as run:
+        with unit_of_work() as session:
+            digest_service.prepare_deliveries(session, digest_date=day)
+        attempted: list[int] = []
+        while True:
+            # One delivery per transaction: its ledger row commits with the send it records.
+            with unit_of_work() as session:
+                delivered = digest_service.deliver_next(
+                    session,
+                    digest_date=day,
+                    exclude=attempted,
+                    settings=settings,
+                    mailer=mailer,
+                    encoder=encoder,
+                )
+            if delivered is None:
+                break
+            attempted.append(delivered.delivery_id)
+            result.add(delivered)
+            run.counts = {"sent": result.sent, "empty": result.empty, "failed": result.failed}
     return result
 
 
@@ -89,26 +129,3 @@ def optional_encoder() -> Encoder | None:
     except Exception:
         log.exception("embedding model failed to load; digests use trending only")
         return None
-
-
-def ingest_hf_daily_today() -> None:
-    """Today's and yesterday's Daily Papers: yesterday's page keeps collecting upvotes for a while."""
-    from papertide.ingest import service as ingest_service
-
-    today = datetime.now(UTC).date()
-    ingest_service.ingest_hf_days([today - timedelta(days=1), today])
-
-
-def ingest_arxiv_oai() -> None:
-    """An incremental OAI-PMH harvest of the configured set (from where the last one ended)."""
-    from papertide.ingest import arxiv
-
-    arxiv.harvest_oai(set_spec=get_settings().arxiv_oai_set)
-
-
-def ingest_arxiv_rss() -> None:
-    """Today's announcements in the configured categories."""
-    from papertide.ingest import arxiv
-
-    categories = [c.strip() for c in get_settings().arxiv_rss_categories.split(",") if c.strip()]
-    arxiv.fetch_rss(categories=categories)

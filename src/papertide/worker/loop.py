@@ -6,7 +6,6 @@ import logging
 import threading
 
 from papertide.embeddings.encoder import Encoder
-from papertide.search import service as search_service
 from papertide.worker import jobs
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ def run_worker(
     """Loop until `stop` is set; any number of these can run side by side (SKIP LOCKED claims)."""
     while not stop.is_set():
         try:
-            search_service.index_pending(progress=progress)
+            jobs.index_keywords(progress=progress)
             done = jobs.embed(encoder=encoder, progress=progress, stop=stop)
             if done:
                 log.info("embedded %d papers", done)

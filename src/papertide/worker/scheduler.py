@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from papertide.config import Settings
 from papertide.db import database_url
-from papertide.worker import jobs
+from papertide.worker import ingest, jobs
 
 log = logging.getLogger(__name__)
 LEADER_LOCK_KEY = 0x70617065  # "pape": one scheduler per database sends digests and rescores
@@ -22,9 +22,9 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
     """The cron jobs from settings, not started. Sources are off until an operator gives them a schedule."""
     crons: dict[str, tuple[str, Callable[[], object]]] = {
         "score": (settings.score_cron, jobs.score),
-        "ingest-hf-daily": (settings.schedule_hf_daily, jobs.ingest_hf_daily_today),
-        "ingest-arxiv-oai": (settings.schedule_arxiv_oai, jobs.ingest_arxiv_oai),
-        "ingest-arxiv-rss": (settings.schedule_arxiv_rss, jobs.ingest_arxiv_rss),
+        "ingest-hf-daily": (settings.schedule_hf_daily, ingest.ingest_hf_daily_today),
+        "ingest-arxiv-oai": (settings.schedule_arxiv_oai, ingest.ingest_arxiv_oai),
+        "ingest-arxiv-rss": (settings.schedule_arxiv_rss, ingest.ingest_arxiv_rss),
         "digest": (settings.digest_cron, jobs.send_digests),
     }
     scheduler = BackgroundScheduler(timezone="UTC")

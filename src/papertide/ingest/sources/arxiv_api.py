@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from pydantic import ValidationError
-
 from papertide.ingest.sources.arxiv_xml import collapse, is_name, local_name, parse_xml, text_of
-from papertide.ingest.sources.base import ParseResult, Skipped, SourceError, describe, parse_datetime
+from papertide.ingest.sources.base import ParseResult, SourceError, parse_datetime, parse_each
 from papertide.papers.ids import split_arxiv_id
 from papertide.papers.schemas import PaperIn
 
@@ -36,11 +34,11 @@ def parse_feed(raw: bytes, *, location: str) -> ApiPage:
         raise SourceError(f"{NAME}: {location} is not an Atom feed (root <{local_name(root)}>)")
     entries = root.findall(f"{ATOM}entry")
     _raise_for_error(entries, location)
-    result = ParseResult()
-    for number, entry in enumerate(entries, start=1):
-        _add_entry(result, entry, where=f"{location} entry {number}")
+    records = parse_each(
+        entries, parse_entry, location_of=lambda number, entry: _entry_location(location, number, entry)
+    )
     return ApiPage(
-        result,
+        ParseResult.collect(records),
         total_results=_opensearch(root, "totalResults", location),
         start_index=_opensearch(root, "startIndex", location),
         items_per_page=_opensearch(root, "itemsPerPage", location),
@@ -63,16 +61,10 @@ def _opensearch(root: Element, name: str, location: str) -> int:
     return int(value)
 
 
-def _add_entry(result: ParseResult, entry: Element, *, where: str) -> None:
+def _entry_location(location: str, number: int, entry: Element) -> str:
+    """`feed entry 1 (http://arxiv.org/abs/quant-ph/0201082v1)`, or without the id when there is none."""
     raw_id = text_of(entry.find(f"{ATOM}id"))
-    if raw_id:
-        where = f"{where} ({raw_id})"
-    try:
-        result.records.append(parse_entry(entry))
-    except ValidationError as error:
-        result.skipped.append(Skipped(where, describe(error)))
-    except ValueError as error:
-        result.skipped.append(Skipped(where, str(error)))
+    return f"{location} entry {number} ({raw_id})" if raw_id else f"{location} entry {number}"
 
 
 def parse_entry(entry: Element) -> PaperIn:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from xml.etree.ElementTree import Element
 
-from pydantic import ValidationError
-
 from papertide.ingest.sources.arxiv_xml import (
-    collapse,
     is_name,
     join_name,
     local_name,
@@ -19,14 +15,19 @@ from papertide.ingest.sources.arxiv_xml import (
     parse_xml,
     text_of,
 )
-from papertide.ingest.sources.base import ParseResult, Skipped, SourceError, describe, parse_datetime
+from papertide.ingest.sources.base import (
+    ParseResult,
+    SourceError,
+    parse_datetime,
+    parse_each,
+    parse_rfc822,
+    split_names,
+)
 from papertide.papers.ids import split_arxiv_id
 from papertide.papers.schemas import PaperIn
 
 NAME = "arxiv-oai"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
-# arXivRaw lists authors as one string: "A. One, B. Two, and C. Three".
-_AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
 # Affiliations ride along in parentheses, possibly nested: "A. One ((1) MIT, (2) CERN)".
 _INNERMOST_PARENS = re.compile(r"\([^()]*\)")
 
@@ -46,10 +47,12 @@ def parse_list_records(raw: bytes, *, location: str) -> OaiPage:
         raise SourceError(f"{NAME}: {location} is not an OAI-PMH response (root <{local_name(root)}>)")
     if _no_records(root, location):
         return OaiPage(ParseResult(), resumption_token=None, complete_list_size=None, cursor=None)
-    result = ParseResult()
-    for number, record in enumerate(root.iter(f"{OAI}record"), start=1):
-        _add_record(result, record, where=f"{location} record {number}")
-    return _page(result, root.find(f"{OAI}ListRecords/{OAI}resumptionToken"))
+    records = parse_each(
+        root.iter(f"{OAI}record"),
+        parse_record,
+        location_of=lambda number, record: _record_location(location, number, record),
+    )
+    return _page(ParseResult.collect(records), root.find(f"{OAI}ListRecords/{OAI}resumptionToken"))
 
 
 def _no_records(root: Element, location: str) -> bool:
@@ -61,24 +64,17 @@ def _no_records(root: Element, location: str) -> bool:
     return bool(errors)
 
 
-def _add_record(result: ParseResult, record: Element, *, where: str) -> None:
-    header = record.find(f"{OAI}header")
-    identifier = text_of(header.find(f"{OAI}identifier")) if header is not None else ""
-    if identifier:
-        where = f"{where} ({identifier})"
-    if header is not None and header.get("status") == "deleted":
-        result.skipped.append(Skipped(where, "deleted"))
-        return
-    try:
-        result.records.append(parse_record(record))
-    except ValidationError as error:
-        result.skipped.append(Skipped(where, describe(error)))
-    except ValueError as error:
-        result.skipped.append(Skipped(where, str(error)))
+def _record_location(location: str, number: int, record: Element) -> str:
+    """`page.xml record 2 (oai:arXiv.org:1507.07790)`, or without the identifier when there is none."""
+    identifier = text_of(record.find(f"{OAI}header/{OAI}identifier"))
+    return f"{location} record {number} ({identifier})" if identifier else f"{location} record {number}"
 
 
 def parse_record(record: Element) -> PaperIn:
-    """One OAI <record>; ValueError (or pydantic's ValidationError) when it cannot be a paper."""
+    """One OAI <record>; ValueError (or pydantic's ValidationError) when it is deleted or cannot be a paper."""
+    header = record.find(f"{OAI}header")
+    if header is not None and header.get("status") == "deleted":
+        raise ValueError("deleted")
     metadata = record.find(f"{OAI}metadata")
     if metadata is None or len(metadata) == 0:
         raise ValueError("metadata is missing")
@@ -112,7 +108,7 @@ def _author_name(author: Element, ns: str) -> str:
 def _from_arxiv_raw(body: Element) -> PaperIn:
     ns = namespace(body)
     dates = [
-        _rfc2822(text_of(version.find(f"{ns}date")), where=f"version {version.get('version')} date")
+        parse_rfc822(text_of(version.find(f"{ns}date")), where=f"version {version.get('version')} date")
         for version in body.iterfind(f"{ns}version")
     ]
     return _paper(
@@ -158,21 +154,12 @@ def _arxiv_id(raw: str) -> str:
     return parsed[0]
 
 
-def _rfc2822(value: str, *, where: str) -> datetime:
-    """arXivRaw version dates look like `Tue, 3 Apr 2007 22:04:11 GMT`."""
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: unknown date format {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def split_authors(text: str) -> list[str]:
     """`A. One (MIT), B. Two, and C. Three` -> [`A. One`, `B. Two`, `C. Three`]."""
     previous = None
     while previous != text:
         previous, text = text, _INNERMOST_PARENS.sub(" ", text)
-    return [collapse(name) for name in _AUTHOR_SEPARATOR.split(text) if collapse(name)]
+    return split_names(text)
 
 
 def _page(result: ParseResult, token: Element | None) -> OaiPage:

@@ -11,14 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
-from xml.etree.ElementTree import Element, ParseError
-from xml.parsers.expat import errors as expat_errors
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as safe_xml
-from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
-from pydantic import ValidationError
-
-from papertide.ingest.sources.base import Skipped, SourceError, describe, parse_datetime
+from papertide.ingest.sources.arxiv_xml import parse_xml
+from papertide.ingest.sources.base import (
+    Skipped,
+    SourceError,
+    parse_datetime,
+    parse_each,
+    parse_rfc822,
+    split_names,
+    split_skipped,
+)
 from papertide.papers.ids import split_arxiv_id
 from papertide.papers.schemas import PaperIn
 
@@ -31,8 +35,6 @@ _OAI_PREFIX = "oai:arXiv.org:"
 # The description (Atom: summary) opens with `arXiv:2609.26811v1 Announce Type: new \nAbstract: ...`.
 _DESCRIPTION_HEAD = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*")
 _ABSTRACT_MARKER = "Abstract:"
-# `A, B and C`, `A, B, and C`; empty pieces (`Kandala,  Deepti` has a double space) are dropped by the caller.
-_AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
 
 
 @dataclass
@@ -64,7 +66,7 @@ class _Fields:
 
 def parse_feed(raw: bytes, *, location: str) -> RssFeed:
     """Parse one RSS or Atom announcement feed; a bad item is skipped, an unreadable document raises SourceError."""
-    root = _parse_xml(raw, location=location)
+    root = parse_xml(raw, source=NAME, location=location)
     if root.tag == "rss":
         channel = root.find("channel")
         if channel is None:
@@ -81,57 +83,20 @@ def parse_feed(raw: bytes, *, location: str) -> RssFeed:
     raise SourceError(f"{NAME}: {location} is not an RSS or Atom feed (root element {root.tag!r})")
 
 
-def split_authors(text: str) -> list[str]:
-    """`Ada Lovelace, Alan Turing and Grace Hopper` -> three names; empty pieces are dropped."""
-    return [name for part in _AUTHOR_SEPARATOR.split(text) if (name := " ".join(part.split()))]
-
-
-def parse_rfc822(value: object, *, where: str) -> datetime:
-    """An RFC 822 date (`Thu, 24 Sep 2026 00:00:00 -0400`) as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise ValueError(f"{where}: expected a date string, got {type(value).__name__}")
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: unknown date format {value!r}") from None
-    # `-0000` parses to a naive datetime: RFC 2822 says it is UTC with no zone information.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _parse_xml(raw: bytes, *, location: str) -> Element:
-    # A feed never needs a DTD; refusing every DTD blocks XXE and entity expansion (billion laughs)
-    # before any entity is resolved (https://github.com/tiran/defusedxml#attack-vectors).
-    try:
-        root: Element = safe_xml.fromstring(raw, forbid_dtd=True)
-    except (DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden):
-        raise SourceError(
-            f"{NAME}: {location} was refused: it declares a DTD or entities, which an arXiv feed never does"
-        ) from None
-    except ParseError as error:
-        line, column = error.position
-        reason = expat_errors.messages.get(error.code, str(error))
-        raise SourceError(
-            f"{NAME}: {location} is not well-formed XML (line {line}, column {column}): {reason}"
-        ) from None
-    return root
-
-
 def _read(
     entries: list[Element],
     read: Callable[[Element], _Fields],
     location: str,
     announced_on: date | None,
 ) -> RssFeed:
-    feed = RssFeed(items=[], skipped=[], announced_on=announced_on)
-    for number, entry in enumerate(entries, start=1):
-        where = f"{location} item {number}"
-        try:
-            feed.items.append(_item(read(entry)))
-        except ValidationError as error:  # before ValueError: pydantic's error is a ValueError too
-            feed.skipped.append(Skipped(where, describe(error)))
-        except ValueError as error:
-            feed.skipped.append(Skipped(where, str(error)))
-    return feed
+    items, skipped = split_skipped(
+        parse_each(
+            entries,
+            lambda entry: _item(read(entry)),
+            location_of=lambda number, _: f"{location} item {number}",
+        )
+    )
+    return RssFeed(items=items, skipped=skipped, announced_on=announced_on)
 
 
 def _rss_fields(item: Element) -> _Fields:
@@ -141,7 +106,7 @@ def _rss_fields(item: Element) -> _Fields:
         link=_text(item, "link"),
         title=_text(item, "title"),
         description=_text(item, "description"),
-        authors=split_authors(_text(item, f"{_DC}creator")),
+        authors=split_names(_text(item, f"{_DC}creator")),
         categories=[text for element in item.findall("category") if (text := (element.text or "").strip())],
         announced_at=parse_rfc822(published, where="pubDate") if published else None,
         announce_type=_text(item, f"{_ARXIV}announce_type"),
@@ -169,9 +134,9 @@ def _atom_authors(entry: Element) -> list[str]:
     # a name element is split too, in case it holds the whole comma-separated list.
     creator = _text(entry, f"{_DC}creator")
     if creator:
-        return split_authors(creator)
+        return split_names(creator)
     names = (_text(author, f"{_ATOM}name") for author in entry.findall(f"{_ATOM}author"))
-    return [name for text in names for name in split_authors(text)]
+    return [name for text in names for name in split_names(text)]
 
 
 def _atom_link(entry: Element) -> str:

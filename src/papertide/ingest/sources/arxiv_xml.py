@@ -1,4 +1,4 @@
-"""What the arXiv OAI-PMH and API parsers share: safe XML parsing, text and name clean-up."""
+"""What the arXiv XML parsers (OAI-PMH, API, RSS) share: safe XML parsing, text and name clean-up."""
 
 from __future__ import annotations
 

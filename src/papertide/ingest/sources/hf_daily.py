@@ -6,16 +6,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
-from papertide.ingest.sources.base import (
-    ParseResult,
-    Skipped,
-    SourceError,
-    day_start,
-    describe,
-    parse_datetime,
-)
+from papertide.ingest.sources.base import ParseResult, SourceError, day_start, parse_datetime, parse_each
 from papertide.papers.ids import canonical_id
 from papertide.papers.schemas import PaperIn, SignalIn
 
@@ -37,16 +28,15 @@ def load_day(raw: bytes | str, *, location: str) -> list[Any]:
 
 def parse_day(items: list[Any], *, day: date, observed_at: datetime, location: str) -> ParseResult:
     """Turn one day's items into records; a bad item is skipped with its index as location."""
-    result = ParseResult()
-    for index, item in enumerate(items):
-        where = f"{location}[{index}]"
-        try:
-            result.records.append(parse_item(item, day=day, observed_at=observed_at))
-        except ValidationError as error:
-            result.skipped.append(Skipped(where, describe(error)))
-        except (ValueError, TypeError, AttributeError) as error:
-            result.skipped.append(Skipped(where, str(error)))
-    return result
+    records = parse_each(
+        items,
+        lambda item: parse_item(item, day=day, observed_at=observed_at),
+        location_of=lambda index, _: f"{location}[{index}]",
+        # An item of the wrong shape (a list, a string where an object belongs) fails on `.get`.
+        errors=(ValueError, TypeError, AttributeError),
+        start=0,
+    )
+    return ParseResult.collect(records)
 
 
 def parse_item(item: dict[str, Any], *, day: date, observed_at: datetime) -> PaperIn:

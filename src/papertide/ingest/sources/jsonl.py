@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
-from papertide.ingest.sources.base import ParseResult, Skipped, describe, parse_datetime
+from papertide.ingest.sources.base import ParseResult, json_line, parse_datetime, parse_each
 from papertide.papers.ids import canonical_id, id_from_title
 from papertide.papers.schemas import PaperIn
 
@@ -18,23 +15,17 @@ _DATE_FIELDS = ("published_at", "updated_at", "announced_at")
 
 def parse_lines(lines: Iterable[str], *, location: str) -> ParseResult:
     """Parse every line; a line that is not a valid record is skipped with `file:line` and the reason."""
-    result = ParseResult()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{location}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            result.skipped.append(Skipped(where, f"not JSON: {error.msg} at column {error.colno}"))
-            continue
-        try:
-            result.records.append(parse_record(data))
-        except ValidationError as error:
-            result.skipped.append(Skipped(where, describe(error)))
-        except (ValueError, TypeError) as error:
-            result.skipped.append(Skipped(where, str(error)))
-    return result
+    records = parse_each(
+        lines,
+        _parse_line,
+        location_of=lambda number, _: f"{location}:{number}",
+        errors=(ValueError, TypeError),
+    )
+    return ParseResult.collect(records)
+
+
+def _parse_line(line: str) -> PaperIn | None:
+    return parse_record(json_line(line)) if line.strip() else None
 
 
 def parse_record(data: Any) -> PaperIn:

@@ -6,15 +6,19 @@ a line repeats (regexes, month names, the category filter) is prepared once outs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
-
-from papertide.ingest.sources.arxiv_rss import parse_rfc822, split_authors
-from papertide.ingest.sources.base import Skipped, describe, parse_datetime
+from papertide.ingest.sources.base import (
+    Skipped,
+    json_line,
+    parse_datetime,
+    parse_each,
+    parse_rfc822,
+    split_names,
+)
 from papertide.papers.ids import canonical_id
 from papertide.papers.schemas import PaperIn
 
@@ -49,39 +53,32 @@ def iter_records(
 
     `first_line` is the file line number of the first line given (parsers that split a file into blocks).
     """
-    keep = _category_filter(categories)
-    for number, line in enumerate(lines, start=first_line):
-        if not line or line.isspace():
-            continue
-        result = _parse_line(line, keep=keep, since=since)
-        if isinstance(result, str):
-            yield Skipped(f"{location}:{number}", result)
-        elif result is not None:
-            yield result
+    parse_one = partial(_parse_line, keep=_category_filter(categories), since=since)
+    return parse_each(
+        lines,
+        parse_one,
+        location_of=lambda number, _: f"{location}:{number}",
+        errors=(ValueError, TypeError),
+        start=first_line,
+    )
 
 
-def _parse_line(line: str, *, keep: CategoryFilter | None, since: date | None) -> PaperIn | str | None:
-    """A PaperIn, the reason the line is skipped, or None when a filter leaves the record out."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        return f"not JSON: {error.msg} at column {error.colno}"
+def _parse_line(line: str, *, keep: CategoryFilter | None, since: date | None) -> PaperIn | None:
+    """A PaperIn, or None for a blank line or a record a filter leaves out; a bad line raises ValueError or TypeError."""
+    if not line or line.isspace():
+        return None
+    data = json_line(line)
     if not isinstance(data, dict):
-        return f"expected a JSON object, got {type(data).__name__}"
-    try:
-        # Cheapest checks first: most of the 2.8M lines are dropped by the filters in a typical load.
-        categories = _categories(data)
-        if keep is not None and not keep(categories):
-            return None
-        updated_at = parse_datetime(data.get("update_date"), where="update_date")
-        published_at, version = _versions(data.get("versions"))
-        if since is not None and not _is_since(since, updated_at or published_at):
-            return None
-        return _paper(data, categories, published_at, updated_at, version)
-    except ValidationError as error:  # before ValueError: pydantic's error is a ValueError too
-        return describe(error)
-    except (ValueError, TypeError) as error:
-        return str(error)
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    # Cheapest checks first: most of the 2.8M lines are dropped by the filters in a typical load.
+    categories = _categories(data)
+    if keep is not None and not keep(categories):
+        return None
+    updated_at = parse_datetime(data.get("update_date"), where="update_date")
+    published_at, version = _versions(data.get("versions"))
+    if since is not None and not _is_since(since, updated_at or published_at):
+        return None
+    return _paper(data, categories, published_at, updated_at, version)
 
 
 def _paper(
@@ -191,7 +188,7 @@ def _authors(data: dict[str, Any]) -> list[str]:
     if isinstance(parsed, list) and parsed:
         return [name for parts in parsed if (name := _full_name(parts))]
     text = data.get("authors")
-    return split_authors(text) if isinstance(text, str) else []
+    return split_names(text) if isinstance(text, str) else []
 
 
 def _full_name(parts: object) -> str:

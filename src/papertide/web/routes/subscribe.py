@@ -46,7 +46,13 @@ def subscribe(
             status_code=429, detail="Too many sign-ups from your address. Please try again in an hour."
         )
     try:
-        outcome = subscriber_service.subscribe(session, email=email, interests=interests, frequency=frequency)
+        outcome = subscriber_service.subscribe(
+            session,
+            email=email,
+            interests=interests,
+            frequency=frequency,
+            defaults=subscriber_service.DigestDefaults.from_settings(settings),
+        )
     except subscriber_service.SubscriptionError as error:
         context = _form_context(
             settings, email=email, interests=interests, frequency=frequency, error=str(error)
