@@ -1,4 +1,4 @@
-# papertide: `make run` starts everything on the embedded default; `make test` runs ruff and the suite.
+# papertide: `make run` starts everything on the embedded default; `make test` runs the checks and the suite.
 VENV ?= .venv
 PYTHON ?= python3
 PORT ?= 8000
@@ -34,7 +34,8 @@ run: $(BIN)/.installed
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

@@ -98,7 +98,7 @@ def test_api_returns_the_documented_shapes(client: TestClient) -> None:
     assert paper["trend"]["day"]["components"]["upvotes"] == 163
     assert paper["signals"]["github_stars"] == 8
     assert len(similar["results"]) == 3
-    assert all(set(r) == {"id", "title", "score"} for r in similar["results"])
+    assert all(set(r) >= {"id", "title", "score", "abs_url", "code_url"} for r in similar["results"])
     assert "2608.19880" not in [r["id"] for r in similar["results"]]
     assert client.get("/healthz").json() == {"status": "ok", "papers": 1219}
     assert client.get("/openapi.json").status_code == 200

@@ -11,14 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from papertide import __version__
 from papertide.config import get_settings
 from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
+from papertide.papers import repository as paper_repository
 from papertide.web.deps import RateLimiter, SessionDep, templates
+from papertide.web.schemas import ErrorResponse
 from papertide.web.routes import api, dev, pages, search, subscribe, topics
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,30 @@ def create_app(
         app.include_router(module.router)
     _add_basics(app)
     _add_error_pages(app)
+    _publish_error_shape(app)
     return app
+
+
+def _publish_error_shape(app: FastAPI) -> None:
+    """Make /openapi.json describe the 422 body the API really sends (see invalid_request below).
+
+    FastAPI documents its default validation error (a list of objects) on every route; ours is
+    `ErrorResponse`, so a client generated from the schema parses what it gets.
+    """
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas.pop("ValidationError", None)
+                schemas["HTTPValidationError"] = ErrorResponse.model_json_schema()
+                schemas["HTTPValidationError"]["title"] = "HTTPValidationError"
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_basics(app: FastAPI) -> None:
@@ -72,8 +96,7 @@ def _add_basics(app: FastAPI) -> None:
 
     @app.get("/healthz", tags=["ops"])
     def healthz(session: SessionDep) -> dict[str, Any]:
-        papers = session.execute(text("SELECT count(*) FROM paper")).scalar_one()
-        return {"status": "ok", "papers": papers}
+        return {"status": "ok", "papers": paper_repository.count_papers(session)}
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def metrics() -> Response:

@@ -9,22 +9,16 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from papertide.papers import repository as paper_repository
-from papertide.papers import service as paper_service
 from papertide.ranking import repository as ranking_repository
-from papertide.ranking.trending import PERIODS, STALE_AFTER
-from papertide.runs import last_runs_by_source
+from papertide.ranking import service as ranking_service
+from papertide.ranking.trending import PERIODS
+from papertide.runs.repository import last_runs_by_source
 from papertide.search import repository as search_repository
+from papertide.web import paper_views
 from papertide.web.deps import SessionDep, SettingsDep, templates
 
 router = APIRouter()
 PAGE_SIZE = 30
-
-
-def trending_clock(session: SessionDep) -> dict[str, object]:
-    """When the shown ranking was computed for, and whether that is older than today."""
-    as_of = ranking_repository.scored_as_of(session)
-    stale = as_of is not None and datetime.now(UTC) - as_of > STALE_AFTER
-    return {"as_of": as_of, "stale": stale}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -42,7 +36,7 @@ def trending_page(
         "page": page,
         "page_size": PAGE_SIZE,
         "start": (page - 1) * PAGE_SIZE,
-        **trending_clock(session),
+        **paper_views.trending_clock(session),
     }
     return templates.TemplateResponse(request, "pages/trending.html", context)
 
@@ -51,7 +45,7 @@ def trending_page(
 def paper_page(
     request: Request, session: SessionDep, settings: SettingsDep, paper_id: str, via: str | None = None
 ) -> HTMLResponse:
-    detail = paper_service.get_detail(session, paper_id, model=settings.embedding_model)
+    detail = paper_views.get_detail(session, paper_id, model=settings.embedding_model)
     if detail is None:
         raise HTTPException(status_code=404, detail=f"No paper with id {paper_id!r}.")
     # Local attention feeds trending: a view, and a click when the link came from a digest.
@@ -59,8 +53,9 @@ def paper_page(
     context = {
         "detail": detail,
         "paper": detail.paper,
-        "sparkline": paper_service.sparkline_points(detail.history),
+        "sparkline": paper_views.sparkline_points(detail.history),
         "periods": list(PERIODS),
+        "trend": ranking_service.params_from(settings),
     }
     return templates.TemplateResponse(request, "pages/paper.html", context)
 
@@ -70,6 +65,6 @@ def status_page(request: Request, session: SessionDep, settings: SettingsDep) ->
     context = {
         "sources": last_runs_by_source(session, per_source=5),
         "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
-        **trending_clock(session),
+        **paper_views.trending_clock(session),
     }
     return templates.TemplateResponse(request, "pages/status.html", context)

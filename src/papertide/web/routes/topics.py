@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
 from papertide.web.deps import SessionDep, templates
+from papertide.web.schemas import TopicList, TopicSummary
 
 router = APIRouter()
 
@@ -54,18 +55,8 @@ def topic_page(request: Request, session: SessionDep, topic_id: int) -> HTMLResp
 
 
 @router.get("/api/v1/topics", tags=["api"])
-def topics_api(session: SessionDep) -> dict[str, Any]:
+def topics_api(session: SessionDep) -> TopicList:
     """Topics by momentum, with their size and papers per week."""
-    return {
-        "results": [
-            {
-                "id": t.id,
-                "label": t.label,
-                "terms": t.terms,
-                "size": t.size,
-                "momentum": t.momentum,
-                "weekly": t.weekly,
-            }
-            for t in ranking_repository.topics_by_momentum(session)
-        ]
-    }
+    return TopicList(
+        results=[TopicSummary.from_topic(t) for t in ranking_repository.topics_by_momentum(session)]
+    )

@@ -1,15 +1,16 @@
-"""Everything a paper page or the paper API shows, gathered in one place."""
+"""What the paper pages and the paper API show, gathered from the papers, ranking and search layers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, Topic
-from papertide.papers import repository
+from papertide.papers import repository as paper_repository
+from papertide.ranking import repository as ranking_repository
+from papertide.ranking.trending import STALE_AFTER
 from papertide.search import service as search_service
 from papertide.search.schemas import SearchHit
 
@@ -26,18 +27,18 @@ class PaperDetail:
 
 def get_detail(session: Session, paper_id: str, *, model: str, similar_limit: int = 8) -> PaperDetail | None:
     """The paper with its trend breakdown, signals, upvote history and similar papers; None if unknown."""
-    paper = repository.get_paper(session, paper_id)
+    paper = paper_repository.get_paper(session, paper_id)
     if paper is None:
         return None
     return PaperDetail(
         paper=paper,
-        scores={score.period: score for score in repository.get_scores(session, paper_id)},
-        signals=repository.latest_signals(session, paper_id),
-        history=repository.signal_history(session, paper_id, "upvotes"),
+        scores={score.period: score for score in paper_repository.get_scores(session, paper_id)},
+        signals=paper_repository.latest_signals(session, paper_id),
+        history=paper_repository.signal_history(session, paper_id, "upvotes"),
         similar=search_service.similar(session, paper_id, model=model, limit=similar_limit)
         if similar_limit
         else [],
-        topic=repository.get_topic(session, paper.topic_id) if paper.topic_id else None,
+        topic=paper_repository.get_topic(session, paper.topic_id) if paper.topic_id else None,
     )
 
 
@@ -56,18 +57,8 @@ def sparkline_points(history: list[tuple[datetime, float]], *, width: int = 120,
     return " ".join(points)
 
 
-def api_fields(paper: Paper) -> dict[str, Any]:
-    """A paper's public fields, the id exactly as stored."""
-    return {
-        "id": paper.id,
-        "title": paper.title,
-        "abstract": paper.abstract,
-        "authors": paper.authors,
-        "categories": paper.categories,
-        "published_at": paper.published_at.isoformat() if paper.published_at else None,
-        "announced_at": paper.announced_at.isoformat() if paper.announced_at else None,
-        "abs_url": paper.abs_url,
-        "pdf_url": paper.pdf_url,
-        "code_url": paper.code_url,
-        "project_url": paper.project_url,
-    }
+def trending_clock(session: Session) -> dict[str, object]:
+    """When the shown ranking was computed for, and whether that is older than today."""
+    as_of = ranking_repository.scored_as_of(session)
+    stale = as_of is not None and datetime.now(UTC) - as_of > STALE_AFTER
+    return {"as_of": as_of, "stale": stale}

@@ -1,0 +1,164 @@
+"""The JSON API's response models: a paper has the same summary fields wherever it appears."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+from papertide.models import Paper, PaperScore, Topic
+from papertide.search.schemas import SearchHit, SearchMode
+from papertide.web.paper_views import PaperDetail
+
+
+class ApiModel(BaseModel):
+    """A response body part: OpenAPI publishes `additionalProperties: false`, so clients can rely on it."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ErrorResponse(ApiModel):
+    """Every error the API answers (4xx, 503): what was wrong, in words a person can act on."""
+
+    detail: str | list[str]
+    """One message, or one `field: problem` line per invalid input (422)."""
+
+
+class PaperSummary(ApiModel):
+    """A paper's public fields; every paper in every API response carries them."""
+
+    id: str
+    """Exactly as stored: an arXiv id without its version (`2608.19880`), or an id derived from the title."""
+    title: str
+    authors: list[str]
+    categories: list[str]
+    published_at: datetime | None
+    announced_at: datetime | None
+    """When a source first listed the paper; trending measures age from here."""
+    abs_url: str | None
+    pdf_url: str | None
+    code_url: str | None
+    project_url: str | None
+
+    @classmethod
+    def from_paper(cls, paper: Paper, **fields: Any) -> Self:
+        """The model for one paper row; `fields` fill in what a subclass adds to the summary."""
+        summary = {name: getattr(paper, name) for name in PaperSummary.model_fields}
+        return cls.model_validate({**summary, **fields})
+
+
+class TrendScore(ApiModel):
+    """A trend score for one period."""
+
+    score: float
+    components: dict[str, float]
+    """Every number the score came from (engagement, velocity, decay, topic momentum...)."""
+
+
+class TrendingResult(TrendScore, PaperSummary):
+    """One paper in trend order, with its score for the period asked for."""
+
+    @classmethod
+    def from_row(cls, paper: Paper, score: PaperScore) -> Self:
+        return cls.from_paper(paper, score=score.score, components=score.components)
+
+
+class TrendingPage(ApiModel):
+    period: str
+    as_of: datetime | None
+    """The moment the ranking was computed for (null before the first scoring)."""
+    results: list[TrendingResult]
+
+    @classmethod
+    def from_rows(cls, period: str, rows: Sequence[tuple[Paper, PaperScore]]) -> Self:
+        results = [TrendingResult.from_row(paper, score) for paper, score in rows]
+        return cls(period=period, as_of=rows[0][1].as_of if rows else None, results=results)
+
+
+class SearchResult(PaperSummary):
+    """One paper found by a search or a similarity query, with how it ranked."""
+
+    score: float
+    """Keyword rank, cosine similarity or the fused (RRF) score, by mode; higher is better."""
+    keyword_rank: int | None
+    semantic_rank: int | None
+    similarity: float | None
+    """Cosine similarity of the embeddings, when the semantic side found the paper."""
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> Self:
+        return cls.from_paper(
+            hit.paper,
+            score=hit.score,
+            keyword_rank=hit.keyword_rank,
+            semantic_rank=hit.semantic_rank,
+            similarity=hit.similarity,
+        )
+
+
+class SearchResults(ApiModel):
+    query: str
+    """The query as searched (whitespace collapsed)."""
+    mode: SearchMode
+    results: list[SearchResult]
+
+
+class SimilarResults(ApiModel):
+    """Papers nearest to a pasted passage."""
+
+    results: list[SearchResult]
+
+    @classmethod
+    def from_hits(cls, hits: Sequence[SearchHit], **fields: Any) -> Self:
+        return cls.model_validate({**fields, "results": [SearchResult.from_hit(hit) for hit in hits]})
+
+
+class SimilarToPaperResults(SimilarResults):
+    """Papers nearest to one paper (empty until that paper is embedded)."""
+
+    id: str
+
+
+class PaperRead(PaperSummary):
+    """One paper in full: its summary fields, abstract, trend per period and latest signals."""
+
+    abstract: str
+    trend: dict[str, TrendScore]
+    """By period (day, week, month): the score and its components."""
+    signals: dict[str, float]
+    """The newest observation of each signal kind (upvotes, github_stars, ...)."""
+
+    @classmethod
+    def from_detail(cls, detail: PaperDetail) -> Self:
+        trend = {
+            period: TrendScore(score=s.score, components=s.components) for period, s in detail.scores.items()
+        }
+        return cls.from_paper(
+            detail.paper, abstract=detail.paper.abstract, trend=trend, signals=detail.signals
+        )
+
+
+class TopicWeek(ApiModel):
+    week: date
+    """The Monday the week starts on."""
+    papers: int
+
+
+class TopicSummary(ApiModel):
+    id: int
+    label: str
+    terms: list[str]
+    size: int
+    momentum: float
+    """Papers in the last 7 days against the weekly mean of the 4 weeks before."""
+    weekly: list[TopicWeek]
+
+    @classmethod
+    def from_topic(cls, topic: Topic) -> Self:
+        return cls.model_validate(topic, from_attributes=True)
+
+
+class TopicList(ApiModel):
+    results: list[TopicSummary]
