@@ -19,8 +19,8 @@ from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.papers import repository as paper_repository
 from papertide.web.deps import RateLimiter, SessionDep, templates
-from papertide.web.schemas import ErrorResponse
 from papertide.web.routes import api, dev, pages, search, subscribe, topics
+from papertide.web.schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
