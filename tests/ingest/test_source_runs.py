@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -17,14 +17,14 @@ from typer.testing import CliRunner
 from papertide.cli import app
 from papertide.config import Settings, get_settings
 from papertide.ingest import service
+from papertide.ingest.service import IngestSummary
 from papertide.models import JobStatus, Paper, PaperSignal
 from papertide.web.app import create_app
 from papertide.worker import ingest as ingest_jobs
 from papertide.worker.scheduler import build_scheduler
-from tests.conftest import FIXTURES
 from tests.factories import make_paper, paper_rows
+from tests.helpers import FIXTURES, FakeClock, fetcher, ok, recorded_api
 from tests.source_server import Reply, SourceServer, serve
-from tests.test_arxiv_runs import FakeClock, fetcher, ok, recorded_api
 
 RSS = FIXTURES / "arxiv_rss" / "rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_laya-reader.xml"
 HF = FIXTURES / "hf_daily_papers"
@@ -121,7 +121,7 @@ def test_rss_keeps_announce_types_and_fetches_details_only_for_unseen_ids(
 def test_every_source_loaded_twice_leaves_identical_rows(
     arxiv_server: SourceServer, session: Session
 ) -> None:
-    loads = {
+    loads: dict[str, Callable[[], IngestSummary]] = {
         "arxiv-oai": lambda: ingest_jobs.harvest_oai(
             set_spec="hep-th", fetcher=fetcher("arxiv-oai", FakeClock())
         ),

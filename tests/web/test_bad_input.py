@@ -26,9 +26,8 @@ from papertide.models import Subscriber, SubscriberStatus
 from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import ingest as ingest_jobs
+from tests.helpers import FakeClock, csrf_from, free_port
 from tests.source_server import serve
-from tests.test_arxiv_runs import FakeClock
-from tests.test_subscriber_journey import csrf_from, free_port
 
 runner = CliRunner()
 

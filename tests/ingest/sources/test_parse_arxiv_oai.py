@@ -9,7 +9,7 @@ import pytest
 from papertide.ingest.sources import arxiv_oai
 from papertide.ingest.sources.base import Skipped, SourceError
 from papertide.papers.schemas import PaperIn
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 OAI = FIXTURES / "arxiv_oai_pmh"
 

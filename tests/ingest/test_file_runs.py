@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from papertide.ingest import service as ingest_service
 from papertide.models import JobRun, JobStatus, Paper, PaperSignal
 from papertide.worker import ingest as ingest_jobs
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES, SAMPLE_PAPERS
 
 HF_DIR = FIXTURES / "hf_daily_papers"
 
@@ -31,10 +31,16 @@ def test_sample_loaded_twice_leaves_the_same_rows(session: Session) -> None:
     after_first = counts(session)
     second = ingest_jobs.ingest_sample()
 
-    assert after_first == (1219, first.counts["signals"])
+    assert after_first == (SAMPLE_PAPERS, first.counts["signals"])
     assert counts(session) == after_first
-    assert first.counts["new"] == 1219
-    assert second.counts == {**second.counts, "new": 0, "updated": 0, "unchanged": 1219, "signals": 0}
+    assert first.counts["new"] == SAMPLE_PAPERS
+    assert second.counts == {
+        **second.counts,
+        "new": 0,
+        "updated": 0,
+        "unchanged": SAMPLE_PAPERS,
+        "signals": 0,
+    }
     paper = session.get(Paper, "2608.19880")
     assert paper is not None
     assert paper.title == "EnvHarness: Awakening Static Worlds for Agent Learning"

@@ -10,7 +10,7 @@ import pytest
 from papertide.ingest.sources import arxiv_api
 from papertide.ingest.sources.base import Skipped, SourceError
 from papertide.papers.schemas import PaperIn
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 API = FIXTURES / "arxiv_api"
 TESTING_PAGE_1 = "q_testing_s0_m10_bc5a6c384fe9.json"

@@ -12,7 +12,7 @@ import pytest
 from papertide.ingest.sources.base import Skipped
 from papertide.ingest.sources.kaggle import iter_records, parse_record
 from papertide.papers.schemas import PaperIn
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 SNAPSHOT = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first200.jsonl"
 

@@ -2,61 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import random
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from papertide.ingest import arxiv_api as arxiv_api_run
-from papertide.ingest.http import Fetcher, RetryPolicy
-from papertide.ingest.ratelimit import Clock, wait_turn
+from papertide.ingest.ratelimit import wait_turn
 from papertide.ingest.service import IngestError
 from papertide.models import JobRun, JobStatus, Paper, SourceState
 from papertide.worker import ingest as ingest_jobs
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES, FakeClock, fetcher, ok, recorded_api
 from tests.source_server import Reply, serve
 
 OAI = FIXTURES / "arxiv_oai_pmh"
 API = FIXTURES / "arxiv_api"
-T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-class FakeClock(Clock):
-    """Time moves only when someone sleeps."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.current = start
-        self.sleeps: list[float] = []
-        super().__init__(now=lambda: self.current, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.current += timedelta(seconds=seconds)
-
-
-def ok(path: Path) -> Reply:
-    return 200, {"Content-Type": "application/xml"}, path.read_bytes()
-
-
-def recorded_api(name: str) -> bytes:
-    # The recordings hold arXiv's UTF-8 bytes decoded as Latin-1; encoding back restores them.
-    return str(json.loads((API / name).read_text())["body"]).encode("latin-1")
-
-
-def fetcher(source: str, clock: FakeClock, attempts: int = 4, limit_key: str | None = "arxiv") -> Fetcher:
-    return Fetcher(
-        source=source,
-        limit_key=limit_key,
-        clock=clock,
-        policy=RetryPolicy(attempts=attempts, rng=random.Random(7)),
-        timeout=5,
-    )
 
 
 def paper_count(session: Session) -> int:

@@ -19,8 +19,8 @@ from papertide.search import service as search_service
 from papertide.search.schemas import SearchMode, SearchQuery
 from papertide.worker import ingest as ingest_jobs
 from papertide.worker import jobs
-from tests.conftest import FIXTURES
 from tests.factories import paper_rows
+from tests.helpers import FIXTURES
 
 SNAPSHOT = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first200.jsonl"
 COLUMNS = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -59,7 +61,7 @@ def test_a_failed_batch_leaves_nothing_half_written(session: Session) -> None:
     session.commit()
 
     class Exploding(FakeEncoder):
-        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
+        def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
             raise RuntimeError("GPU fell over")
 
     with pytest.raises(RuntimeError, match="GPU fell over"):
@@ -113,10 +115,10 @@ def test_a_model_of_another_dimension_gets_its_own_index_and_search(session: Ses
     class Small(FakeEncoder):
         dim = 8
 
-        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
-            return super().encode(texts)[:, :8] / np.linalg.norm(
-                super().encode(texts)[:, :8], axis=1, keepdims=True
-            )
+        def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
+            head = super().encode(texts)[:, :8]
+            unit: np.ndarray[Any, Any] = head / np.linalg.norm(head, axis=1, keepdims=True)
+            return unit
 
     target = make_paper(session, title="Speech synthesis", abstract="Neural text to speech.")
     make_paper(session, title="Protein folding", abstract="Structures of proteins.")
@@ -143,7 +145,7 @@ def test_workers_running_at_once_embed_each_paper_once(session: Session) -> None
     session.commit()
 
     class Slow(FakeEncoder):
-        def encode(self, texts: list[str]) -> np.ndarray:  # type: ignore[type-arg]
+        def encode(self, texts: list[str]) -> np.ndarray[Any, Any]:
             time.sleep(0.005)  # many short batches: many commits land while another worker claims
             return super().encode(texts)
 

@@ -10,7 +10,7 @@ import pytest
 
 from papertide.ingest.sources.arxiv_rss import parse_feed
 from papertide.ingest.sources.base import SourceError
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 RSS_DIR = FIXTURES / "arxiv_rss"
 MULTI = RSS_DIR / "rss_cs.LG+cs.AI+cs.CL+stat.ML_2026-09-24_laya-reader.xml"

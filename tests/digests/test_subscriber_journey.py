@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import socket
 from collections.abc import Iterator
 from datetime import date
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,39 +14,10 @@ from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestDelivery, DigestItem, Subscriber, SubscriberStatus, SubscriberToken
 from papertide.web.app import create_app
 from papertide.worker import jobs
+from tests.helpers import Inbox, csrf_from, free_port, link_token, subscribe_and_confirm, subscriber_by_email
 
 DAY_ONE = date(2026, 11, 24)
 DAY_TWO = date(2026, 11, 25)
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
-        self.messages.append(BytesParser(policy=policy.default).parsebytes(raw))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, SmtpMailer]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, SmtpMailer(f"smtp://127.0.0.1:{port}")
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -62,34 +27,6 @@ def client(
     app = create_app(encoder_provider=lambda: real_encoder, mailer=smtp[1])  # type: ignore[arg-type,return-value]
     with TestClient(app) as test_client:
         yield test_client
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the form carries a CSRF token"
-    return match.group(1)
-
-
-def link_token(message: EmailMessage, path: str) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    match = re.search(rf"http://testserver/{path}/([A-Za-z0-9_\-]+)", body.get_content())
-    assert match, f"the email links to /{path}/..."
-    return match.group(1)
-
-
-def subscribe_and_confirm(client: TestClient, inbox: Inbox, email: str) -> str:
-    """The form, the confirmation email, the confirm page's POST; returns the confirmation token."""
-    form = client.get("/subscribe")
-    client.post("/subscribe", data={"email": email, "csrf": csrf_from(form.text)})
-    token = link_token(inbox.messages[-1], "confirm")
-    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
-    return token
-
-
-def subscriber(session: Session, email: str) -> Subscriber:
-    session.expire_all()
-    return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
 
 
 def test_subscribe_confirm_digest_once_unsubscribe(
@@ -115,10 +52,10 @@ def test_subscribe_confirm_digest_once_unsubscribe(
     confirm_token = link_token(inbox.messages[0], "confirm")
 
     page = client.get(f"/confirm/{confirm_token}")  # what a mail scanner does: confirms nothing
-    assert subscriber(session, "reader@example.org").status == SubscriberStatus.PENDING
+    assert subscriber_by_email(session, "reader@example.org").status == SubscriberStatus.PENDING
     confirmed = client.post(f"/confirm/{confirm_token}", data={"csrf": csrf_from(page.text)})
     assert confirmed.status_code == 200
-    assert subscriber(session, "reader@example.org").status == SubscriberStatus.CONFIRMED
+    assert subscriber_by_email(session, "reader@example.org").status == SubscriberStatus.CONFIRMED
 
     first = jobs.send_digests(digest_date=DAY_ONE, mailer=mailer, encoder=real_encoder)  # type: ignore[arg-type]
     assert first.sent == 1
@@ -137,7 +74,7 @@ def test_subscribe_confirm_digest_once_unsubscribe(
     assert len(inbox.messages) == 2
 
     client.get(f"/unsubscribe/{unsubscribe_token}")  # a GET changes nothing
-    assert subscriber(session, "reader@example.org").status == SubscriberStatus.CONFIRMED
+    assert subscriber_by_email(session, "reader@example.org").status == SubscriberStatus.CONFIRMED
 
     one_click = client.post(
         f"/unsubscribe/{unsubscribe_token}",
@@ -145,7 +82,7 @@ def test_subscribe_confirm_digest_once_unsubscribe(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert one_click.status_code == 200
-    assert subscriber(session, "reader@example.org").status == SubscriberStatus.UNSUBSCRIBED
+    assert subscriber_by_email(session, "reader@example.org").status == SubscriberStatus.UNSUBSCRIBED
     assert jobs.send_digests(digest_date=DAY_TWO, mailer=mailer, encoder=real_encoder).sent == 0  # type: ignore[arg-type]
     assert len(inbox.messages) == 2
 
