@@ -47,4 +47,4 @@ def test_the_subscribe_form_uses_the_configured_defaults(
 @pytest.mark.parametrize(("name", "value"), [("digest_papers", 0), ("digest_interest_mix", 1.5)])
 def test_a_default_out_of_range_is_refused_with_its_name(name: str, value: float) -> None:
     with pytest.raises(ValidationError, match=name):
-        Settings(**{name: value})
+        Settings.model_validate({name: value})
