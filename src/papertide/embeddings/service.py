@@ -12,9 +12,13 @@ from papertide.embeddings import repository
 from papertide.embeddings.encoder import Encoder, paper_text
 
 
-def prepare(session: Session, *, encoder: Encoder) -> int:
-    """Make sure the model's index exists (upgraded databases, new models); returns how many papers are stale."""
+def ensure_index(session: Session, *, encoder: Encoder) -> None:
+    """Make sure the model's index exists (upgraded databases, new models) before the first search needs it."""
     repository.ensure_index(session, model=encoder.name, dim=encoder.dim)
+
+
+def pending_count(session: Session, *, encoder: Encoder) -> int:
+    """How many papers have no embedding from this model for their current text."""
     return repository.count_stale(session, model=encoder.name)
 
 

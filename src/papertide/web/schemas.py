@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from papertide.models import Paper, PaperScore, Topic
 from papertide.search.schemas import SearchHit, SearchMode
 from papertide.web.paper_views import PaperDetail
+
+# Times as Python's isoformat writes them (`2026-08-21T12:00:00+00:00`), as the API always has;
+# pydantic's own JSON would write UTC as `Z`, a needless change for existing clients.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class ApiModel(BaseModel):
@@ -34,8 +42,8 @@ class PaperSummary(ApiModel):
     title: str
     authors: list[str]
     categories: list[str]
-    published_at: datetime | None
-    announced_at: datetime | None
+    published_at: Timestamp | None
+    announced_at: Timestamp | None
     """When a source first listed the paper; trending measures age from here."""
     abs_url: str | None
     pdf_url: str | None
@@ -67,7 +75,7 @@ class TrendingResult(TrendScore, PaperSummary):
 
 class TrendingPage(ApiModel):
     period: str
-    as_of: datetime | None
+    as_of: Timestamp | None
     """The moment the ranking was computed for (null before the first scoring)."""
     results: list[TrendingResult]
 

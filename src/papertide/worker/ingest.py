@@ -45,6 +45,7 @@ def run_steps(
     progress = bar if bar is not None else tqdm(disable=True)
     try:
         with record_run("ingest", source=source, params=params, work=INGEST_WORK) as run, progress:
+            run.counts = counts.as_dict()
             for step in iterator:
                 with unit_of_work() as session:
                     counts.add(write(session, step))

@@ -56,7 +56,10 @@ def embed(
     )
     with record_run("embed", params={"model": encoder.name, "batch_size": size}) as run:
         with unit_of_work() as session:
-            total = embedding_service.prepare(session, encoder=encoder)
+            # Committed on its own: the index lock is released before the (long) stale count.
+            embedding_service.ensure_index(session, encoder=encoder)
+        with unit_of_work() as session:
+            total = embedding_service.pending_count(session, encoder=encoder)
         done = batches = 0
         run.counts = {"embedded": 0}
         with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:
@@ -95,11 +98,13 @@ def send_digests(
     """Score, then send every digest due on `digest_date` (default: today, UTC) exactly once."""
     settings = get_settings()
     day = digest_date or datetime.now(UTC).date()
-    mailer = mailer or mailer_from_settings(settings)
-    encoder = encoder or optional_encoder()
     score()
     result = digest_service.DigestRunResult()
     with record_run("digest", params={"date": day.isoformat()}, work=("sent", "failed")) as run:
+        run.counts = {"sent": 0, "empty": 0, "failed": 0}
+        # Inside the run: a bad SMTP URL is a failed digest run with its reason on /status.
+        mailer = mailer or mailer_from_settings(settings)
+        encoder = encoder or optional_encoder()
         with unit_of_work() as session:
             digest_service.prepare_deliveries(session, digest_date=day)
         attempted: list[int] = []
