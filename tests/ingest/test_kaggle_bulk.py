@@ -14,6 +14,7 @@ from papertide.ingest.service import IngestError, Page, write_page
 from papertide.ingest.sources import kaggle
 from papertide.ingest.sources.base import ParseResult
 from papertide.models import Paper
+from papertide.papers.repository import STAGING_COLUMNS
 from papertide.papers.schemas import PaperIn
 from papertide.search import service as search_service
 from papertide.search.schemas import SearchMode, SearchQuery
@@ -23,19 +24,8 @@ from tests.factories import paper_rows
 from tests.helpers import FIXTURES
 
 SNAPSHOT = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first200.jsonl"
-COLUMNS = (
-    "id",
-    "title",
-    "abstract",
-    "authors",
-    "categories",
-    "published_at",
-    "updated_at",
-    "version",
-    "abs_url",
-    "pdf_url",
-    "text_hash",
-)
+# The columns the bulk path writes: they must come out as the per-record path writes them.
+COLUMNS = STAGING_COLUMNS
 
 
 def test_bulk_rows_equal_the_per_record_upsert_rows(session: Session) -> None:
