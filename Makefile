@@ -11,18 +11,25 @@ TORCH_INDEX ?=
 
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install install-dev clean
+# requirements.lock pins the exact version of everything else (constraints: pyproject.toml still
+# says what is needed; the lock says which versions). `make lock` rewrites it from a working venv.
+LOCK := requirements.lock
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: run test lint install install-dev lock clean
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -c $(LOCK) -e .
 	touch $@
 
 $(BIN)/.installed-dev: $(BIN)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -c $(LOCK) -e '.[dev]'
 	touch $@
+
+lock: $(BIN)/.installed-dev
+	$(BIN)/python scripts/lock_requirements.py
 
 install: $(BIN)/.installed
 

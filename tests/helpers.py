@@ -1,4 +1,5 @@
-"""What several test modules share: paths, sample facts, ports, a fake clock, SMTP and form helpers."""
+"""What several test modules share: paths, sample facts, ports, a fake clock, SMTP and form helpers,
+a real server, and a wait for a race to be set up."""
 
 from __future__ import annotations
 
@@ -6,21 +7,31 @@ import json
 import random
 import re
 import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
+from typing import TypeVar
 
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp
 
+from papertide import db
 from papertide.ingest.http import Fetcher, RetryPolicy
 from papertide.ingest.ratelimit import Clock
-from papertide.models import Subscriber
+from papertide.models import Subscriber, SubscriberStatus
+from tests.factories import make_paper
 from tests.source_server import Reply
 
+T = TypeVar("T")
 FIXTURES = Path(__file__).parent / "fixtures"
 # The bundled sample (src/papertide/data/): 55 real Hugging Face Daily Papers days.
 SAMPLE_PAPERS = 1219
@@ -74,11 +85,17 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # the bytes as received, in the same order
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        self.raw.append(raw)
         self.messages.append(BytesParser(policy=policy.default).parsebytes(raw))
         return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages received for one address."""
+        return [m for m in self.messages if m["To"] == address]
 
 
 def csrf_from(html: str) -> str:
@@ -110,3 +127,82 @@ def subscriber_by_email(session: Session, email: str) -> Subscriber:
     """The stored subscriber, as committed now."""
     session.expire_all()
     return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
+
+
+@contextmanager
+def serving(app: ASGIApp) -> Iterator[str]:
+    """The app behind a real uvicorn server on a free loopback port (TestClient waits for the whole
+    app call, so only a real server shows what a client sees before the app has finished)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for_lock_waiters(count: int = 1, timeout: float = 30.0) -> None:
+    """Block until `count` sessions of the test's database wait on a row lock (a race is set up)."""
+    deadline = time.monotonic() + timeout
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with db.get_engine().connect() as connection:
+        while connection.execute(query).scalar_one() < count:
+            assert time.monotonic() < deadline, f"{count} session(s) never waited on a lock"
+            time.sleep(0.02)
+            connection.rollback()
+
+
+@contextmanager
+def smtp_server(handler: object) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) answering with `handler` on a free loopback port."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def digest_ready(emails: list[str], *, papers: int = 12, per_digest: int = 3) -> None:
+    """Committed: papers to rank, and a confirmed daily subscriber without interests per address
+    (so no run needs the embedding model); the digest job scores them itself."""
+    with db.session_factory()() as session:
+        for _ in range(papers):
+            make_paper(session, announced_at=T0 - timedelta(days=1))
+        for email in emails:
+            session.add(
+                Subscriber(
+                    email=email,
+                    status=SubscriberStatus.CONFIRMED,
+                    interests=[],
+                    papers_per_digest=per_digest,
+                    interest_mix=0.5,
+                )
+            )
+        session.commit()
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, timeout: float, what: str, alive: Callable[[], bool] = lambda: True
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` seconds
+    or as soon as `alive()` says the process being waited on has died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := probe():
+            return found
+        assert alive(), f"the process died while waiting for {what}"
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

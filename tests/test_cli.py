@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from papertide.cli import app
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
+from papertide.models import JobRun, JobStatus
+from papertide.runs.service import this_host
 from papertide.web.app import create_app
 
 runner = CliRunner()
@@ -45,7 +50,7 @@ def test_digest_send_rejects_a_bad_date(database: str) -> None:
 
 
 def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_database: str) -> None:
-    client = TestClient(create_app(encoder_provider=lambda: None))
+    client = TestClient(create_app(encoder_provider=lambda: None), client=("127.0.0.1", 50000))
     token = client.get("/subscribe").text.split('name="csrf" value="')[1].split('"')[0]
     client.post("/subscribe", data={"email": "o@example.org", "csrf": token})
     outbox = client.get("/dev/outbox").text
@@ -74,3 +79,17 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
 def test_a_bad_smtp_url_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="PAPERTIDE_SMTP_URL must look like smtp://"):
         SmtpMailer("http://mail.example.org")
+
+
+def test_status_shows_a_killed_run_as_abandoned_not_running(database: str, session: Session) -> None:
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    session.add(JobRun(job="embed", status=JobStatus.RUNNING, host=this_host(), pid=killed.pid))
+    session.commit()
+
+    result = runner.invoke(app, ["status"])
+
+    assert result.exit_code == 0, result.output
+    assert "abandoned" in result.output
+    assert "running" not in result.output
+    assert f"process {killed.pid} on" in result.output

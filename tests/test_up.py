@@ -1,7 +1,9 @@
-"""`papertide up` end to end: embedded Postgres, sample, site, Ctrl-C, and a second start on the same data."""
+"""`papertide up` end to end: embedded Postgres, sample, site, Ctrl-C, and a second start on the same data;
+no PostgreSQL is left once the papertide processes that used it have ended (issue 8, item 12)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,3 +83,87 @@ def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_pa
     output = log.read_text()
     assert output.count("loading the bundled sample") == 1, "the second start reuses the data"
     assert not list((data_dir / "pg").glob("postmaster.pid")), "Postgres stopped with papertide"
+
+
+def cli(data_dir: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Another papertide command on the same embedded database, beside `up`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
+    env["PAPERTIDE_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "papertide", *args], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+def postgres_processes(data_dir: Path) -> list[int]:
+    """Every PostgreSQL process serving DATA_DIR/pg (the postmaster and its children)."""
+    pg_dir = str((data_dir / "pg").resolve())
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"postgres") and pg_dir.encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
+def attached(worker_log: Path) -> bool:
+    """A worker has used the database (its first pass) and loaded the model."""
+    return worker_log.exists() and "loaded embedding model" in worker_log.read_text()
+
+
+def papers_file(tmp_path: Path) -> Path:
+    path = tmp_path / "papers.jsonl"
+    lines = [
+        json.dumps({"id": f"2611.{n:05d}", "title": f"Paper {n}", "abstract": f"About thing {n}."})
+        for n in range(8)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_up_stops_postgres_whatever_ran_beside_it(tmp_path: Path, signum: int) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    loader = cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path)))
+    assert loader.wait(timeout=120) == 0, log.read_text()
+    assert postgres_processes(data_dir) == [], "a command alone stops the server it started"
+
+    up = start(data_dir, port, log)
+    wait_healthy(f"http://127.0.0.1:{port}", up, log)
+    # One command ends normally beside `up`, one is killed without a chance to clean up.
+    assert cli(data_dir, log, "digest", "send").wait(timeout=120) == 0, log.read_text()
+    killed_log = tmp_path / "killed.log"
+    killed = cli(data_dir, killed_log, "worker")
+    wait_for(lambda: [1] if attached(killed_log) else [], up, log, timeout=120)
+    killed.kill()
+    killed.wait()
+
+    up.send_signal(signum)
+
+    assert up.wait(timeout=180) == 0, log.read_text()[-3000:]
+    assert "papertide stopped." in log.read_text()
+    assert postgres_processes(data_dir) == [], log.read_text()[-3000:]
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
+
+
+def test_a_command_still_running_when_up_stops_keeps_working_then_stops_postgres(tmp_path: Path) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    worker_log = tmp_path / "worker.log"
+    assert cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path))).wait(timeout=120) == 0
+    up = start(data_dir, port, log)
+    wait_healthy(f"http://127.0.0.1:{port}", up, log)
+    worker = cli(data_dir, worker_log, "worker", "--idle-seconds", "0.5")
+    wait_for(lambda: [1] if attached(worker_log) else [], up, log, timeout=120)
+
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(timeout=180) == 0, log.read_text()[-3000:]
+
+    assert worker.poll() is None, worker_log.read_text()[-3000:]
+    status = cli(data_dir, log, "status")
+    assert status.wait(timeout=120) == 0, "the server still runs for the worker"
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0, worker_log.read_text()[-3000:]
+    assert "worker pass failed" not in worker_log.read_text(), "the worker was not cut off midway"
+    assert postgres_processes(data_dir) == [], "the last papertide process stopped the server"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -23,6 +24,14 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(digest_app, name="digest")
 
 
+@app.callback()
+def _every_command() -> None:
+    # SIGTERM (docker stop, systemd, kill) ends a command the way Ctrl-C does: run records get
+    # their outcome and the embedded PostgreSQL is released. Python's default dies on the spot.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def _echo(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -33,7 +42,7 @@ def _setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "sentence_transformers", "apscheduler.executors", "uvicorn.access"):
+    for noisy in ("httpx", "sentence_transformers", "apscheduler.executors", "uvicorn.access", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -80,10 +89,13 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
     _echo(f"\n  papertide is running at http://{host}:{port}  (Ctrl-C stops it)\n")
     try:
         uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass  # uvicorn stopped on Ctrl-C or SIGTERM and passes the signal on: a normal end
     finally:
         stop.set()
+        _echo("stopping: the worker finishes its current batch")
         for thread in threads:
-            thread.join(timeout=10)
+            thread.join(timeout=120)
         _echo("papertide stopped.")
 
 
@@ -311,8 +323,13 @@ def digest_send(
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
     result = jobs.send_digests(digest_date=day)
-    typer.echo(f"sent {result.sent}, nothing new for {result.empty}, failed {result.failed}")
-    if result.failed:
+    typer.echo(
+        f"sent {result.sent}, nothing new for {result.empty}, failed {result.failed},"
+        f" retried later {result.deferred}"
+    )
+    if result.stopped:
+        _echo(f"stopped early: {result.stopped}")
+    if result.failed or result.stopped:
         raise typer.Exit(1)
 
 
@@ -361,9 +378,11 @@ def status() -> None:
     """The last runs of each job and source."""
     from papertide.db import unit_of_work
     from papertide.runs.repository import last_runs_by_source
+    from papertide.runs.service import abandon_dead_runs
 
     _prepare_database()
     with unit_of_work() as session:
+        abandon_dead_runs(session, now=datetime.now(UTC))  # a killed run shows as abandoned, not running
         for (job, source), runs in last_runs_by_source(session, per_source=3).items():
             typer.echo(f"{job} {source or ''}".strip())
             for run in runs:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +30,8 @@ class Settings(BaseSettings):
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_device: str = "auto"
     embedding_batch_size: int | None = None  # papers per claimed batch; default 4096 on CUDA, 256 else
+    # A running job writes a heartbeat this often; one silent for 4 of these is marked abandoned.
+    run_heartbeat_seconds: float = Field(default=30.0, gt=0)
 
     # Trending (docs/trending.md). The same numbers are TrendParams' defaults in ranking/trending.py;
     # a test keeps the two equal, so the root module need not import a domain.
@@ -51,8 +56,18 @@ class Settings(BaseSettings):
     digest_papers: int = Field(default=8, ge=1, le=50)
     digest_interest_mix: float = Field(default=0.5, ge=0.0, le=1.0)
     digest_cron: str = "0 7 * * *"
+    # Delivery (docs/operations.md#digests): a failed hand-off is retried with backoff on this
+    # schedule for DIGEST_RETRY_HOURS; a run stops after SMTP_BREAKER_FAILURES server failures in a row.
+    digest_retry_cron: str = "*/5 * * * *"
+    digest_retry_hours: float = Field(default=24.0, gt=0)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_breaker_failures: int = Field(default=3, ge=1)
     score_cron: str = "*/15 * * * *"
     subscribe_rate_limit_per_hour: int = 20
+    # The largest request body the web app reads (forms, JSON); a larger one is answered 413.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; empty: none.
+    trusted_proxies: str = ""
 
     # Sources (docs/ingest.md). Each schedule is a cron string (UTC); empty means off.
     hf_daily_url: str = "https://huggingface.co/api/daily_papers"
@@ -66,7 +81,12 @@ class Settings(BaseSettings):
     arxiv_rss_categories: str = "cs.CL,cs.LG"
 
     @field_validator(
-        "digest_cron", "score_cron", "schedule_hf_daily", "schedule_arxiv_oai", "schedule_arxiv_rss"
+        "digest_cron",
+        "digest_retry_cron",
+        "score_cron",
+        "schedule_hf_daily",
+        "schedule_arxiv_oai",
+        "schedule_arxiv_rss",
     )
     @classmethod
     def _cron(cls, value: str) -> str:
@@ -88,6 +108,16 @@ class Settings(BaseSettings):
             raise ValueError(f"give positive hours for exactly day, week and month, got {value}")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in _comma_list(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or a CIDR network like 10.0.0.0/8") from None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -96,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(part, strict=False) for part in _comma_list(self.trusted_proxies)]
 
     @property
     def uses_embedded_db(self) -> bool:
@@ -109,10 +143,29 @@ class Settings(BaseSettings):
             raise RuntimeError("PAPERTIDE_SECRET_KEY is required when PAPERTIDE_DATABASE_URL is set")
         key_file = self.data_dir / "secret_key"
         if not key_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            _create_key_file(key_file)
         return key_file.read_text().strip()
+
+
+def _create_key_file(key_file: Path) -> None:
+    """A new random key, private to its owner from its first byte; of two racing processes, one wins."""
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole into a draft created 0o600, then linked into place: the key is never readable
+    # by others, never seen half-written, and a second process's link fails (both then read the
+    # first's key) instead of overwriting a key the first may already be signing with.
+    draft = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache

@@ -9,6 +9,7 @@ from functools import lru_cache
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from papertide import embedded_pg, paths
@@ -55,10 +56,27 @@ def unit_of_work() -> Iterator[Session]:
             raise
 
 
+class CommitError(RuntimeError):
+    """The request's changes could not be committed; nothing of them was saved."""
+
+
 def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one unit of work per request, committed at the edge."""
-    with unit_of_work() as session:
-        yield session
+    """FastAPI dependency: one unit of work per request, committed at the edge.
+
+    Declared with `scope="function"` (web/deps.py), so the commit runs before the response is
+    sent: a success page means the change is saved, and a failed commit becomes an error page.
+    """
+    with session_factory()() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        try:
+            session.commit()
+        except SQLAlchemyError as error:
+            session.rollback()
+            raise CommitError(str(error).splitlines()[0]) from error
 
 
 def alembic_config(url: str | None = None) -> Config:

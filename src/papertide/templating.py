@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -18,6 +19,26 @@ def format_date(value: date | datetime | None, style: str = "%d %b %Y") -> str:
 def format_number(value: Any) -> str:
     number = float(value or 0)
     return f"{int(number):,}" if number.is_integer() else f"{number:,.2f}"
+
+
+def safe_url(value: object) -> str | None:
+    """`value` if it is an absolute http(s) URL with a host, else None: the one scheme check for links.
+
+    Paper links come from sources anyone can edit (Hugging Face's githubRepo and projectPage), and an
+    href of `javascript:` or `data:` runs in the reader's browser, so ingest and rendering both refuse
+    everything but http(s). Whitespace and control characters are refused too: browsers strip them
+    (`java<TAB>script:` is `javascript:`), so a URL that holds them is not the URL it looks like.
+    """
+    if not isinstance(value, str) or not value or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        valid_port = parts.port is None or parts.port > 0  # .port raises ValueError past 65535
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not valid_port:
+        return None
+    return value
 
 
 def short_authors(authors: list[str], limit: int = 4) -> str:
@@ -35,5 +56,5 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(date=format_date, number=format_number, authors=short_authors)
+    env.filters.update(date=format_date, number=format_number, authors=short_authors, safe_url=safe_url)
     return env

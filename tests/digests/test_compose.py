@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+
 from papertide.digests.compose import Candidate, compose
-from papertide.digests.render import RenderedPaper, digest_message
+from papertide.digests.render import RenderedPaper, digest_message, digest_message_id
 from papertide.models import Paper
 
 
@@ -48,6 +50,7 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
         published_at=datetime(2026, 8, 20, tzinfo=UTC),
     )
     message = digest_message(
+        message_id="<digest-7-20261126@localhost>",
         sender="papertide <digest@localhost>",
         to="r@example.org",
         digest_date=date(2026, 11, 26),
@@ -59,9 +62,28 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
 
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert message["Message-ID"] == "<digest-7-20261126@localhost>"
     assert message["List-Unsubscribe"] == "<https://pt.example/unsubscribe/tok>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "A &lt;b&gt;bold&lt;/b&gt; title" in html
     assert 'href="https://pt.example/unsubscribe/tok"' in html
     assert "https://pt.example/papers/2608.19880" in text
     assert "5 upvotes" in text
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        ("papertide <digest@example.org>", "<digest-42-20261126@example.org>"),
+        ("digest@mail.example.org", "<digest-42-20261126@mail.example.org>"),
+        ("papertide", "<digest-42-20261126@pt.example>"),  # no address: the site's host
+    ],
+)
+def test_a_digest_message_id_is_derived_from_its_delivery(sender: str, expected: str) -> None:
+    made = [
+        digest_message_id(
+            delivery_id=42, digest_date=date(2026, 11, 26), sender=sender, base_url="https://pt.example"
+        )
+        for _ in range(2)
+    ]
+    assert made == [expected, expected]

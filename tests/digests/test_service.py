@@ -1,30 +1,46 @@
-"""The digest steps: fill the ledger, then claim, send and record one delivery at a time."""
+"""The digest steps: fill the ledger; start a hand-off (claim, compose, mark `sending`); record how
+it ended. Each test runs inside one rolled-back transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from email.message import EmailMessage
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
 from papertide.digests import service
-from papertide.digests.mailer import Mailer, MailError, OutboxMailer
-from papertide.models import DeliveryStatus, DigestDelivery, SubscriberStatus
+from papertide.digests.mailer import MailError, MailFailure
+from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression, SubscriberStatus
 from papertide.ranking import service as ranking_service
 from papertide.ranking.trending import TrendParams
 from papertide.subscribers import repository as subscriber_repository
 from tests.factories import make_paper
 
-DAY = date(2026, 11, 24)  # a Monday: daily and weekly subscribers are both due
+DAY = date(2026, 11, 24)  # a Tuesday: daily subscribers are due
+NOW = datetime.now(UTC)
+SETTINGS = Settings(base_url="http://testserver", secret_key="k", mail_from="papertide <digest@example.org>")
+TRY_LATER = MailError("451 try again later", kind=MailFailure.TEMPORARY, code=451)
 
 
-class Refusing:
-    """A mail server that answers every message with a temporary failure."""
+@pytest.fixture
+def locks(shared_engine: Engine) -> Iterator[Connection]:
+    """The hand-off locks' own autocommit connection, as worker.jobs opens it."""
+    with shared_engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
-    def send(self, message: EmailMessage) -> None:
-        raise MailError("451 try again later")
+
+@pytest.fixture
+def ledger(tx_session: Session) -> list[int]:
+    """Scored papers, two confirmed subscribers and their deliveries for DAY; returns the subscribers."""
+    for _ in range(8):
+        make_paper(tx_session, announced_at=datetime(2026, 11, 23, tzinfo=UTC))
+    ranking_service.compute_scores(tx_session, now=datetime(2026, 11, 24, tzinfo=UTC), params=TrendParams())
+    ids = [confirmed_subscriber(tx_session, email) for email in ("ann@example.org", "bob@example.org")]
+    assert service.prepare_deliveries(tx_session, digest_date=DAY) == 2
+    return ids
 
 
 def confirmed_subscriber(session: Session, email: str) -> int:
@@ -34,32 +50,183 @@ def confirmed_subscriber(session: Session, email: str) -> int:
     return subscriber.id
 
 
-def test_each_step_sends_one_delivery_and_records_how_it_ended(tx_session: Session, tmp_path: Path) -> None:
-    for _ in range(4):
-        make_paper(tx_session, announced_at=datetime(2026, 11, 23, tzinfo=UTC))
-    ranking_service.compute_scores(tx_session, now=datetime(2026, 11, 24, tzinfo=UTC), params=TrendParams())
-    first, second = (
-        confirmed_subscriber(tx_session, "a@example.org"),
-        confirmed_subscriber(tx_session, "b@example.org"),
+def start(
+    session: Session, locks: Connection, *, now: datetime = NOW, exclude: tuple[int, ...] = ()
+) -> service.HandOff | None:
+    return service.start_next(
+        session, locks=locks, now=now, exclude=exclude, settings=SETTINGS, encoder=lambda: None
     )
-    settings = Settings(base_url="http://testserver", secret_key="k")
 
-    def step(mailer: Mailer, exclude: list[int]) -> service.Delivered | None:
-        return service.deliver_next(
-            tx_session, digest_date=DAY, exclude=exclude, settings=settings, mailer=mailer, encoder=None
-        )
 
-    assert service.prepare_deliveries(tx_session, digest_date=DAY) == 2
-    failed = step(Refusing(), [])
-    assert failed is not None
-    sent = step(OutboxMailer(tmp_path), [failed.delivery_id])
-    assert sent is not None
-    assert step(OutboxMailer(tmp_path), [failed.delivery_id, sent.delivery_id]) is None
+def started(session: Session, locks: Connection, **kwargs: object) -> service.HandOff:
+    hand_off = start(session, locks, **kwargs)  # type: ignore[arg-type]
+    assert hand_off is not None
+    assert hand_off.message is not None
+    return hand_off
 
-    assert (failed.status, failed.error) == (DeliveryStatus.FAILED, "451 try again later")
-    assert sent.status == DeliveryStatus.SENT
-    rows = {d.subscriber_id: d for d in tx_session.query(DigestDelivery)}
-    assert rows[first].status == DeliveryStatus.FAILED
-    assert rows[second].status == DeliveryStatus.SENT
-    assert rows[second].message_id
-    assert len(list(tmp_path.glob("*.eml"))) == 1
+
+def finish(
+    session: Session,
+    locks: Connection,
+    hand_off: service.HandOff,
+    error: MailError | None,
+    now: datetime = NOW,
+) -> service.Delivered:
+    delivered = service.record_outcome(session, hand_off=hand_off, error=error, now=now, settings=SETTINGS)
+    service.release(locks, hand_off)
+    return delivered
+
+
+def delivery(session: Session, delivery_id: int) -> DigestDelivery:
+    session.flush()
+    session.expire_all()
+    row = session.get(DigestDelivery, delivery_id)
+    assert row is not None
+    return row
+
+
+def test_a_delivery_is_composed_and_marked_sending_before_its_hand_off(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    hand_off = started(tx_session, locks)
+    row = delivery(tx_session, hand_off.delivery_id)
+
+    assert hand_off.message is not None
+    assert (row.status, row.attempts) == (DeliveryStatus.SENDING, 1)
+    assert row.message_id == hand_off.message["Message-ID"] == f"<digest-{row.id}-20261124@example.org>"
+    assert row.message is not None
+    assert b"trending papers" in row.message
+    items = tx_session.scalars(select(DigestItem.paper_id).where(DigestItem.delivery_id == row.id)).all()
+    assert len(items) == 3, "the papers are stored with the message, before it goes out"
+
+    assert finish(tx_session, locks, hand_off, None).status == DeliveryStatus.SENT
+    row = delivery(tx_session, hand_off.delivery_id)
+    assert (row.status, row.sent_at, row.message) == (DeliveryStatus.SENT, NOW, None)
+
+
+def test_a_temporary_failure_defers_the_same_message_with_a_backoff(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    first = started(tx_session, locks)
+    assert finish(tx_session, locks, first, TRY_LATER).status == DeliveryStatus.DEFERRED
+    row = delivery(tx_session, first.delivery_id)
+    assert (row.next_attempt_at, row.error) == (NOW + timedelta(minutes=5), "451 try again later")
+
+    other = started(tx_session, locks, now=NOW + timedelta(minutes=4))
+    assert other.delivery_id != first.delivery_id, "not due before its backoff ends"
+    finish(tx_session, locks, other, None)
+    assert start(tx_session, locks, now=NOW + timedelta(minutes=4)) is None
+
+    again = started(tx_session, locks, now=NOW + timedelta(minutes=5))
+    assert again.delivery_id == first.delivery_id
+    assert again.attempt == 2
+    assert again.message is not None
+    assert first.message is not None
+    assert bytes(again.message) == bytes(first.message), "the same Message-ID and the same papers"
+    finish(tx_session, locks, again, TRY_LATER, now=NOW + timedelta(minutes=5))
+    assert delivery(tx_session, first.delivery_id).next_attempt_at == NOW + timedelta(minutes=15)
+
+
+def test_backoff_doubles_up_to_two_hours() -> None:
+    delays = [service.retry_delay(attempts) for attempts in range(1, 9)]
+    assert [d // timedelta(minutes=1) for d in delays] == [5, 10, 20, 40, 80, 120, 120, 120]
+
+
+def test_a_temporary_failure_past_the_retry_window_fails_for_good(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    hand_off = started(tx_session, locks)
+    window_ends = delivery(tx_session, hand_off.delivery_id).created_at + timedelta(hours=24)
+
+    late = finish(tx_session, locks, hand_off, TRY_LATER, now=window_ends - timedelta(minutes=1))
+    expired = service.expire_overdue(tx_session, now=window_ends + timedelta(seconds=1), settings=SETTINGS)
+
+    assert (late.status, late.error) == (
+        DeliveryStatus.FAILED,
+        "gave up after 1 attempts: 451 try again later",
+    )
+    assert expired == 1, "the other delivery, never tried, expires with the window"
+    rows = tx_session.scalars(select(DigestDelivery).order_by(DigestDelivery.id)).all()
+    assert [r.status for r in rows] == [DeliveryStatus.FAILED, DeliveryStatus.FAILED]
+    assert rows[1].error == "not delivered within 24 h: never tried"
+
+
+def test_a_delivery_left_in_hand_off_is_resent_unchanged(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    died = started(tx_session, locks)
+    service.release(locks, died)  # the sender died: its connection, and so its lock, are gone
+
+    resent = started(tx_session, locks)
+
+    assert resent.delivery_id == died.delivery_id
+    assert (resent.resend, resent.attempt) == (True, 2)
+    assert resent.message is not None
+    assert died.message is not None
+    assert bytes(resent.message) == bytes(died.message)
+
+
+def test_a_delivery_another_live_sender_is_handing_off_is_skipped(
+    tx_session: Session, locks: Connection, ledger: list[int], shared_engine: Engine
+) -> None:
+    first = started(tx_session, locks)
+    with shared_engine.connect() as other_locks:
+        other = other_locks.execution_options(isolation_level="AUTOCOMMIT")
+        second = started(tx_session, other)
+        assert second.delivery_id != first.delivery_id
+        assert start(tx_session, other, exclude=(second.delivery_id,)) is None, "the first is still held"
+
+
+def test_a_permanent_refusal_of_the_recipient_fails_the_delivery_and_suppresses_the_address(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    no_such_user = MailError(
+        "SMTP refused mail",
+        kind=MailFailure.RECIPIENT,
+        code=550,
+        reply="550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown",
+    )
+    hand_off = started(tx_session, locks)
+    assert finish(tx_session, locks, hand_off, no_such_user).status == DeliveryStatus.FAILED
+
+    suppressed = tx_session.scalars(select(MailSuppression)).one()
+    assert (suppressed.email, suppressed.delivery_id) == ("ann@example.org", hand_off.delivery_id)
+    assert service.prepare_deliveries(tx_session, digest_date=DAY + timedelta(days=1)) == 1
+    health = service.delivery_health(tx_session)
+    assert health.suppressed == 1
+    assert [(s.email, s.reason) for s in health.recent] == [
+        ("a***@example.org", "550 5.1.1 <a***@example.org>: Recipient address rejected: User unknown")
+    ]
+
+
+def test_a_permanent_refusal_of_the_message_fails_it_without_suppressing_anyone(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    rejected = MailError("554 message rejected", kind=MailFailure.PERMANENT, code=554)
+    hand_off = started(tx_session, locks)
+
+    assert finish(tx_session, locks, hand_off, rejected).status == DeliveryStatus.FAILED
+    assert tx_session.scalars(select(MailSuppression)).all() == []
+
+
+def test_nothing_new_to_send_is_recorded_empty_and_sends_nothing(
+    tx_session: Session, locks: Connection
+) -> None:
+    confirmed_subscriber(tx_session, "cy@example.org")  # no scored papers at all
+    service.prepare_deliveries(tx_session, digest_date=DAY)
+
+    hand_off = start(tx_session, locks)
+
+    assert hand_off is not None
+    assert hand_off.message is None
+    assert delivery(tx_session, hand_off.delivery_id).status == DeliveryStatus.EMPTY
+    service.release(locks, hand_off)
+    assert start(tx_session, locks) is None
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [("alice@example.org", "a***@example.org"), ("a@b.co", "a***@b.co"), ("no-at-sign", "***")],
+)
+def test_addresses_on_the_status_page_are_masked(email: str, masked: str) -> None:
+    assert service.mask_address(email) == masked

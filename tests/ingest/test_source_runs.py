@@ -220,10 +220,11 @@ def test_schedules_come_from_settings_and_sources_are_off_by_default() -> None:
     default = {job.id for job in build_scheduler(Settings()).get_jobs()}
     configured = build_scheduler(Settings(schedule_arxiv_oai="0 2 * * *", schedule_hf_daily="0 */3 * * *"))
 
-    assert default == {"score", "digest"}
+    assert default == {"score", "digest", "digest-retry"}
     assert {job.id for job in configured.get_jobs()} == {
         "score",
         "digest",
+        "digest-retry",
         "ingest-arxiv-oai",
         "ingest-hf-daily",
     }

@@ -1,13 +1,20 @@
-"""Run records: one status rule for every job, and a record that survives the job failing."""
+"""Run records: one status rule for every job, a record that survives the job failing, and abandoned runs."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from papertide.config import get_settings
 from papertide.models import JobRun, JobStatus
-from papertide.runs.service import record_run, run_status
+from papertide.runs.service import record_run, run_status, this_host
+from tests.helpers import wait_until
 
 
 @pytest.mark.parametrize(
@@ -52,3 +59,68 @@ def test_a_running_job_is_visible_before_it_ends(database: str, session: Session
         assert session.get(JobRun, run.id).status == JobStatus.RUNNING  # type: ignore[union-attr]
     session.expire_all()
     assert session.scalars(select(JobRun.status)).one() == JobStatus.OK_EMPTY
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _running_row(session: Session, *, host: str, pid: int, heartbeat_at: datetime) -> int:
+    run = JobRun(job="ingest", source="jsonl", status=JobStatus.RUNNING, host=host, pid=pid)
+    run.heartbeat_at = heartbeat_at
+    session.add(run)
+    session.commit()
+    return run.id
+
+
+def test_a_killed_run_on_this_host_is_abandoned_at_the_next_start(database: str, session: Session) -> None:
+    beat = datetime.now(UTC) - timedelta(seconds=5)
+    killed = _running_row(session, host=this_host(), pid=_dead_pid(), heartbeat_at=beat)
+
+    with record_run("embed"):
+        pass
+
+    session.expire_all()
+    run = session.get(JobRun, killed)
+    assert run is not None
+    assert run.status == JobStatus.ABANDONED
+    assert run.finished_at == beat, "it ended at its last sign of life"
+    assert "ended without recording an outcome" in (run.error or "")
+
+
+def test_a_run_elsewhere_is_abandoned_only_when_its_heartbeat_stops(database: str, session: Session) -> None:
+    now = datetime.now(UTC)
+    silent = _running_row(session, host="other-host", pid=1, heartbeat_at=now - timedelta(minutes=10))
+    beating = _running_row(session, host="other-host", pid=2, heartbeat_at=now - timedelta(seconds=20))
+    mine = _running_row(session, host=this_host(), pid=os.getpid(), heartbeat_at=now)
+
+    with record_run("embed"):
+        pass
+
+    session.expire_all()
+    assert session.get(JobRun, silent).status == JobStatus.ABANDONED  # type: ignore[union-attr]
+    assert "no heartbeat from process 1 on other-host" in session.get(JobRun, silent).error  # type: ignore[union-attr,operator]
+    assert session.get(JobRun, beating).status == JobStatus.RUNNING  # type: ignore[union-attr]
+    assert session.get(JobRun, mine).status == JobStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_a_long_run_keeps_beating_and_still_records_its_outcome(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_RUN_HEARTBEAT_SECONDS", "0.05")
+    get_settings.cache_clear()
+
+    def heartbeat(run_id: int) -> datetime | None:
+        session.expire_all()
+        return session.get(JobRun, run_id).heartbeat_at  # type: ignore[union-attr]
+
+    with record_run("embed") as run:
+        first = heartbeat(run.id)
+        assert first is not None
+        wait_until(lambda: (heartbeat(run.id) or first) > first, timeout=30, what="a second heartbeat")
+        run.counts = {"embedded": 3}
+
+    session.expire_all()
+    assert session.get(JobRun, run.id).status == JobStatus.OK  # type: ignore[union-attr]

@@ -173,3 +173,30 @@ def test_more_like_this_from_a_pasted_abstract(page, live_server) -> None:  # ty
     )
     page.click("button:has-text('Find similar papers')")
     assert "FlashPrefill V2" in page.locator("ol.papers h3 a").first.inner_text()
+
+
+def test_the_content_security_policy_keeps_the_look_and_stops_injected_script(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    base, _ = live_server
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    for path in ("/", "/papers/2608.19880", "/search?q=speech", "/subscribe"):
+        page.goto(base + path)
+        accent = page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()"
+        )
+        assert accent in ("#0b63ce", "#6aa9ff"), f"{path}: the page's <style> was not applied"
+    page.goto(base + "/search?q=speech")
+    widths = page.evaluate(
+        "[document.querySelector('#q').offsetWidth, document.querySelector('#q').form.offsetWidth]"
+    )
+    assert widths[0] > 0.8 * widths[1], "style attributes still apply: the box fills its form (width:100%)"
+    assert blocked == [], "our own pages trip the policy"
+
+    # Markup that slipped past escaping could not run script: an inline handler is refused.
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x onerror=\"window.ran = 1\">')")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.ran") is None
+    assert any("script" in text for text in blocked)

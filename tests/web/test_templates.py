@@ -163,7 +163,7 @@ def outline(html: str) -> Outline:
 def client(sample_database: str, real_encoder: object) -> Iterator[TestClient]:
     # No mailer passed: the default outbox (PAPERTIDE_DATA_DIR/outbox) is what /dev/outbox lists.
     app = create_app(encoder_provider=lambda: real_encoder)  # type: ignore[arg-type,return-value]
-    with TestClient(app) as test_client:
+    with TestClient(app, client=("127.0.0.1", 50000)) as test_client:  # /dev/outbox: loopback only
         yield test_client
 
 

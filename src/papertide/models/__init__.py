@@ -1,8 +1,8 @@
 """ORM models; importing this package registers every table on Base.metadata."""
 
 from papertide.models.base import Base
-from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem
-from papertide.models.ops import JobRun, JobStatus, RateLimit, SourceState
+from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression
+from papertide.models.ops import JobRun, JobStatus, RateLimit, RequestLimit, SourceState
 from papertide.models.paper import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
 from papertide.models.subscriber import Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
 
@@ -14,12 +14,14 @@ __all__ = [
     "Frequency",
     "JobRun",
     "JobStatus",
+    "MailSuppression",
     "Paper",
     "PaperEmbedding",
     "PaperScore",
     "PaperSignal",
     "PaperView",
     "RateLimit",
+    "RequestLimit",
     "SourceState",
     "Subscriber",
     "SubscriberStatus",

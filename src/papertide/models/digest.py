@@ -1,21 +1,37 @@
-"""The digest ledger: one delivery per (subscriber, digest date), and the papers it carried."""
+"""The digest ledger: one delivery per (subscriber, digest date), the papers it carried, and the
+addresses whose mail server refused them for good."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from papertide.models.base import Base
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"
+    """pending -> sending -> sent | deferred | failed; deferred -> sending again (docs/operations.md)."""
+
+    PENDING = "pending"  # nothing composed yet
+    SENDING = "sending"  # composed and committed; handed to the mail server or about to be
+    DEFERRED = "deferred"  # a temporary failure: the same message goes again at next_attempt_at
     SENT = "sent"
     EMPTY = "empty"  # nothing new to send: no email goes out, and none is retried
-    FAILED = "failed"
+    FAILED = "failed"  # for good: a permanent 5xx, or still not delivered when the retry window closed
 
 
 class DigestDelivery(Base):
@@ -30,8 +46,21 @@ class DigestDelivery(Base):
     sent_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    # The composed message, kept from `sending` until the delivery ends: every retry and every resend
+    # of an unknown hand-off sends these very bytes (same Message-ID, same papers).
+    message: Mapped[bytes | None] = mapped_column(LargeBinary)
 
-    __table_args__ = (UniqueConstraint("subscriber_id", "digest_date"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "digest_date"),
+        # The send loop's claim reads only open rows; the ledger grows by one row per subscriber a day.
+        Index(
+            "ix_digest_delivery_open",
+            "id",
+            postgresql_where=text("status IN ('pending', 'sending', 'deferred')"),
+        ),
+    )
 
 
 class DigestItem(Base):
@@ -43,3 +72,15 @@ class DigestItem(Base):
     paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class MailSuppression(Base):
+    """An address a mail server refused with a permanent 5xx: it gets no more digests."""
+
+    __tablename__ = "mail_suppression"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("digest_delivery.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

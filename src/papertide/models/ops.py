@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Text, func
+from sqlalchemy import BigInteger, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +18,8 @@ class JobStatus(StrEnum):
     OK = "ok"
     OK_EMPTY = "ok_empty"  # the source had nothing (an arXiv weekend); never used for a failed fetch
     FAILED = "failed"
+    # The process died without recording an outcome (kill -9, power loss): its heartbeat stopped.
+    ABANDONED = "abandoned"
 
 
 class JobRun(Base):
@@ -32,8 +34,16 @@ class JobRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
+    # Who runs it and when it last showed life: how a killed run is told from a long one.
+    host: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_job_run_job_started", "job", "started_at"),)
+    __table_args__ = (
+        Index("ix_job_run_job_started", "job", "started_at"),
+        # Every run's start looks for abandoned ones among the few running rows, not the history.
+        Index("ix_job_run_running", "heartbeat_at", postgresql_where=text("status = 'running'")),
+    )
 
 
 class SourceState(Base):
@@ -51,3 +61,14 @@ class RateLimit(Base):
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     next_at: Mapped[datetime]
+
+
+class RequestLimit(Base):
+    """How many requests one client made in one window: a limit every web process shares."""
+
+    __tablename__ = "request_limit"
+
+    # window_start first: expired windows are pruned by a range scan of the primary key.
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

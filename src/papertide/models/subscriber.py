@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Integer, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,7 +44,11 @@ class Subscriber(Base):
 
 
 class SubscriberToken(Base):
-    """A random token from an email link; only its SHA-256 is stored."""
+    """A random token from an email link; only its SHA-256 is stored. Each works once.
+
+    A confirm token carries the choices of the sign-up that created it: confirming it applies
+    those, so a later sign-up by someone else cannot change what an earlier link confirms.
+    """
 
     __tablename__ = "subscriber_token"
 
@@ -54,3 +58,12 @@ class SubscriberToken(Base):
     token_hash: Mapped[str] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     used_at: Mapped[datetime | None]
+    interests: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    frequency: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            "purpose <> 'confirm' OR (interests IS NOT NULL AND frequency IS NOT NULL)",
+            name="confirm_has_choices",
+        ),
+    )

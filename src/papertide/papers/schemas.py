@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from papertide.templating import safe_url
+
 SIGNAL_KINDS = ("upvotes", "github_stars", "comments", "views", "clicks")
 
 
@@ -67,6 +69,12 @@ class PaperIn(BaseModel):
     @classmethod
     def _single_spaced(cls, value: str) -> str:
         return _collapse(value)
+
+    @field_validator("abs_url", "pdf_url", "code_url", "project_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        """A link that is not http(s) (`javascript:...` from an editable source) is dropped, the paper kept."""
+        return safe_url(value)
 
     @field_validator("published_at", "updated_at", "announced_at")
     @classmethod

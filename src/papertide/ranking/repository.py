@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
@@ -74,6 +74,11 @@ def _values_at(session: Session, ids: list[str], *, at: datetime) -> dict[str, d
 
 def _known(values: dict[str, float]) -> dict[str, float]:
     return {kind: values[kind] for kind in ("upvotes", "github_stars", "comments") if kind in values}
+
+
+def lock_scoring(session: Session) -> None:
+    """Wait for any other scoring transaction to finish; held until the caller's transaction ends."""
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('papertide:score'))"))
 
 
 def replace_scores(

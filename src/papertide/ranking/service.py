@@ -33,6 +33,19 @@ def current_clock(session: Session, *, now: datetime) -> DataClock:
     return data_clock(now=now, newest=paper_repository.newest_activity_at(session))
 
 
+def rescore(session: Session, *, now: datetime, settings: Settings) -> dict[str, int]:
+    """Topics, then every period's trend scores, as one step; returns how many each period ranks."""
+    # Two score runs at once (the 15-minute cron and a digest run's own rescore) would both delete
+    # and insert the same paper_score keys: the second waits for the first, then recomputes.
+    repository.lock_scoring(session)
+    # Topics first: their momentum is part of each paper's trend score.
+    found = compute_topics(
+        session, now=now, model=settings.embedding_model, baseline_weeks=settings.topic_baseline_weeks
+    )
+    counts = compute_scores(session, now=now, params=params_from(settings))
+    return {**counts, "topics": found["topics"]}
+
+
 def compute_scores(session: Session, *, now: datetime, params: TrendParams) -> dict[str, int]:
     """Rescore every period as of the data clock; returns how many papers each period ranks."""
     clock = current_clock(session, now=now)

@@ -5,18 +5,60 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from papertide.models import JobRun, JobStatus
 
 
-def start_run(session: Session, *, job: str, source: str | None, params: dict[str, Any]) -> int:
-    """A `running` row; returns its id."""
-    run = JobRun(job=job, source=source, params=params, status=JobStatus.RUNNING, counts={})
+def start_run(
+    session: Session,
+    *,
+    job: str,
+    source: str | None,
+    params: dict[str, Any],
+    host: str,
+    pid: int,
+    at: datetime,
+) -> int:
+    """A `running` row with its process and a first heartbeat; returns its id."""
+    run = JobRun(
+        job=job,
+        source=source,
+        params=params,
+        status=JobStatus.RUNNING,
+        counts={},
+        host=host,
+        pid=pid,
+        heartbeat_at=at,
+    )
     session.add(run)
     session.flush()
     return run.id
+
+
+def beat(session: Session, run_id: int, *, at: datetime) -> None:
+    """The run is alive at `at`; a row already finished (or judged abandoned) is left as it is."""
+    session.execute(
+        update(JobRun).where(JobRun.id == run_id, JobRun.status == JobStatus.RUNNING).values(heartbeat_at=at)
+    )
+
+
+def running_runs(session: Session) -> list[JobRun]:
+    """Every row still `running`, oldest first."""
+    return list(session.scalars(select(JobRun).where(JobRun.status == JobStatus.RUNNING).order_by(JobRun.id)))
+
+
+def abandon(session: Session, run_id: int, *, reason: str) -> bool:
+    """Mark a `running` row abandoned, ended at its last heartbeat; False if it finished meanwhile."""
+    ended = func.coalesce(JobRun.heartbeat_at, JobRun.started_at)
+    result = session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status == JobStatus.RUNNING)
+        .values(status=JobStatus.ABANDONED, finished_at=ended, error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def finish_run(

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from papertide.models import PaperEmbedding
 
-# Sentinels that cannot occur in an abstract: ts_headline marks matches with them, and the service
-# escapes the text before turning them into <mark>, so no abstract can inject HTML.
+# ts_headline marks matches with these sentinels, and the service escapes the text before turning
+# them into <mark>, so no abstract can inject HTML. An abstract may hold them too (any source can
+# send control characters), so the query strips them from the abstract before it is marked.
 MARK_START = "\x02"
 MARK_END = "\x03"
 _HEADLINE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=35, MinWords=15"
@@ -27,7 +28,7 @@ class KeywordRow:
 
 _KEYWORD_SQL = """
     SELECT p.id, ts_rank_cd(p.search_vector, q) AS rank,
-           ts_headline('english', p.abstract, q, :options) AS headline
+           ts_headline('english', translate(p.abstract, :sentinels, ''), q, :options) AS headline
     FROM paper p, {query} q
     WHERE p.search_vector @@ q {exclude}
     ORDER BY rank DESC, p.id
@@ -46,7 +47,12 @@ _LEXEMES = text("SELECT unnest(tsvector_to_array(to_tsvector('english', :query))
 
 def keyword(session: Session, *, query: str, limit: int, any_word: bool = True) -> list[KeywordRow]:
     """Papers matching every word (ts_rank_cd; title words weigh more), then (any_word) papers matching some."""
-    params = {"query": query, "limit": limit, "options": _HEADLINE_OPTIONS}
+    params = {
+        "query": query,
+        "limit": limit,
+        "options": _HEADLINE_OPTIONS,
+        "sentinels": MARK_START + MARK_END,
+    }
     rows = [_row(r, all_words=True) for r in session.execute(_ALL_WORDS, params)]
     lexemes = list(session.scalars(_LEXEMES, {"query": query})) if any_word and len(rows) < limit else []
     if len(lexemes) > 1:

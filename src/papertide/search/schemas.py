@@ -31,6 +31,11 @@ class SearchQuery(BaseModel):
             raise ValueError("the query is empty")
         return value
 
+    @property
+    def uses_embeddings(self) -> bool:
+        """Semantic and hybrid modes encode the query; keyword mode never touches the model."""
+        return self.mode != SearchMode.KEYWORD
+
 
 @dataclass
 class SearchHit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import escape
 from sqlalchemy.orm import Session
 
@@ -66,9 +68,22 @@ def _fuse(*rankings: list[str]) -> dict[str, float]:
 
 
 def highlight(headline: str) -> str:
-    """Escape the headline, then turn the match sentinels into <mark> tags."""
-    safe = str(escape(headline))
-    return safe.replace(repository.MARK_START, "<mark>").replace(repository.MARK_END, "</mark>")
+    """Escape the headline, then turn the match sentinels into <mark> tags, always balanced.
+
+    The repository strips sentinels from the abstract, so they only come from ts_headline; a stray
+    one is still dropped rather than trusted, so no input can leave a `<mark>` open on the page.
+    """
+    parts: list[str] = []
+    open_mark = False
+    for piece in re.split(f"([{repository.MARK_START}{repository.MARK_END}])", headline):
+        if piece in (repository.MARK_START, repository.MARK_END):
+            opens = piece == repository.MARK_START
+            if opens != open_mark:
+                parts.append("<mark>" if opens else "</mark>")
+                open_mark = opens
+        else:
+            parts.append(str(escape(piece)))
+    return "".join(parts) + ("</mark>" if open_mark else "")
 
 
 def similar(session: Session, paper_id: str, *, model: str, limit: int = 10) -> list[SearchHit]:

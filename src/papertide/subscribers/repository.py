@@ -1,13 +1,21 @@
-"""SQL for subscribers and their link tokens."""
+"""SQL for subscribers, their link tokens, and the sign-up limit."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Subscriber, SubscriberStatus, SubscriberToken
+from papertide.models import (
+    Frequency,
+    RequestLimit,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberToken,
+    TokenPurpose,
+)
 
 
 def get_by_email(session: Session, email: str) -> Subscriber | None:
@@ -31,16 +39,88 @@ def add(session: Session, *, email: str, papers_per_digest: int, interest_mix: f
     return subscriber
 
 
-def get_token(session: Session, *, token_hash: str, purpose: str) -> SubscriberToken | None:
-    stmt = select(SubscriberToken).where(
-        SubscriberToken.token_hash == token_hash, SubscriberToken.purpose == purpose
+def get_or_add(session: Session, *, email: str, papers_per_digest: int, interest_mix: float) -> Subscriber:
+    """The subscriber with this address, added as pending if there is none.
+
+    `ON CONFLICT DO NOTHING`: when two sign-ups of a new address run at once, the second waits for
+    the first to commit and then reads its row, instead of failing on the unique email.
+    """
+    stmt = (
+        insert(Subscriber)
+        .values(
+            email=email,
+            status=SubscriberStatus.PENDING,
+            interests=[],
+            frequency=Frequency.DAILY,
+            papers_per_digest=papers_per_digest,
+            interest_mix=interest_mix,
+        )
+        .on_conflict_do_nothing(index_elements=[Subscriber.email])
+    )
+    subscriber = get_by_email(session, email)
+    if subscriber is None:
+        session.execute(stmt)
+        subscriber = get_by_email(session, email)
+    assert subscriber is not None, "inserted, or committed by a sign-up that ran at the same time"
+    return subscriber
+
+
+def lock(session: Session, subscriber_id: int) -> Subscriber | None:
+    """The subscriber, its row locked until commit and its attributes read afresh."""
+    stmt = (
+        select(Subscriber)
+        .where(Subscriber.id == subscriber_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return session.scalar(stmt)
 
 
-def add_token(session: Session, *, subscriber_id: int, purpose: str, token_hash: str) -> None:
-    session.add(SubscriberToken(subscriber_id=subscriber_id, purpose=purpose, token_hash=token_hash))
+def get_token(
+    session: Session, *, token_hash: str, purpose: str, fresh: bool = False
+) -> SubscriberToken | None:
+    """A token by its hash; `fresh` reads it again even if this session has it already."""
+    stmt = select(SubscriberToken).where(
+        SubscriberToken.token_hash == token_hash, SubscriberToken.purpose == purpose
+    )
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
+    return session.scalar(stmt)
+
+
+def add_token(
+    session: Session,
+    *,
+    subscriber_id: int,
+    purpose: str,
+    token_hash: str,
+    interests: list[str] | None = None,
+    frequency: str | None = None,
+) -> None:
+    session.add(
+        SubscriberToken(
+            subscriber_id=subscriber_id,
+            purpose=purpose,
+            token_hash=token_hash,
+            interests=interests,
+            frequency=frequency,
+        )
+    )
     session.flush()
+
+
+def retire_confirm_tokens(
+    session: Session, *, subscriber_id: int, at: datetime, older_than_id: int | None = None
+) -> None:
+    """Mark a subscriber's unused confirm tokens used (only those before `older_than_id` if given)."""
+    stmt = update(SubscriberToken).where(
+        SubscriberToken.subscriber_id == subscriber_id,
+        SubscriberToken.purpose == TokenPurpose.CONFIRM,
+        SubscriberToken.used_at.is_(None),
+    )
+    if older_than_id is not None:
+        stmt = stmt.where(SubscriberToken.id < older_than_id)
+    session.execute(stmt.values(used_at=at), execution_options={"synchronize_session": False})
 
 
 def confirmed(session: Session, *, frequencies: list[str]) -> list[Subscriber]:
@@ -53,3 +133,33 @@ def confirmed(session: Session, *, frequencies: list[str]) -> list[Subscriber]:
 def mark_used(token: SubscriberToken, *, at: datetime) -> None:
     if token.used_at is None:
         token.used_at = at
+
+
+def count_request(session: Session, *, key: str, window_start: datetime) -> int:
+    """Count one request for `key` in its window and return the window's count so far.
+
+    One upsert on the primary key: it takes the row's lock only for this statement's transaction,
+    and every web process counts in the same row.
+    """
+    stmt = (
+        insert(RequestLimit)
+        .values(window_start=window_start, key=key, count=1)
+        .on_conflict_do_update(
+            index_elements=[RequestLimit.window_start, RequestLimit.key],
+            set_={"count": RequestLimit.count + 1},
+        )
+        .returning(RequestLimit.count)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def prune_request_limits(session: Session, *, before: datetime, batch: int = 100) -> int:
+    """Delete up to `batch` counts of windows that started before `before` (a primary-key range)."""
+    expired = (
+        select(RequestLimit.window_start, RequestLimit.key)
+        .where(RequestLimit.window_start < before)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = delete(RequestLimit).where(tuple_(RequestLimit.window_start, RequestLimit.key).in_(expired))
+    return session.execute(stmt, execution_options={"synchronize_session": False}).rowcount  # type: ignore[attr-defined,no-any-return]

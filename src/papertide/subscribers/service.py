@@ -1,4 +1,4 @@
-"""Subscribe (double opt-in), confirm, unsubscribe; tokens are random and stored as SHA-256."""
+"""Subscribe (double opt-in), confirm, unsubscribe; tokens are random, stored as SHA-256, used once."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
-from papertide.models import Frequency, Subscriber, SubscriberStatus, TokenPurpose
+from papertide.models import Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository
 
 CONFIRM_TOKEN_TTL = timedelta(days=7)
+SIGN_UP_WINDOW = timedelta(hours=1)  # allow_sign_up counts per clock hour
 MAX_INTERESTS = 10
 MAX_INTEREST_LENGTH = 120
 
@@ -23,20 +25,57 @@ class SubscriptionError(ValueError):
     """Input a person can fix: the message says what was wrong."""
 
 
+class LinkState(StrEnum):
+    VALID = "valid"
+    USED = "used"  # used once already, or retired by a newer confirmation or an unsubscribe
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Link:
+    """The token behind an email link, whom it belongs to, and whether it could be used."""
+
+    token: SubscriberToken
+    subscriber: Subscriber
+    state: LinkState
+
+
 @dataclass
 class SubscribeOutcome:
     subscriber: Subscriber
     confirm_token: str | None  # None when no confirmation email should go out
+    interests: list[str]  # this sign-up's choices: what the confirmation email asks to confirm
+    frequency: Frequency
+
+
+@dataclass(frozen=True)
+class SignUpAllowance:
+    allowed: bool
+    retry_after_seconds: int
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_token(session: Session, subscriber: Subscriber, purpose: TokenPurpose) -> str:
-    """A fresh random token for a link; only its hash is stored."""
+def new_token(
+    session: Session,
+    subscriber: Subscriber,
+    purpose: TokenPurpose,
+    *,
+    interests: list[str] | None = None,
+    frequency: Frequency | None = None,
+) -> str:
+    """A fresh random token for a link; only its hash is stored, with the choices it confirms."""
     token = secrets.token_urlsafe(32)
-    repository.add_token(session, subscriber_id=subscriber.id, purpose=purpose, token_hash=hash_token(token))
+    repository.add_token(
+        session,
+        subscriber_id=subscriber.id,
+        purpose=purpose,
+        token_hash=hash_token(token),
+        interests=interests,
+        frequency=frequency,
+    )
     return token
 
 
@@ -91,60 +130,108 @@ def subscribe(
     frequency: str,
     defaults: DigestDefaults | None = None,
 ) -> SubscribeOutcome:
-    """Create or refresh a pending subscription. A confirmed address is left alone and gets no email."""
+    """Ask the address's owner to confirm these choices; nothing stored changes until they do.
+
+    A confirmed address is left alone and gets no email. Any other address gets a confirm link
+    bound to exactly these choices: an earlier or later sign-up of the same address cannot change
+    what this link confirms, and this one cannot change what theirs confirm.
+    """
     address = normalize_email(email)
     phrases = parse_interests(interests)
     cadence = parse_frequency(frequency)
-    subscriber = repository.get_by_email(session, address)
-    if subscriber is not None and subscriber.status == SubscriberStatus.CONFIRMED:
-        return SubscribeOutcome(subscriber=subscriber, confirm_token=None)
-    if subscriber is None:
-        chosen = defaults or DigestDefaults()
-        subscriber = repository.add(
-            session, email=address, papers_per_digest=chosen.papers, interest_mix=chosen.interest_mix
-        )
-    subscriber.interests = phrases
-    subscriber.frequency = cadence
-    subscriber.status = SubscriberStatus.PENDING
-    session.flush()
-    return SubscribeOutcome(
-        subscriber=subscriber, confirm_token=new_token(session, subscriber, TokenPurpose.CONFIRM)
+    chosen = defaults or DigestDefaults()
+    subscriber = repository.get_or_add(
+        session, email=address, papers_per_digest=chosen.papers, interest_mix=chosen.interest_mix
     )
+    outcome = SubscribeOutcome(
+        subscriber=subscriber, confirm_token=None, interests=phrases, frequency=cadence
+    )
+    if subscriber.status != SubscriberStatus.CONFIRMED:
+        outcome.confirm_token = new_token(
+            session, subscriber, TokenPurpose.CONFIRM, interests=phrases, frequency=cadence
+        )
+    return outcome
 
 
-def find_by_token(session: Session, token: str, purpose: TokenPurpose) -> Subscriber | None:
-    """The subscriber a link belongs to, without changing anything (for GET pages)."""
+def read_link(
+    session: Session, token: str, purpose: TokenPurpose, *, now: datetime | None = None, lock: bool = False
+) -> Link | None:
+    """The link behind a token and its state, without changing anything; None for an unknown token.
+
+    With `lock`, the subscriber's row is locked first and the token read again: every use of one
+    subscriber's links runs one after another (a double click uses a link once), always taking
+    the locks in the same order, so two of them never deadlock.
+    """
     row = repository.get_token(session, token_hash=hash_token(token), purpose=purpose)
-    return repository.get(session, row.subscriber_id) if row else None
+    if row is None:
+        return None
+    if lock:
+        subscriber = repository.lock(session, row.subscriber_id)
+        row = repository.get_token(session, token_hash=row.token_hash, purpose=purpose, fresh=True)
+    else:
+        subscriber = repository.get(session, row.subscriber_id)
+    if subscriber is None or row is None:
+        return None
+    return Link(token=row, subscriber=subscriber, state=_state(row, now or datetime.now(UTC)))
 
 
-def confirm(session: Session, token: str, *, now: datetime | None = None) -> Subscriber | None:
-    """Confirm the address behind a confirmation token; None for an unknown or expired token."""
+def _state(row: SubscriberToken, now: datetime) -> LinkState:
+    if row.used_at is not None:
+        return LinkState.USED
+    if row.purpose == TokenPurpose.CONFIRM and now - row.created_at > CONFIRM_TOKEN_TTL:
+        return LinkState.EXPIRED
+    return LinkState.VALID
+
+
+def confirm(session: Session, token: str, *, now: datetime | None = None) -> Link | None:
+    """Apply the choices of the sign-up this token was made for, and confirm the address.
+
+    Only a VALID link changes anything (the link returned keeps the state it was found in); a
+    used or expired one is returned as it is, and None means the token is unknown.
+    """
     now = now or datetime.now(UTC)
-    row = repository.get_token(session, token_hash=hash_token(token), purpose=TokenPurpose.CONFIRM)
-    if row is None or now - row.created_at > CONFIRM_TOKEN_TTL:
-        return None
-    subscriber = repository.get(session, row.subscriber_id)
-    if subscriber is None:
-        return None
-    if subscriber.status == SubscriberStatus.PENDING:
+    link = read_link(session, token, TokenPurpose.CONFIRM, now=now, lock=True)
+    if link is None or link.state != LinkState.VALID:
+        return link
+    subscriber, row = link.subscriber, link.token
+    subscriber.interests = list(row.interests or [])
+    subscriber.frequency = row.frequency or Frequency.DAILY
+    if subscriber.status != SubscriberStatus.CONFIRMED:
         subscriber.status = SubscriberStatus.CONFIRMED
         subscriber.confirmed_at = now
     repository.mark_used(row, at=now)
-    return subscriber
+    # An older link still in the mailbox must not switch back to the choices this one replaced.
+    repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now, older_than_id=row.id)
+    return link
 
 
-def unsubscribe(session: Session, token: str, *, now: datetime | None = None) -> Subscriber | None:
-    """Stop all mail to the subscriber behind an unsubscribe token; None for an unknown token."""
+def unsubscribe(session: Session, token: str, *, now: datetime | None = None) -> Link | None:
+    """Stop all mail to the subscriber behind an unsubscribe token (once); None for an unknown token."""
     now = now or datetime.now(UTC)
-    row = repository.get_token(session, token_hash=hash_token(token), purpose=TokenPurpose.UNSUBSCRIBE)
-    if row is None:
-        return None
-    subscriber = repository.get(session, row.subscriber_id)
-    if subscriber is None:
-        return None
+    link = read_link(session, token, TokenPurpose.UNSUBSCRIBE, now=now, lock=True)
+    if link is None or link.state != LinkState.VALID:
+        return link
+    subscriber = link.subscriber
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
         subscriber.unsubscribed_at = now
-    repository.mark_used(row, at=now)
-    return subscriber
+    repository.mark_used(link.token, at=now)
+    # A confirmation still waiting in the mailbox must not quietly start the digest again.
+    repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now)
+    return link
+
+
+def allow_sign_up(session: Session, *, client: str, limit: int, now: datetime) -> SignUpAllowance:
+    """Count a sign-up from `client` in this clock hour; refused once it is over `limit`.
+
+    The count lives in Postgres, so every web process shares it; the first sign-up of a new hour
+    also deletes a few counts of past hours, so the table stays small without a job.
+    """
+    window_start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    count = repository.count_request(session, key=f"subscribe:{client}", window_start=window_start)
+    if count == 1:
+        repository.prune_request_limits(session, before=window_start)
+    retry_after = window_start + SIGN_UP_WINDOW - now
+    return SignUpAllowance(
+        allowed=count <= limit, retry_after_seconds=max(1, int(retry_after.total_seconds()))
+    )

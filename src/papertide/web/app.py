@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from sqlalchemy import exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from papertide import __version__
@@ -18,9 +19,11 @@ from papertide.config import get_settings
 from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.papers import repository as paper_repository
-from papertide.web.deps import RateLimiter, SessionDep, templates
+from papertide.web import guards, headers, outage
+from papertide.web.deps import SessionDep
+from papertide.web.errors import error_response
 from papertide.web.routes import api, dev, pages, search, subscribe, topics
-from papertide.web.schemas import ErrorResponse
+from papertide.web.schemas import ErrorResponse, HealthReport
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
@@ -52,21 +55,30 @@ def create_app(
     # Fail at start-up, not on the first form: production needs PAPERTIDE_SECRET_KEY (CSRF tokens).
     settings.resolved_secret_key()
     app = FastAPI(
-        title="papertide", version=__version__, description="Trending papers, hybrid search, digests."
+        title="papertide",
+        version=__version__,
+        description="Trending papers, hybrid search, digests.",
+        # Every route, present and future: no control character in any input reaches a query.
+        dependencies=[Depends(guards.reject_control_characters)],
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
-    app.state.subscribe_limiter = RateLimiter(settings.subscribe_rate_limit_per_hour)
     for module in (pages, search, subscribe, topics, api, dev):
         app.include_router(module.router)
+    # Middleware added first runs innermost. The body limit sits inside count_requests (a
+    # BaseHTTPMiddleware, which would wrap its streaming 413 in an ExceptionGroup); the security
+    # headers go outside everything, so every answer carries them, the 413s included.
+    app.add_middleware(guards.BodyLimit, max_bytes=settings.max_request_bytes)
     _add_basics(app)
     _add_error_pages(app)
     _publish_error_shape(app)
+    app.add_middleware(headers.SecurityHeaders, https=settings.base_url.startswith("https://"))
     return app
 
 
 def _publish_error_shape(app: FastAPI) -> None:
-    """Make /openapi.json describe the 422 body the API really sends (see invalid_request below).
+    """Make /openapi.json describe the 422 body the API really sends (see invalid_request below),
+    and the rule every string input has (no control characters: guards.reject_control_characters).
 
     FastAPI documents its default validation error (a list of objects) on every route; ours is
     `ErrorResponse`, so a client generated from the schema parses what it gets.
@@ -81,6 +93,7 @@ def _publish_error_shape(app: FastAPI) -> None:
                 schemas.pop("ValidationError", None)
                 schemas["HTTPValidationError"] = ErrorResponse.model_json_schema()
                 schemas["HTTPValidationError"]["title"] = "HTTPValidationError"
+            guards.publish_input_rule(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -94,28 +107,34 @@ def _add_basics(app: FastAPI) -> None:
         REQUESTS.labels(request.method, str(response.status_code)).inc()
         return response
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz(session: SessionDep) -> dict[str, Any]:
-        return {"status": "ok", "papers": paper_repository.count_papers(session)}
+    @app.get(
+        "/healthz",
+        tags=["ops"],
+        response_model=HealthReport,
+        response_model_exclude_none=True,
+        responses={503: {"model": HealthReport, "description": "A dependency is down (named in the body)"}},
+    )
+    def healthz(session: SessionDep) -> HealthReport | JSONResponse:
+        try:
+            return HealthReport(status="ok", papers=paper_repository.count_papers(session))
+        except (exc.DBAPIError, exc.TimeoutError) as error:
+            reason = outage.database_down(error)
+            if reason is None:
+                raise
+            session.rollback()
+            report = HealthReport(status="degraded", database=f"down: {reason}")
+            retry = {"Retry-After": str(outage.RETRY_AFTER_SECONDS)}
+            return JSONResponse(report.model_dump(exclude_none=True), status_code=503, headers=retry)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
-
-
 def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"detail": error.detail}, status_code=error.status_code)
-        context = {"status": error.status_code, "message": error.detail}
-        return templates.TemplateResponse(
-            request, "pages/message.html", context, status_code=error.status_code
-        )
+        return error_response(request, error.status_code, error.detail, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -123,12 +142,11 @@ def _add_error_pages(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in item['loc'][1:]) or 'request'}: {item['msg']}"
             for item in error.errors()
         ]
-        if _wants_json(request):
-            return JSONResponse({"detail": problems}, status_code=422)
-        message = "Some of the input was not valid: " + "; ".join(problems)
-        return templates.TemplateResponse(
-            request, "pages/message.html", {"status": 422, "message": message}, status_code=422
-        )
+        return error_response(request, 422, problems)
+
+    # Only errors about reaching the database become 503; the handler re-raises any other (a bug: 500).
+    app.add_exception_handler(exc.DBAPIError, outage.database_unavailable)
+    app.add_exception_handler(exc.TimeoutError, outage.database_unavailable)
 
 
 def app_factory() -> FastAPI:

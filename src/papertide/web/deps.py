@@ -1,11 +1,10 @@
-"""Request dependencies: the session, settings, templates, encoder, CSRF and rate limits."""
+"""Request dependencies: the session, settings, templates, encoder, CSRF and the client's address."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
+import ipaddress
+import logging
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -14,15 +13,33 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings, get_settings
-from papertide.db import get_session
+from papertide.db import CommitError, get_session
 from papertide.embeddings.encoder import Encoder
 from papertide.templating import environment
 
-SessionDep = Annotated[Session, Depends(get_session)]
+log = logging.getLogger(__name__)
+CSRF_MAX_AGE_SECONDS = 2 * 3600
+COMMIT_RETRY_AFTER_SECONDS = 5
+
+
+def get_request_session() -> Iterator[Session]:
+    """The request's unit of work; a commit that fails answers 503 (nothing was saved), never a success page."""
+    try:
+        yield from get_session()
+    except CommitError as error:
+        log.error("the request's commit failed: %s", error)
+        raise HTTPException(
+            status_code=503,
+            detail="We could not save that just now, so nothing was changed. Please try again in a moment.",
+            headers={"Retry-After": str(COMMIT_RETRY_AFTER_SECONDS)},
+        ) from error
+
+
+# scope="function": the session's exit (the commit) runs before the response is sent, not after
+# (https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/).
+SessionDep = Annotated[Session, Depends(get_request_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 templates = Jinja2Templates(env=environment())
-
-CSRF_MAX_AGE_SECONDS = 2 * 3600
 
 
 def get_encoder_provider(request: Request) -> Callable[[], Encoder | None]:
@@ -63,22 +80,56 @@ def check_csrf(settings: Settings, token: str | None, form: str) -> None:
         raise HTTPException(status_code=400, detail="The form's security token belongs to another form.")
 
 
-class RateLimiter:
-    """At most `limit` events per key in a sliding hour (per process; put a proxy limit in front at scale)."""
+# Headers a reverse proxy adds: a request carrying one did not come straight from its peer.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+IPV6_CLIENT_PREFIX = 64  # one IPv6 client holds a whole /64, so a limit counts the /64
 
-    def __init__(self, limit: int, window_seconds: float = 3600.0) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and now - events[0] > self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return False
-            events.append(now)
-            return True
+def client_address(request: Request, settings: Settings) -> str:
+    """The client a limit counts: the peer, or, only when the peer is a trusted proxy, the right-most
+    X-Forwarded-For address that is not a trusted proxy (everything left of it the client could forge).
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = settings.trusted_proxy_networks
+    address = _ip(peer)
+    if address is None or not _within(address, trusted):
+        return _limit_key(peer, address)
+    hops = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+    for hop in reversed([h.strip() for h in hops if h.strip()]):
+        forwarded = _ip(hop)
+        if forwarded is None:
+            break  # not an address: stop at the last hop we could read
+        if not _within(forwarded, trusted):
+            return _limit_key(hop, forwarded)
+        address = forwarded
+    return _limit_key(str(address), address)
+
+
+def comes_straight_from_loopback(request: Request) -> bool:
+    """The peer is this machine (127.0.0.0/8 or ::1) and no proxy relayed the request."""
+    address = _ip(request.client.host) if request.client else None
+    relayed = any(name in request.headers for name in FORWARDING_HEADERS)
+    return address is not None and address.is_loopback and not relayed
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _within(address: IPAddress, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def _limit_key(text: str, address: IPAddress | None) -> str:
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address) if address is not None else text[:64]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema, field_validator
 
 from papertide.models import Paper, PaperScore, Topic
 from papertide.search.schemas import SearchHit, SearchMode
+from papertide.templating import safe_url
 from papertide.web.paper_views import PaperDetail
 
 # Times as Python's isoformat writes them (`2026-08-21T12:00:00+00:00`), as the API always has;
@@ -34,6 +35,27 @@ class ErrorResponse(ApiModel):
     """One message, or one `field: problem` line per invalid input (422)."""
 
 
+# The errors any /api/v1 route can answer besides its own (OpenAPI `responses=` on each router).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "An input was not valid (each problem named)"},
+    503: {"model": ErrorResponse, "description": "The database is not reachable; retry after `Retry-After`"},
+}
+# ... and a route that reads a request body.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request body could not be parsed (not UTF-8 JSON)"},
+    413: {"model": ErrorResponse, "description": "The request body is over the server's limit"},
+}
+
+
+class HealthReport(ApiModel):
+    """/healthz: `ok` with the paper count, or `degraded` naming the dependency that is down (503)."""
+
+    status: Literal["ok", "degraded"]
+    papers: int | None = None
+    database: str | None = None
+    """Only when degraded: `down: <why>`."""
+
+
 class PaperSummary(ApiModel):
     """A paper's public fields; every paper in every API response carries them."""
 
@@ -49,6 +71,12 @@ class PaperSummary(ApiModel):
     pdf_url: str | None
     code_url: str | None
     project_url: str | None
+
+    @field_validator("abs_url", "pdf_url", "code_url", "project_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        """Only http(s) links leave the API: a row stored before ingest checked them is not trusted."""
+        return safe_url(value)
 
     @classmethod
     def from_paper(cls, paper: Paper, **fields: Any) -> Self:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
+from sqlalchemy import Connection
 from tqdm import tqdm
 
 from papertide.config import get_settings
-from papertide.db import unit_of_work
+from papertide.db import get_engine, unit_of_work
 from papertide.digests import service as digest_service
-from papertide.digests.mailer import Mailer, mailer_from_settings
+from papertide.digests.mailer import Mailer, MailError, MailFailure, mailer_from_settings
 from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import Encoder, get_encoder
+from papertide.models import DeliveryStatus
 from papertide.papers import repository as paper_repository
 from papertide.ranking import service as ranking_service
-from papertide.runs.service import record_run
+from papertide.runs.service import RunHandle, record_run
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +31,7 @@ def score(*, now: datetime | None = None) -> dict[str, int]:
     settings = get_settings()
     moment = now or datetime.now(UTC)
     with record_run("score") as run, unit_of_work() as session:
-        # Topics first: their momentum is part of each paper's trend score.
-        found = ranking_service.compute_topics(
-            session, now=moment, model=settings.embedding_model, baseline_weeks=settings.topic_baseline_weeks
-        )
-        counts = ranking_service.compute_scores(
-            session, now=moment, params=ranking_service.params_from(settings)
-        )
-        counts["topics"] = found["topics"]
+        counts = ranking_service.rescore(session, now=moment, settings=settings)
         run.counts = counts
     return counts
 
@@ -93,38 +91,134 @@ def index_keywords(*, batch_size: int = 5000, progress: bool = False) -> int:
 
 
 def send_digests(
-    *, digest_date: date | None = None, mailer: Mailer | None = None, encoder: Encoder | None = None
+    *,
+    digest_date: date | None = None,
+    mailer: Mailer | None = None,
+    encoder: Encoder | None = None,
+    now: datetime | None = None,
 ) -> digest_service.DigestRunResult:
-    """Score, then send every digest due on `digest_date` (default: today, UTC) exactly once."""
+    """Score, fill the ledger for `digest_date` (default: today, UTC), then send every due delivery
+    of any date (new ones, retries whose backoff ended, hand-offs a dead sender left), each once."""
+    day = digest_date or (now or datetime.now(UTC)).date()
+    try:
+        score()
+    except Exception:
+        # Fresh scores are a nicety, the digest is not: a rescore that fails (another one running
+        # at the same minute collides on the score table) is on /status as a failed score run.
+        log.exception("rescoring before the digest failed; sending on the scores as they stand")
+    return _deliver(params={"date": day.isoformat()}, prepare=day, mailer=mailer, encoder=encoder, now=now)
+
+
+def retry_digests(
+    *, mailer: Mailer | None = None, encoder: Encoder | None = None, now: datetime | None = None
+) -> digest_service.DigestRunResult | None:
+    """The scheduler's retry pass (DIGEST_RETRY_CRON): what is due again; no run record when nothing is."""
+    with unit_of_work() as session:
+        if digest_service.due_count(session, now=now or datetime.now(UTC)) == 0:
+            return None
+    return _deliver(params={"retry": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
+
+
+class MailServerDown(Exception):
+    """The circuit breaker: the run stopped after SMTP_BREAKER_FAILURES server failures in a row."""
+
+
+def _deliver(
+    *,
+    params: dict[str, object],
+    prepare: date | None,
+    mailer: Mailer | None,
+    encoder: Encoder | None,
+    now: datetime | None,
+) -> digest_service.DigestRunResult:
     settings = get_settings()
-    day = digest_date or datetime.now(UTC).date()
-    score()
     result = digest_service.DigestRunResult()
-    with record_run("digest", params={"date": day.isoformat()}, work=("sent", "failed")) as run:
-        run.counts = {"sent": 0, "empty": 0, "failed": 0}
-        # Inside the run: a bad SMTP URL is a failed digest run with its reason on /status.
-        mailer = mailer or mailer_from_settings(settings)
-        encoder = encoder or optional_encoder()
-        with unit_of_work() as session:
-            digest_service.prepare_deliveries(session, digest_date=day)
-        attempted: list[int] = []
-        while True:
-            # One delivery per transaction: its ledger row commits with the send it records.
+    try:
+        with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
+            run.counts = result.counts
+            # Inside the run: a bad SMTP URL is a failed digest run with its reason on /status.
+            mailer = mailer or mailer_from_settings(settings)
             with unit_of_work() as session:
-                delivered = digest_service.deliver_next(
+                if prepare is not None:
+                    digest_service.prepare_deliveries(session, digest_date=prepare)
+                digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
+            load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
+            _send_due(run, result, mailer=mailer, encoder=load, now=now)
+    except MailServerDown:
+        pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
+    return result
+
+
+def _send_due(
+    run: RunHandle,
+    result: digest_service.DigestRunResult,
+    *,
+    mailer: Mailer,
+    encoder: Callable[[], Encoder | None],
+    now: datetime | None,
+) -> None:
+    """One delivery at a time: commit `sending`, hand over with no transaction open, commit the outcome."""
+    settings = get_settings()
+    attempted: list[int] = []
+    server_failures = 0
+    with _hand_off_locks() as locks:
+        while True:
+            with unit_of_work() as session:
+                hand_off = digest_service.start_next(
                     session,
-                    digest_date=day,
+                    locks=locks,
+                    now=now or datetime.now(UTC),
                     exclude=attempted,
                     settings=settings,
-                    mailer=mailer,
                     encoder=encoder,
                 )
-            if delivered is None:
-                break
-            attempted.append(delivered.delivery_id)
+            if hand_off is None:
+                return
+            attempted.append(hand_off.delivery_id)
+            try:
+                delivered, error = _hand_over(hand_off, mailer=mailer, now=now)
+            finally:
+                digest_service.release(locks, hand_off)
             result.add(delivered)
-            run.counts = {"sent": result.sent, "empty": result.empty, "failed": result.failed}
-    return result
+            run.counts = result.counts
+            server_failures = server_failures + 1 if error and error.kind == MailFailure.SERVER else 0
+            if server_failures >= settings.smtp_breaker_failures:
+                result.stopped = (
+                    f"the mail server failed {server_failures} times in a row (last: {error}); "
+                    "stopped early, the rest waits for the next run"
+                )
+                log.error("digest run %s", result.stopped)
+                raise MailServerDown(result.stopped)
+
+
+def _hand_over(
+    hand_off: digest_service.HandOff, *, mailer: Mailer, now: datetime | None
+) -> tuple[digest_service.Delivered, MailError | None]:
+    """Give the message to the mail server (no transaction is open), then record how that ended."""
+    if hand_off.message is None:
+        return digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY), None
+    error: MailError | None = None
+    try:
+        mailer.send(hand_off.message)
+    except MailError as failed:
+        error = failed
+    with unit_of_work() as session:
+        delivered = digest_service.record_outcome(
+            session, hand_off=hand_off, error=error, now=now or datetime.now(UTC), settings=get_settings()
+        )
+    return delivered, error
+
+
+@contextmanager
+def _hand_off_locks() -> Iterator[Connection]:
+    """The run's own autocommit connection, outside the pool: the advisory lock it holds while a
+    message is with the mail server is not a transaction, and goes when it closes or the process dies."""
+    connection = get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+    connection.detach()
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def optional_encoder() -> Encoder | None:

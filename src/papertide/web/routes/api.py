@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
@@ -14,6 +14,8 @@ from papertide.search.schemas import MAX_QUERY_LENGTH, SearchMode, SearchQuery
 from papertide.web import paper_views
 from papertide.web.deps import EncoderProviderDep, SessionDep, SettingsDep
 from papertide.web.schemas import (
+    API_ERRORS,
+    BODY_ERRORS,
     ErrorResponse,
     PaperRead,
     SearchResult,
@@ -23,7 +25,7 @@ from papertide.web.schemas import (
     TrendingPage,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=API_ERRORS)
 NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorResponse, "description": "No such paper"}
 }
@@ -49,16 +51,34 @@ def search(
 ) -> SearchResults:
     """Keyword (full text), semantic (embeddings) or hybrid (reciprocal rank fusion) search."""
     query = SearchQuery(q=q, mode=mode, limit=limit)
-    hits = search_service.search(session, query, encoder=encoder())
+    # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
+    hits = search_service.search(session, query, encoder=encoder() if query.uses_embeddings else None)
     return SearchResults(query=query.q, mode=query.mode, results=[SearchResult.from_hit(h) for h in hits])
 
 
 class PassageIn(BaseModel):
+    # The body is what OpenAPI declares, no looser: unknown fields are refused (a misspelt `limit`
+    # should not pass silently) and `limit` is a JSON integer (`true` and `"5"` are not).
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(min_length=1, max_length=5000, description="an abstract or any passage")
     limit: int = Field(default=10, ge=1, le=100)
 
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _json_integer(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a JSON integer")
+        return value
 
-@router.post("/similar", responses={503: {"model": ErrorResponse, "description": "No embedding model"}})
+
+@router.post(
+    "/similar",
+    responses={
+        **BODY_ERRORS,
+        503: {"model": ErrorResponse, "description": "No embedding model, or the database is not reachable"},
+    },
+)
 def similar_to_text(session: SessionDep, encoder: EncoderProviderDep, body: PassageIn) -> SimilarResults:
     """Papers nearest to a pasted abstract ("more like this")."""
     model = encoder()

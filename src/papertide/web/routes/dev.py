@@ -1,4 +1,4 @@
-"""/dev/outbox: the messages the embedded default wrote instead of sending (no SMTP configured)."""
+"""/dev/outbox: the messages written instead of sent (no SMTP configured), for a browser on this machine only."""
 
 from __future__ import annotations
 
@@ -9,16 +9,25 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from papertide.digests.mailer import list_outbox
-from papertide.web.deps import SettingsDep, templates
+from papertide.web.deps import SettingsDep, comes_straight_from_loopback, templates
 
 router = APIRouter(prefix="/dev")
 
 
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """Every confirm and unsubscribe link is in here, so only a browser on this machine may read it:
+    the Docker image listens on 0.0.0.0, where anyone could otherwise confirm someone else's address.
+    """
     if settings.smtp_url:
         raise HTTPException(
             status_code=404, detail="The outbox is only kept when PAPERTIDE_SMTP_URL is unset."
+        )
+    if not comes_straight_from_loopback(request):
+        raise HTTPException(
+            status_code=404,
+            detail="The outbox is only shown to a browser on the server itself (127.0.0.1 or ::1), "
+            "never through a proxy.",
         )
     messages = []
     for path in list_outbox(settings.outbox_dir)[:100]:

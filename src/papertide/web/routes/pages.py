@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from papertide.digests import service as digest_service
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking import service as ranking_service
@@ -65,6 +66,7 @@ def status_page(request: Request, session: SessionDep, settings: SettingsDep) ->
     context = {
         "sources": last_runs_by_source(session, per_source=5),
         "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
+        "delivery": digest_service.delivery_health(session),
         **paper_views.trending_clock(session),
     }
     return templates.TemplateResponse(request, "pages/status.html", context)

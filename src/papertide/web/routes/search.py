@@ -34,7 +34,10 @@ def search_page(
     except ValidationError as error:
         context["error"] = explain(error)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=422)
-    context["hits"] = search_service.search(session, query, encoder=encoder())
+    # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
+    context["hits"] = search_service.search(
+        session, query, encoder=encoder() if query.uses_embeddings else None
+    )
     return templates.TemplateResponse(request, "pages/search.html", context)
 
 
@@ -67,10 +70,10 @@ def more_like_this(
 ) -> HTMLResponse:
     """Papers like a pasted abstract. A POST because abstracts are too long for a URL; it changes nothing."""
     context: dict[str, object] = {"text": text, "hits": None, "error": None, "max_length": MAX_PASSAGE_LENGTH}
-    model = encoder()
     if not text.strip() or len(text) > MAX_PASSAGE_LENGTH:
         context["error"] = f"Paste an abstract or a passage of 1 to {MAX_PASSAGE_LENGTH:,} characters."
         return templates.TemplateResponse(request, "pages/more_like_this.html", context, status_code=422)
+    model = encoder()  # only for a passage it will search: the first call loads the model
     if model is None:
         context["error"] = "The embedding model is not available, so this search is off."
         return templates.TemplateResponse(request, "pages/more_like_this.html", context, status_code=503)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from papertide.db import unit_of_work
 from papertide.digests.mailer import Mailer, MailError
 from papertide.digests.render import confirmation_message
 from papertide.models import TokenPurpose
 from papertide.subscribers import service as subscriber_service
-from papertide.web.deps import SessionDep, SettingsDep, check_csrf, csrf_token, templates
+from papertide.subscribers.service import LinkState
+from papertide.web.deps import SessionDep, SettingsDep, check_csrf, client_address, csrf_token, templates
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -40,11 +43,7 @@ def subscribe(
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
     check_csrf(settings, csrf, "subscribe")
-    client = request.client.host if request.client else "unknown"
-    if not request.app.state.subscribe_limiter.allow(client):
-        raise HTTPException(
-            status_code=429, detail="Too many sign-ups from your address. Please try again in an hour."
-        )
+    _count_sign_up(request, settings)
     try:
         outcome = subscriber_service.subscribe(
             session,
@@ -66,6 +65,25 @@ def subscribe(
     )
 
 
+def _count_sign_up(request: Request, settings: SettingsDep) -> None:
+    """429 once this client has used up its sign-ups for the hour, counted for every web process."""
+    # Its own short transaction: the count's row lock lasts one statement, not the whole sign-up
+    # (which sends an email), so a client's requests never queue behind each other on it.
+    with unit_of_work() as session:
+        allowance = subscriber_service.allow_sign_up(
+            session,
+            client=client_address(request, settings),
+            limit=settings.subscribe_rate_limit_per_hour,
+            now=datetime.now(UTC),
+        )
+    if not allowance.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail="Too many sign-ups from your address. Please try again in an hour.",
+            headers={"Retry-After": str(allowance.retry_after_seconds)},
+        )
+
+
 def _send_confirmation(
     mailer: Mailer, settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome
 ) -> None:
@@ -73,8 +91,8 @@ def _send_confirmation(
         sender=settings.mail_from,
         to=outcome.subscriber.email,
         confirm_url=f"{settings.base_url}/confirm/{outcome.confirm_token}",
-        interests=outcome.subscriber.interests,
-        frequency=outcome.subscriber.frequency,
+        interests=outcome.interests,
+        frequency=outcome.frequency,
     )
     try:
         mailer.send(message)
@@ -86,14 +104,49 @@ def _send_confirmation(
         ) from error
 
 
+def _link_problem(link: subscriber_service.Link) -> str:
+    """What a person is told about a link that can no longer be used."""
+    if link.state == LinkState.EXPIRED:
+        days = subscriber_service.CONFIRM_TOKEN_TTL.days
+        return f"This confirmation link has expired (links work for {days} days), so nothing was changed."
+    if link.token.purpose == TokenPurpose.UNSUBSCRIBE:
+        return (
+            "This unsubscribe link has already been used, so nothing was changed. "
+            "If digests still arrive, use the link in the newest one."
+        )
+    return (
+        "This confirmation link has already been used, or a newer one was confirmed. "
+        "Each link works once, so nothing was changed."
+    )
+
+
+def _confirm_page(
+    request: Request, settings: SettingsDep, token: str, link: subscriber_service.Link | None
+) -> HTMLResponse:
+    """The confirm page: the choices and a button for a valid link, 410 and why for a spent one."""
+    if link is None:
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    if link.state != LinkState.VALID:
+        context: dict[str, object] = {
+            "problem": _link_problem(link),
+            "expired": link.state == LinkState.EXPIRED,
+        }
+        return templates.TemplateResponse(request, "pages/confirm.html", context, status_code=410)
+    context = {
+        "email": link.subscriber.email,
+        "interests": link.token.interests or [],
+        "frequency": link.token.frequency,
+        "token": token,
+        "csrf_token": csrf_token(settings, "confirm"),
+    }
+    return templates.TemplateResponse(request, "pages/confirm.html", context)
+
+
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, session: SessionDep, settings: SettingsDep, token: str) -> HTMLResponse:
-    """Shows a button; a GET (a mail scanner following the link) confirms nothing."""
-    subscriber = subscriber_service.find_by_token(session, token, TokenPurpose.CONFIRM)
-    if subscriber is None:
-        raise HTTPException(status_code=404, detail=NOT_FOUND)
-    context = {"email": subscriber.email, "token": token, "csrf_token": csrf_token(settings, "confirm")}
-    return templates.TemplateResponse(request, "pages/confirm.html", context)
+    """Shows what the link confirms and a button; a GET (a mail scanner following the link) confirms nothing."""
+    link = subscriber_service.read_link(session, token, TokenPurpose.CONFIRM)
+    return _confirm_page(request, settings, token, link)
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
@@ -105,20 +158,24 @@ def confirm(
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
     check_csrf(settings, csrf, "confirm")
-    subscriber = subscriber_service.confirm(session, token)
-    if subscriber is None:
-        raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return templates.TemplateResponse(request, "pages/confirmed.html", {"subscriber": subscriber})
+    link = subscriber_service.confirm(session, token)
+    if link is None or link.state != LinkState.VALID:
+        return _confirm_page(request, settings, token, link)
+    return templates.TemplateResponse(request, "pages/confirmed.html", {"subscriber": link.subscriber})
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, session: SessionDep, token: str) -> HTMLResponse:
     """Shows a button; the GET itself changes nothing."""
-    subscriber = subscriber_service.find_by_token(session, token, TokenPurpose.UNSUBSCRIBE)
-    if subscriber is None:
+    link = subscriber_service.read_link(session, token, TokenPurpose.UNSUBSCRIBE)
+    if link is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
+    if link.state != LinkState.VALID:
+        return templates.TemplateResponse(
+            request, "pages/unsubscribe.html", {"problem": _link_problem(link)}, status_code=410
+        )
     return templates.TemplateResponse(
-        request, "pages/unsubscribe.html", {"email": subscriber.email, "token": token}
+        request, "pages/unsubscribe.html", {"email": link.subscriber.email, "token": token}
     )
 
 
@@ -129,7 +186,11 @@ def unsubscribe(request: Request, session: SessionDep, token: str) -> HTMLRespon
     No CSRF token: mail clients send the one-click POST without one, and the unguessable token in
     the path is itself the proof that the request comes from the mailbox owner.
     """
-    subscriber = subscriber_service.unsubscribe(session, token)
-    if subscriber is None:
+    link = subscriber_service.unsubscribe(session, token)
+    if link is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return templates.TemplateResponse(request, "pages/unsubscribed.html", {"email": subscriber.email})
+    if link.state != LinkState.VALID:
+        return templates.TemplateResponse(
+            request, "pages/unsubscribe.html", {"problem": _link_problem(link)}, status_code=410
+        )
+    return templates.TemplateResponse(request, "pages/unsubscribed.html", {"email": link.subscriber.email})

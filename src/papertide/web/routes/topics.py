@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
 from papertide.web.deps import SessionDep, templates
-from papertide.web.schemas import TopicList, TopicSummary
+from papertide.web.guards import INT4_MAX
+from papertide.web.schemas import API_ERRORS, TopicList, TopicSummary
 
 router = APIRouter()
 
@@ -40,7 +41,9 @@ def topics_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)
-def topic_page(request: Request, session: SessionDep, topic_id: int) -> HTMLResponse:
+def topic_page(
+    request: Request, session: SessionDep, topic_id: Annotated[int, Path(ge=0, le=INT4_MAX)]
+) -> HTMLResponse:
     topic = paper_repository.get_topic(session, topic_id)
     if topic is None:
         raise HTTPException(
@@ -54,7 +57,7 @@ def topic_page(request: Request, session: SessionDep, topic_id: int) -> HTMLResp
     return templates.TemplateResponse(request, "pages/topic.html", context)
 
 
-@router.get("/api/v1/topics", tags=["api"])
+@router.get("/api/v1/topics", tags=["api"], responses=API_ERRORS)
 def topics_api(session: SessionDep) -> TopicList:
     """Topics by momentum, with their size and papers per week."""
     return TopicList(

@@ -1,0 +1,167 @@
+"""Input checks every route shares: a cap on request bodies, and no control characters in any value.
+
+Both answer with a clear 4xx at the edge, so no route has to remember them: a NUL byte reached
+Postgres (which cannot store one) as a 500, and a 100 MB JSON body was read whole into memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from papertide.web.errors import error_response
+
+# Postgres `integer` (int4): an id past this range fails in the database, not in validation.
+INT4_MAX = 2**31 - 1
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a streamed (chunked) body passes the limit; the app answers 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=too_large_message(max_bytes))
+
+
+def too_large_message(max_bytes: int) -> str:
+    return f"The request body is too large: at most {max_bytes:,} bytes are accepted."
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body over `max_bytes`.
+
+    A declared Content-Length over the limit is answered 413 before a byte of the body is read.
+    A body without one (chunked) is counted as the app reads it, and reading past the limit raises
+    `BodyTooLarge`, which the app's HTTPException handler turns into the same 413.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            response = error_response(Request(scope), 413, too_large_message(self.max_bytes))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        return counted
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared length; None when absent or not a number (the server refuses those itself)."""
+    value = Headers(scope=scope).get("content-length", "")
+    if not (value.isascii() and value.isdigit()):
+        return None
+    # Past 18 digits it is over any limit; int() of thousands of digits would raise.
+    return int(value) if len(value) <= 18 else 10**18
+
+
+def control_character(value: str) -> str | None:
+    """The first character no input may hold: a C0 control other than tab and newlines, or a lone
+    surrogate. Postgres refuses NUL outright, and the others only ever arrive by mistake or malice."""
+    for char in value:
+        if (char < " " and char not in "\t\n\r") or "\ud800" <= char <= "\udfff":
+            return char
+    return None
+
+
+async def reject_control_characters(request: Request) -> None:
+    """App-wide dependency: a 422 naming the first path, query, form or JSON input that holds one."""
+    for where, name, value in await _inputs(request):
+        char = control_character(name) or control_character(value)
+        if char is not None:
+            shown = "".join("?" if control_character(c) else c for c in name)
+            problem = {
+                "type": "value_error",
+                "loc": (where, shown),
+                "msg": f"contains the control character U+{ord(char):04X}, which no input may hold",
+            }
+            raise RequestValidationError([problem])
+
+
+async def _inputs(request: Request) -> list[tuple[str, str, str]]:
+    """(where, name, value) for every string the request carries."""
+    found = [("path", name, str(value)) for name, value in request.path_params.items()]
+    found += [("query", name, value) for name, value in request.query_params.multi_items()]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in FORM_TYPES:
+        # Starlette keeps the parsed form on the request, so the route reads this same copy.
+        form = await request.form()
+        found += [("body", name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            document = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return found  # FastAPI answers malformed JSON with its own 422
+        found += [("body", name, value) for name, value in _strings(document, "")]
+    return found
+
+
+def _strings(document: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(dotted path, text) for every key and string value in a JSON document."""
+    if isinstance(document, str):
+        yield path, document
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            inner = f"{path}.{key}" if path else str(key)
+            yield inner, str(key)
+            yield from _strings(value, inner)
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _strings(value, f"{path}.{index}" if path else str(index))
+
+
+# What reject_control_characters enforces, as JSON Schema: no C0 control but tab, LF and CR.
+CONTROL_FREE_PATTERN = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"
+
+
+def publish_input_rule(openapi: dict[str, Any]) -> None:
+    """Write the control-character rule into every request input of an OpenAPI document, so that
+    clients (and the schema-driven fuzz test) know a string holding one is answered 422."""
+    schemas = openapi.get("components", {}).get("schemas", {})
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _forbid_controls(parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                body = content.get("schema", {})
+                _forbid_controls(schemas.get(body.get("$ref", "").rsplit("/", 1)[-1], body))
+
+
+def _forbid_controls(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_controls(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(schema):
+        schema["pattern"] = CONTROL_FREE_PATTERN
+    for key in ("anyOf", "oneOf", "allOf", "items"):
+        _forbid_controls(schema.get(key))
+    for value in schema.get("properties", {}).values():
+        _forbid_controls(value)

@@ -1,0 +1,208 @@
+"""A digest run against a real SMTP server (aiosmtpd): the ledger commits `sending` before the
+hand-off and holds no transaction during it; 4xx replies come back later with the same message;
+a 5xx for a recipient suppresses the address; two senders at once send each digest once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+
+import psycopg
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from papertide.db import database_url
+from papertide.digests.mailer import SmtpMailer
+from papertide.models import DeliveryStatus, DigestDelivery, JobRun, Subscriber
+from papertide.web.app import create_app
+from papertide.worker import jobs
+from tests.helpers import Inbox, digest_ready, smtp_server
+
+DAY = date(2026, 11, 24)
+
+
+class Replying(Inbox):
+    """Answers RCPT for some addresses, or DATA for the first few messages, with a set reply."""
+
+    def __init__(self, *, rcpt: dict[str, str] | None = None, data: list[str] | None = None) -> None:
+        super().__init__()
+        self.rcpt = rcpt or {}
+        self.data = list(data or [])
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, options: list[str]
+    ) -> str:
+        if address in self.rcpt:
+            return self.rcpt[address]
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        if self.data:
+            return self.data.pop(0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def ledger(session: Session) -> dict[str, DigestDelivery]:
+    """Every delivery, by the subscriber's address."""
+    session.expire_all()
+    rows = session.scalars(select(DigestDelivery).order_by(DigestDelivery.id)).all()
+    emails = {s.id: s.email for s in session.scalars(select(Subscriber))}
+    return {emails[r.subscriber_id]: r for r in rows}
+
+
+def psycopg_url() -> str:
+    return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Watching(SmtpMailer):
+    """Looks at the database from outside while each message is with the mail server."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.seen: list[tuple[str, int, bool]] = []
+
+    def send(self, message: EmailMessage) -> None:
+        with psycopg.connect(psycopg_url(), autocommit=True) as conn:
+            open_transactions = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            with conn.transaction():
+                try:
+                    row = conn.execute(
+                        "SELECT status FROM digest_delivery WHERE message_id = %s FOR UPDATE NOWAIT",
+                        (str(message["Message-ID"]),),
+                    ).fetchone()
+                    status, unlocked = (str(row[0]) if row else "not committed"), True
+                except psycopg.errors.LockNotAvailable:
+                    status, unlocked = "locked", False
+        self.seen.append((status, int(open_transactions[0]) if open_transactions else -1, unlocked))
+        super().send(message)
+
+
+def test_no_transaction_is_open_while_the_mail_server_has_the_message(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org", "b@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        mailer = Watching(f"smtp://127.0.0.1:{port}")
+        result = jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None)
+
+    assert result.sent == 2
+    # Committed as `sending` before the hand-off, row unlocked, no session idle in a transaction.
+    assert mailer.seen == [("sending", 0, True), ("sending", 0, True)]
+
+
+def test_a_digest_carries_a_message_id_derived_from_its_delivery(database: str, session: Session) -> None:
+    digest_ready(["a@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        jobs.send_digests(digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None)
+
+    row = ledger(session)["a@example.org"]
+    assert inbox.messages[0]["Message-ID"] == row.message_id == f"<digest-{row.id}-20261124@localhost>"
+
+
+def test_a_4xx_reply_is_retried_after_a_backoff_with_the_same_message(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org", "b@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying(data=["451 4.3.0 Mailbox busy, try again later"] * 2)
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        first = jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)
+        deferred = ledger(session)
+        early = jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=4))
+        later = jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=5))
+
+    assert (first.sent, first.deferred, first.failed) == (0, 2, 0)
+    assert {r.status for r in deferred.values()} == {DeliveryStatus.DEFERRED}
+    assert {r.next_attempt_at for r in deferred.values()} == {now + timedelta(minutes=5)}
+    assert "451 4.3.0 Mailbox busy" in (deferred["a@example.org"].error or "")
+    assert early is None, "nothing is due before the backoff ends"
+    assert later is not None
+    assert later.sent == 2
+    assert sorted(str(m["Message-ID"]) for m in inbox.messages) == sorted(
+        str(r.message_id) for r in deferred.values()
+    ), "the retry sends the message composed for the first attempt"
+    assert {r.status for r in ledger(session).values()} == {DeliveryStatus.SENT}
+
+
+def test_the_next_days_run_also_sends_what_an_earlier_date_left_deferred(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying(data=["421 4.7.0 Too many connections, try again later"])
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)
+        next_day = jobs.send_digests(
+            digest_date=DAY + timedelta(days=1), mailer=mailer, encoder=None, now=now + timedelta(hours=1)
+        )
+
+    assert next_day.sent == 2
+    assert [m["Subject"] for m in inbox.messages] == [
+        "papertide: 3 trending papers for Tue 24 Nov",
+        "papertide: 3 trending papers for Wed 25 Nov",
+    ]
+
+
+def test_a_5xx_for_a_recipient_suppresses_the_address_and_shows_it_masked_on_status(
+    database: str, session: Session
+) -> None:
+    digest_ready(["gone@example.org", "here@example.org"])
+    inbox = Replying(rcpt={"gone@example.org": "550 5.1.1 <gone@example.org>: Recipient address rejected"})
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        first = jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None)
+        second = jobs.send_digests(digest_date=DAY + timedelta(days=1), mailer=mailer, encoder=None)
+    page = TestClient(create_app(encoder_provider=lambda: None)).get("/status").text
+
+    assert (first.sent, first.failed) == (1, 1)
+    assert ledger(session)["gone@example.org"].status == DeliveryStatus.FAILED
+    assert second.sent == 1, "the suppressed address gets no further digest"
+    assert [m["To"] for m in inbox.messages] == ["here@example.org", "here@example.org"]
+    assert "1 suppressed address" in page
+    assert "g***@example.org" in page
+    assert "550 5.1.1 &lt;g***@example.org&gt;: Recipient address rejected" in page
+    assert "gone@example.org" not in page
+
+
+def test_two_senders_at_once_send_each_digest_once(database: str, session: Session) -> None:
+    emails = [f"r{i}@example.org" for i in range(6)]
+    digest_ready(emails)
+    inbox = Slow()
+    results = []
+    with smtp_server(inbox) as port:
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(
+                    jobs.send_digests(digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"))
+                )
+            )
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+
+    assert sorted(m["To"] for m in inbox.messages) == emails
+    assert sum(r.sent for r in results) == 6
+    runs = session.scalars(select(JobRun).where(JobRun.job == "digest")).all()
+    assert len(runs) == 2, "both runs finish (their rescoring collided before: duplicate key)"
+
+
+class Slow(Inbox):
+    """Takes a moment per message, so that two senders overlap."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)

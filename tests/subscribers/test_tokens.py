@@ -1,0 +1,192 @@
+"""Links in emails: each works once, confirms only the sign-up it was sent for, and says why when spent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from papertide.config import get_settings
+from papertide.digests.mailer import SmtpMailer
+from papertide.models import SubscriberStatus, SubscriberToken, TokenPurpose
+from papertide.subscribers import service
+from papertide.web.app import create_app
+from papertide.web.deps import csrf_token
+from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email
+
+
+@pytest.fixture
+def client(database: str, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=smtp[1])) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def inbox(smtp: tuple[Inbox, SmtpMailer]) -> Inbox:
+    return smtp[0]
+
+
+def sign_up(
+    client: TestClient, inbox: Inbox, email: str, interests: str = "", frequency: str = "daily"
+) -> str:
+    """The form's POST; returns the token of the confirmation email it sent."""
+    before = len(inbox.messages)
+    form = client.get("/subscribe")
+    data = {"email": email, "interests": interests, "frequency": frequency, "csrf": csrf_from(form.text)}
+    assert client.post("/subscribe", data=data).status_code == 200
+    assert len(inbox.messages) == before + 1, "one confirmation email"
+    return link_token(inbox.messages[-1], "confirm")
+
+
+def press_confirm(client: TestClient, token: str) -> tuple[int, str]:
+    """What pressing the button on the confirm page answers (the page's CSRF token, or a fresh one)."""
+    page = client.get(f"/confirm/{token}")
+    csrf = csrf_from(page.text) if page.status_code == 200 else _fresh_confirm_csrf()
+    response = client.post(f"/confirm/{token}", data={"csrf": csrf})
+    return response.status_code, response.text
+
+
+def _fresh_confirm_csrf() -> str:
+    return csrf_token(get_settings(), "confirm")
+
+
+def choices(session: Session, email: str) -> tuple[str, list[str], str]:
+    stored = subscriber_by_email(session, email)
+    return stored.status, stored.interests, stored.frequency
+
+
+def test_a_used_confirm_link_cannot_be_replayed(client: TestClient, inbox: Inbox) -> None:
+    token = sign_up(client, inbox, "once@example.org")
+    assert press_confirm(client, token)[0] == 200
+
+    replay = client.post(f"/confirm/{token}", data={"csrf": _fresh_confirm_csrf()})
+    page = client.get(f"/confirm/{token}")
+
+    for response in (replay, page):
+        assert response.status_code == 410
+        assert "This confirmation link has already been used" in response.text
+        assert 'action="/confirm/' not in response.text
+        assert "You're subscribed" not in response.text
+
+
+def test_an_old_link_confirms_only_the_choices_it_was_sent_for(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    owners = sign_up(client, inbox, "victim@example.org", "speech synthesis", "weekly")
+    sign_up(client, inbox, "victim@example.org", "crypto scams", "daily")  # someone else, later
+
+    page = client.get(f"/confirm/{owners}")
+    assert "You asked for a weekly digest, favouring: speech synthesis." in page.text
+    assert press_confirm(client, owners)[0] == 200
+
+    assert choices(session, "victim@example.org") == ("confirmed", ["speech synthesis"], "weekly")
+
+
+def test_a_pending_address_keeps_its_stored_choices_until_a_link_is_confirmed(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    first = sign_up(client, inbox, "pending@example.org", "agents", "weekly")
+    stored = choices(session, "pending@example.org")
+    second = sign_up(client, inbox, "pending@example.org", "crypto scams", "daily")
+
+    assert choices(session, "pending@example.org") == stored
+    assert stored[0] == SubscriberStatus.PENDING
+    assert press_confirm(client, second)[0] == 200
+    assert choices(session, "pending@example.org") == ("confirmed", ["crypto scams"], "daily")
+    # The earlier link would switch the choices back: confirming a newer one retired it.
+    assert press_confirm(client, first)[0] == 410
+    assert choices(session, "pending@example.org") == ("confirmed", ["crypto scams"], "daily")
+
+
+def test_signing_up_an_unsubscribed_address_again_changes_nothing_until_confirmed(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    token = sign_up(client, inbox, "left@example.org", "speech synthesis", "weekly")
+    press_confirm(client, token)
+    subscriber = subscriber_by_email(session, "left@example.org")
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    assert client.post(f"/unsubscribe/{leave}").status_code == 200
+
+    again = sign_up(client, inbox, "left@example.org", "crypto scams", "daily")
+    assert choices(session, "left@example.org") == ("unsubscribed", ["speech synthesis"], "weekly")
+
+    assert press_confirm(client, again)[0] == 200
+    assert choices(session, "left@example.org") == ("confirmed", ["crypto scams"], "daily")
+
+
+def test_a_confirmation_waiting_in_the_mailbox_dies_with_an_unsubscribe(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    first = sign_up(client, inbox, "both@example.org", "agents")
+    waiting = sign_up(client, inbox, "both@example.org", "agents, speech")
+    press_confirm(client, first)
+    subscriber = subscriber_by_email(session, "both@example.org")
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    client.post(f"/unsubscribe/{leave}")
+
+    assert press_confirm(client, waiting)[0] == 410
+    assert choices(session, "both@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_confirmed_address_that_signs_up_again_keeps_its_choices_and_gets_no_email(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    press_confirm(client, sign_up(client, inbox, "kept@example.org", "agents", "weekly"))
+    form = client.get("/subscribe")
+    data = {
+        "email": "kept@example.org",
+        "interests": "crypto",
+        "frequency": "daily",
+        "csrf": csrf_from(form.text),
+    }
+
+    response = client.post("/subscribe", data=data)
+
+    assert response.status_code == 200
+    assert "Check your inbox" in response.text
+    assert len(inbox.messages) == 1
+    assert choices(session, "kept@example.org") == ("confirmed", ["agents"], "weekly")
+
+
+def test_an_expired_confirm_link_says_so_and_shows_no_button(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    token = sign_up(client, inbox, "late@example.org", "agents")
+    session.execute(
+        update(SubscriberToken).values(created_at=SubscriberToken.created_at - service.CONFIRM_TOKEN_TTL)
+    )
+    session.commit()
+
+    page = client.get(f"/confirm/{token}")
+    pressed = client.post(f"/confirm/{token}", data={"csrf": _fresh_confirm_csrf()})
+
+    for response in (page, pressed):
+        assert response.status_code == 410
+        assert "This confirmation link has expired (links work for 7 days)" in response.text
+        assert 'action="/confirm/' not in response.text
+    assert choices(session, "late@example.org")[0] == SubscriberStatus.PENDING
+
+
+def test_a_used_unsubscribe_link_says_so_and_shows_no_button(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    press_confirm(client, sign_up(client, inbox, "bye@example.org"))
+    subscriber = subscriber_by_email(session, "bye@example.org")
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    assert client.post(f"/unsubscribe/{leave}").status_code == 200
+    press_confirm(client, sign_up(client, inbox, "bye@example.org"))  # back again, on purpose
+
+    replay = client.post(f"/unsubscribe/{leave}")
+    page = client.get(f"/unsubscribe/{leave}")
+
+    for response in (replay, page):
+        assert response.status_code == 410
+        assert "This unsubscribe link has already been used" in response.text
+        assert 'action="/unsubscribe/' not in response.text
+    assert choices(session, "bye@example.org")[0] == SubscriberStatus.CONFIRMED

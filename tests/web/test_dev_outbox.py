@@ -1,0 +1,66 @@
+"""/dev/outbox holds every confirm and unsubscribe link: only a browser on the server itself sees it."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from papertide.config import get_settings
+from papertide.web.app import create_app
+from tests.helpers import csrf_from
+
+LOOPBACK = ("127.0.0.1", 50000)
+STRANGER = ("203.0.113.7", 50000)
+
+
+@pytest.fixture
+def app(database: str) -> FastAPI:
+    """The embedded default's mail setup: no SMTP server, so mail goes to DATA_DIR/outbox."""
+    app = create_app(encoder_provider=lambda: None)
+    with TestClient(app, client=LOOPBACK) as client:
+        form = client.get("/subscribe")
+        client.post("/subscribe", data={"email": "owner@example.org", "csrf": csrf_from(form.text)})
+    return app
+
+
+def test_a_browser_on_the_server_reads_the_outbox(app: FastAPI) -> None:
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox")
+
+    assert response.status_code == 200
+    assert "http://testserver/confirm/" in response.text
+
+
+@pytest.mark.parametrize(
+    ("client", "headers"),
+    [
+        (STRANGER, {}),  # the Docker image's default: listening on 0.0.0.0 without SMTP
+        (("::ffff:203.0.113.7", 50000), {}),
+        (("2001:db8::7", 50000), {}),
+        (LOOPBACK, {"X-Forwarded-For": "203.0.113.7"}),  # a reverse proxy on the same machine
+        (LOOPBACK, {"Forwarded": "for=203.0.113.7"}),
+        (LOOPBACK, {"X-Real-IP": "203.0.113.7"}),
+    ],
+)
+def test_anyone_else_gets_a_404_without_a_single_link(
+    app: FastAPI, client: tuple[str, int], headers: dict[str, str]
+) -> None:
+    response = TestClient(app, client=client).get("/dev/outbox", headers=headers)
+
+    assert response.status_code == 404
+    assert "only shown to a browser on the server itself" in response.text
+    assert "/confirm/" not in response.text
+    assert "owner@example.org" not in response.text
+
+
+def test_production_mail_settings_turn_the_outbox_off_even_on_the_server(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "smtp://127.0.0.1:2525")
+    get_settings.cache_clear()
+
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox")
+
+    assert response.status_code == 404
+    assert "only kept when PAPERTIDE_SMTP_URL is unset" in response.text
+    assert "/confirm/" not in response.text
