@@ -1,7 +1,8 @@
 # papertide: one image for web, worker and scheduler (the command picks the role).
 # CPU torch by default; for GPU workers build with --build-arg TORCH_INDEX=<a CUDA wheel index>
 # and run the worker with the NVIDIA runtime (see docker-compose.yml).
-FROM python:3.11-slim AS base
+# A fixed Python patch release and Debian, so a rebuild gets the same base (bump on purpose).
+FROM python:3.11.11-slim-bookworm AS base
 
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -18,12 +19,13 @@ WORKDIR /app
 # torch first, from the index chosen above, so the project install does not pull a CUDA build.
 RUN pip install "${TORCH_SPEC}" --index-url "${TORCH_INDEX}"
 
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml requirements.lock README.md alembic.ini ./
 COPY src ./src
 COPY templates ./templates
 COPY migrations ./migrations
 # A regular (non-editable) install: the wheel carries templates/ and migrations/ inside the package.
-RUN pip install . && rm -rf /app/src
+# requirements.lock holds every dependency to the exact version the suite ran with.
+RUN pip install -c requirements.lock . && rm -rf /app/src
 
 USER papertide
 EXPOSE 8000

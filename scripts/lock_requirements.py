@@ -55,7 +55,9 @@ def main() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     roots = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
     pinned = closure(roots)
-    lines = [f"{name}=={version}" for name, version in sorted(pinned.items()) if not name.startswith(LEFT_OUT)]
+    lines = [
+        f"{name}=={version}" for name, version in sorted(pinned.items()) if not name.startswith(LEFT_OUT)
+    ]
     TARGET.write_text(HEADER + "\n".join(lines) + "\n")
     sys.stdout.write(f"{len(lines)} pins -> {TARGET}\n")
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -85,6 +85,21 @@ def test_up_serves_the_sample_stops_cleanly_and_restarts_on_the_same_data(tmp_pa
     assert not list((data_dir / "pg").glob("postmaster.pid")), "Postgres stopped with papertide"
 
 
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The processes a test starts; any still running at its end (a failed check) is stopped."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def cli(data_dir: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """Another papertide command on the same embedded database, beside `up`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
@@ -124,18 +139,22 @@ def papers_file(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_up_stops_postgres_whatever_ran_beside_it(tmp_path: Path, signum: int) -> None:
+def test_up_stops_postgres_whatever_ran_beside_it(
+    tmp_path: Path, signum: int, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
     loader = cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path)))
     assert loader.wait(timeout=120) == 0, log.read_text()
     assert postgres_processes(data_dir) == [], "a command alone stops the server it started"
 
     up = start(data_dir, port, log)
+    spawned.append(up)
     wait_healthy(f"http://127.0.0.1:{port}", up, log)
     # One command ends normally beside `up`, one is killed without a chance to clean up.
     assert cli(data_dir, log, "digest", "send").wait(timeout=120) == 0, log.read_text()
     killed_log = tmp_path / "killed.log"
     killed = cli(data_dir, killed_log, "worker")
+    spawned.append(killed)
     wait_for(lambda: [1] if attached(killed_log) else [], up, log, timeout=120)
     killed.kill()
     killed.wait()
@@ -148,13 +167,17 @@ def test_up_stops_postgres_whatever_ran_beside_it(tmp_path: Path, signum: int) -
     assert not (data_dir / "pg" / "postmaster.pid").exists()
 
 
-def test_a_command_still_running_when_up_stops_keeps_working_then_stops_postgres(tmp_path: Path) -> None:
+def test_a_command_still_running_when_up_stops_keeps_working_then_stops_postgres(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
     worker_log = tmp_path / "worker.log"
     assert cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path))).wait(timeout=120) == 0
     up = start(data_dir, port, log)
+    spawned.append(up)
     wait_healthy(f"http://127.0.0.1:{port}", up, log)
     worker = cli(data_dir, worker_log, "worker", "--idle-seconds", "0.5")
+    spawned.append(worker)
     wait_for(lambda: [1] if attached(worker_log) else [], up, log, timeout=120)
 
     up.send_signal(signal.SIGTERM)

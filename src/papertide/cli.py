@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -107,9 +108,16 @@ def serve(
     import uvicorn
 
     _setup_logging()
-    uvicorn.run(
-        "papertide.web.app:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info"
-    )
+    # uvicorn stops on Ctrl-C or SIGTERM, then passes the signal on: a normal end, exit 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(
+            "papertide.web.app:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
 
 
 @app.command()
@@ -126,14 +134,18 @@ def worker(idle_seconds: float = 10.0) -> None:
 
 
 @app.command()
-def scheduler() -> None:
+def scheduler(
+    check_seconds: Annotated[
+        float, typer.Option(help="how often the leader checks it still holds the lock (a new one waits 2x)")
+    ] = 10.0,
+) -> None:
     """The cron jobs (score, digests); several may run, one leads."""
     from papertide.worker.scheduler import run_as_leader
 
     _setup_logging()
     stop = threading.Event()
     try:
-        run_as_leader(get_settings(), stop=stop)
+        run_as_leader(get_settings(), stop=stop, check_seconds=check_seconds)
     except KeyboardInterrupt:
         stop.set()
 

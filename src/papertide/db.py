@@ -88,7 +88,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None) -> None:
-    """`alembic upgrade head` against `url` (default: ours)."""
+    """`alembic upgrade head` against `url` (default: ours); processes that start together take
+    turns (an advisory lock in migrations/env.py), so the second finds the schema at head."""
     command.upgrade(alembic_config(url), "head")
 
 

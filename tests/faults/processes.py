@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -47,11 +49,11 @@ def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 12
 
 
 @contextmanager
-def empty_database(admin_uri: str) -> Iterator[str]:
-    """A new database with nothing in it (not even the extension); dropped at the end."""
+def empty_database(admin_uri: str, template: str | None = None) -> Iterator[str]:
+    """A new database with nothing in it (not even the extension), or a copy of `template`; dropped at the end."""
     name = f"fault_{os.getpid()}_{next(_numbers)}"
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield to_sqlalchemy_url(admin_uri, name)
     finally:
@@ -62,3 +64,45 @@ def empty_database(admin_uri: str) -> Iterator[str]:
 def libpq_url(url: str) -> str:
     """A SQLAlchemy psycopg URL as psycopg.connect takes it."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Zygote:
+    """The warm process of tests/faults/zygote.py: runs papertide commands in forked children."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("zygote.py"))],
+                env={**env, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=out,
+                text=True,
+            )
+        self.log = log
+        assert self._ask(None) == {"ready": True}
+
+    def start(self, args: list[str], env: dict[str, str], log: Path) -> int:
+        """`papertide ARGS...` in a forked child; its pid."""
+        reply = self._ask({"run": args, "env": env, "log": str(log)})
+        return int(reply["pid"])
+
+    def wait(self, pid: int) -> int:
+        """The child's exit status (negative: the signal that ended it)."""
+        return int(self._ask({"wait": pid})["code"])
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def _ask(self, request: dict[str, object] | None) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        if request is not None:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, f"the zygote died:\n{self.log.read_text()[-3000:]}"
+        reply: dict[str, Any] = json.loads(line)
+        return reply

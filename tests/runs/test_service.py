@@ -8,12 +8,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
 from papertide.models import JobRun, JobStatus
 from papertide.runs.service import record_run, run_status, this_host
+from papertide.web.app import create_app
 from tests.helpers import wait_until
 
 
@@ -88,6 +90,21 @@ def test_a_killed_run_on_this_host_is_abandoned_at_the_next_start(database: str,
     assert run.status == JobStatus.ABANDONED
     assert run.finished_at == beat, "it ended at its last sign of life"
     assert "ended without recording an outcome" in (run.error or "")
+
+
+def test_status_page_shows_the_killed_run_as_abandoned_with_the_reason(
+    database: str, session: Session
+) -> None:
+    killed = _dead_pid()
+    _running_row(session, host=this_host(), pid=killed, heartbeat_at=datetime.now(UTC))
+    with record_run("embed"):
+        pass
+
+    page = TestClient(create_app(encoder_provider=lambda: None)).get("/status").text
+
+    assert "abandoned" in page
+    assert f"process {killed} on" in page
+    assert ">running<" not in page
 
 
 def test_a_run_elsewhere_is_abandoned_only_when_its_heartbeat_stops(database: str, session: Session) -> None:
