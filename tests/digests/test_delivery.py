@@ -11,12 +11,13 @@ from email.message import EmailMessage
 
 import psycopg
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from papertide import db
 from papertide.db import database_url
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import DeliveryStatus, DigestDelivery, JobRun, Subscriber
+from papertide.models import DeliveryStatus, DigestDelivery, JobRun, Subscriber, SubscriberStatus
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.helpers import Inbox, digest_ready, smtp_server
@@ -206,3 +207,67 @@ class Slow(Inbox):
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         await asyncio.sleep(0.05)
         return await super().handle_DATA(server, session, envelope)
+
+
+class ExplodingEncoder:
+    """The model fails for whoever needs it (a subscriber with interests)."""
+
+    dim = 384
+
+    @property
+    def name(self) -> str:
+        raise RuntimeError("CUDA fell over")
+
+    def encode(self, texts: list[str]) -> object:
+        raise RuntimeError("CUDA fell over")
+
+
+def test_a_delivery_that_cannot_be_composed_is_put_off_and_the_others_go_out(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org", "b@example.org"])
+    with db.session_factory()() as setup:
+        setup.execute(
+            update(Subscriber).where(Subscriber.email == "a@example.org").values(interests=["speech"])
+        )
+        setup.commit()
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY,
+            mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"),
+            encoder=ExplodingEncoder(),  # type: ignore[arg-type]
+        )
+
+    rows = ledger(session)
+    assert (result.sent, result.deferred) == (1, 1)
+    assert [m["To"] for m in inbox.messages] == ["b@example.org"]
+    assert rows["a@example.org"].status == DeliveryStatus.DEFERRED
+    assert "CUDA fell over" in (rows["a@example.org"].error or "")
+    assert rows["a@example.org"].next_attempt_at is not None
+
+
+def test_an_unsubscribe_closes_a_delivery_left_open_so_a_later_return_never_gets_it(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying(data=["451 4.3.0 try again later"])
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)
+        with db.session_factory()() as change:
+            # The sender died mid-hand-off (left `sending`), then the reader unsubscribed.
+            change.execute(update(DigestDelivery).values(status=DeliveryStatus.SENDING))
+            change.execute(update(Subscriber).values(status=SubscriberStatus.UNSUBSCRIBED))
+            change.commit()
+        jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=10))
+        with db.session_factory()() as change:
+            change.execute(update(Subscriber).values(status=SubscriberStatus.CONFIRMED))  # back, weeks later
+            change.commit()
+        jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=20))
+
+    row = ledger(session)["a@example.org"]
+    assert inbox.messages == []
+    assert row.status == DeliveryStatus.FAILED
+    assert "unsubscribed" in (row.error or "")

@@ -7,8 +7,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
-from papertide.digests.mailer import MailError, MailFailure, OutboxMailer, classify
+from papertide.digests.mailer import MailError, MailFailure, OutboxMailer, SmtpMailer, classify
+from tests.helpers import free_port
 
 
 @pytest.mark.parametrize(
@@ -30,11 +32,39 @@ from papertide.digests.mailer import MailError, MailFailure, OutboxMailer, class
             "451 4.3.0 try again later",
         ),
         (
-            smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"),
+            smtplib.SMTPDataError(554, b"5.6.0 message content refused"),
             MailFailure.PERMANENT,
-            "554 5.7.1 rejected as spam",
+            "554 5.6.0 message content refused",
         ),
-        (smtplib.SMTPSenderRefused(553, b"5.7.1 sender refused", "d@localhost"), MailFailure.PERMANENT, None),
+        # Policy and credentials (5.7.x, 530): about our server settings, so every recipient would
+        # fail alike. The run stops and leaves them for later; nobody is failed or suppressed.
+        (smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"), MailFailure.SERVER, None),
+        (smtplib.SMTPSenderRefused(553, b"5.7.1 sender refused", "d@localhost"), MailFailure.SERVER, None),
+        (
+            smtplib.SMTPRecipientsRefused(
+                {"a@example.org": (554, b"5.7.1 <a@example.org>: Relay access denied")}
+            ),
+            MailFailure.SERVER,
+            None,
+        ),
+        (smtplib.SMTPSenderRefused(530, b"Authentication required", "d@localhost"), MailFailure.SERVER, None),
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (530, b"5.7.0 Authentication required")}),
+            MailFailure.SERVER,
+            None,
+        ),
+        # Only a bad address is suppressed: 5.1.x, or a plain 550/551/553 without an enhanced code.
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"User unknown")}),
+            MailFailure.RECIPIENT,
+            None,
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (552, b"5.2.2 mailbox full")}),
+            MailFailure.PERMANENT,
+            None,
+        ),
+        (smtplib.SMTPRecipientsRefused({"a@example.org": (554, b"refused")}), MailFailure.PERMANENT, None),
         (smtplib.SMTPResponseException(421, b"4.3.2 closing channel"), MailFailure.SERVER, None),
         (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), MailFailure.SERVER, None),
         (
@@ -65,3 +95,32 @@ def test_an_outbox_that_cannot_be_written_is_a_mail_error(tmp_path: Path) -> Non
     with pytest.raises(MailError) as raised:
         OutboxMailer(blocked).send(message)
     assert raised.value.kind == MailFailure.SERVER
+
+
+class RudeAtQuit:
+    """Accepts the message, then answers QUIT with an error (as some servers do under load)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.accepted += 1
+        return "250 OK"
+
+    async def handle_QUIT(self, server: object, session: object, envelope: object) -> str:
+        return "421 4.3.2 going down"
+
+
+def test_a_message_the_server_accepted_is_sent_whatever_it_answers_to_quit() -> None:
+    handler = RudeAtQuit()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "d@localhost", "a@example.org", "digest"
+        message.set_content("papers")
+        SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).send(message)  # no MailError: it was accepted
+    finally:
+        controller.stop()
+    assert handler.accepted == 1

@@ -70,3 +70,35 @@ def test_after_a_200_the_sign_up_is_already_committed(database: str, tmp_path: P
     assert response.status_code == 200
     assert "Check your inbox" in response.text
     assert seen == 1
+
+
+class WatchingMailer:
+    """Records, while it 'sends', what the database says: open transactions and the new row."""
+
+    def __init__(self) -> None:
+        self.open_transactions: list[int] = []
+        self.saved_before_send: list[int] = []
+
+    def send(self, message: object) -> None:
+        with db.get_engine().connect() as connection:
+            idle_in_transaction = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+            self.open_transactions.append(connection.execute(idle_in_transaction).scalar_one())
+        self.saved_before_send.append(subscribers_committed("watched@example.org"))
+
+
+def test_the_sign_up_is_saved_before_the_email_and_no_transaction_waits_on_the_mail_server(
+    database: str, tmp_path: Path
+) -> None:
+    mailer = WatchingMailer()
+    with TestClient(create_app(mailer=mailer)) as client:
+        form = client.get("/subscribe")
+        answer = client.post(
+            "/subscribe", data={"email": "watched@example.org", "csrf": csrf_from(form.text)}
+        )
+
+    assert answer.status_code == 200
+    assert mailer.open_transactions == [0]
+    assert mailer.saved_before_send == [1]

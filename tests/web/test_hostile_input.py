@@ -239,3 +239,13 @@ def test_the_limit_is_a_setting(database: str, monkeypatch: pytest.MonkeyPatch) 
     get_settings.cache_clear()
     assert response.status_code == 413
     assert "at most 2,048 bytes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/unsubscribe/abc", "/subscribe", "/api/v1/similar"])
+@pytest.mark.parametrize("depth", [900, 30_000])
+def test_json_nested_as_deep_as_the_body_limit_allows_is_a_4xx(
+    client: TestClient, path: str, depth: int
+) -> None:
+    body = "[" * depth + "]" * depth
+    response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text

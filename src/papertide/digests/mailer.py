@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from datetime import UTC, datetime
@@ -57,11 +58,18 @@ def classify(error: smtplib.SMTPException | OSError) -> MailError:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         replies = list(error.recipients.values())
         code, text = replies[0] if replies else (0, b"")
-        kind = MailFailure.RECIPIENT if 500 <= code < 600 else MailFailure.TEMPORARY
-        return MailError(str(error), kind=kind, code=code, reply=_reply(code, text))
+        reply = _reply(code, text)
+        if _about_us(code, reply):
+            return MailError(str(error), kind=MailFailure.SERVER, code=code, reply=reply)
+        kind = MailFailure.TEMPORARY
+        if 500 <= code < 600:
+            kind = MailFailure.RECIPIENT if _bad_address(code, reply) else MailFailure.PERMANENT
+        return MailError(str(error), kind=kind, code=code, reply=reply)
     if isinstance(error, smtplib.SMTPResponseException):
         code, reply = error.smtp_code, _reply(error.smtp_code, error.smtp_error)
-        if isinstance(error, _SERVER_REPLIES) or code == 421:  # 421: "closing channel"
+        if (
+            isinstance(error, _SERVER_REPLIES) or code == 421 or _about_us(code, reply)
+        ):  # 421: "closing channel"
             return MailError(str(error), kind=MailFailure.SERVER, code=code, reply=reply)
         kind = MailFailure.PERMANENT if 500 <= code < 600 else MailFailure.TEMPORARY
         return MailError(str(error), kind=kind, code=code, reply=reply)
@@ -72,6 +80,36 @@ def classify(error: smtplib.SMTPException | OSError) -> MailError:
 
 # The greeting, our login, the connection itself: failures of the server, not of this message.
 _SERVER_REPLIES = (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError)
+
+
+# RFC 3463 enhanced status codes: "5.1.1" (bad mailbox) after the reply code.
+_ENHANCED = re.compile(r"^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Replies about our own standing, not the recipient's: authentication required or failed.
+_AUTH_CODES = frozenset({530, 535, 538})
+
+
+def _enhanced(reply: str) -> tuple[int, int] | None:
+    """(subject, detail) of an enhanced status code, e.g. (1, 1) for 5.1.1; None without one."""
+    match = _ENHANCED.match(reply)
+    return (int(match.group(2)), int(match.group(3))) if match else None
+
+
+def _about_us(code: int, reply: str) -> bool:
+    """Our credentials or relay permission (5.7.x, 530/535): every recipient would fail alike.
+
+    A misconfigured SMTP URL ("554 5.7.1 Relay access denied", "530 Authentication required") must
+    stop the run and leave every digest for later, not fail or suppress the whole list.
+    """
+    status = _enhanced(reply)
+    return code in _AUTH_CODES or (status is not None and status[0] == 7)
+
+
+def _bad_address(code: int, reply: str) -> bool:
+    """The address itself does not take mail (5.1.x, mailbox disabled 5.2.1; plain 550/551/553)."""
+    status = _enhanced(reply)
+    if status is not None:
+        return status[0] == 1 or status == (2, 1)
+    return code in (550, 551, 553)
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -98,12 +136,15 @@ class SmtpMailer:
 
     def send(self, message: EmailMessage) -> None:
         try:
-            with self._connect() as client:
+            client = self._connect()
+            try:
                 if self.starttls:
                     client.starttls(context=ssl.create_default_context())
                 if self.username:
                     client.login(self.username, self.password or "")
                 client.send_message(message)
+            finally:
+                _quit_quietly(client)
         except (smtplib.SMTPException, OSError) as error:
             found = classify(error)
             raise MailError(
@@ -119,6 +160,14 @@ class SmtpMailer:
                 self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
             )
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+
+def _quit_quietly(client: smtplib.SMTP) -> None:
+    """Say QUIT and close; a bad answer to QUIT is not a failed send once DATA was accepted."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 class OutboxMailer:

@@ -119,6 +119,25 @@ def expire_overdue(session: Session, *, created_before: datetime, reason: str) -
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
+def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
+    """Close the open deliveries (a hand-off left unknown included) of subscribers who unsubscribed
+    or were suppressed since: they never go out, not even if the address subscribes again later."""
+    gone = select(Subscriber.id).where(
+        or_(Subscriber.status != SubscriberStatus.CONFIRMED, ~_not_suppressed())
+    )
+    stmt = (
+        update(DigestDelivery)
+        .where(
+            DigestDelivery.status.in_(
+                [DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING]
+            ),
+            DigestDelivery.subscriber_id.in_(gone.scalar_subquery()),
+        )
+        .values(status=DeliveryStatus.FAILED, error=reason, next_attempt_at=None, message=None)
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
 def sent_paper_ids(session: Session, *, subscriber_id: int) -> set[str]:
     """Every paper an earlier digest carried, or is still handing over, to this subscriber."""
     stmt = (

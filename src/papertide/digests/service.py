@@ -101,10 +101,13 @@ def prepare_deliveries(session: Session, *, digest_date: date) -> int:
 
 
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:
-    """Fail what waited past the retry window (its ledger row is older than DIGEST_RETRY_HOURS)."""
+    """Close what can no longer go: past the retry window (the ledger row is older than
+    DIGEST_RETRY_HOURS), or for a subscriber who has left or been suppressed since."""
     window = timedelta(hours=settings.digest_retry_hours)
     reason = f"not delivered within {settings.digest_retry_hours:g} h"
-    return repository.expire_overdue(session, created_before=now - window, reason=reason)
+    expired = repository.expire_overdue(session, created_before=now - window, reason=reason)
+    gone = "closed: the subscriber unsubscribed or was suppressed before it went out"
+    return expired + repository.close_for_gone_subscribers(session, reason=gone)
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -132,9 +135,40 @@ def start_next(
     while (claimed := repository.claim_due(session, now=now, exclude=[*exclude, *busy])) is not None:
         delivery, subscriber = claimed
         if repository.try_hand_off_lock(locks, delivery.id):
-            return _mark_sending(session, delivery, subscriber, settings=settings, encoder=encoder)
+            try:
+                return _mark_sending(session, delivery, subscriber, settings=settings, encoder=encoder)
+            except Exception as error:
+                repository.release_hand_off_lock(locks, delivery.id)
+                raise ComposeFailed(delivery.id, error) from error
         busy.append(delivery.id)
     return None
+
+
+class ComposeFailed(Exception):
+    """Composing one delivery raised (the model, a bad row): that delivery is put off, and the run
+    goes on with the next, so one bad delivery never blocks everyone after it."""
+
+    def __init__(self, delivery_id: int, error: Exception) -> None:
+        super().__init__(f"composing delivery {delivery_id} failed: {type(error).__name__}: {error}")
+        self.delivery_id = delivery_id
+
+
+def put_off(
+    session: Session, *, delivery_id: int, error: str, now: datetime, settings: Settings
+) -> Delivered:
+    """A delivery that could not be composed: try it again after a backoff, inside the retry window."""
+    delivery = repository.lock_for_record(session, delivery_id)
+    if delivery is None:
+        return Delivered(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
+    delivery.attempts += 1
+    next_at = now + retry_delay(delivery.attempts)
+    if next_at >= delivery.created_at + timedelta(hours=settings.digest_retry_hours):
+        _finish(delivery, DeliveryStatus.FAILED, error=f"gave up after {delivery.attempts} attempts: {error}")
+        return Delivered(delivery_id=delivery.id, status=DeliveryStatus.FAILED, error=delivery.error)
+    delivery.status = DeliveryStatus.DEFERRED
+    delivery.next_attempt_at = next_at
+    delivery.error = error
+    return Delivered(delivery_id=delivery.id, status=DeliveryStatus.DEFERRED, error=error)
 
 
 def release(locks: Connection, hand_off: HandOff) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -33,6 +34,15 @@ def get_request_session() -> Iterator[Session]:
             detail="We could not save that just now, so nothing was changed. Please try again in a moment.",
             headers={"Retry-After": str(COMMIT_RETRY_AFTER_SECONDS)},
         ) from error
+
+
+@contextmanager
+def saved_now() -> Iterator[Session]:
+    """A unit of work inside a request that commits when the block ends (503 if it cannot): for a
+    change that must be saved before the request talks to the network (an email), so that no
+    transaction stays open while a slow mail server answers."""
+    with contextmanager(get_request_session)() as session:
+        yield session
 
 
 # scope="function": the session's exit (the commit) runs before the response is sent, not after

@@ -117,22 +117,33 @@ async def _inputs(request: Request) -> list[tuple[str, str, str]]:
             document = await request.json()
         except (ValueError, UnicodeDecodeError):
             return found  # FastAPI answers malformed JSON with its own 422
-        found += [("body", name, value) for name, value in _strings(document, "")]
+        except RecursionError:
+            # `[[[[...` a few thousand deep exhausts the parser's stack: a bad request, not a crash.
+            raise HTTPException(status_code=400, detail="The JSON body is nested too deeply.") from None
+        found += [("body", name, value) for name, value in _strings(document)]
     return found
 
 
-def _strings(document: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(dotted path, text) for every key and string value in a JSON document."""
-    if isinstance(document, str):
-        yield path, document
-    elif isinstance(document, dict):
-        for key, value in document.items():
-            inner = f"{path}.{key}" if path else str(key)
-            yield inner, str(key)
-            yield from _strings(value, inner)
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            yield from _strings(value, f"{path}.{index}" if path else str(index))
+def _strings(document: Any) -> Iterator[tuple[str, str]]:
+    """(dotted path, text) for every key and string value in a JSON document.
+
+    Walked with an explicit stack, not recursion: a hostile document may nest as deep as the
+    body limit allows.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            yield path, node
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                inner = f"{path}.{key}" if path else str(key)
+                yield inner, str(key)
+                stack.append((inner, value))
+        elif isinstance(node, list):
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), value) for index, value in enumerate(node)
+            )
 
 
 # What reject_control_characters enforces, as JSON Schema: no C0 control but tab, LF and CR.

@@ -114,6 +114,9 @@ def retry_digests(
 ) -> digest_service.DigestRunResult | None:
     """The scheduler's retry pass (DIGEST_RETRY_CRON): what is due again; no run record when nothing is."""
     with unit_of_work() as session:
+        # Closing what can no longer go needs no run record either; it must happen even when
+        # nothing is due, or a delivery of someone who left would wait for their return.
+        digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=get_settings())
         if digest_service.due_count(session, now=now or datetime.now(UTC)) == 0:
             return None
     return _deliver(params={"retry": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
@@ -163,15 +166,30 @@ def _send_due(
     server_failures = 0
     with _hand_off_locks() as locks:
         while True:
-            with unit_of_work() as session:
-                hand_off = digest_service.start_next(
-                    session,
-                    locks=locks,
-                    now=now or datetime.now(UTC),
-                    exclude=attempted,
-                    settings=settings,
-                    encoder=encoder,
-                )
+            try:
+                with unit_of_work() as session:
+                    hand_off = digest_service.start_next(
+                        session,
+                        locks=locks,
+                        now=now or datetime.now(UTC),
+                        exclude=attempted,
+                        settings=settings,
+                        encoder=encoder,
+                    )
+            except digest_service.ComposeFailed as failed:
+                log.exception("digest run: %s; put off, going on with the next", failed)
+                attempted.append(failed.delivery_id)
+                with unit_of_work() as session:
+                    put_off = digest_service.put_off(
+                        session,
+                        delivery_id=failed.delivery_id,
+                        error=str(failed),
+                        now=now or datetime.now(UTC),
+                        settings=settings,
+                    )
+                result.add(put_off)
+                run.counts = result.counts
+                continue
             if hand_off is None:
                 return
             attempted.append(hand_off.delivery_id)

@@ -15,7 +15,15 @@ from papertide.digests.render import confirmation_message
 from papertide.models import TokenPurpose
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
-from papertide.web.deps import SessionDep, SettingsDep, check_csrf, client_address, csrf_token, templates
+from papertide.web.deps import (
+    SessionDep,
+    SettingsDep,
+    check_csrf,
+    client_address,
+    csrf_token,
+    saved_now,
+    templates,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -35,7 +43,6 @@ def subscribe_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/subscribe", response_class=HTMLResponse)
 def subscribe(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)] = "",
     interests: Annotated[str, Form(max_length=2000)] = "",
@@ -45,13 +52,16 @@ def subscribe(
     check_csrf(settings, csrf, "subscribe")
     _count_sign_up(request, settings)
     try:
-        outcome = subscriber_service.subscribe(
-            session,
-            email=email,
-            interests=interests,
-            frequency=frequency,
-            defaults=subscriber_service.DigestDefaults.from_settings(settings),
-        )
+        # Committed before the confirmation email goes out: the link in it works, and no
+        # transaction (nor the new address's row lock) is held while the mail server answers.
+        with saved_now() as session:
+            outcome = subscriber_service.subscribe(
+                session,
+                email=email,
+                interests=interests,
+                frequency=frequency,
+                defaults=subscriber_service.DigestDefaults.from_settings(settings),
+            )
     except subscriber_service.SubscriptionError as error:
         context = _form_context(
             settings, email=email, interests=interests, frequency=frequency, error=str(error)
