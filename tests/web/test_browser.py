@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from papertide.digests.mailer import OutboxMailer, list_outbox
 from papertide.web.app import create_app
+from tests.helpers import serving
 
 pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("PAPERTIDE_CHROMIUM", "/usr/bin/chromium")
@@ -33,19 +30,8 @@ CHROMIUM_ARGS = [
 def live_server(sample_database: str, real_encoder: object, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     outbox = tmp_path / "outbox"
     app = create_app(encoder_provider=lambda: real_encoder, mailer=OutboxMailer(outbox))  # type: ignore[arg-type,return-value]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", outbox
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, outbox
 
 
 @pytest.fixture
