@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from papertide.cli import app as cli
 from papertide.config import get_settings
-from papertide.digests.mailer import SmtpMailer
+from papertide.digests.mailer import OutboxMailer, SmtpMailer, list_outbox
 from papertide.ingest import kaggle as kaggle_run
 from papertide.ingest import service
 from papertide.ingest.http import Fetcher, RetryPolicy
@@ -79,7 +79,9 @@ def test_an_expired_confirmation_link_confirms_nothing(client: TestClient, sessi
     assert session.scalars(select(Subscriber.status)).one() == SubscriberStatus.PENDING
 
 
-def test_a_failing_mail_server_fails_the_sign_up_and_keeps_nothing(database: str, session: Session) -> None:
+def test_a_failing_mail_server_says_so_and_signing_up_again_sends_a_working_link(
+    database: str, session: Session, tmp_path: Path
+) -> None:
     broken = SmtpMailer(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
     with TestClient(create_app(encoder_provider=lambda: None, mailer=broken)) as client:
         token = csrf_from(client.get("/subscribe").text)
@@ -87,7 +89,15 @@ def test_a_failing_mail_server_fails_the_sign_up_and_keeps_nothing(database: str
 
     assert response.status_code == 503
     assert "could not send the confirmation email" in response.text
-    assert session.scalars(select(Subscriber)).all() == [], "a retry starts clean"
+    # The sign-up was committed before the email (no transaction waits on a mail server): it stays
+    # pending, gets nothing, and the next sign-up sends a fresh link that works.
+    assert [s.status for s in session.scalars(select(Subscriber))] == [SubscriberStatus.PENDING]
+    outbox = OutboxMailer(tmp_path / "outbox")
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=outbox)) as client:
+        token = csrf_from(client.get("/subscribe").text)
+        again = client.post("/subscribe", data={"email": "m@example.org", "csrf": token})
+    assert again.status_code == 200
+    assert len(list_outbox(tmp_path / "outbox")) == 1
 
 
 def test_production_without_a_secret_key_fails_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
