@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +20,7 @@ from papertide.digests.mailer import SmtpMailer
 from papertide.models import JobRun, JobStatus
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
+from tests.helpers import digest_ready
 
 runner = CliRunner()
 
@@ -93,3 +96,71 @@ def test_status_shows_a_killed_run_as_abandoned_not_running(database: str, sessi
     assert "abandoned" in result.output
     assert "running" not in result.output
     assert f"process {killed.pid} on" in result.output
+
+
+def test_digest_send_in_production_with_a_loopback_base_url_stops_naming_the_setting(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "http://localhost:8000")
+    get_settings.cache_clear()
+    digest_ready(["a@example.org"])
+
+    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
+
+    assert result.exit_code == 1
+    assert "error: no digest sent: PAPERTIDE_BASE_URL is http://localhost:8000" in result.output
+    assert "Traceback" not in result.output
+    assert not get_settings().outbox_dir.exists(), "nothing was sent"
+
+
+def test_serve_publishes_its_url_for_the_commands_beside_it_and_removes_it_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    data = tmp_path / "data"
+    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    seen: dict[str, str] = {}
+
+    def fake_run(*args: Any, **kwargs: Any) -> None:
+        """While `serve` runs: its own settings, and a command started from another shell."""
+        seen["serve"] = get_settings().base_url
+        other = subprocess.run(
+            [sys.executable, "-c", "from papertide.config import Settings; print(Settings().base_url)"],
+            env={k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
+            | {"PAPERTIDE_DATA_DIR": str(data)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen["other process"] = other.stdout.strip()
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    try:
+        result = runner.invoke(app, ["serve", "--port", "8811"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    assert seen == {"serve": "http://127.0.0.1:8811", "other process": "http://127.0.0.1:8811"}
+    assert not (data / "site_url").exists(), "a stopped site leaves no URL behind"
+
+
+def test_serve_in_production_with_a_loopback_base_url_starts_and_warns(
+    database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uvicorn
+
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "http://127.0.0.1:8000")
+    get_settings.cache_clear()
+    started: list[bool] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(True))
+
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 0, result.output
+    assert started == [True], "the pages still work"
+    assert "digests will not be sent: PAPERTIDE_BASE_URL is http://127.0.0.1:8000" in caplog.text

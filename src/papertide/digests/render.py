@@ -3,14 +3,61 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
-from typing import Any
+from email.policy import EmailPolicy
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from papertide.models import Paper
 from papertide.templating import environment
+
+# Headers that carry <URL>s (RFC 2369, RFC 8058). Mail providers read them raw, so they must go
+# as written: the default policy folds a line it cannot break at whitespace (a long URL) as an
+# RFC 2047 encoded word, `=?utf-8?q?=3Chttps...`, and Gmail and Yahoo then offer no unsubscribe.
+_VERBATIM_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-help", "list-archive"})
+
+
+if TYPE_CHECKING:
+    _EmailPolicy = EmailPolicy[EmailMessage]  # parsed messages are EmailMessage, as with policy.default
+else:
+    _EmailPolicy = EmailPolicy
+
+
+class MailPolicy(_EmailPolicy):
+    """policy.default, except that the URL headers above are folded only at whitespace, never encoded."""
+
+    def fold(self, name: str, value: str) -> str:
+        verbatim = self._verbatim(name, value)
+        return verbatim if verbatim is not None else super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        verbatim = self._verbatim(name, value)
+        return verbatim.encode("ascii") if verbatim is not None else super().fold_binary(name, value)
+
+    def _verbatim(self, name: str, value: str) -> str | None:
+        if name.lower() not in _VERBATIM_HEADERS:
+            return None
+        if not hasattr(value, "name"):
+            # A value parsed back from a stored message: decoded, so one stored encoded by an
+            # older release goes out readable too.
+            value = str(self.header_factory(name, "".join(value.splitlines())))
+        words = str(value).split()
+        if not all(word.isascii() for word in words):
+            return None  # non-ASCII text folds and encodes as usual
+        limit = self.max_line_length or None
+        lines = [f"{name}:"]
+        for n, word in enumerate(words):
+            if n and limit and len(lines[-1]) + 1 + len(word) > limit:
+                lines.append("")  # the fold: CRLF before the space that starts the next line
+            lines[-1] += f" {word}"
+        return self.linesep.join(lines) + self.linesep
+
+
+# Every message is built, stored and parsed back for a resend with this policy, so a resend goes
+# on the wire exactly like the first send.
+MAIL_POLICY = MailPolicy()
 
 
 @dataclass(frozen=True)
@@ -29,10 +76,11 @@ def _message(
     message_id: str | None = None,
 ) -> EmailMessage:
     env = environment()
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id or make_msgid(domain=mail_domain(sender))
     message.set_content(env.get_template(f"email/{template}.txt").render(**context))
     message.add_alternative(env.get_template(f"email/{template}.html").render(**context), subtype="html")

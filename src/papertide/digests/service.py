@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -26,7 +25,7 @@ from papertide.config import Settings
 from papertide.digests import repository
 from papertide.digests.compose import Candidate, compose
 from papertide.digests.mailer import MailError, MailFailure
-from papertide.digests.render import RenderedPaper, digest_message, digest_message_id
+from papertide.digests.render import MAIL_POLICY, RenderedPaper, digest_message, digest_message_id
 from papertide.embeddings.encoder import Encoder
 from papertide.models import DeliveryStatus, DigestDelivery, Frequency, Subscriber, TokenPurpose
 from papertide.ranking import repository as ranking_repository
@@ -199,7 +198,7 @@ def _mark_sending(
     delivery.status = DeliveryStatus.SENDING
     delivery.attempts += 1
     delivery.next_attempt_at = None
-    message = BytesParser(policy=policy.default).parsebytes(delivery.message or b"")
+    message = BytesParser(policy=MAIL_POLICY).parsebytes(delivery.message or b"")
     return HandOff(delivery.id, subscriber.email, message=message, attempt=delivery.attempts, resend=resend)
 
 

@@ -139,7 +139,10 @@ def _deliver(
     try:
         with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
             run.counts = result.counts
-            # Inside the run: a bad SMTP URL is a failed digest run with its reason on /status.
+            # Inside the run: a bad SMTP URL, or links that would not reach the site (production
+            # with no public PAPERTIDE_BASE_URL), is a failed digest run with its reason on
+            # /status, before anything is composed or sent.
+            settings.require_mail_base_url()
             mailer = mailer or mailer_from_settings(settings)
             with unit_of_work() as session:
                 if prepare is not None:
