@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 import os
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import platformdirs
@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
-    @property
+    @cached_property  # read on every sign-up; the settings object lives as long as the process
     def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(part, strict=False) for part in _comma_list(self.trusted_proxies)]
 

@@ -53,29 +53,39 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
 
-def classify(error: smtplib.SMTPException | OSError) -> MailError:
-    """Read the reply code smtplib carries; anything without one is the server, not the message."""
+def classify(error: smtplib.SMTPException | OSError, *, where: str | None = None) -> MailError:
+    """Read the reply code smtplib carries; anything without one is the server, not the message.
+
+    `where` names the hand-off ("SMTP host:port refused mail to x"); the message then ends with the
+    server's reply, else it is smtplib's own words."""
+    kind, code, reply = _reading(error)
+    text = f"{where}: {reply or error}" if where else str(error)
+    return MailError(text, kind=kind, code=code, reply=reply)
+
+
+def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int | None, str | None]:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         replies = list(error.recipients.values())
-        code, text = replies[0] if replies else (0, b"")
-        reply = _reply(code, text)
+        code, words = replies[0] if replies else (0, b"")
+        reply = _reply(code, words)
         if _about_us(code, reply):
-            return MailError(str(error), kind=MailFailure.SERVER, code=code, reply=reply)
-        kind = MailFailure.TEMPORARY
+            return MailFailure.SERVER, code, reply
         if 500 <= code < 600:
-            kind = MailFailure.RECIPIENT if _bad_address(code, reply) else MailFailure.PERMANENT
-        return MailError(str(error), kind=kind, code=code, reply=reply)
+            return (
+                (MailFailure.RECIPIENT if _bad_address(code, reply) else MailFailure.PERMANENT),
+                code,
+                reply,
+            )
+        return MailFailure.TEMPORARY, code, reply
     if isinstance(error, smtplib.SMTPResponseException):
         code, reply = error.smtp_code, _reply(error.smtp_code, error.smtp_error)
-        if (
-            isinstance(error, _SERVER_REPLIES) or code == 421 or _about_us(code, reply)
-        ):  # 421: "closing channel"
-            return MailError(str(error), kind=MailFailure.SERVER, code=code, reply=reply)
-        kind = MailFailure.PERMANENT if 500 <= code < 600 else MailFailure.TEMPORARY
-        return MailError(str(error), kind=kind, code=code, reply=reply)
+        # 421 is "closing channel": the server, not this message.
+        if isinstance(error, _SERVER_REPLIES) or code == 421 or _about_us(code, reply):
+            return MailFailure.SERVER, code, reply
+        return (MailFailure.PERMANENT if 500 <= code < 600 else MailFailure.TEMPORARY), code, reply
     # SMTPServerDisconnected (a timeout waiting for a reply ends there), ConnectionRefusedError,
     # socket timeouts, TLS errors, unresolvable hosts: the server, whatever the message.
-    return MailError(str(error), kind=MailFailure.SERVER)
+    return MailFailure.SERVER, None, None
 
 
 # The greeting, our login, the connection itself: failures of the server, not of this message.
@@ -146,12 +156,8 @@ class SmtpMailer:
             finally:
                 _quit_quietly(client)
         except (smtplib.SMTPException, OSError) as error:
-            found = classify(error)
-            raise MailError(
-                f"SMTP {self.host}:{self.port} refused mail to {message['To']}: {found.reply or error}",
-                kind=found.kind,
-                code=found.code,
-                reply=found.reply,
+            raise classify(
+                error, where=f"SMTP {self.host}:{self.port} refused mail to {message['To']}"
             ) from error
 
     def _connect(self) -> smtplib.SMTP:

@@ -21,6 +21,7 @@ from papertide.models import (
     SubscriberStatus,
 )
 
+# Not yet ended: never tried, with the mail server (or left there by a dead sender), or waiting to retry.
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # The papers a subscriber has had or is about to get: a later digest never repeats them.
 CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
@@ -128,9 +129,7 @@ def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
     stmt = (
         update(DigestDelivery)
         .where(
-            DigestDelivery.status.in_(
-                [DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING]
-            ),
+            DigestDelivery.status.in_(OPEN),
             DigestDelivery.subscriber_id.in_(gone.scalar_subquery()),
         )
         .values(status=DeliveryStatus.FAILED, error=reason, next_attempt_at=None, message=None)

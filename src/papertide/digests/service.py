@@ -160,14 +160,7 @@ def put_off(
     if delivery is None:
         return Delivered(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
     delivery.attempts += 1
-    next_at = now + retry_delay(delivery.attempts)
-    if next_at >= delivery.created_at + timedelta(hours=settings.digest_retry_hours):
-        _finish(delivery, DeliveryStatus.FAILED, error=f"gave up after {delivery.attempts} attempts: {error}")
-        return Delivered(delivery_id=delivery.id, status=DeliveryStatus.FAILED, error=delivery.error)
-    delivery.status = DeliveryStatus.DEFERRED
-    delivery.next_attempt_at = next_at
-    delivery.error = error
-    return Delivered(delivery_id=delivery.id, status=DeliveryStatus.DEFERRED, error=error)
+    return _defer_or_give_up(delivery, error, now=now, settings=settings)
 
 
 def release(locks: Connection, hand_off: HandOff) -> None:
@@ -259,15 +252,22 @@ def record_outcome(
     if error.permanent:
         _finish(delivery, DeliveryStatus.FAILED, error=text)
         return Delivered(delivery_id=delivery.id, status=DeliveryStatus.FAILED, error=text)
+    return _defer_or_give_up(delivery, text, now=now, settings=settings)
+
+
+def _defer_or_give_up(
+    delivery: DigestDelivery, error: str, *, now: datetime, settings: Settings
+) -> Delivered:
+    """`deferred` until after the backoff for its attempts, or `failed` when that is past the window."""
     next_at = now + retry_delay(delivery.attempts)
     if next_at >= delivery.created_at + timedelta(hours=settings.digest_retry_hours):
-        text = f"gave up after {delivery.attempts} attempts: {text}"
+        text = f"gave up after {delivery.attempts} attempts: {error}"
         _finish(delivery, DeliveryStatus.FAILED, error=text)
         return Delivered(delivery_id=delivery.id, status=DeliveryStatus.FAILED, error=text)
     delivery.status = DeliveryStatus.DEFERRED
     delivery.next_attempt_at = next_at
-    delivery.error = text
-    return Delivered(delivery_id=delivery.id, status=DeliveryStatus.DEFERRED, error=text)
+    delivery.error = error
+    return Delivered(delivery_id=delivery.id, status=DeliveryStatus.DEFERRED, error=error)
 
 
 def _finish(delivery: DigestDelivery, status: DeliveryStatus, *, error: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from papertide.config import get_settings
-from papertide.ingest.arxiv_api import ID_BATCH, fetch_ids
+from papertide.ingest.arxiv_api import id_pages
 from papertide.ingest.http import Fetcher
 from papertide.ingest.service import Page
 from papertide.ingest.sources import arxiv_rss
@@ -30,8 +30,8 @@ def _with_details(fetcher: Fetcher, announced: list[PaperIn], known_ids: KnownId
     seen = known_ids([p.id for p in announced])
     unseen = [p.id for p in announced if p.id not in seen]
     details: dict[str, PaperIn] = {}
-    for start in range(0, len(unseen), ID_BATCH):
-        details.update({r.id: r for r in fetch_ids(fetcher, unseen[start : start + ID_BATCH]).records})
+    for page in id_pages(fetcher, unseen):
+        details.update({r.id: r for r in page.result.records})
     merged = []
     for paper in announced:
         full = details.get(paper.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -39,6 +39,7 @@ class Fetcher:
 
     source: str
     limit_key: str | None = None
+    limit_interval: timedelta = ARXIV_INTERVAL  # the spacing the host behind `limit_key` asks for
     clock: Clock = field(default_factory=Clock)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
@@ -55,7 +56,7 @@ class Fetcher:
         last_error = ""
         for attempt in range(1, self.policy.attempts + 1):
             if self.limit_key:
-                wait_turn(self.limit_key, interval=ARXIV_INTERVAL, clock=self.clock)
+                wait_turn(self.limit_key, interval=self.limit_interval, clock=self.clock)
             retry_after: float | None = None
             try:
                 response = client.get(url, params=params, headers={"User-Agent": USER_AGENT})
@@ -96,4 +97,4 @@ ARXIV_LIMIT_KEY = "arxiv"
 
 def arxiv_fetcher(source: str) -> Fetcher:
     """A fetcher on arXiv's shared schedule: every arXiv source, in every process, takes turns."""
-    return Fetcher(source=source, limit_key=ARXIV_LIMIT_KEY)
+    return Fetcher(source=source, limit_key=ARXIV_LIMIT_KEY, limit_interval=ARXIV_INTERVAL)

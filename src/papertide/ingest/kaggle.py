@@ -45,8 +45,6 @@ def chunks(
     Parsers take turns at the file's blocks of `chunk_size` lines. At most two parsed chunks per
     parser wait in the queue, so memory stays bounded however fast the parsers are.
     """
-    if not path.is_file():
-        raise SourceError(f"kaggle: cannot read {path}: no such file")
     workers = parsers or parser_count()
     context = multiprocessing.get_context("spawn")
     queue: Any = context.Queue(maxsize=2 * workers)

@@ -114,8 +114,8 @@ def parse_frequency(raw: str) -> Frequency:
 class DigestDefaults:
     """What a new subscriber gets until they choose otherwise (PAPERTIDE_DIGEST_PAPERS, _INTEREST_MIX)."""
 
-    papers: int = 8
-    interest_mix: float = 0.5
+    papers: int = Settings.model_fields["digest_papers"].default
+    interest_mix: float = Settings.model_fields["digest_interest_mix"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestDefaults:

@@ -145,9 +145,9 @@ def _deliver(
             settings.require_mail_base_url()
             mailer = mailer or mailer_from_settings(settings)
             with unit_of_work() as session:
-                if prepare is not None:
+                if prepare is not None:  # (the retry pass has closed what cannot go already)
                     digest_service.prepare_deliveries(session, digest_date=prepare)
-                digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
+                    digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
             load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
             _send_due(run, result, mailer=mailer, encoder=load, now=now)
     except MailServerDown:
