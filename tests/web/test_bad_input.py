@@ -24,6 +24,7 @@ from papertide.ingest.http import Fetcher, RetryPolicy
 from papertide.ingest.sources.base import SourceError
 from papertide.models import Subscriber, SubscriberStatus
 from papertide.subscribers import service as subscriber_service
+from papertide.web import deps
 from papertide.web.app import create_app
 from papertide.worker import ingest as ingest_jobs
 from tests.helpers import FakeClock, csrf_from, free_port
@@ -150,3 +151,37 @@ def test_a_dead_parser_process_fails_the_load_with_its_exit_code() -> None:
     dead.join()
     with pytest.raises(SourceError, match=r"parser process died \(exit code 3\)"):
         kaggle_run._next_chunk(context.Queue(), [dead])
+
+
+def test_an_expired_form_and_a_token_of_another_form_are_refused_by_name(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(create_app(encoder_provider=lambda: None)) as client:
+        subscribe_token = csrf_from(client.get("/subscribe").text)
+        other_form = deps.csrf_token(get_settings(), "confirm")
+        wrong_form = client.post("/subscribe", data={"email": "x@example.org", "csrf": other_form})
+        monkeypatch.setattr(deps, "CSRF_MAX_AGE_SECONDS", -1)  # every token is past its age now
+        expired = client.post("/subscribe", data={"email": "x@example.org", "csrf": subscribe_token})
+
+    assert wrong_form.status_code == 400
+    assert "belongs to another form" in wrong_form.text
+    assert expired.status_code == 400
+    assert "The form has expired" in expired.text
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"text": "agents", "limit": True}, "limit"),
+        ({"text": "agents", "limit": "5"}, "limit"),
+        ({"text": "agents", "limit": 5, "model": "other"}, "model"),
+    ],
+)
+def test_similar_refuses_a_limit_that_is_not_an_integer_and_unknown_fields(
+    database: str, body: dict[str, object], named: str
+) -> None:
+    with TestClient(create_app(encoder_provider=lambda: None)) as client:
+        response = client.post("/api/v1/similar", json=body)
+    assert response.status_code == 422
+    assert any(named in problem for problem in response.json()["detail"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from papertide.config import get_settings
 from papertide.digests.mailer import OutboxMailer, list_outbox
 from papertide.web.app import create_app
 from tests.helpers import serving
@@ -28,7 +29,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 def live_server(sample_database: str, real_encoder: object, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    outbox = tmp_path / "outbox"
+    outbox = get_settings().outbox_dir  # where /dev/outbox reads, as in the local default
     app = create_app(encoder_provider=lambda: real_encoder, mailer=OutboxMailer(outbox))  # type: ignore[arg-type,return-value]
     with serving(app) as url:
         yield url, outbox
@@ -121,6 +122,10 @@ def test_confirm_and_unsubscribe_by_their_buttons(page, live_server) -> None:  #
     page.fill("input[name=email]", "buttons@example.org")
     page.click("button:has-text('Subscribe')")
 
+    page.goto(base + "/dev/outbox")  # the local default's mailbox, read in the browser on this machine
+    page.click("summary:has-text('buttons@example.org')")
+    assert "/confirm/" in page.locator("details pre").first.inner_text()
+
     page.goto(base + _link(outbox, "confirm"))
     assert "Start sending the papertide digest to" in page.content()
     page.click("button:has-text('Confirm')")
@@ -131,6 +136,10 @@ def test_confirm_and_unsubscribe_by_their_buttons(page, live_server) -> None:  #
     page.click("button:has-text('Unsubscribe')")
     assert page.locator("#unsubscribed").is_visible()
     assert jobs.send_digests(mailer=OutboxMailer(outbox), encoder=None).sent == 0
+
+    page.goto(base + "/status")  # what the operator sees of those two runs
+    assert page.locator("h1").inner_text() == "Status"
+    assert page.locator("h2:has-text('digest')").count() >= 1
 
 
 def test_topics_lead_to_their_papers_and_back(page, live_server) -> None:  # type: ignore[no-untyped-def]

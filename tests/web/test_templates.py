@@ -23,6 +23,7 @@ from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
+from tests.helpers import csrf_from
 
 STYLE = paths.TEMPLATES_DIR / "partials" / "style.html"
 PAGES = paths.TEMPLATES_DIR / "pages"
@@ -165,12 +166,6 @@ def client(sample_database: str, real_encoder: object) -> Iterator[TestClient]:
     app = create_app(encoder_provider=lambda: real_encoder)  # type: ignore[arg-type,return-value]
     with TestClient(app, client=("127.0.0.1", 50000)) as test_client:  # /dev/outbox: loopback only
         yield test_client
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the form carries a CSRF token"
-    return match.group(1)
 
 
 def confirm_token_from_outbox(outbox: Path) -> str:
