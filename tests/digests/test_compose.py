@@ -6,39 +6,90 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from papertide.digests.compose import Candidate, compose
-from papertide.digests.render import RenderedPaper, digest_message, digest_message_id
+from papertide.digests.compose import TRENDING, PoolPaper, ProfileFit, compose_sections
+from papertide.digests.render import RenderedPaper, RenderedSection, digest_message, digest_message_id
 from papertide.models import Paper
 
+POOL = [
+    PoolPaper("popular", 10.0, {"upvotes": 90}, rank=1),
+    PoolPaper("tts", 6.0, {"upvotes": 12}, rank=2),
+    PoolPaper("video", 4.0, {}, rank=3),
+    PoolPaper("tts-small", 1.0, {}, rank=4),
+]
 
-def candidate(pid: str, trend: float, upvotes: int = 0, **similarity: float) -> Candidate:
-    return Candidate(
-        paper_id=pid,
-        trend_score=trend,
-        components={"upvotes": upvotes},
-        similarity={k.replace("_", " "): v for k, v in similarity.items()},
+
+def fit(name: str, profile_id: int, **why: str) -> ProfileFit:
+    """A profile that the papers named in `why` belong to, closer in the order given."""
+    named = {key.replace("_", "-"): reason for key, reason in why.items()}
+    order = list(named)
+    relevance = [float(len(order) - order.index(p.paper_id)) if p.paper_id in named else 0.0 for p in POOL]
+    return ProfileFit(profile_id, name, relevance, [named.get(p.paper_id) for p in POOL])
+
+
+def compose(fits: list[ProfileFit], *, sent: frozenset[str] = frozenset(), mix: float = 0.5, **kw: int):  # type: ignore[no-untyped-def]
+    return compose_sections(
+        POOL,
+        fits,
+        already_sent=set(sent),
+        mix=mix,
+        per_section=kw.get("per_section", 2),
+        trending=kw.get("trending", 2),
+        period="week",
     )
 
 
-def test_never_a_paper_already_sent_and_no_empty_digest() -> None:
-    pool = [candidate("a", 3.0), candidate("b", 2.0)]
-    assert [e.paper_id for e in compose(pool, already_sent={"a"}, interests=[], mix=0.5, limit=5)] == ["b"]
-    assert compose(pool, already_sent={"a", "b"}, interests=[], mix=0.5, limit=5) == []
+def test_each_profile_is_its_own_section_then_trending_without_repeats() -> None:
+    speech = fit("speech", 1, tts="matches 'speech synthesis'", tts_small="matches 'speech synthesis'")
+    world = fit("world models", 2, video="matches 'world models'", tts="matches 'world models'")
 
+    sections = compose([speech, world])
 
-def test_interests_lift_matching_papers_and_say_why() -> None:
-    pool = [
-        candidate("popular", 10.0, upvotes=90, speech_synthesis=0.05),
-        candidate("match", 4.0, upvotes=12, speech_synthesis=0.72),
+    assert [(s.title, s.profile_id) for s in sections] == [
+        ("speech", 1),
+        ("world models", 2),
+        (TRENDING, None),
     ]
+    assert [e.paper_id for e in sections[0].entries] == ["tts", "tts-small"]
+    assert [e.paper_id for e in sections[1].entries] == ["video"]  # tts went in the first section
+    assert [e.paper_id for e in sections[2].entries] == ["popular"]
 
-    by_trend = compose(pool, already_sent=set(), interests=[], mix=0.5, limit=2)
-    blended = compose(pool, already_sent=set(), interests=["speech synthesis"], mix=0.8, limit=2)
 
-    assert [e.paper_id for e in by_trend] == ["popular", "match"]
-    assert [e.paper_id for e in blended] == ["match", "popular"]
-    assert blended[0].reason == "12 upvotes · matches 'speech synthesis'"
-    assert blended[1].reason == "90 upvotes"
+def test_a_paper_that_fits_no_profile_never_lands_in_its_section() -> None:
+    sections = compose([fit("speech", 1, tts="matches 'speech synthesis'")], per_section=5)
+
+    assert [e.paper_id for e in sections[0].entries] == ["tts"]
+
+
+def test_never_a_paper_already_sent_and_no_empty_digest() -> None:
+    speech = fit("speech", 1, tts="matches 'speech synthesis'")
+
+    assert [s.title for s in compose([speech], sent=frozenset({"tts"}))] == [TRENDING]
+    everything = frozenset(p.paper_id for p in POOL)
+    assert compose([speech], sent=everything) == []
+
+
+def test_the_mix_weighs_closeness_against_trend_inside_a_section() -> None:
+    # tts-small is the closest match, tts the more popular one.
+    speech = fit("speech", 1, tts_small="matches 'tts'", tts="matches 'tts'")
+
+    by_trend = compose([speech], mix=0.0)[0].entries
+    by_interest = compose([speech], mix=1.0)[0].entries
+
+    assert [e.paper_id for e in by_trend] == ["tts", "tts-small"]
+    assert [e.paper_id for e in by_interest] == ["tts-small", "tts"]
+
+
+def test_reasons_say_why_and_where_the_paper_stands_in_trending() -> None:
+    sections = compose([fit("speech", 1, tts="matches 'speech synthesis'")], trending=1)
+
+    assert sections[0].entries[0].reason == "matches 'speech synthesis' · #2 this week · 12 upvotes"
+    assert sections[1].entries[0].reason == "#1 this week · 90 upvotes"
+
+
+def test_no_trending_section_when_the_reader_asked_for_none() -> None:
+    sections = compose([fit("speech", 1, tts="matches 'speech synthesis'")], trending=0)
+
+    assert [s.title for s in sections] == ["speech"]
 
 
 def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
@@ -55,9 +106,11 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
         to="r@example.org",
         digest_date=date(2026, 11, 26),
         as_of=date(2026, 8, 21),
-        papers=[RenderedPaper(paper, "5 upvotes")],
+        sections=[RenderedSection("Trending", [RenderedPaper(paper, "5 upvotes")])],
         base_url="https://pt.example",
         unsubscribe_url="https://pt.example/unsubscribe/tok",
+        manage_url="https://pt.example/manage/m",
+        view_url="https://pt.example/digest/v",
     )
 
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
@@ -69,6 +122,8 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
     assert 'href="https://pt.example/unsubscribe/tok"' in html
     assert "https://pt.example/papers/2608.19880" in text
     assert "5 upvotes" in text
+    assert 'href="https://pt.example/manage/m"' in html
+    assert 'href="https://pt.example/digest/v"' in html
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,38 @@
-"""Choose a subscriber's papers: trending blended with their interests, never a repeat (pure)."""
+"""Choose a subscriber's papers: one section per interest profile, then a Trending section, never a
+repeat (pure: the service computes how well each paper fits each profile, this module decides)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-# Below this cosine similarity an interest phrase is not named as the reason for a paper.
-MATCH_THRESHOLD = 0.30
+TRENDING = "Trending"
 
 
 @dataclass(frozen=True)
-class Candidate:
+class PoolPaper:
+    """A candidate: one of the period's trending papers, in trend order (`rank` 1 is the top)."""
+
     paper_id: str
     trend_score: float
     components: dict[str, Any]
-    similarity: dict[str, float] = field(default_factory=dict)  # interest phrase -> cosine similarity
+    rank: int
+
+
+@dataclass(frozen=True)
+class ProfileFit:
+    """How the papers of the pool fit one profile, aligned with the pool.
+
+    `why[i]` is None when paper i does not belong in this profile, else the words that say why
+    ("matches 'world models'", "in cs.CL", "like 'Attention Is All You Need'"); `relevance[i]` orders
+    the papers that belong (higher is closer).
+    """
+
+    profile_id: int
+    name: str
+    relevance: Sequence[float]
+    why: Sequence[str | None]
 
 
 @dataclass(frozen=True)
@@ -24,46 +42,75 @@ class DigestEntry:
     reason: str
 
 
-def compose(
-    candidates: list[Candidate], *, already_sent: set[str], interests: list[str], mix: float, limit: int
-) -> list[DigestEntry]:
-    """Rank unsent candidates by (1 - mix) * normalised trend + mix * best interest match."""
-    fresh = [c for c in candidates if c.paper_id not in already_sent]
-    if not fresh:
-        return []
-    top_trend = max(c.trend_score for c in fresh) or 1.0
-    weight = mix if interests else 0.0
-    scored = []
-    for candidate in fresh:
-        best_phrase, best_similarity = _best_match(candidate, interests)
-        score = (1 - weight) * candidate.trend_score / top_trend + weight * max(best_similarity, 0.0)
-        scored.append((score, candidate, best_phrase, best_similarity))
-    scored.sort(key=lambda item: (-item[0], item[1].paper_id))
-    return [
-        DigestEntry(paper_id=c.paper_id, score=s, reason=reason(c, phrase, sim))
-        for s, c, phrase, sim in scored[:limit]
-    ]
+@dataclass(frozen=True)
+class Section:
+    title: str
+    profile_id: int | None  # None: the Trending section
+    entries: list[DigestEntry]
 
 
-def _best_match(candidate: Candidate, interests: list[str]) -> tuple[str | None, float]:
-    best: tuple[str | None, float] = (None, 0.0)
-    for phrase in interests:
-        similarity = candidate.similarity.get(phrase, 0.0)
-        if similarity > best[1]:
-            best = (phrase, similarity)
-    return best
+def compose_sections(
+    pool: Sequence[PoolPaper],
+    fits: Sequence[ProfileFit],
+    *,
+    already_sent: set[str],
+    mix: float,
+    per_section: int,
+    trending: int,
+    period: str,
+) -> list[Section]:
+    """Each profile in order takes up to `per_section` of the unsent papers that belong in it,
+    ranked by (1 - mix) * trend + mix * relevance (both as percentiles of the pool); then the
+    Trending section takes the `trending` top papers left. No paper appears twice; empty sections
+    are left out, so an empty list means there is nothing new to send."""
+    taken = set(already_sent)
+    trend = _percentiles([p.trend_score for p in pool])
+    sections = []
+    for fit in fits:
+        closeness = _percentiles(list(fit.relevance))
+        ranked = sorted(
+            (
+                ((1 - mix) * trend[i] + mix * closeness[i], i)
+                for i, paper in enumerate(pool)
+                if fit.why[i] is not None and paper.paper_id not in taken
+            ),
+            key=lambda pair: (-pair[0], pool[pair[1]].paper_id),
+        )[:per_section]
+        entries = [
+            DigestEntry(pool[i].paper_id, score, reason(pool[i], period=period, why=fit.why[i]))
+            for score, i in ranked
+        ]
+        taken.update(e.paper_id for e in entries)
+        if entries:
+            sections.append(Section(fit.name, fit.profile_id, entries))
+    top = [p for p in pool if p.paper_id not in taken][:trending]
+    if top:
+        entries = [DigestEntry(p.paper_id, p.trend_score, reason(p, period=period)) for p in top]
+        sections.append(Section(TRENDING, None, entries))
+    return sections
 
 
-def reason(candidate: Candidate, phrase: str | None, similarity: float) -> str:
-    """One line a reader understands: `42 upvotes · 120 GitHub stars · matches 'speech synthesis'`."""
-    parts = []
-    counts = candidate.components
+def _percentiles(values: list[float]) -> list[float]:
+    """Each value's rank among all of them, 0 (lowest) to 1 (highest): trend scores and match scores
+    live on different scales, and a rank puts them on one."""
+    if len(values) < 2:
+        return [1.0] * len(values)
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    for position, i in enumerate(order):
+        ranks[i] = position / (len(values) - 1)
+    return ranks
+
+
+def reason(paper: PoolPaper, *, period: str, why: str | None = None) -> str:
+    """One line a reader understands: `matches 'speech synthesis' · #3 this week · 42 upvotes`."""
+    parts = [why] if why else []
+    parts.append(f"#{paper.rank} this {period}")
+    counts = paper.components
     if counts.get("upvotes"):
         parts.append(f"{int(counts['upvotes'])} upvotes")
     if counts.get("github_stars"):
         parts.append(f"{int(counts['github_stars'])} GitHub stars")
     if counts.get("comments"):
         parts.append(f"{int(counts['comments'])} comments")
-    if phrase and similarity >= MATCH_THRESHOLD:
-        parts.append(f"matches '{phrase}'")
-    return " · ".join(parts) or "new this week"
+    return " · ".join(parts)

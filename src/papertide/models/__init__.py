@@ -4,14 +4,25 @@ from papertide.models.base import Base
 from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression
 from papertide.models.ops import JobRun, JobStatus, RateLimit, RequestLimit, SourceState
 from papertide.models.paper import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
-from papertide.models.subscriber import Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
+from papertide.models.subscriber import (
+    EVERY_DAY,
+    Frequency,
+    InterestProfile,
+    PaperVote,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberToken,
+    TokenPurpose,
+)
 
 __all__ = [
+    "EVERY_DAY",
     "Base",
     "DeliveryStatus",
     "DigestDelivery",
     "DigestItem",
     "Frequency",
+    "InterestProfile",
     "JobRun",
     "JobStatus",
     "MailSuppression",
@@ -19,6 +30,7 @@ __all__ = [
     "PaperEmbedding",
     "PaperScore",
     "PaperSignal",
+    "PaperVote",
     "PaperView",
     "RateLimit",
     "RequestLimit",

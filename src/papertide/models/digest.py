@@ -72,6 +72,10 @@ class DigestItem(Base):
     paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
+    # The section the paper was sent in: a profile's name, or "Trending" (profile_id NULL). A vote
+    # from the email lands in this profile.
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("interest_profile.id", ondelete="SET NULL"))
+    section: Mapped[str] = mapped_column(Text, default="Trending", server_default=text("'Trending'"))
 
 
 class MailSuppression(Base):

@@ -5,8 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Float, ForeignKey, Integer, Text, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from papertide.models.base import Base
@@ -19,13 +33,20 @@ class SubscriberStatus(StrEnum):
 
 
 class Frequency(StrEnum):
+    """How the form describes `send_days`: every day, chosen weekdays, or one day a week."""
+
     DAILY = "daily"
+    WEEKDAYS = "weekdays"
     WEEKLY = "weekly"
+
+
+EVERY_DAY = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays, Monday = 1
 
 
 class TokenPurpose(StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
+    MANAGE = "manage"  # opens the preferences page until it expires; used any number of times
 
 
 class Subscriber(Base):
@@ -33,14 +54,65 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(Text, unique=True)
-    interests: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     frequency: Mapped[str] = mapped_column(Text, default=Frequency.DAILY)
     status: Mapped[str] = mapped_column(Text, default=SubscriberStatus.PENDING)
-    papers_per_digest: Mapped[int] = mapped_column(Integer, default=8)
+    papers_per_digest: Mapped[int] = mapped_column(Integer, default=8)  # per section
     interest_mix: Mapped[float] = mapped_column(Float, default=0.5)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # The digest goes at send_hour, local time in time_zone (IANA), on the ISO weekdays in send_days.
+    send_hour: Mapped[int] = mapped_column(SmallInteger, default=7, server_default=text("7"))
+    time_zone: Mapped[str] = mapped_column(Text, default="UTC", server_default=text("'UTC'"))
+    send_days: Mapped[list[int]] = mapped_column(
+        ARRAY(SmallInteger), default=lambda: list(EVERY_DAY), server_default=text("'{1,2,3,4,5,6,7}'")
+    )
+    paused_at: Mapped[datetime | None]
+    trending_papers: Mapped[int] = mapped_column(Integer, default=8, server_default=text("8"))
+
+    __table_args__ = (
+        CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
+        CheckConstraint(
+            "cardinality(send_days) >= 1 AND send_days <@ ARRAY[1,2,3,4,5,6,7]::smallint[]", name="send_days"
+        ),
+    )
+
+
+class InterestProfile(Base):
+    """One named interest of a subscriber ("speech", "RL theory"): its own section of the digest.
+
+    `model` is the profile's learned ranker (digests/learning.py), trained from its votes; it is
+    retrained on the next digest after a vote marks it stale.
+    """
+
+    __tablename__ = "interest_profile"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    phrases: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default=text("'{}'"))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default=text("'{}'"))
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    model_stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "name"),)
+
+
+class PaperVote(Base):
+    """ "More like this" (+1) or "less like this" (-1) on a paper, for one profile; the latest vote stands."""
+
+    __tablename__ = "paper_vote"
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("interest_profile.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
+    vote: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (CheckConstraint("vote IN (-1, 1)", name="vote"),)
 
 
 class SubscriberToken(Base):

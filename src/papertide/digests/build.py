@@ -1,0 +1,256 @@
+"""Build one reader's digest: how each candidate fits each of their profiles (calibrated phrase
+matches, categories, or the profile's model once it has votes), the sections, the links, the
+message; and the same digest again as a web page (view in browser)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from email.message import EmailMessage
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from papertide import signing
+from papertide.config import Settings
+from papertide.digests import learning, matching, repository
+from papertide.digests.candidates import CandidatePool, DigestPaper, DigestRun
+from papertide.digests.compose import ProfileFit, Section, compose_sections
+from papertide.digests.render import (
+    RenderedPaper,
+    RenderedSection,
+    digest_html,
+    digest_message,
+)
+from papertide.models import Frequency, InterestProfile, Subscriber, TokenPurpose
+from papertide.subscribers import repository as subscriber_repository
+from papertide.subscribers import service as subscriber_service
+
+log = logging.getLogger(__name__)
+# A weekly reader's digest covers the month's trending, a more frequent one the week's.
+PERIOD_FOR = {Frequency.DAILY: "week", Frequency.WEEKDAYS: "week", Frequency.WEEKLY: "month"}
+LIKE_SHARE = 0.02  # a taught profile takes papers its model ranks in the top 2% of the corpus
+
+
+@dataclass(frozen=True)
+class BuiltDigest:
+    message: EmailMessage
+    items: list[tuple[str, str, str, int | None]]  # (paper_id, reason, section, profile_id)
+    as_of: date
+
+
+def period_for(subscriber: Subscriber) -> str:
+    try:
+        return PERIOD_FOR[Frequency(subscriber.frequency)]
+    except ValueError:
+        return "week"
+
+
+def build_digest(
+    session: Session,
+    *,
+    subscriber: Subscriber,
+    digest_date: date,
+    settings: Settings,
+    run: DigestRun,
+    delivery_id: int | None = None,
+    message_id: str | None = None,
+) -> BuiltDigest | None:
+    """The message and its items, or None when there is nothing new to send.
+
+    `delivery_id` and `message_id` are the delivery's; a preview, which is never sent, has neither
+    (and so no view-in-browser link).
+    """
+    period = period_for(subscriber)
+    pool = run.pool(session, period)
+    if pool is None:
+        return None
+    profiles = subscriber_repository.profiles(session, subscriber.id)
+    sections = compose_sections(
+        pool.papers,
+        [profile_fit(session, run=run, pool=pool, profile=p) for p in profiles],
+        already_sent=repository.sent_paper_ids(session, subscriber_id=subscriber.id),
+        mix=subscriber.interest_mix,
+        per_section=subscriber.papers_per_digest,
+        trending=subscriber.trending_papers,
+        period=period,
+    )
+    if not sections:
+        return None
+    secret = settings.resolved_secret_key()
+    base = settings.base_url
+    unsubscribe = subscriber_service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    manage = subscriber_service.new_manage_token(session, subscriber)
+    view = (
+        f"{base}/digest/{signing.sign(secret, signing.LinkPurpose.VIEW, {'d': delivery_id})}"
+        if delivery_id is not None
+        else None
+    )
+    rendered = _rendered(sections, pool, subscriber_id=subscriber.id, secret=secret, base_url=base)
+    message = digest_message(
+        message_id=message_id,
+        sender=settings.mail_from,
+        to=subscriber.email,
+        digest_date=digest_date,
+        as_of=pool.as_of if pool.as_of < digest_date else None,
+        sections=rendered,
+        base_url=base,
+        unsubscribe_url=f"{base}/unsubscribe/{unsubscribe}",
+        manage_url=f"{base}/manage/{manage}",
+        view_url=view,
+    )
+    items = [(e.paper_id, e.reason, s.title, s.profile_id) for s in sections for e in s.entries]
+    return BuiltDigest(message=message, items=items, as_of=pool.as_of)
+
+
+def _rendered(
+    sections: list[Section], pool: CandidatePool, *, subscriber_id: int, secret: str, base_url: str
+) -> list[RenderedSection]:
+    def vote(paper_id: str, profile_id: int | None, value: int) -> str:
+        payload = {"s": subscriber_id, "p": profile_id, "paper": paper_id, "v": value}
+        return f"{base_url}/vote/{signing.sign(secret, signing.LinkPurpose.VOTE, payload)}"
+
+    return [
+        RenderedSection(
+            title=s.title,
+            papers=[
+                RenderedPaper(
+                    paper=pool.details[e.paper_id],
+                    reason=e.reason,
+                    more_url=vote(e.paper_id, s.profile_id, 1),
+                    less_url=vote(e.paper_id, s.profile_id, -1),
+                )
+                for e in s.entries
+            ],
+        )
+        for s in sections
+    ]
+
+
+def profile_fit(
+    session: Session, *, run: DigestRun, pool: CandidatePool, profile: InterestProfile
+) -> ProfileFit:
+    """Which pool papers belong in the profile and why: its model once it has learned from votes,
+    else its phrases (a calibrated match: unusually close for that phrase), and its categories."""
+    size = len(pool.papers)
+    relevance = np.zeros(size, dtype=np.float32)
+    why: list[str | None] = [None] * size
+    vectors = run.vectors(session, pool)
+    if vectors is None:
+        return _by_categories(profile, pool, relevance, why)
+    embedded = _embedded(vectors)
+    learned = _learned(session, run=run, profile=profile)
+    if learned is not None:
+        model, liked_ids, liked_titles, liked_vectors = learned
+        relevance = model.score(vectors)
+        for i in np.flatnonzero((relevance >= _cutoff(session, run, model)) & embedded):
+            nearest = learning.nearest_liked(vectors[i], liked=liked_vectors, liked_ids=liked_ids)
+            why[i] = f"like '{liked_titles[nearest[0]]}'" if nearest else "like papers you voted for"
+    matcher = run.matcher(session) if profile.phrases else None
+    phrase_vectors = run.phrase_vectors(profile.phrases) if matcher is not None else None
+    if matcher is not None and phrase_vectors is not None:
+        # The phrases still count once a model ranks: what the reader typed is what they asked for.
+        scores = matcher.scores(profile.phrases, phrase_vectors, pool.texts, vectors)
+        best, closest = scores.argmax(axis=1), scores.max(axis=1)
+        if learned is None:
+            relevance = closest
+        for i in np.flatnonzero((closest >= matching.MATCHES) & embedded):
+            why[i] = why[i] or f"matches '{profile.phrases[int(best[i])]}'"
+    return _by_categories(profile, pool, relevance, why)
+
+
+def _cutoff(session: Session, run: DigestRun, model: learning.ProfileModel) -> float:
+    """The score from which a paper belongs in a taught profile: higher than all but LIKE_SHARE of the
+    corpus (the background sample) scores. A probability cut at 0.5 would depend on how many
+    random papers the model was trained against; a share of the corpus means the same for every profile."""
+    background, _ = run.background(session)
+    if len(background) == 0 or background.shape[1] != model.dim:
+        return 0.5
+    return float(np.quantile(model.score(background), 1 - LIKE_SHARE))
+
+
+def _by_categories(
+    profile: InterestProfile, pool: CandidatePool, relevance: np.ndarray[Any, Any], why: list[str | None]
+) -> ProfileFit:
+    """Papers in one of the profile's arXiv categories belong too, whatever their words."""
+    chosen = set(profile.categories)
+    for n, categories in enumerate(pool.categories):
+        hit = sorted(categories & chosen)
+        if hit and why[n] is None:
+            why[n] = f"in {hit[0]}"
+    return ProfileFit(profile_id=profile.id, name=profile.name, relevance=relevance.tolist(), why=why)
+
+
+def _embedded(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Rows that are real vectors: a paper not embedded yet has zeros, and fits nothing by meaning."""
+    return np.asarray(np.abs(vectors).sum(axis=1) > 0)
+
+
+def _learned(
+    session: Session, *, run: DigestRun, profile: InterestProfile
+) -> tuple[learning.ProfileModel, list[str], dict[str, str], np.ndarray[Any, Any]] | None:
+    """The profile's model (trained again first when a vote or an edit made it stale) and its liked
+    papers, for the reason line; None until the profile has MIN_VOTES votes."""
+    model_name = run.model_name
+    if model_name is None:
+        return None
+    votes = repository.profile_votes(session, profile_id=profile.id, model=model_name)
+    liked = [v for v in votes if v.vote > 0]
+    liked_vectors = np.asarray([np.asarray(v.embedding, np.float32) for v in liked], np.float32)
+    model = None if profile.model is None else learning.ProfileModel.from_json(profile.model)
+    if profile.model_stale or (model is not None and model.weights.shape[0] != _dim(votes, model)):
+        model = _train(session, run=run, profile=profile, votes=votes)
+    if model is None:
+        return None
+    return model, [v.paper_id for v in liked], {v.paper_id: v.title for v in liked}, liked_vectors
+
+
+def _dim(votes: list[Any], model: learning.ProfileModel) -> int:
+    return len(votes[0].embedding) if votes else model.weights.shape[0]
+
+
+def _train(
+    session: Session, *, run: DigestRun, profile: InterestProfile, votes: list[Any]
+) -> learning.ProfileModel | None:
+    model = None
+    if len(votes) >= learning.MIN_VOTES:
+        dim = len(votes[0].embedding)
+        phrases = run.phrase_vectors(profile.phrases)
+        background, _ = run.background(session)
+        model = learning.train(
+            liked=_matrix([v.embedding for v in votes if v.vote > 0], dim),
+            disliked=_matrix([v.embedding for v in votes if v.vote < 0], dim),
+            phrases=phrases if phrases is not None else np.zeros((0, dim), np.float32),
+            background=background if background.shape[1] == dim else np.zeros((0, dim), np.float32),
+        )
+    repository.save_model(session, profile_id=profile.id, model=model.to_json() if model else None)
+    return model
+
+
+def _matrix(rows: list[Any], dim: int) -> np.ndarray[Any, Any]:
+    return np.asarray([np.asarray(r, np.float32) for r in rows], np.float32).reshape(len(rows), dim)
+
+
+def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str | None:
+    """The digest as a web page: the papers, reasons and sections it was sent with; None when the
+    delivery carried nothing. Without the reader's own links (unsubscribe, manage, votes): anyone
+    the view link is forwarded to sees the papers, not the controls."""
+    found = repository.delivery_items(session, delivery_id=delivery_id)
+    if found is None or not found[2]:
+        return None
+    delivery, _subscriber, rows = found
+    sections: list[RenderedSection] = []
+    for row in rows:
+        if not sections or sections[-1].title != row.section:
+            sections.append(RenderedSection(title=row.section, papers=[]))
+        paper = DigestPaper(row.id, row.title, list(row.authors or []), row.abstract)
+        sections[-1].papers.append(RenderedPaper(paper=paper, reason=row.reason))
+    as_of = delivery.as_of_date
+    return digest_html(
+        digest_date=delivery.digest_date,
+        as_of=as_of if as_of and as_of < delivery.digest_date else None,
+        sections=sections,
+        base_url=settings.base_url,
+    )

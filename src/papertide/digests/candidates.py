@@ -1,0 +1,144 @@
+"""What every digest of one run shares, loaded once: the trending pool of each period with its
+vectors, the background sample that calibrates phrase matches, and the phrase vectors.
+
+A run composes thousands of digests; nearly all the work of one (the trending query, the candidate
+vectors, encoding phrases that many readers share) is the same for every reader, so it lives
+here for the length of the run and each digest only does its own arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from papertide.digests import repository
+from papertide.digests.compose import PoolPaper
+from papertide.digests import matching
+from papertide.digests.matching import PaperText
+from papertide.embeddings.encoder import Encoder
+
+CANDIDATE_POOL = 500  # the period's top papers by trend that a digest chooses from
+BACKGROUND_SAMPLE = 2000  # random papers a phrase is compared with, and a profile's weak negatives
+
+
+@dataclass(frozen=True)
+class DigestPaper:
+    """What an email shows of a paper."""
+
+    id: str
+    title: str
+    authors: list[str]
+    abstract: str
+
+
+@dataclass
+class CandidatePool:
+    period: str
+    as_of: date
+    papers: list[PoolPaper]
+    details: dict[str, DigestPaper]
+    texts: list[PaperText]
+    categories: list[frozenset[str]]
+    # (len(papers), dim) unit vectors, zeros where a paper has none yet; loaded on first use, so a
+    # run whose readers have no interests never loads the model.
+    vectors: np.ndarray[Any, Any] | None = None
+    vectors_loaded: bool = False
+
+
+class DigestRun:
+    """The caches of one digest run. Not shared between runs: the next run sees new scores."""
+
+    def __init__(self, *, encoder: Callable[[], Encoder | None]) -> None:
+        self._encoder = encoder
+        self._pools: dict[str, CandidatePool | None] = {}
+        self._phrases: dict[str, np.ndarray[Any, Any]] = {}
+        self._background: tuple[np.ndarray[Any, Any], list[str]] | None = None
+        self._matcher: matching.PhraseMatcher | None = None
+
+    @property
+    def model_name(self) -> str | None:
+        encoder = self._encoder()
+        return encoder.name if encoder is not None else None
+
+    def pool(self, session: Session, period: str) -> CandidatePool | None:
+        if period not in self._pools:
+            self._pools[period] = self._load_pool(session, period)
+        return self._pools[period]
+
+    def _load_pool(self, session: Session, period: str) -> CandidatePool | None:
+        rows = repository.trending_pool(session, period=period, limit=CANDIDATE_POOL)
+        if not rows:
+            return None
+        papers, details, texts, categories = [], {}, [], []
+        for rank, row in enumerate(rows, start=1):
+            papers.append(PoolPaper(row.id, row.score, row.components, rank))
+            details[row.id] = DigestPaper(row.id, row.title, list(row.authors or []), row.abstract)
+            texts.append(PaperText(row.id, f"{row.title} {row.abstract}", tuple(row.categories or ())))
+            categories.append(frozenset(row.categories or ()))
+        return CandidatePool(
+            period=period,
+            as_of=rows[0].as_of.date(),
+            papers=papers,
+            details=details,
+            texts=texts,
+            categories=categories,
+        )
+
+    def vectors(self, session: Session, pool: CandidatePool) -> np.ndarray[Any, Any] | None:
+        """The pool's vectors from the run's model; None without the model."""
+        if not pool.vectors_loaded:
+            model = self.model_name
+            if model is not None:
+                ids = [p.paper_id for p in pool.papers]
+                found = repository.embeddings_for(session, ids, model=model)
+                pool.vectors = _stack([found.get(pid) for pid in ids])
+            pool.vectors_loaded = True
+        return pool.vectors
+
+    def phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray[Any, Any] | None:
+        """Unit vectors of the phrases, each encoded once per run; None without the model."""
+        encoder = self._encoder()
+        if encoder is None or not phrases:
+            return None
+        new = [p for p in dict.fromkeys(phrases) if p not in self._phrases]
+        if new:
+            self._phrases.update(zip(new, encoder.encode(new), strict=True))
+        return np.stack([self._phrases[p] for p in phrases]).astype(np.float32)
+
+    def background(self, session: Session) -> tuple[np.ndarray[Any, Any], list[str]]:
+        """A repeatable random sample of the corpus: (vectors, texts)."""
+        if self._background is None:
+            model = self.model_name
+            rows = repository.background_sample(session, model=model, size=BACKGROUND_SAMPLE) if model else []
+            vectors = _stack([r.embedding for r in rows])
+            self._background = (
+                vectors if vectors is not None else np.zeros((0, 1), np.float32),
+                [f"{r.title} {r.abstract}" for r in rows],
+            )
+        return self._background
+
+    def matcher(self, session: Session) -> matching.PhraseMatcher | None:
+        if self._matcher is None:
+            vectors, texts = self.background(session)
+            if len(texts) == 0:
+                return None
+            self._matcher = matching.PhraseMatcher(matching.Background.build(vectors, texts))
+        return self._matcher
+
+
+def _stack(vectors: Sequence[Any]) -> np.ndarray[Any, Any] | None:
+    """Rows as one float32 matrix; a paper not embedded yet gets a zero row (it matches nothing)."""
+    dims = {len(v) for v in vectors if v is not None}
+    if len(dims) != 1:
+        return None
+    (dim,) = dims
+    matrix = np.zeros((len(vectors), dim), dtype=np.float32)
+    for i, vector in enumerate(vectors):
+        if vector is not None:
+            matrix[i] = np.asarray(vector, dtype=np.float32)
+    return matrix
