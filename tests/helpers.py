@@ -186,8 +186,8 @@ def digest_ready(emails: list[str], *, papers: int = 12, per_digest: int = 3) ->
                 Subscriber(
                     email=email,
                     status=SubscriberStatus.CONFIRMED,
-                    interests=[],
                     papers_per_digest=per_digest,
+                    trending_papers=per_digest,
                     interest_mix=0.5,
                 )
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ def load(script: Path) -> object:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered first: a script's dataclasses look their module up by name while it runs.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -70,7 +70,8 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
 
     assert "sent 1," in result.output
     assert "sent 0," in again.output
-    assert "papertide · trending papers for" in preview.output
+    assert "papertide · your papers for" in preview.output
+    assert "== Trending ==" in preview.output
     assert "EnvHarness" not in preview.output, "the preview skips what the digest already sent"
     assert unknown.exit_code == 1
     assert "no subscriber with the address 'nobody@example.org'" in unknown.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -380,7 +381,8 @@ def digest_preview(
 ) -> None:
     """Render the digest one subscriber would get now, without sending or recording anything."""
     from papertide.db import session_factory
-    from papertide.digests import service as digest_service
+    from papertide.digests.build import build_digest
+    from papertide.digests.candidates import DigestRun
     from papertide.subscribers import repository as subscriber_repository
     from papertide.worker import jobs
 
@@ -391,18 +393,18 @@ def digest_preview(
         if subscriber is None:
             _echo(f"error: no subscriber with the address {email!r}")
             raise typer.Exit(1)
-        built = digest_service.build_digest(
+        built = build_digest(
             session,
             subscriber=subscriber,
             digest_date=datetime.now(UTC).date(),
             settings=get_settings(),
-            encoder=jobs.optional_encoder(),
+            run=DigestRun(encoder=functools.cache(jobs.optional_encoder)),
         )
-        session.rollback()  # the preview's unsubscribe token is not kept
+        session.rollback()  # the preview's tokens, and a model it retrained, are not kept
     if built is None:
         typer.echo("Nothing new to send to this subscriber.")
         return
-    message = built[0]
+    message = built.message
     if out:
         out.write_bytes(bytes(message))
         typer.echo(f"wrote {out}")

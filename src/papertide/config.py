@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     # Digest: what a new subscriber gets, how many papers and how much weight their interests have.
     digest_papers: int = Field(default=8, ge=1, le=50)
     digest_interest_mix: float = Field(default=0.5, ge=0.0, le=1.0)
-    digest_cron: str = "0 7 * * *"
+    # How often the scheduler looks for readers whose local send hour has come (each reader picks
+    # an hour and an IANA zone; Pacific/Chatham's hours begin at :15 past a UTC hour, hence 15 min).
+    digest_cron: str = "*/15 * * * *"
     # Delivery (docs/operations.md#digests): a failed hand-off is retried with backoff on this
     # schedule for DIGEST_RETRY_HOURS; a run stops after SMTP_BREAKER_FAILURES server failures in a row.
     digest_retry_cron: str = "*/5 * * * *"

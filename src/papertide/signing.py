@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -40,6 +41,7 @@ class Verified:
     payload: dict[str, Any]
 
 
+@lru_cache(maxsize=32)  # a digest signs a score of links: one serializer per key and purpose
 def _serializer(secret: str, purpose: LinkPurpose) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=f"papertide-link-{purpose}")
 

@@ -6,20 +6,33 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from papertide import db
 from papertide.db import database_url
-from papertide.digests.mailer import SmtpMailer
-from papertide.models import DeliveryStatus, DigestDelivery, JobRun, Subscriber, SubscriberStatus
+from papertide.digests.mailer import Envelope, MailSession, SmtpMailer
+from papertide.models import (
+    DeliveryStatus,
+    DigestDelivery,
+    InterestProfile,
+    JobRun,
+    Subscriber,
+    SubscriberStatus,
+)
 from papertide.web.app import create_app
 from papertide.worker import jobs
+from tests.factories import FakeEncoder
 from tests.helpers import Inbox, digest_ready, smtp_server
 
 DAY = date(2026, 11, 24)
@@ -59,14 +72,23 @@ def psycopg_url() -> str:
     return database_url().replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-class Watching(SmtpMailer):
-    """Looks at the database from outside while each message is with the mail server."""
+class Watching:
+    """An SMTP mailer that looks at the database from outside while each message is with the
+    mail server."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        self.smtp = SmtpMailer(url)
         self.seen: list[tuple[str, int, bool]] = []
 
     def send(self, message: EmailMessage) -> None:
+        self.smtp.send(message)
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        with self.smtp.session() as post:
+            yield WatchedSession(self, post)
+
+    def look(self, message_id: str) -> None:
         with psycopg.connect(psycopg_url(), autocommit=True) as conn:
             open_transactions = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -76,13 +98,23 @@ class Watching(SmtpMailer):
                 try:
                     row = conn.execute(
                         "SELECT status FROM digest_delivery WHERE message_id = %s FOR UPDATE NOWAIT",
-                        (str(message["Message-ID"]),),
+                        (message_id,),
                     ).fetchone()
                     status, unlocked = (str(row[0]) if row else "not committed"), True
                 except psycopg.errors.LockNotAvailable:
                     status, unlocked = "locked", False
         self.seen.append((status, int(open_transactions[0]) if open_transactions else -1, unlocked))
-        super().send(message)
+
+
+class WatchedSession:
+    def __init__(self, watching: Watching, post: MailSession) -> None:
+        self.watching = watching
+        self.post = post
+
+    def send(self, envelope: Envelope) -> None:
+        headers = BytesParser(policy=policy.default).parsebytes(envelope.data, headersonly=True)
+        self.watching.look(str(headers["Message-ID"]))
+        self.post.send(envelope)
 
 
 def test_no_transaction_is_open_while_the_mail_server_has_the_message(
@@ -149,10 +181,7 @@ def test_the_next_days_run_also_sends_what_an_earlier_date_left_deferred(
         )
 
     assert next_day.sent == 2
-    assert [m["Subject"] for m in inbox.messages] == [
-        "papertide: 3 trending papers for Tue 24 Nov",
-        "papertide: 3 trending papers for Wed 25 Nov",
-    ]
+    assert [str(m["Subject"]).rpartition(" for ")[2] for m in inbox.messages] == ["Tue 24 Nov", "Wed 25 Nov"]
 
 
 def test_a_5xx_for_a_recipient_suppresses_the_address_and_shows_it_masked_on_status(
@@ -227,9 +256,8 @@ def test_a_delivery_that_cannot_be_composed_is_put_off_and_the_others_go_out(
 ) -> None:
     digest_ready(["a@example.org", "b@example.org"])
     with db.session_factory()() as setup:
-        setup.execute(
-            update(Subscriber).where(Subscriber.email == "a@example.org").values(interests=["speech"])
-        )
+        reader = setup.scalars(select(Subscriber).where(Subscriber.email == "a@example.org")).one()
+        setup.add(InterestProfile(subscriber_id=reader.id, name="speech", phrases=["speech"]))
         setup.commit()
     inbox = Inbox()
     with smtp_server(inbox) as port:
@@ -271,3 +299,98 @@ def test_an_unsubscribe_closes_a_delivery_left_open_so_a_later_return_never_gets
     assert inbox.messages == []
     assert row.status == DeliveryStatus.FAILED
     assert "unsubscribed" in (row.error or "")
+
+
+class Connections(Inbox):
+    """Counts the connections the messages came on, and closes each after `every` messages, the
+    way a server with an idle timeout or a limit per connection does: at the next MAIL, with a
+    421 or without a word."""
+
+    def __init__(self, *, every: int | None = None, say: str | None = None) -> None:
+        super().__init__()
+        self.every, self.say = every, say
+        self.connections = 0
+        self.carried: dict[int, int] = {}
+
+    async def handle_EHLO(
+        self, server: object, session: object, envelope: object, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # type: ignore[attr-defined]
+        self.connections += 1
+        return responses
+
+    async def handle_MAIL(
+        self, server: object, session: object, envelope: object, address: str, options: list[str]
+    ) -> str:
+        if self.every is not None and self.carried.get(id(session), 0) >= self.every:
+            transport = server.transport  # type: ignore[attr-defined]
+            if self.say is None:
+                transport.close()
+                return "250 OK"  # never arrives: the connection is gone
+            asyncio.get_running_loop().call_soon(transport.close)
+            return self.say
+        envelope.mail_from = address  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.carried[id(session)] = self.carried.get(id(session), 0) + 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_one_smtp_connection_carries_every_digest_of_a_run(database: str, session: Session) -> None:
+    emails = [f"r{i}@example.org" for i in range(5)]
+    digest_ready(emails)
+    inbox = Connections()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+
+    assert result.sent == 5
+    assert sorted(m["To"] for m in inbox.messages) == emails
+    assert inbox.connections == 1, "one connection (one EHLO, one login) for the whole run"
+
+
+@pytest.mark.parametrize("say", [None, "421 4.7.0 Too many messages on one connection, closing"])
+def test_a_connection_the_server_drops_mid_run_is_opened_again_and_no_digest_is_lost_or_doubled(
+    database: str, session: Session, say: str | None
+) -> None:
+    emails = [f"r{i}@example.org" for i in range(7)]
+    digest_ready(emails)
+    inbox = Connections(every=3, say=say)
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+
+    assert (result.sent, result.deferred, result.failed) == (7, 0, 0)
+    assert sorted(m["To"] for m in inbox.messages) == emails, "each reader exactly once"
+    assert inbox.connections == 3
+    assert {r.status for r in ledger(session).values()} == {DeliveryStatus.SENT}
+
+
+def test_a_run_encodes_its_readers_phrases_once_each_in_one_call_to_the_model(
+    database: str, session: Session, fake_encoder: FakeEncoder
+) -> None:
+    """One call to the model for the whole run: per reader, its fixed cost per call made a run of
+    10,000 readers spend minutes in the model."""
+    digest_ready(["a@example.org", "b@example.org", "c@example.org", "d@example.org"])
+    with db.session_factory()() as setup:
+        readers = {s.email: s.id for s in setup.scalars(select(Subscriber))}
+        for email, phrases in [
+            ("a@example.org", ["world models", "speech synthesis"]),
+            ("b@example.org", ["world models"]),
+            ("c@example.org", ["diffusion models"]),
+        ]:
+            setup.add(InterestProfile(subscriber_id=readers[email], name="mine", phrases=phrases))
+        setup.commit()
+    jobs.embed(encoder=fake_encoder)
+    fake_encoder.calls.clear()
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=fake_encoder
+        )
+
+    assert result.sent == 4
+    assert fake_encoder.calls == [["diffusion models", "speech synthesis", "world models"]]

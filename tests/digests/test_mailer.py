@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from papertide.digests.mailer import MailError, MailFailure, OutboxMailer, SmtpMailer, classify
-from tests.helpers import free_port
+from papertide.digests.mailer import (
+    Envelope,
+    MailError,
+    MailFailure,
+    OutboxMailer,
+    SmtpMailer,
+    classify,
+)
+from tests.helpers import Inbox, free_port, smtp_server
 
 
 @pytest.mark.parametrize(
@@ -124,3 +131,82 @@ def test_a_message_the_server_accepted_is_sent_whatever_it_answers_to_quit() -> 
     finally:
         controller.stop()
     assert handler.accepted == 1
+
+
+class Sessions(Inbox):
+    """Keeps every message with the connection it came on; refuses RCPT for `refuse`."""
+
+    def __init__(self, refuse: str = "") -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.sessions: list[int] = []
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, options: list[str]
+    ) -> str:
+        if address == self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.sessions.append(id(session))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def envelope(to: str) -> Envelope:
+    """A stored message as the ledger keeps it: LF line ends, a line that starts with a dot."""
+    data = (
+        f"From: papertide <d@localhost>\nTo: {to}\nSubject: digest\nMessage-ID: <{to}>\n\n"
+        "papers\n.hidden dot line\nend\n"
+    )
+    return Envelope("d@localhost", to, data.encode())
+
+
+def test_a_session_sends_many_messages_on_one_connection_as_the_stored_bytes() -> None:
+    inbox = Sessions()
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5)
+        with mailer.session() as post:
+            for n in range(3):
+                post.send(envelope(f"r{n}@example.org"))
+
+    assert len(set(inbox.sessions)) == 1
+    assert [m["To"] for m in inbox.messages] == ["r0@example.org", "r1@example.org", "r2@example.org"]
+    assert inbox.raw[0] == envelope("r0@example.org").data.replace(b"\n", b"\r\n"), (
+        "byte for byte what was stored, with SMTP's line ends"
+    )
+
+
+def test_a_refused_recipient_fails_alone_and_the_connection_goes_on() -> None:
+    inbox = Sessions(refuse="gone@example.org")
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+        post.send(envelope("a@example.org"))
+        with pytest.raises(MailError) as refused:
+            post.send(envelope("gone@example.org"))
+        post.send(envelope("b@example.org"))
+
+    assert (refused.value.kind, refused.value.reply) == (MailFailure.RECIPIENT, "550 5.1.1 no such user")
+    assert f"127.0.0.1:{port} refused mail to gone@example.org" in str(refused.value)
+    assert [m["To"] for m in inbox.messages] == ["a@example.org", "b@example.org"]
+    assert len(set(inbox.sessions)) == 1, "RSET, then the next message on the same connection"
+
+
+def test_without_reuse_each_message_has_a_connection_of_its_own() -> None:
+    inbox = Sessions()
+    with (
+        smtp_server(inbox) as port,
+        SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5, reuse=False).session() as post,
+    ):
+        for n in range(3):
+            post.send(envelope(f"r{n}@example.org"))
+
+    assert len(set(inbox.sessions)) == 3
+
+
+def test_a_session_with_no_server_fails_each_message_as_the_server() -> None:
+    with SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=5).session() as post:
+        for _ in range(2):
+            with pytest.raises(MailError) as down:
+                post.send(envelope("a@example.org"))
+            assert down.value.kind == MailFailure.SERVER

@@ -8,12 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from papertide.config import Settings
 from papertide.digests import service
+from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
 from papertide.subscribers import repository as subscriber_repository
+from papertide.worker import jobs
+from tests.helpers import Inbox
 
 TICK = timedelta(minutes=15)
 
@@ -136,3 +140,59 @@ def test_an_explicit_date_sends_to_everyone_due_that_day_whatever_the_hour(tx_se
     rows = tx_session.execute(select(DigestDelivery.subscriber_id, DigestDelivery.digest_date)).all()
     assert [(r[0], r[1]) for r in rows] == [(early, date(2026, 11, 24))]
     assert mondays not in [r[0] for r in rows]
+
+
+def test_the_scheduled_pass_mails_a_reader_at_their_hour_once(
+    sample_database: str, session: Session, smtp: tuple[Inbox, SmtpMailer]
+) -> None:
+    inbox, mailer = smtp
+    reader(session, "in@example.org", zone="Asia/Kolkata", hour=7)
+    session.commit()
+    before = datetime(2026, 11, 24, 1, 15, tzinfo=UTC)  # 06:45 in Kolkata
+
+    assert jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before) is None  # no run, no mail
+    at_seven = jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before + TICK)
+    later = jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before + 2 * TICK)
+
+    assert at_seven is not None
+    assert at_seven.sent == 1
+    assert later is None
+    assert [m["To"] for m in inbox.messages] == ["in@example.org"]
+    assert "Tue 24 Nov" in str(inbox.messages[0]["Subject"])  # the reader's local date
+
+
+def test_pausing_closes_a_digest_that_had_not_gone_yet(tx_session: Session) -> None:
+    sid = reader(tx_session, "p@example.org", zone="UTC", hour=7)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    tx_session.get_one(Subscriber, sid).paused_at = datetime(2026, 11, 24, 7, 1, tzinfo=UTC)
+    tx_session.flush()
+
+    service.expire_overdue(tx_session, now=datetime(2026, 11, 24, 7, 2, tzinfo=UTC), settings=Settings())
+
+    delivery = tx_session.scalars(select(DigestDelivery).where(DigestDelivery.subscriber_id == sid)).one()
+    assert delivery.status == "failed"
+    assert "paused" in (delivery.error or "")
+    assert service.due_count(tx_session, now=datetime(2026, 11, 24, 7, 2, tzinfo=UTC)) == 0
+
+
+def test_links_that_can_no_longer_be_used_are_deleted_and_live_ones_kept(tx_session: Session) -> None:
+    from papertide.models import SubscriberToken, TokenPurpose
+    from papertide.subscribers import service as subscriber_service
+
+    sid = reader(tx_session, "t@example.org", zone="UTC", hour=7)
+    subscriber = tx_session.get_one(Subscriber, sid)
+    now = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    ages = {"manage": 31, "unsubscribe": 181}  # a day past MANAGE_TOKEN_TTL, UNSUBSCRIBE_TOKEN_KEEP
+    for purpose in (TokenPurpose.MANAGE, TokenPurpose.UNSUBSCRIBE):
+        for days in (1, ages[purpose]):
+            subscriber_service.new_token(tx_session, subscriber, purpose)
+            tx_session.execute(
+                update(SubscriberToken)
+                .where(SubscriberToken.id == select(func.max(SubscriberToken.id)).scalar_subquery())
+                .values(created_at=now - timedelta(days=days))
+            )
+
+    assert subscriber_service.prune_tokens(tx_session, now=now) == 2
+
+    left = tx_session.execute(select(SubscriberToken.purpose, SubscriberToken.created_at)).all()
+    assert sorted((p, (now - at).days) for p, at in left) == [("manage", 1), ("unsubscribe", 1)]

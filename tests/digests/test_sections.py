@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-
 from typing import Any
 
 import pytest
@@ -15,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
 from papertide.digests import build, candidates
+from papertide.digests.mailer import SmtpMailer
 from papertide.embeddings import repository as embedding_repository
 from papertide.embeddings.encoder import paper_text
-from papertide.ranking import repository as ranking_repository
-from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestItem, InterestProfile, Paper, PaperEmbedding, PaperVote, SubscriberStatus
+from papertide.ranking import repository as ranking_repository
 from papertide.signing import LinkPurpose, verify
 from papertide.subscribers import repository as subscriber_repository
 from papertide.worker import jobs
@@ -31,12 +30,17 @@ POOL = 200
 
 
 def reader_with_profiles(session: Session) -> tuple[int, int, int]:
-    subscriber = subscriber_repository.add(session, email="r@example.org", papers_per_digest=4, interest_mix=0.7)
+    subscriber = subscriber_repository.add(
+        session, email="r@example.org", papers_per_digest=4, interest_mix=0.7
+    )
     subscriber.status = SubscriberStatus.CONFIRMED
     subscriber.trending_papers = 3
     session.flush()
     speech = InterestProfile(
-        subscriber_id=subscriber.id, name="Speech", phrases=["speech recognition", "text to speech"], position=0
+        subscriber_id=subscriber.id,
+        name="Speech",
+        phrases=["speech recognition", "text to speech"],
+        position=0,
     )
     video = InterestProfile(
         subscriber_id=subscriber.id, name="Video", phrases=["video generation"], position=1
@@ -82,7 +86,9 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     assert len(by_section["Trending"]) == 3
     # Every interest item says which phrase it matched, and where it stands this week.
     for item in by_section["Speech"]:
-        assert re.match(r"matches '(speech recognition|text to speech)' · #\d+ this week", item.reason), item.reason
+        assert re.match(r"matches '(speech recognition|text to speech)' · #\d+ this week", item.reason), (
+            item.reason
+        )
         paper = session.get_one(Paper, item.paper_id)
         assert re.search(r"speech|voice|audio|spoken|asr|tts", f"{paper.title} {paper.abstract}".lower())
     for item in by_section["Trending"]:
@@ -102,7 +108,9 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     assert page is not None
     assert sections_of(page) == ["Speech", "Video", "Trending"]
     for item in items:
-        assert session.get_one(Paper, item.paper_id).title.replace("&", "&amp;")[:30] in page.replace("&#39;", "'")
+        assert session.get_one(Paper, item.paper_id).title.replace("&", "&amp;")[:30] in page.replace(
+            "&#39;", "'"
+        )
 
     # The reader votes "more like this" on speech-recognition papers, "less" on text to speech.
     embedded = select(PaperEmbedding.paper_id)
@@ -127,10 +135,13 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
 
     session.expire_all()
     profile = session.get_one(InterestProfile, speech_id)
-    assert profile.model is not None and not profile.model_stale  # trained once, by the run
+    assert profile.model is not None
+    assert not profile.model_stale
     liked_titles = {session.get_one(Paper, pid).title for pid in liked}
     second = session.scalars(
-        select(DigestItem).where(DigestItem.section == "Speech", DigestItem.delivery_id != items[0].delivery_id)
+        select(DigestItem).where(
+            DigestItem.section == "Speech", DigestItem.delivery_id != items[0].delivery_id
+        )
     ).all()
     assert second, "the taught profile still has a section"
     # The reason names the liked paper an item is closest to.

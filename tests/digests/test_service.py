@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, select
@@ -12,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from papertide.config import Settings
 from papertide.digests import service
-from papertide.digests.mailer import MailError, MailFailure
+from papertide.digests.candidates import DigestRun
+from papertide.digests.mailer import Envelope, MailError, MailFailure
 from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression, SubscriberStatus
 from papertide.ranking import service as ranking_service
 from papertide.ranking.trending import TrendParams
@@ -51,18 +56,34 @@ def confirmed_subscriber(session: Session, email: str) -> int:
 
 
 def start(
-    session: Session, locks: Connection, *, now: datetime = NOW, exclude: tuple[int, ...] = ()
-) -> service.HandOff | None:
-    return service.start_next(
-        session, locks=locks, now=now, exclude=exclude, settings=SETTINGS, encoder=lambda: None
+    session: Session, locks: Connection, *, now: datetime = NOW, after: int = 0, size: int = 1
+) -> service.Batch:
+    return service.start_batch(
+        session,
+        locks=locks,
+        now=now,
+        after=after,
+        size=size,
+        settings=SETTINGS,
+        run=DigestRun(encoder=lambda: None),
     )
 
 
-def started(session: Session, locks: Connection, **kwargs: object) -> service.HandOff:
-    hand_off = start(session, locks, **kwargs)  # type: ignore[arg-type]
-    assert hand_off is not None
-    assert hand_off.message is not None
-    return hand_off
+def started(session: Session, locks: Connection, **kwargs: Any) -> service.HandOff:
+    batch = start(session, locks, **kwargs)
+    assert len(batch.hand_offs) == 1
+    assert batch.hand_offs[0].envelope is not None
+    return batch.hand_offs[0]
+
+
+def message(hand_off: service.HandOff) -> EmailMessage:
+    """The message as the mail server gets it."""
+    assert hand_off.envelope is not None
+    return BytesParser(policy=policy.default).parsebytes(hand_off.envelope.data)
+
+
+def release(locks: Connection, *hand_offs: service.HandOff) -> None:
+    service.release(locks, service.Batch(locked=[h.delivery_id for h in hand_offs]))
 
 
 def finish(
@@ -73,7 +94,7 @@ def finish(
     now: datetime = NOW,
 ) -> service.Delivered:
     delivered = service.record_outcome(session, hand_off=hand_off, error=error, now=now, settings=SETTINGS)
-    service.release(locks, hand_off)
+    release(locks, hand_off)
     return delivered
 
 
@@ -91,13 +112,15 @@ def test_a_delivery_is_composed_and_marked_sending_before_its_hand_off(
     hand_off = started(tx_session, locks)
     row = delivery(tx_session, hand_off.delivery_id)
 
-    assert hand_off.message is not None
     assert (row.status, row.attempts) == (DeliveryStatus.SENDING, 1)
-    assert row.message_id == hand_off.message["Message-ID"] == f"<digest-{row.id}-20261124@example.org>"
+    assert row.message_id == message(hand_off)["Message-ID"] == f"<digest-{row.id}-20261124@example.org>"
     assert row.message is not None
-    assert b"trending papers" in row.message
+    assert hand_off.envelope == Envelope("digest@example.org", "ann@example.org", row.message), (
+        "the stored bytes go to the mail server as they are"
+    )
     items = tx_session.scalars(select(DigestItem.paper_id).where(DigestItem.delivery_id == row.id)).all()
-    assert len(items) == 3, "the papers are stored with the message, before it goes out"
+    assert items, "the papers are stored with the message, before it goes out"
+    assert message(hand_off)["Subject"] == f"papertide: {len(items)} papers for Tue 24 Nov"
 
     assert finish(tx_session, locks, hand_off, None).status == DeliveryStatus.SENT
     row = delivery(tx_session, hand_off.delivery_id)
@@ -115,14 +138,12 @@ def test_a_temporary_failure_defers_the_same_message_with_a_backoff(
     other = started(tx_session, locks, now=NOW + timedelta(minutes=4))
     assert other.delivery_id != first.delivery_id, "not due before its backoff ends"
     finish(tx_session, locks, other, None)
-    assert start(tx_session, locks, now=NOW + timedelta(minutes=4)) is None
+    assert start(tx_session, locks, now=NOW + timedelta(minutes=4)).hand_offs == []
 
     again = started(tx_session, locks, now=NOW + timedelta(minutes=5))
     assert again.delivery_id == first.delivery_id
     assert again.attempt == 2
-    assert again.message is not None
-    assert first.message is not None
-    assert bytes(again.message) == bytes(first.message), "the same Message-ID and the same papers"
+    assert again.envelope == first.envelope, "the same bytes: the same Message-ID and the same papers"
     finish(tx_session, locks, again, TRY_LATER, now=NOW + timedelta(minutes=5))
     assert delivery(tx_session, first.delivery_id).next_attempt_at == NOW + timedelta(minutes=15)
 
@@ -155,15 +176,13 @@ def test_a_delivery_left_in_hand_off_is_resent_unchanged(
     tx_session: Session, locks: Connection, ledger: list[int]
 ) -> None:
     died = started(tx_session, locks)
-    service.release(locks, died)  # the sender died: its connection, and so its lock, are gone
+    release(locks, died)  # the sender died: its connection, and so its lock, are gone
 
     resent = started(tx_session, locks)
 
     assert resent.delivery_id == died.delivery_id
     assert (resent.resend, resent.attempt) == (True, 2)
-    assert resent.message is not None
-    assert died.message is not None
-    assert bytes(resent.message) == bytes(died.message)
+    assert resent.envelope == died.envelope
 
 
 def test_a_delivery_another_live_sender_is_handing_off_is_skipped(
@@ -172,9 +191,11 @@ def test_a_delivery_another_live_sender_is_handing_off_is_skipped(
     first = started(tx_session, locks)
     with shared_engine.connect() as other_locks:
         other = other_locks.execution_options(isolation_level="AUTOCOMMIT")
-        second = started(tx_session, other)
-        assert second.delivery_id != first.delivery_id
-        assert start(tx_session, other, exclude=(second.delivery_id,)) is None, "the first is still held"
+        batch = start(tx_session, other, size=10)
+        assert [h.delivery_id for h in batch.hand_offs] != [first.delivery_id]
+        assert len(batch.hand_offs) == 1, "the first is still held: skipped"
+        assert batch.last_id == batch.hand_offs[0].delivery_id > first.delivery_id
+        release(other, *batch.hand_offs)
 
 
 def test_a_permanent_refusal_of_the_recipient_fails_the_delivery_and_suppresses_the_address(
@@ -215,13 +236,12 @@ def test_nothing_new_to_send_is_recorded_empty_and_sends_nothing(
     confirmed_subscriber(tx_session, "cy@example.org")  # no scored papers at all
     service.prepare_deliveries(tx_session, digest_date=DAY)
 
-    hand_off = start(tx_session, locks)
+    (hand_off,) = start(tx_session, locks).hand_offs
 
-    assert hand_off is not None
-    assert hand_off.message is None
+    assert hand_off.envelope is None
     assert delivery(tx_session, hand_off.delivery_id).status == DeliveryStatus.EMPTY
-    service.release(locks, hand_off)
-    assert start(tx_session, locks) is None
+    release(locks, hand_off)
+    assert start(tx_session, locks).last_id is None
 
 
 @pytest.mark.parametrize(
@@ -230,3 +250,34 @@ def test_nothing_new_to_send_is_recorded_empty_and_sends_nothing(
 )
 def test_addresses_on_the_status_page_are_masked(email: str, masked: str) -> None:
     assert service.mask_address(email) == masked
+
+
+def test_a_batch_composes_several_deliveries_in_one_step_and_the_next_claim_starts_after_it(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    batch = start(tx_session, locks, size=10)
+    ids = [h.delivery_id for h in batch.hand_offs]
+
+    assert [h.recipient for h in batch.hand_offs] == ["ann@example.org", "bob@example.org"]
+    assert [delivery(tx_session, i).status for i in ids] == [DeliveryStatus.SENDING] * 2
+    assert len({message(h)["Message-ID"] for h in batch.hand_offs}) == 2, "one message per reader"
+    assert (batch.last_id, sorted(batch.locked)) == (max(ids), sorted(ids))
+    release(locks, *batch.hand_offs)
+    released = start(tx_session, locks, size=10, after=ids[0])
+    assert [h.delivery_id for h in released.hand_offs] == [ids[1]], "a cursor, not a list of ids tried"
+    assert released.hand_offs[0].resend, "left `sending` with its lock free: resumed as it was"
+
+
+def test_hand_offs_put_back_before_the_mail_server_saw_them_go_later_as_the_same_message(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    """What the circuit breaker does with the rest of a batch: it waits, composed, as it was."""
+    batch = start(tx_session, locks, size=10)
+    service.put_back(tx_session, batch.hand_offs)
+    release(locks, *batch.hand_offs)
+
+    rows = [delivery(tx_session, h.delivery_id) for h in batch.hand_offs]
+    assert [(r.status, r.attempts) for r in rows] == [(DeliveryStatus.PENDING, 0)] * 2
+    again = start(tx_session, locks, size=10)
+    assert [h.envelope for h in again.hand_offs] == [h.envelope for h in batch.hand_offs]
+    assert [(h.resend, h.attempt) for h in again.hand_offs] == [(False, 1)] * 2

@@ -126,7 +126,7 @@ def test_an_smtp_failure_is_recorded_and_retried_by_a_later_run(
     assert len(inbox.messages) == 2
 
 
-def test_subscribing_again_looks_the_same_and_sends_nothing_to_a_confirmed_address(
+def test_subscribing_again_looks_the_same_and_mails_a_confirmed_address_its_manage_link(
     client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session
 ) -> None:
     inbox, _ = smtp
@@ -137,7 +137,12 @@ def test_subscribing_again_looks_the_same_and_sends_nothing_to_a_confirmed_addre
     fresh = client.post("/subscribe", data={"email": "d@example.org", "csrf": csrf_from(form.text)})
 
     assert again.text.replace("c@example.org", "X") == fresh.text.replace("d@example.org", "X")
-    assert [m["To"] for m in inbox.messages] == ["c@example.org", "d@example.org"]
+    # The confirmed address gets a link to change its digest; the new one a confirmation.
+    assert [(m["To"], m["Subject"]) for m in inbox.messages[1:]] == [
+        ("c@example.org", "Manage your papertide digest"),
+        ("d@example.org", "Confirm your papertide digest"),
+    ]
+    assert client.get(f"/manage/{link_token(inbox.messages[1], 'manage')}").status_code == 200
     assert all(len(t.token_hash) == 64 for t in session.scalars(select(SubscriberToken)))
     assert token not in {t.token_hash for t in session.scalars(select(SubscriberToken))}
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import SubscriberStatus, SubscriberToken, TokenPurpose
-from papertide.subscribers import service
+from papertide.subscribers import repository, service
 from papertide.web.app import create_app
 from papertide.web.deps import csrf_token
 from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email
@@ -54,8 +54,11 @@ def _fresh_confirm_csrf() -> str:
 
 
 def choices(session: Session, email: str) -> tuple[str, list[str], str]:
+    """Status, the phrases of the profile a sign-up's interests become, and the frequency."""
     stored = subscriber_by_email(session, email)
-    return stored.status, stored.interests, stored.frequency
+    profiles = repository.profiles(session, stored.id)
+    phrases = [p.phrases for p in profiles if p.name == service.FIRST_PROFILE]
+    return stored.status, list(phrases[0]) if phrases else [], stored.frequency
 
 
 def test_a_used_confirm_link_cannot_be_replayed(client: TestClient, inbox: Inbox) -> None:
@@ -133,7 +136,7 @@ def test_a_confirmation_waiting_in_the_mailbox_dies_with_an_unsubscribe(
     assert choices(session, "both@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
 
 
-def test_a_confirmed_address_that_signs_up_again_keeps_its_choices_and_gets_no_email(
+def test_a_confirmed_address_that_signs_up_again_keeps_its_choices_and_is_mailed_a_manage_link(
     client: TestClient, inbox: Inbox, session: Session
 ) -> None:
     press_confirm(client, sign_up(client, inbox, "kept@example.org", "agents", "weekly"))
@@ -149,7 +152,12 @@ def test_a_confirmed_address_that_signs_up_again_keeps_its_choices_and_gets_no_e
 
     assert response.status_code == 200
     assert "Check your inbox" in response.text
-    assert len(inbox.messages) == 1
+    assert len(inbox.messages) == 2
+    assert inbox.messages[-1]["Subject"] == "Manage your papertide digest"
+    assert "/confirm/" not in inbox.messages[-1].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    page = client.get(f"/manage/{link_token(inbox.messages[-1], 'manage')}")
+    assert page.status_code == 200
+    assert "Manage your digest" in page.text
     assert choices(session, "kept@example.org") == ("confirmed", ["agents"], "weekly")
 
 

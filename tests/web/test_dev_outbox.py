@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from email.message import EmailMessage
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from papertide.config import get_settings
+from papertide.digests.mailer import OutboxMailer
+from papertide.digests.render import MAIL_POLICY
 from papertide.web.app import create_app
 from tests.helpers import csrf_from
 
@@ -64,3 +69,27 @@ def test_production_mail_settings_turn_the_outbox_off_even_on_the_server(
     assert response.status_code == 404
     assert "only kept when PAPERTIDE_SMTP_URL is unset" in response.text
     assert "/confirm/" not in response.text
+
+
+def test_the_html_part_is_shown_in_a_sandboxed_frame_where_no_script_runs(app: FastAPI) -> None:
+    """A hostile paper title in a digest must not run script on the site that shows the outbox."""
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["To"] = "owner@example.org"
+    message["Subject"] = "A digest with a hostile title"
+    message.set_content("the text part")
+    message.add_alternative(
+        '<p>"quoted" <script>alert(1)</script><img src=x onerror="alert(2)"></p>', subtype="html"
+    )
+    OutboxMailer(get_settings().outbox_dir).send(message)
+
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox")
+
+    assert response.status_code == 200
+    frames = re.findall(r"<iframe[^>]*>", response.text)
+    assert len(frames) == 2, "the confirmation's HTML part and this one"
+    assert all('sandbox=""' in frame for frame in frames)
+    hostile = next(frame for frame in frames if "hostile" in frame)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile
+    assert "&#34;quoted&#34;" in hostile, "a quote cannot close the srcdoc attribute"
+    assert "<script" not in response.text
+    assert "the text part" in response.text

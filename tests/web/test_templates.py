@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from papertide import db, paths
+from papertide import db, paths, signing
 from papertide.config import get_settings
 from papertide.digests.mailer import list_outbox
 from papertide.models import TokenPurpose
@@ -211,10 +211,23 @@ def every_page(client: TestClient) -> list[Any]:
     token = confirm_token_from_outbox(get_settings().outbox_dir)
     confirm = client.get(f"/confirm/{token}")
     confirmed = client.post(f"/confirm/{token}", data={"csrf": csrf_from(confirm.text)})
+    manage_link = re.search(r'href="(/manage/[^"]+)"', confirmed.text)
+    assert manage_link, "the confirmed page links to the manage page"
+    manage = client.get(manage_link.group(1))
+    vote = client.get(vote_link(email, PAPER_ID))
     leave = unsubscribe_token(email)
-    responses += [form, sent, client.get("/dev/outbox"), confirm, confirmed]
+    responses += [form, sent, client.get("/dev/outbox"), confirm, confirmed, manage, vote]
     responses += [client.get(f"/unsubscribe/{leave}"), client.post(f"/unsubscribe/{leave}")]
     return responses
+
+
+def vote_link(email: str, paper_id: str) -> str:
+    """A digest's "more like this" link for a paper from the Trending section."""
+    with db.unit_of_work() as session:
+        subscriber = subscriber_repository.get_by_email(session, email)
+        assert subscriber is not None
+        payload = {"s": subscriber.id, "p": None, "paper": paper_id, "v": 1}
+    return "/vote/" + signing.sign(get_settings().resolved_secret_key(), signing.LinkPurpose.VOTE, payload)
 
 
 def test_every_page_has_one_h1_and_never_skips_a_heading_level(client: TestClient) -> None:

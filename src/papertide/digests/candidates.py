@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from papertide.digests import repository
+from papertide.digests import matching, repository
 from papertide.digests.compose import PoolPaper
-from papertide.digests import matching
 from papertide.digests.matching import PaperText
 from papertide.embeddings.encoder import Encoder
 
@@ -116,10 +115,10 @@ class DigestRun:
             model = self.model_name
             rows = repository.background_sample(session, model=model, size=BACKGROUND_SAMPLE) if model else []
             vectors = _stack([r.embedding for r in rows])
-            self._background = (
-                vectors if vectors is not None else np.zeros((0, 1), np.float32),
-                [f"{r.title} {r.abstract}" for r in rows],
-            )
+            if vectors is None:  # no sample, or vectors of mixed sizes: calibrate against nothing
+                self._background = (np.zeros((0, 1), np.float32), [])
+            else:
+                self._background = (vectors, [f"{r.title} {r.abstract}" for r in rows])
         return self._background
 
     def matcher(self, session: Session) -> matching.PhraseMatcher | None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from papertide.config import Settings
@@ -51,6 +54,28 @@ class MailError(Exception):
 
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A stored message and who sends it to whom: the bytes go on the wire as they are, only their
+    line ends made CRLF (SMTP's), so a resend is byte for byte the first send."""
+
+    sender: str  # MAIL FROM: the address of MAIL_FROM
+    recipient: str  # RCPT TO
+    data: bytes  # the message as composed and stored
+
+
+class MailSession(Protocol):
+    """Many messages in a row, on one connection where the mailer has connections."""
+
+    def send(self, envelope: Envelope) -> None: ...
+
+
+class BulkMailer(Mailer, Protocol):
+    """A mailer a digest run can open one session on for all its messages."""
+
+    def session(self) -> AbstractContextManager[MailSession]: ...
 
 
 def classify(error: smtplib.SMTPException | OSError, *, where: str | None = None) -> MailError:
@@ -128,9 +153,14 @@ def _reply(code: int, text: bytes | str) -> str:
 
 
 class SmtpMailer:
-    """`smtp://user:pass@host:587?starttls=true` or `smtps://user:pass@host:465`."""
+    """`smtp://user:pass@host:587?starttls=true` or `smtps://user:pass@host:465`.
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    A digest run sends all its messages through one `session()`: one connection, one TLS
+    handshake and one login for the whole run instead of one per message (`reuse=False` opens
+    one per message, as before: the baseline of bench/digest_send.py).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0, reuse: bool = True) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
             raise ValueError(f"PAPERTIDE_SMTP_URL must look like smtp://user:pass@host:587, got {url!r}")
@@ -143,22 +173,43 @@ class SmtpMailer:
         self.starttls = options.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
         # Per socket operation: a server that accepts and never answers costs this, not minutes.
         self.timeout = timeout
+        self.reuse = reuse
 
     def send(self, message: EmailMessage) -> None:
+        """One message on a connection of its own (a confirmation, a manage link)."""
         try:
-            client = self._connect()
+            client = self.open()
             try:
-                if self.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if self.username:
-                    client.login(self.username, self.password or "")
                 client.send_message(message)
             finally:
                 _quit_quietly(client)
         except (smtplib.SMTPException, OSError) as error:
-            raise classify(
-                error, where=f"SMTP {self.host}:{self.port} refused mail to {message['To']}"
-            ) from error
+            raise classify(error, where=self.refused(str(message["To"]))) from error
+
+    @contextmanager
+    def session(self) -> Iterator[SmtpSession]:
+        session = SmtpSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def open(self) -> smtplib.SMTP:
+        """A connection that has said EHLO, and STARTTLS and logged in where the URL says so."""
+        client = self._connect()
+        try:
+            if self.starttls:
+                client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password or "")
+            client.ehlo_or_helo_if_needed()
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def refused(self, recipient: str) -> str:
+        return f"SMTP {self.host}:{self.port} refused mail to {recipient}"
 
     def _connect(self) -> smtplib.SMTP:
         if self.implicit_tls:
@@ -166,6 +217,117 @@ class SmtpMailer:
                 self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
             )
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+
+class SmtpSession:
+    """One SMTP connection for many messages: opened at the first, kept between them (a refused
+    message is followed by RSET), opened again after the server dropped it, QUIT at the end.
+
+    A connection that carried a message before and turns out dropped before this message's DATA
+    (a server's idle timeout, or its limit of messages per connection: a 421, or EOF) had nothing
+    of this message, so the message goes once more, on a new connection. A failure on a fresh
+    connection, or from DATA on, is the message's failure, read by classify() as ever.
+    """
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+        self.client: smtplib.SMTP | None = None
+        self.connections = 0  # opened so far (tests and the bench read it)
+
+    def send(self, envelope: Envelope) -> None:
+        try:
+            self._send(envelope)
+        except (smtplib.SMTPException, OSError) as error:
+            if self.client is not None and self.client.sock is None:
+                self.client = None  # smtplib closed it: the connection is gone, the next opens anew
+            raise classify(error, where=self.mailer.refused(envelope.recipient)) from error
+        finally:
+            if not self.mailer.reuse:
+                self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            _quit_quietly(self.client)
+            self.client = None
+
+    def _send(self, envelope: Envelope) -> None:
+        if self.client is not None:
+            try:
+                _transfer(self.client, envelope)
+                return
+            except _Dropped:
+                self.close()
+        self.client = self._open()
+        try:
+            _transfer(self.client, envelope)
+        except _Dropped as dropped:
+            raise dropped.error from dropped
+
+    def _open(self) -> smtplib.SMTP:
+        self.connections += 1
+        return self.mailer.open()
+
+
+class _Dropped(Exception):
+    """The connection was gone before the server took any of the message (at MAIL or RCPT)."""
+
+    def __init__(self, error: smtplib.SMTPException) -> None:
+        super().__init__(str(error))
+        self.error = error  # what smtplib's sendmail raises in the same place
+
+
+def _transfer(client: smtplib.SMTP, envelope: Envelope) -> None:
+    """MAIL, RCPT and DATA of one message, raising what smtplib's sendmail raises in each case, or
+    `_Dropped` when the connection turned out closed before DATA (EOF, or a 421 "closing channel")."""
+    sender, recipient = envelope.sender, envelope.recipient
+    wire = _CRLF.sub(b"\r\n", envelope.data)
+    code, reply = _before_data(lambda: client.mail(sender, _mail_options(client, envelope, len(wire))))
+    if code != 250:
+        _refused(client, smtplib.SMTPSenderRefused(code, reply, sender), code, before_data=True)
+    code, reply = _before_data(lambda: client.rcpt(recipient))
+    if code not in (250, 251):
+        _refused(client, smtplib.SMTPRecipientsRefused({recipient: (code, reply)}), code, before_data=True)
+    try:
+        code, reply = client.data(wire)
+    except smtplib.SMTPDataError as error:  # refused at the DATA command, before the message
+        _refused(client, error, error.smtp_code)
+    if code != 250:
+        _refused(client, smtplib.SMTPDataError(code, reply), code)
+
+
+def _before_data(command: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+    try:
+        return command()
+    except smtplib.SMTPServerDisconnected as error:
+        raise _Dropped(error) from error
+
+
+def _refused(
+    client: smtplib.SMTP, error: smtplib.SMTPException, code: int, *, before_data: bool = False
+) -> NoReturn:
+    """A 421 closes the connection; any other refusal keeps it, after RSET, for the next message."""
+    if code == 421:
+        client.close()
+        raise _Dropped(error) if before_data else error
+    with suppress(smtplib.SMTPServerDisconnected):  # smtplib has closed it: the next message reopens
+        client.rset()
+    raise error
+
+
+def _mail_options(client: smtplib.SMTP, envelope: Envelope, size: int) -> list[str]:
+    """SIZE where the server takes it; SMTPUTF8 for an address beyond ASCII (as send_message does)."""
+    options = [f"SIZE={size}"] if client.has_extn("size") else []
+    if not (envelope.sender + envelope.recipient).isascii():
+        if not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "the address needs internationalized email (SMTPUTF8), which the server does not offer"
+            )
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
+    return options
+
+
+# Line ends as smtplib's own _fix_eols makes them: stored messages end lines with LF.
+_CRLF = re.compile(rb"\r\n|\n|\r(?!\n)")
 
 
 def _quit_quietly(client: smtplib.SMTP) -> None:
@@ -183,17 +345,32 @@ class OutboxMailer:
         self.directory = directory
 
     def send(self, message: EmailMessage) -> None:
+        self.write(str(message["To"]), bytes(message))
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        yield _OutboxSession(self)
+
+    def write(self, to: str, data: bytes) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        recipient = "".join(c if c.isalnum() or c in "@.-" else "_" for c in str(message["To"]))
+        recipient = "".join(c if c.isalnum() or c in "@.-" else "_" for c in to)
         path = self.directory / f"{stamp}-{recipient}.eml"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(bytes(message))
+            path.write_bytes(data)
         except OSError as error:
             raise MailError(f"cannot write {path}: {error}", kind=MailFailure.SERVER) from error
 
 
-def mailer_from_settings(settings: Settings) -> Mailer:
+class _OutboxSession:
+    def __init__(self, outbox: OutboxMailer) -> None:
+        self.outbox = outbox
+
+    def send(self, envelope: Envelope) -> None:
+        self.outbox.write(envelope.recipient, envelope.data)
+
+
+def mailer_from_settings(settings: Settings) -> BulkMailer:
     if settings.smtp_url:
         return SmtpMailer(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
     return OutboxMailer(settings.outbox_dir)

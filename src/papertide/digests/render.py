@@ -7,10 +7,9 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from papertide.models import Paper
 from papertide.templating import environment
 
 # Headers that carry <URL>s (RFC 2369, RFC 8058). Mail providers read them raw, so they must go
@@ -60,10 +59,31 @@ class MailPolicy(_EmailPolicy):
 MAIL_POLICY = MailPolicy()
 
 
+class ShownPaper(Protocol):
+    """What an email shows of a paper (a Paper row, or the run's DigestPaper)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def abstract(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class RenderedPaper:
-    paper: Paper
+    paper: ShownPaper
     reason: str
+    more_url: str | None = None  # the reader's signed "more like this" link (none in a browser view)
+    less_url: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    title: str  # a profile's name, or "Trending"
+    papers: list[RenderedPaper]
 
 
 def _message(
@@ -108,18 +128,19 @@ def digest_message(
     to: str,
     digest_date: date,
     as_of: date | None,
-    papers: list[RenderedPaper],
+    sections: list[RenderedSection],
     base_url: str,
     unsubscribe_url: str,
+    manage_url: str | None = None,
+    view_url: str | None = None,
 ) -> EmailMessage:
     """The digest; List-Unsubscribe + List-Unsubscribe-Post make one-click unsubscribe work (RFC 8058)."""
-    subject = f"papertide: {len(papers)} trending papers for {digest_date:%a %d %b}"
-    context = {
-        "papers": papers,
-        "digest_date": digest_date,
-        "as_of": as_of,
-        "base_url": base_url,
+    count = sum(len(s.papers) for s in sections)
+    subject = f"papertide: {count} papers for {digest_date:%a %d %b}"
+    context = _digest_context(digest_date=digest_date, as_of=as_of, sections=sections, base_url=base_url) | {
         "unsubscribe_url": unsubscribe_url,
+        "manage_url": manage_url,
+        "view_url": view_url,
     }
     message = _message(
         sender=sender, to=to, subject=subject, template="digest", context=context, message_id=message_id
@@ -129,11 +150,46 @@ def digest_message(
     return message
 
 
+def digest_html(
+    *, digest_date: date, as_of: date | None, sections: list[RenderedSection], base_url: str
+) -> str:
+    """The digest's HTML part as a web page (view in browser), without the reader's own links."""
+    context = _digest_context(digest_date=digest_date, as_of=as_of, sections=sections, base_url=base_url)
+    return environment().get_template("email/digest.html").render(**context)
+
+
+def _digest_context(
+    *, digest_date: date, as_of: date | None, sections: list[RenderedSection], base_url: str
+) -> dict[str, Any]:
+    return {
+        "sections": sections,
+        "digest_date": digest_date,
+        "as_of": as_of,
+        "base_url": base_url,
+        "unsubscribe_url": None,
+        "manage_url": None,
+        "view_url": None,
+    }
+
+
 def confirmation_message(
-    *, sender: str, to: str, confirm_url: str, interests: list[str], frequency: str
+    *, sender: str, to: str, confirm_url: str, manage_url: str, interests: list[str], frequency: str
 ) -> EmailMessage:
-    """The only email an unconfirmed address ever gets."""
-    context = {"confirm_url": confirm_url, "interests": interests, "frequency": frequency}
+    """The only email an unconfirmed address ever gets; its manage link works once it is confirmed."""
+    context = {
+        "confirm_url": confirm_url,
+        "manage_url": manage_url,
+        "interests": interests,
+        "frequency": frequency,
+    }
     return _message(
         sender=sender, to=to, subject="Confirm your papertide digest", template="confirm", context=context
+    )
+
+
+def manage_link_message(*, sender: str, to: str, manage_url: str, days: int) -> EmailMessage:
+    """A link to the preferences page, for an address already confirmed that filled in the form again."""
+    context = {"manage_url": manage_url, "days": days}
+    return _message(
+        sender=sender, to=to, subject="Manage your papertide digest", template="manage", context=context
     )

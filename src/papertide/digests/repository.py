@@ -4,21 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, and_, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tablesample,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from papertide.models import (
+    Base,
     DeliveryStatus,
     DigestDelivery,
     DigestItem,
+    InterestProfile,
     MailSuppression,
+    Paper,
     PaperEmbedding,
+    PaperScore,
+    PaperVote,
     Subscriber,
     SubscriberStatus,
+    SubscriberToken,
 )
 
 # Not yet ended: never tried, with the mail server (or left there by a dead sender), or waiting to retry.
@@ -29,15 +48,33 @@ CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 HAND_OFF_LOCK = 0x64696773  # "digs"
 
 
-def ensure_deliveries(session: Session, *, subscriber_ids: Sequence[int], digest_date: date) -> None:
-    """One ledger row per (subscriber, date); rows that exist already are left as they are."""
-    if not subscriber_ids:
-        return
-    rows = [
-        {"subscriber_id": sid, "digest_date": digest_date, "status": DeliveryStatus.PENDING}
-        for sid in subscriber_ids
+def add_due_deliveries(session: Session, *, now: datetime, digest_date: date | None) -> int:
+    """One pending ledger row for each subscriber due, dated with the subscriber's local date;
+    a row that exists already (the same subscriber and local date) is left as it is.
+
+    Due: confirmed, not paused, not suppressed, and the local date's weekday is one of the
+    subscriber's send days; on the schedule (`digest_date` None) also the local hour has come.
+    With `digest_date` every such subscriber is due on that date, whatever the hour.
+    Postgres converts `now` to each subscriber's zone, with its own time-zone rules (DST included).
+    """
+    local = func.timezone(Subscriber.time_zone, literal(now))
+    day = literal(digest_date) if digest_date is not None else func.date(local)
+    conditions = [
+        Subscriber.status == SubscriberStatus.CONFIRMED,
+        Subscriber.paused_at.is_(None),
+        _not_suppressed(),
+        func.extract("isodow", day) == func.any(Subscriber.send_days),
     ]
-    session.execute(insert(DigestDelivery).values(rows).on_conflict_do_nothing())
+    if digest_date is None:
+        conditions.append(func.extract("hour", local) >= Subscriber.send_hour)
+    due = select(Subscriber.id, day, literal(DeliveryStatus.PENDING.value)).where(*conditions)
+    stmt = (
+        insert(DigestDelivery)
+        .from_select(["subscriber_id", "digest_date", "status"], due)
+        .on_conflict_do_nothing(index_elements=["subscriber_id", "digest_date"])
+        .returning(DigestDelivery.id)
+    )
+    return len(session.execute(stmt).all())
 
 
 def _not_suppressed() -> Any:
@@ -52,26 +89,36 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim_due(
-    session: Session, *, now: datetime, exclude: Sequence[int]
-) -> tuple[DigestDelivery, Subscriber] | None:
-    """Lock the next due delivery, of any date, for a confirmed, unsuppressed subscriber; others'
-    row locks are skipped."""
+def claim_batch(
+    session: Session, *, now: datetime, after: int, limit: int
+) -> list[tuple[DigestDelivery, Subscriber]]:
+    """Row-lock the next `limit` due deliveries, of any date, with ids above `after`, in id order,
+    for confirmed, unsuppressed subscribers; rows another transaction has locked are skipped.
+
+    A moving cursor (`after`) rather than a growing `NOT IN` list of the ids tried: the claim costs
+    the same for the last delivery of a run as for the first (the partial index on open rows)."""
     stmt = (
         select(DigestDelivery, Subscriber)
         .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
         .where(
             _due(now),
+            DigestDelivery.id > after,
             Subscriber.status == SubscriberStatus.CONFIRMED,
             _not_suppressed(),
-            DigestDelivery.id.not_in(exclude) if exclude else DigestDelivery.id.is_not(None),
         )
         .order_by(DigestDelivery.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(of=DigestDelivery, skip_locked=True)
     )
-    row = session.execute(stmt).first()
-    return (row[0], row[1]) if row else None
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def due_phrases(session: Session, *, now: datetime) -> list[str]:
+    """Every interest phrase of the subscribers whose due deliveries are still to be composed, once each."""
+    to_compose = select(DigestDelivery.subscriber_id).where(_due(now), DigestDelivery.message.is_(None))
+    phrase = func.unnest(InterestProfile.phrases).label("phrase")
+    stmt = select(phrase).where(InterestProfile.subscriber_id.in_(to_compose)).distinct().order_by(phrase)
+    return list(session.scalars(stmt))
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -90,16 +137,38 @@ def lock_for_record(session: Session, delivery_id: int) -> DigestDelivery | None
     return session.scalars(stmt).first()
 
 
-def try_hand_off_lock(locks: Connection, delivery_id: int) -> bool:
-    """A session-level advisory lock on the sender's own autocommit connection: held while the
+def record_sent(session: Session, *, delivery_id: int, now: datetime) -> bool:
+    """`sending` -> `sent` in one statement (the common outcome, once per message); False when the
+    delivery was not `sending` any more (another sender recorded it)."""
+    table = _table(DigestDelivery)  # Core, lighter than the ORM, for the commonest statement of a run
+    stmt = (
+        update(table)
+        .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.SENT, sent_at=now, error=None, next_attempt_at=None, message=None)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def try_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> set[int]:
+    """Of these deliveries, those whose hand-off lock this sender now holds (one round trip).
+
+    A session-level advisory lock on the sender's own autocommit connection: held while the
     message is with the mail server, with no transaction open, and gone when that process dies."""
-    stmt = text("SELECT pg_try_advisory_lock(:kind, CAST(:id % 2147483647 AS integer))")
-    return bool(locks.execute(stmt, {"kind": HAND_OFF_LOCK, "id": delivery_id}).scalar())
+    stmt = text(
+        "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id"
+        " WHERE pg_try_advisory_lock(:kind, CAST(id % 2147483647 AS integer))"
+    )
+    return set(locks.execute(stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}).scalars())
 
 
-def release_hand_off_lock(locks: Connection, delivery_id: int) -> None:
-    stmt = text("SELECT pg_advisory_unlock(:kind, CAST(:id % 2147483647 AS integer))")
-    locks.execute(stmt, {"kind": HAND_OFF_LOCK, "id": delivery_id})
+def release_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> None:
+    if not delivery_ids:
+        return
+    stmt = text(
+        "SELECT pg_advisory_unlock(:kind, CAST(id % 2147483647 AS integer))"
+        " FROM unnest(CAST(:ids AS bigint[])) AS id"
+    )
+    locks.execute(stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)})
 
 
 def expire_overdue(session: Session, *, created_before: datetime, reason: str) -> int:
@@ -121,10 +190,14 @@ def expire_overdue(session: Session, *, created_before: datetime, reason: str) -
 
 
 def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
-    """Close the open deliveries (a hand-off left unknown included) of subscribers who unsubscribed
-    or were suppressed since: they never go out, not even if the address subscribes again later."""
+    """Close the open deliveries (a hand-off left unknown included) of subscribers who unsubscribed,
+    paused or were suppressed since: they never go out, not even if the address subscribes again later."""
     gone = select(Subscriber.id).where(
-        or_(Subscriber.status != SubscriberStatus.CONFIRMED, ~_not_suppressed())
+        or_(
+            Subscriber.status != SubscriberStatus.CONFIRMED,
+            Subscriber.paused_at.is_not(None),
+            ~_not_suppressed(),
+        )
     )
     stmt = (
         update(DigestDelivery)
@@ -137,21 +210,137 @@ def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def sent_paper_ids(session: Session, *, subscriber_id: int) -> set[str]:
-    """Every paper an earlier digest carried, or is still handing over, to this subscriber."""
+def sent_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Every paper an earlier digest carried, or is still handing over, to each of these
+    subscribers, in one query (those with none are left out)."""
     stmt = (
-        select(DigestItem.paper_id)
+        select(DigestDelivery.subscriber_id, DigestItem.paper_id)
         .join(DigestDelivery, DigestDelivery.id == DigestItem.delivery_id)
-        .where(DigestDelivery.subscriber_id == subscriber_id, DigestDelivery.status.in_(CARRIED))
+        .where(DigestDelivery.subscriber_id.in_(subscriber_ids), DigestDelivery.status.in_(CARRIED))
     )
-    return set(session.scalars(stmt))
+    sent: dict[int, set[str]] = {}
+    for subscriber_id, paper_id in session.execute(stmt):
+        sent.setdefault(subscriber_id, set()).add(paper_id)
+    return sent
 
 
-def add_items(session: Session, *, delivery_id: int, items: Sequence[tuple[str, str]]) -> None:
-    session.add_all(
-        DigestItem(delivery_id=delivery_id, paper_id=pid, rank=rank, reason=reason)
-        for rank, (pid, reason) in enumerate(items, start=1)
+def profiles_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, list[InterestProfile]]:
+    """The interest profiles of many subscribers, each list in the order its sections appear."""
+    stmt = (
+        select(InterestProfile)
+        .where(InterestProfile.subscriber_id.in_(subscriber_ids))
+        .order_by(InterestProfile.subscriber_id, InterestProfile.position, InterestProfile.id)
     )
+    profiles: dict[int, list[InterestProfile]] = {}
+    for profile in session.scalars(stmt):
+        profiles.setdefault(profile.subscriber_id, []).append(profile)
+    return profiles
+
+
+def add_link_tokens(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """The hashed tokens of a batch's unsubscribe and manage links, in one statement."""
+    if rows:
+        session.execute(insert(_table(SubscriberToken)), list(rows))
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def add_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """The papers of a batch's digests (delivery_id, paper_id, rank, reason, section, profile_id)
+    in one statement: Core on the table, not one ORM object per paper (nor the ORM's bulk insert,
+    which splits the rows wherever a NULL profile_id comes and goes)."""
+    if rows:
+        session.execute(insert(_table(DigestItem)), list(rows))
+
+
+def delivery_items(
+    session: Session, *, delivery_id: int
+) -> tuple[DigestDelivery, Subscriber, list[Row[Any]]] | None:
+    """A delivery, its subscriber, and what it carried: (paper fields, reason, section, profile_id) rows."""
+    found = session.execute(
+        select(DigestDelivery, Subscriber)
+        .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
+        .where(DigestDelivery.id == delivery_id)
+    ).first()
+    if found is None:
+        return None
+    stmt = (
+        select(
+            Paper.id,
+            Paper.title,
+            Paper.authors,
+            Paper.abstract,
+            DigestItem.reason,
+            DigestItem.section,
+            DigestItem.profile_id,
+        )
+        .join(Paper, Paper.id == DigestItem.paper_id)
+        .where(DigestItem.delivery_id == delivery_id)
+        .order_by(DigestItem.rank)
+    )
+    return found[0], found[1], list(session.execute(stmt))
+
+
+def trending_pool(session: Session, *, period: str, limit: int) -> list[Row[Any]]:
+    """The period's top papers by trend with what a digest shows: one query for the whole run."""
+    stmt = (
+        select(
+            Paper.id,
+            Paper.title,
+            Paper.authors,
+            Paper.abstract,
+            Paper.categories,
+            PaperScore.score,
+            PaperScore.components,
+            PaperScore.as_of,
+        )
+        .join(PaperScore, PaperScore.paper_id == Paper.id)
+        .where(PaperScore.period == period)
+        .order_by(PaperScore.score.desc(), Paper.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt))
+
+
+def background_sample(session: Session, *, model: str, size: int) -> list[Row[Any]]:
+    """About `size` random papers embedded by `model` (title, abstract, vector), the same ones on every
+    call while the table is unchanged: TABLESAMPLE reads a share of the table's pages, not all of
+    a million rows, and REPEATABLE makes calibration stable from run to run."""
+    rows = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'paper_embedding'")) or 0
+    percent = min(100.0, 100.0 * 3 * size / rows) if rows > 0 else 100.0
+    sampled = tablesample(PaperEmbedding, func.system(percent), name="sampled", seed=literal(7))
+    stmt = (
+        select(Paper.title, Paper.abstract, sampled.c.embedding)
+        .join(Paper, Paper.id == sampled.c.paper_id)
+        .where(sampled.c.model == model)
+        .order_by(sampled.c.paper_id)
+        .limit(size)
+    )
+    return list(session.execute(stmt))
+
+
+def profile_votes(session: Session, *, profile_id: int, model: str) -> list[Row[Any]]:
+    """A profile's votes with each paper's title and vector (papers not embedded are left out)."""
+    stmt = (
+        select(PaperVote.paper_id, PaperVote.vote, Paper.title, PaperEmbedding.embedding)
+        .join(Paper, Paper.id == PaperVote.paper_id)
+        .join(PaperEmbedding, and_(PaperEmbedding.paper_id == Paper.id, PaperEmbedding.model == model))
+        .where(PaperVote.profile_id == profile_id)
+        .order_by(PaperVote.created_at, PaperVote.paper_id)
+    )
+    return list(session.execute(stmt))
+
+
+def save_model(session: Session, *, profile_id: int, model: dict[str, Any] | None) -> None:
+    stmt = (
+        update(InterestProfile)
+        .where(InterestProfile.id == profile_id)
+        .values(model=model, model_stale=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
 
 
 def suppressed_emails(session: Session, emails: Sequence[str]) -> set[str]:

@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from email.message import EmailMessage
-from email.parser import BytesParser
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parseaddr
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
-from papertide.digests import repository
-from papertide.digests.compose import Candidate, compose
-from papertide.digests.mailer import MailError, MailFailure
-from papertide.digests.render import MAIL_POLICY, RenderedPaper, digest_message, digest_message_id
-from papertide.embeddings.encoder import Encoder
-from papertide.models import DeliveryStatus, DigestDelivery, Frequency, Subscriber, TokenPurpose
-from papertide.ranking import repository as ranking_repository
-from papertide.subscribers import repository as subscriber_repository
-from papertide.subscribers import service as subscriber_service
+from papertide.digests import build, repository
+from papertide.digests.build import build_digest
+from papertide.digests.candidates import DigestRun
+from papertide.digests.mailer import Envelope, MailError, MailFailure
+from papertide.digests.readers import Reader, load_readers
+from papertide.digests.render import digest_message_id
+from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
 
 log = logging.getLogger(__name__)
-CANDIDATE_POOL = 200
-PERIOD_FOR = {Frequency.DAILY: "week", Frequency.WEEKLY: "month"}
 FIRST_RETRY = timedelta(minutes=5)  # then 10, 20, 40 ... minutes
 LONGEST_RETRY = timedelta(hours=2)
 
@@ -80,23 +75,35 @@ class HandOff:
 
     delivery_id: int
     recipient: str
-    message: EmailMessage | None  # None: nothing new to send, the delivery is already `empty`
+    envelope: Envelope | None  # None: nothing new to send, the delivery is already `empty`
     attempt: int
     resend: bool  # an earlier hand-off of this very message ended unknown (the sender died)
+    # (status, attempts, next_attempt_at) before this run took it: put_back() restores them.
+    before: tuple[str, int, datetime | None]
 
 
-def frequencies_due(digest_date: date) -> list[str]:
-    """Daily subscribers every day; weekly ones on Mondays."""
-    return [Frequency.DAILY, Frequency.WEEKLY] if digest_date.weekday() == 0 else [Frequency.DAILY]
+@dataclass
+class Batch:
+    """Deliveries claimed together: those this sender now hands over, in id order, and the
+    hand-off locks it holds for them until their outcomes are committed."""
+
+    hand_offs: list[HandOff] = field(default_factory=list)
+    locked: list[int] = field(default_factory=list)
+    last_id: int | None = None  # the highest id claimed; None: nothing was due after the cursor
 
 
-def prepare_deliveries(session: Session, *, digest_date: date) -> int:
-    """One ledger row for every subscriber due on `digest_date`; returns how many are due."""
-    confirmed = subscriber_repository.confirmed(session, frequencies=frequencies_due(digest_date))
-    suppressed = repository.suppressed_emails(session, [s.email for s in confirmed])
-    due = [s for s in confirmed if s.email not in suppressed]
-    repository.ensure_deliveries(session, subscriber_ids=[s.id for s in due], digest_date=digest_date)
-    return len(due)
+def prepare_deliveries(
+    session: Session, *, now: datetime | None = None, digest_date: date | None = None
+) -> int:
+    """Add a ledger row for every subscriber due; returns how many were added.
+
+    On the schedule (`digest_date` None) a subscriber is due once their local hour has come on one
+    of their send days, and the row carries their local date: every run in the same local day
+    finds the row there and adds none, so each reader gets one digest per local date, across DST
+    changes too. With `digest_date` (`papertide digest send --date`) everyone whose send days
+    include that date is due on it, whatever the hour.
+    """
+    return repository.add_due_deliveries(session, now=now or datetime.now(UTC), digest_date=digest_date)
 
 
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:
@@ -105,7 +112,7 @@ def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> in
     window = timedelta(hours=settings.digest_retry_hours)
     reason = f"not delivered within {settings.digest_retry_hours:g} h"
     expired = repository.expire_overdue(session, created_before=now - window, reason=reason)
-    gone = "closed: the subscriber unsubscribed or was suppressed before it went out"
+    gone = "closed: the subscriber unsubscribed, paused or was suppressed before it went out"
     return expired + repository.close_for_gone_subscribers(session, reason=gone)
 
 
@@ -114,38 +121,75 @@ def due_count(session: Session, *, now: datetime) -> int:
     return repository.due_count(session, now=now)
 
 
-def start_next(
+def warm_up(session: Session, *, run: DigestRun, now: datetime) -> int:
+    """Encode every phrase the due digests will match, in one call to the model, before the first
+    is composed; returns how many. The model costs about as much per call as per few hundred short
+    phrases, so one reader at a time (a call each) cost more than all the rest of the run."""
+    phrases = repository.due_phrases(session, now=now)
+    if phrases:
+        run.phrase_vectors(phrases)
+    return len(phrases)
+
+
+def start_batch(
     session: Session,
     *,
     locks: Connection,
     now: datetime,
-    exclude: Sequence[int],
+    after: int,
+    size: int,
     settings: Settings,
-    encoder: Callable[[], Encoder | None],
-) -> HandOff | None:
-    """Claim the next due delivery, compose it if it never was, and mark it `sending`; None when
-    nothing is due.
+    run: DigestRun,
+) -> Batch:
+    """Claim up to `size` due deliveries with ids above `after`, compose those never composed, and
+    mark each `sending`; an empty batch (`last_id` None) when nothing is due after `after`.
 
-    The caller commits before handing the message over, and holds the hand-off lock `locks` took
-    until it has recorded the outcome: a concurrent sender skips a delivery another live sender
-    has with the mail server, and resumes one whose sender died (its lock went with its connection).
+    The caller commits before handing any message over, and holds the hand-off locks `locks` took
+    until it has recorded the outcomes (release()): a concurrent sender skips a delivery another
+    live sender has with the mail server, and resumes one whose sender died (its locks went with
+    its connection). One transaction for the whole batch: one claim, one commit, and the
+    subscribers' rows written together, instead of one of each per digest.
     """
-    busy: list[int] = []
-    while (claimed := repository.claim_due(session, now=now, exclude=[*exclude, *busy])) is not None:
-        delivery, subscriber = claimed
-        if repository.try_hand_off_lock(locks, delivery.id):
-            try:
-                return _mark_sending(session, delivery, subscriber, settings=settings, encoder=encoder)
-            except Exception as error:
-                repository.release_hand_off_lock(locks, delivery.id)
-                raise ComposeFailed(delivery.id, error) from error
-        busy.append(delivery.id)
-    return None
+    claimed = repository.claim_batch(session, now=now, after=after, limit=size)
+    if not claimed:
+        return Batch()
+    batch = Batch(last_id=claimed[-1][0].id)
+    held = repository.try_hand_off_locks(locks, [delivery.id for delivery, _ in claimed])
+    batch.locked = sorted(held)
+    # Those not held: another live sender has them with the mail server.
+    mine = [(delivery, subscriber) for delivery, subscriber in claimed if delivery.id in held]
+    try:
+        to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
+        work = _Composing(settings, run, readers=load_readers(session, to_compose))
+        batch.hand_offs = [_start(session, delivery, subscriber, work) for delivery, subscriber in mine]
+        repository.add_items(session, work.items)
+    except BaseException:
+        release(locks, batch)
+        raise
+    return batch
+
+
+@dataclass
+class _Composing:
+    """What the digests of one batch share: the run's caches, their readers, the papers to store."""
+
+    settings: Settings
+    run: DigestRun
+    readers: dict[int, Reader]
+    items: list[dict[str, object]] = field(default_factory=list)
+
+
+def _start(session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing) -> HandOff:
+    try:
+        return _mark_sending(session, delivery, subscriber, work)
+    except Exception as error:
+        raise ComposeFailed(delivery.id, error) from error
 
 
 class ComposeFailed(Exception):
-    """Composing one delivery raised (the model, a bad row): that delivery is put off, and the run
-    goes on with the next, so one bad delivery never blocks everyone after it."""
+    """Composing one delivery raised (the model, a bad row): the batch's transaction is rolled back,
+    that delivery is put off, and the run goes on (the others of the batch are claimed again), so
+    one bad delivery never blocks everyone after it."""
 
     def __init__(self, delivery_id: int, error: Exception) -> None:
         super().__init__(f"composing delivery {delivery_id} failed: {type(error).__name__}: {error}")
@@ -163,24 +207,30 @@ def put_off(
     return _defer_or_give_up(delivery, error, now=now, settings=settings)
 
 
-def release(locks: Connection, hand_off: HandOff) -> None:
-    """Give up the hand-off lock, once the outcome is committed (or the step failed)."""
-    repository.release_hand_off_lock(locks, hand_off.delivery_id)
+def put_back(session: Session, hand_offs: Sequence[HandOff]) -> None:
+    """Hand-offs that never reached the mail server (the run stopped first: the breaker) go back
+    to how they were, with the message they were composed with: the next run sends those bytes."""
+    for hand_off in hand_offs:
+        delivery = repository.lock_for_record(session, hand_off.delivery_id)
+        if delivery is not None and delivery.status == DeliveryStatus.SENDING:
+            delivery.status, delivery.attempts, delivery.next_attempt_at = hand_off.before
+
+
+def release(locks: Connection, batch: Batch) -> None:
+    """Give up the batch's hand-off locks, once its outcomes are committed (or the step failed)."""
+    repository.release_hand_off_locks(locks, batch.locked)
+    batch.locked = []
 
 
 def _mark_sending(
-    session: Session,
-    delivery: DigestDelivery,
-    subscriber: Subscriber,
-    *,
-    settings: Settings,
-    encoder: Callable[[], Encoder | None],
+    session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing
 ) -> HandOff:
+    before = (delivery.status, delivery.attempts, delivery.next_attempt_at)
     # Composed once: a retry, and the resend of an unknown hand-off, send the stored bytes, so the
     # Message-ID and the papers never change once a delivery has reached `sending`.
-    if delivery.message is None and not _compose(session, delivery, subscriber, settings, encoder):
+    if delivery.message is None and not _compose(session, delivery, subscriber, work):
         delivery.status = DeliveryStatus.EMPTY
-        return HandOff(delivery.id, subscriber.email, message=None, attempt=delivery.attempts, resend=False)
+        return HandOff(delivery.id, subscriber.email, None, delivery.attempts, resend=False, before=before)
     resend = delivery.status == DeliveryStatus.SENDING
     if resend:
         log.warning(
@@ -191,40 +241,55 @@ def _mark_sending(
     delivery.status = DeliveryStatus.SENDING
     delivery.attempts += 1
     delivery.next_attempt_at = None
-    message = BytesParser(policy=MAIL_POLICY).parsebytes(delivery.message or b"")
-    return HandOff(delivery.id, subscriber.email, message=message, attempt=delivery.attempts, resend=resend)
+    envelope = Envelope(
+        sender=envelope_sender(work.settings), recipient=subscriber.email, data=delivery.message or b""
+    )
+    return HandOff(delivery.id, subscriber.email, envelope, delivery.attempts, resend=resend, before=before)
 
 
-def _compose(
-    session: Session,
-    delivery: DigestDelivery,
-    subscriber: Subscriber,
-    settings: Settings,
-    encoder: Callable[[], Encoder | None],
-) -> bool:
+def envelope_sender(settings: Settings) -> str:
+    """MAIL FROM: the address of MAIL_FROM (`papertide <digest@example.org>` -> digest@example.org)."""
+    return parseaddr(settings.mail_from)[1] or settings.mail_from
+
+
+def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing) -> bool:
     """Build the digest and store it on the delivery; False when there is nothing new to send."""
+    settings = work.settings
     message_id = digest_message_id(
         delivery_id=delivery.id,
         digest_date=delivery.digest_date,
         sender=settings.mail_from,
         base_url=settings.base_url,
     )
+    reader = work.readers[subscriber.id]
     built = build_digest(
         session,
         subscriber=subscriber,
         digest_date=delivery.digest_date,
         settings=settings,
-        # The model loads only for a subscriber with interests, never for a run that needs none.
-        encoder=encoder() if subscriber.interests else None,
+        run=work.run,
+        delivery_id=delivery.id,
         message_id=message_id,
+        reader=reader,
     )
     if built is None:
         return False
-    message, items, as_of = built
-    delivery.message = bytes(message)
+    delivery.message = bytes(built.message)
     delivery.message_id = message_id
-    delivery.as_of_date = as_of
-    repository.add_items(session, delivery_id=delivery.id, items=items)
+    delivery.as_of_date = built.as_of
+    # A second digest of this reader in the same batch (an earlier date) never repeats these.
+    reader.already_sent.update(paper_id for paper_id, *_ in built.items)
+    work.items.extend(
+        {
+            "delivery_id": delivery.id,
+            "paper_id": paper_id,
+            "rank": rank,
+            "reason": reason,
+            "section": section,
+            "profile_id": profile_id,
+        }
+        for rank, (paper_id, reason, section, profile_id) in enumerate(built.items, start=1)
+    )
     return True
 
 
@@ -233,16 +298,14 @@ def record_outcome(
 ) -> Delivered:
     """`sent`; or `deferred` with a backoff inside the retry window; or `failed` for good (a
     permanent reply, which also suppresses the address when it was the recipient's)."""
+    if error is None and repository.record_sent(session, delivery_id=hand_off.delivery_id, now=now):
+        return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT)
     delivery = repository.lock_for_record(session, hand_off.delivery_id)
-    if delivery is None or delivery.status != DeliveryStatus.SENDING:
+    if delivery is None or delivery.status != DeliveryStatus.SENDING or error is None:
         # Recorded already by a sender that resumed it after this one's lock was lost (a database
         # restart drops the connection that held it): the ledger keeps what it has.
         status = DeliveryStatus(delivery.status) if delivery else DeliveryStatus.FAILED
         return Delivered(delivery_id=hand_off.delivery_id, status=status)
-    if error is None:
-        _finish(delivery, DeliveryStatus.SENT, error=None)
-        delivery.sent_at = now
-        return Delivered(delivery_id=delivery.id, status=DeliveryStatus.SENT)
     text = str(error)
     log.error("digest %s to subscriber %s failed: %s", delivery.id, delivery.subscriber_id, text)
     if error.kind == MailFailure.RECIPIENT:
@@ -281,72 +344,6 @@ def retry_delay(attempts: int) -> timedelta:
     """5 minutes after the first failed attempt, doubling, at most LONGEST_RETRY."""
     doublings = min(max(attempts - 1, 0), 16)  # bounded: the cap is reached long before
     return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
-
-
-def build_digest(
-    session: Session,
-    *,
-    subscriber: Subscriber,
-    digest_date: date,
-    settings: Settings,
-    encoder: Encoder | None,
-    message_id: str | None = None,
-) -> tuple[EmailMessage, list[tuple[str, str]], date | None] | None:
-    """The message and its (paper_id, reason) items, or None when there is nothing new to send.
-
-    `message_id` is the delivery's (render.digest_message_id); only a preview, which is never
-    sent, goes without one.
-    """
-    period = PERIOD_FOR.get(Frequency(subscriber.frequency), "week")
-    ranked = ranking_repository.trending(session, period=period, limit=CANDIDATE_POOL)
-    if not ranked:
-        return None
-    similarity = _similarities(session, [p.id for p, _ in ranked], subscriber.interests, encoder)
-    candidates = [
-        Candidate(
-            paper_id=p.id, trend_score=s.score, components=s.components, similarity=similarity.get(p.id, {})
-        )
-        for p, s in ranked
-    ]
-    entries = compose(
-        candidates,
-        already_sent=repository.sent_paper_ids(session, subscriber_id=subscriber.id),
-        interests=subscriber.interests,
-        mix=subscriber.interest_mix,
-        limit=subscriber.papers_per_digest,
-    )
-    if not entries:
-        return None
-    papers = {p.id: p for p, _ in ranked}
-    as_of = ranked[0][1].as_of.date()
-    token = subscriber_service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
-    message = digest_message(
-        message_id=message_id,
-        sender=settings.mail_from,
-        to=subscriber.email,
-        digest_date=digest_date,
-        as_of=as_of if as_of < digest_date else None,
-        papers=[RenderedPaper(paper=papers[e.paper_id], reason=e.reason) for e in entries],
-        base_url=settings.base_url,
-        unsubscribe_url=f"{settings.base_url}/unsubscribe/{token}",
-    )
-    return message, [(e.paper_id, e.reason) for e in entries], as_of
-
-
-def _similarities(
-    session: Session, paper_ids: list[str], interests: list[str], encoder: Encoder | None
-) -> dict[str, dict[str, float]]:
-    """Cosine similarity of each candidate to each interest phrase (vectors are unit length)."""
-    if not interests or encoder is None:
-        return {}
-    vectors = repository.embeddings_for(session, paper_ids, model=encoder.name)
-    if not vectors:
-        return {}
-    phrases = encoder.encode(interests)
-    return {
-        pid: {phrase: float(vec @ phrases[i]) for i, phrase in enumerate(interests)}
-        for pid, vec in vectors.items()
-    }
 
 
 @dataclass(frozen=True)
@@ -390,3 +387,8 @@ def mask_address(email: str) -> str:
 def mask_addresses(text: str) -> str:
     """Every address in a server's reply, masked (replies often quote the recipient)."""
     return _ADDRESS.sub(lambda match: mask_address(match.group(0)), text)
+
+
+def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str | None:
+    """The digest a delivery carried, as a web page (view in browser); None when it carried nothing."""
+    return build.view_html(session, delivery_id=delivery_id, settings=settings)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from papertide.models import (
     Frequency,
+    InterestProfile,
+    PaperVote,
     RequestLimit,
     Subscriber,
     SubscriberStatus,
@@ -50,7 +52,6 @@ def get_or_add(session: Session, *, email: str, papers_per_digest: int, interest
         .values(
             email=email,
             status=SubscriberStatus.PENDING,
-            interests=[],
             frequency=Frequency.DAILY,
             papers_per_digest=papers_per_digest,
             interest_mix=interest_mix,
@@ -128,6 +129,85 @@ def confirmed(session: Session, *, frequencies: list[str]) -> list[Subscriber]:
         Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.frequency.in_(frequencies)
     )
     return list(session.scalars(stmt.order_by(Subscriber.id)))
+
+
+def profiles(session: Session, subscriber_id: int) -> list[InterestProfile]:
+    """A subscriber's interest profiles in the order their sections appear."""
+    stmt = select(InterestProfile).where(InterestProfile.subscriber_id == subscriber_id)
+    return list(session.scalars(stmt.order_by(InterestProfile.position, InterestProfile.id)))
+
+
+def set_profile_phrases(session: Session, *, subscriber_id: int, name: str, phrases: list[str]) -> None:
+    """Create the named profile with these phrases, or replace the phrases of the one there is."""
+    session.execute(
+        insert(InterestProfile)
+        .values(subscriber_id=subscriber_id, name=name, phrases=phrases, categories=[], position=0)
+        .on_conflict_do_update(
+            index_elements=[InterestProfile.subscriber_id, InterestProfile.name],
+            set_={"phrases": phrases, "model_stale": True},
+        )
+    )
+
+
+def get_profile(session: Session, profile_id: int) -> InterestProfile | None:
+    return session.get(InterestProfile, profile_id)
+
+
+def add_profile(
+    session: Session, *, subscriber_id: int, name: str, phrases: list[str], categories: list[str]
+) -> InterestProfile:
+    """A new profile after the subscriber's others (its section comes last), flushed so it has an id."""
+    last = session.scalar(
+        select(func.max(InterestProfile.position)).where(InterestProfile.subscriber_id == subscriber_id)
+    )
+    profile = InterestProfile(
+        subscriber_id=subscriber_id,
+        name=name,
+        phrases=phrases,
+        categories=categories,
+        position=0 if last is None else last + 1,
+    )
+    session.add(profile)
+    session.flush()
+    return profile
+
+
+def delete_profile(session: Session, profile: InterestProfile) -> None:
+    """The profile and its votes (ON DELETE CASCADE); digest items keep their section name."""
+    session.delete(profile)
+    session.flush()
+
+
+def upsert_vote(session: Session, *, profile_id: int, paper_id: str, vote: int) -> None:
+    """Record a vote; a later vote on the same paper for the same profile replaces the earlier one."""
+    stmt = insert(PaperVote).values(profile_id=profile_id, paper_id=paper_id, vote=vote)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PaperVote.profile_id, PaperVote.paper_id],
+            set_={"vote": stmt.excluded.vote, "created_at": func.now()},
+        )
+    )
+
+
+def is_known_time_zone(session: Session, name: str) -> bool:
+    """Postgres knows this zone name: the send query evaluates `now() AT TIME ZONE time_zone`, and
+    one name it does not know would fail that query for every subscriber, not only this one."""
+    query = text("SELECT 1 FROM pg_timezone_names WHERE name = :name")
+    return session.execute(query, {"name": name}).first() is not None
+
+
+def prune_tokens(session: Session, *, older_than: dict[str, datetime], batch: int) -> int:
+    """Delete up to `batch` tokens per purpose created before that purpose's cut-off."""
+    deleted = 0
+    for purpose, before in older_than.items():
+        doomed = (
+            select(SubscriberToken.id)
+            .where(SubscriberToken.purpose == purpose, SubscriberToken.created_at < before)
+            .limit(batch)
+        )
+        stmt = delete(SubscriberToken).where(SubscriberToken.id.in_(doomed.scalar_subquery()))
+        deleted += session.execute(stmt, execution_options={"synchronize_session": False}).rowcount  # type: ignore[attr-defined]
+    return deleted
 
 
 def mark_used(token: SubscriberToken, *, at: datetime) -> None:

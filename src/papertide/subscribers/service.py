@@ -12,10 +12,18 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
-from papertide.models import Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
+from papertide.models import EVERY_DAY, Frequency, Subscriber, SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository
 
 CONFIRM_TOKEN_TTL = timedelta(days=7)
+# A manage link opens the preferences page any number of times until it expires; every digest
+# carries a fresh one, so a reader who gets digests always has a working link.
+MANAGE_TOKEN_TTL = timedelta(days=30)
+# Every digest stores two tokens (unsubscribe, manage): rows past these ages are deleted by the
+# digest passes. An unsubscribe link keeps working for half a year; a newer digest has a newer one.
+UNSUBSCRIBE_TOKEN_KEEP = timedelta(days=180)
+PRUNE_BATCH = 5000
+FIRST_PROFILE = "My interests"  # the profile a sign-up's interests become
 SIGN_UP_WINDOW = timedelta(hours=1)  # allow_sign_up counts per clock hour
 MAX_INTERESTS = 10
 MAX_INTEREST_LENGTH = 120
@@ -44,6 +52,9 @@ class Link:
 class SubscribeOutcome:
     subscriber: Subscriber
     confirm_token: str | None  # None when no confirmation email should go out
+    # A confirmed address gets only a manage link; a new one gets it beside the confirm link (it
+    # opens the preferences page once the address is confirmed).
+    manage_token: str | None
     interests: list[str]  # this sign-up's choices: what the confirmation email asks to confirm
     frequency: Frequency
 
@@ -79,6 +90,25 @@ def new_token(
     return token
 
 
+def new_manage_token(session: Session, subscriber: Subscriber) -> str:
+    """A link to the preferences page: stored hashed, works until MANAGE_TOKEN_TTL has passed."""
+    return new_token(session, subscriber, TokenPurpose.MANAGE)
+
+
+def prune_tokens(session: Session, *, now: datetime) -> int:
+    """Delete links that can no longer be used (a bounded batch per call): expired manage and
+    confirm links, and unsubscribe links older than UNSUBSCRIBE_TOKEN_KEEP."""
+    return repository.prune_tokens(
+        session,
+        older_than={
+            TokenPurpose.MANAGE: now - MANAGE_TOKEN_TTL,
+            TokenPurpose.CONFIRM: now - CONFIRM_TOKEN_TTL,
+            TokenPurpose.UNSUBSCRIBE: now - UNSUBSCRIBE_TOKEN_KEEP,
+        },
+        batch=PRUNE_BATCH,
+    )
+
+
 def normalize_email(raw: str) -> str:
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
@@ -104,10 +134,10 @@ def parse_interests(raw: str) -> list[str]:
 
 
 def parse_frequency(raw: str) -> Frequency:
-    try:
-        return Frequency(raw)
-    except ValueError:
-        raise SubscriptionError("Frequency must be daily or weekly.") from None
+    """The sign-up form's choice; chosen weekdays are picked later, on the manage page."""
+    if raw not in (Frequency.DAILY, Frequency.WEEKLY):
+        raise SubscriptionError("Frequency must be daily or weekly.")
+    return Frequency(raw)
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,8 @@ def subscribe(
 ) -> SubscribeOutcome:
     """Ask the address's owner to confirm these choices; nothing stored changes until they do.
 
-    A confirmed address is left alone and gets no email. Any other address gets a confirm link
+    A confirmed address keeps its choices and is sent a manage link, where its owner changes them
+    (whoever filled in the form may not be that owner). Any other address gets a confirm link
     bound to exactly these choices: an earlier or later sign-up of the same address cannot change
     what this link confirms, and this one cannot change what theirs confirm.
     """
@@ -144,8 +175,9 @@ def subscribe(
         session, email=address, papers_per_digest=chosen.papers, interest_mix=chosen.interest_mix
     )
     outcome = SubscribeOutcome(
-        subscriber=subscriber, confirm_token=None, interests=phrases, frequency=cadence
+        subscriber=subscriber, confirm_token=None, manage_token=None, interests=phrases, frequency=cadence
     )
+    outcome.manage_token = new_manage_token(session, subscriber)
     if subscriber.status != SubscriberStatus.CONFIRMED:
         outcome.confirm_token = new_token(
             session, subscriber, TokenPurpose.CONFIRM, interests=phrases, frequency=cadence
@@ -180,6 +212,8 @@ def _state(row: SubscriberToken, now: datetime) -> LinkState:
         return LinkState.USED
     if row.purpose == TokenPurpose.CONFIRM and now - row.created_at > CONFIRM_TOKEN_TTL:
         return LinkState.EXPIRED
+    if row.purpose == TokenPurpose.MANAGE and now - row.created_at > MANAGE_TOKEN_TTL:
+        return LinkState.EXPIRED
     return LinkState.VALID
 
 
@@ -194,8 +228,12 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Lin
     if link is None or link.state != LinkState.VALID:
         return link
     subscriber, row = link.subscriber, link.token
-    subscriber.interests = list(row.interests or [])
+    if row.interests:
+        repository.set_profile_phrases(
+            session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=list(row.interests)
+        )
     subscriber.frequency = row.frequency or Frequency.DAILY
+    subscriber.send_days = list(EVERY_DAY) if subscriber.frequency == Frequency.DAILY else [1]
     if subscriber.status != SubscriberStatus.CONFIRMED:
         subscriber.status = SubscriberStatus.CONFIRMED
         subscriber.confirmed_at = now
@@ -211,14 +249,18 @@ def unsubscribe(session: Session, token: str, *, now: datetime | None = None) ->
     link = read_link(session, token, TokenPurpose.UNSUBSCRIBE, now=now, lock=True)
     if link is None or link.state != LinkState.VALID:
         return link
-    subscriber = link.subscriber
+    stop(session, subscriber=link.subscriber, now=now)
+    repository.mark_used(link.token, at=now)
+    return link
+
+
+def stop(session: Session, *, subscriber: Subscriber, now: datetime) -> None:
+    """Unsubscribe: no more mail of any kind to this address, until it signs up and confirms again."""
     if subscriber.status != SubscriberStatus.UNSUBSCRIBED:
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
         subscriber.unsubscribed_at = now
-    repository.mark_used(link.token, at=now)
     # A confirmation still waiting in the mailbox must not quietly start the digest again.
     repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now)
-    return link
 
 
 def allow_sign_up(session: Session, *, client: str, limit: int, now: datetime) -> SignUpAllowance:

@@ -22,7 +22,7 @@ from papertide.papers import repository as paper_repository
 from papertide.web import guards, headers, outage
 from papertide.web.deps import SessionDep
 from papertide.web.errors import error_response
-from papertide.web.routes import api, dev, pages, search, subscribe, topics
+from papertide.web.routes import api, dev, digest_view, manage, pages, search, subscribe, topics, votes
 from papertide.web.schemas import ErrorResponse, HealthReport
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def create_app(
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
-    for module in (pages, search, subscribe, topics, api, dev):
+    for module in (pages, search, subscribe, manage, votes, digest_view, topics, api, dev):
         app.include_router(module.router)
     # Middleware added first runs innermost. The body limit sits inside count_requests (a
     # BaseHTTPMiddleware, which would wrap its streaming 413 in an ExceptionGroup); the security

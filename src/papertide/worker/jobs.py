@@ -5,23 +5,33 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from papertide.config import get_settings
 from papertide.db import get_engine, unit_of_work
 from papertide.digests import service as digest_service
-from papertide.digests.mailer import Mailer, MailError, MailFailure, mailer_from_settings
+from papertide.digests.candidates import DigestRun
+from papertide.digests.mailer import (
+    BulkMailer,
+    MailError,
+    MailFailure,
+    MailSession,
+    mailer_from_settings,
+)
 from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.models import DeliveryStatus
 from papertide.papers import repository as paper_repository
 from papertide.ranking import service as ranking_service
 from papertide.runs.service import RunHandle, record_run
+from papertide.subscribers import service as subscriber_service
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +103,47 @@ def index_keywords(*, batch_size: int = 5000, progress: bool = False) -> int:
 def send_digests(
     *,
     digest_date: date | None = None,
-    mailer: Mailer | None = None,
+    mailer: BulkMailer | None = None,
     encoder: Encoder | None = None,
     now: datetime | None = None,
 ) -> digest_service.DigestRunResult:
-    """Score, fill the ledger for `digest_date` (default: today, UTC), then send every due delivery
-    of any date (new ones, retries whose backoff ended, hand-offs a dead sender left), each once."""
+    """Score, fill the ledger for `digest_date` (default: today, UTC) for every subscriber whose send
+    days include it, whatever their send hour, then send every due delivery of any date (new ones,
+    retries whose backoff ended, hand-offs a dead sender left), each once."""
     day = digest_date or (now or datetime.now(UTC)).date()
+    _rescore()
+    return _deliver(params={"date": day.isoformat()}, prepare=day, mailer=mailer, encoder=encoder, now=now)
+
+
+def send_scheduled_digests(
+    *, mailer: BulkMailer | None = None, encoder: Encoder | None = None, now: datetime | None = None
+) -> digest_service.DigestRunResult | None:
+    """The scheduler's digest pass (DIGEST_CRON, every 15 minutes): each subscriber whose local send
+    hour has come on one of their send days gets the digest of their local date, once; then every
+    other due delivery goes too. No run record when nothing is due."""
+    at = now or datetime.now(UTC)
+    with unit_of_work() as session:
+        added = digest_service.prepare_deliveries(session, now=at)
+        digest_service.expire_overdue(session, now=at, settings=get_settings())
+        subscriber_service.prune_tokens(session, now=at)
+        if digest_service.due_count(session, now=at) == 0:
+            return None
+    if added:
+        _rescore()
+    return _deliver(params={"scheduled": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
+
+
+def _rescore() -> None:
     try:
         score()
     except Exception:
         # Fresh scores are a nicety, the digest is not: a rescore that fails (another one running
         # at the same minute collides on the score table) is on /status as a failed score run.
         log.exception("rescoring before the digest failed; sending on the scores as they stand")
-    return _deliver(params={"date": day.isoformat()}, prepare=day, mailer=mailer, encoder=encoder, now=now)
 
 
 def retry_digests(
-    *, mailer: Mailer | None = None, encoder: Encoder | None = None, now: datetime | None = None
+    *, mailer: BulkMailer | None = None, encoder: Encoder | None = None, now: datetime | None = None
 ) -> digest_service.DigestRunResult | None:
     """The scheduler's retry pass (DIGEST_RETRY_CRON): what is due again; no run record when nothing is."""
     with unit_of_work() as session:
@@ -130,7 +163,7 @@ def _deliver(
     *,
     params: dict[str, object],
     prepare: date | None,
-    mailer: Mailer | None,
+    mailer: BulkMailer | None,
     encoder: Encoder | None,
     now: datetime | None,
 ) -> digest_service.DigestRunResult:
@@ -146,10 +179,12 @@ def _deliver(
             mailer = mailer or mailer_from_settings(settings)
             with unit_of_work() as session:
                 if prepare is not None:  # (the retry pass has closed what cannot go already)
-                    digest_service.prepare_deliveries(session, digest_date=prepare)
+                    digest_service.prepare_deliveries(
+                        session, now=now or datetime.now(UTC), digest_date=prepare
+                    )
                     digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
             load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
-            _send_due(run, result, mailer=mailer, encoder=load, now=now)
+            _send_due(run, result, mailer=mailer, digests=DigestRun(encoder=load), now=now)
     except MailServerDown:
         pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
     return result
@@ -159,71 +194,131 @@ def _send_due(
     run: RunHandle,
     result: digest_service.DigestRunResult,
     *,
-    mailer: Mailer,
-    encoder: Callable[[], Encoder | None],
+    mailer: BulkMailer,
+    digests: DigestRun,
     now: datetime | None,
 ) -> None:
-    """One delivery at a time: commit `sending`, hand over with no transaction open, commit the outcome."""
+    """Batch after batch, in id order: claim, compose and commit `sending` together; hand each
+    message over on the run's one mail session with no transaction open; commit each outcome as
+    soon as the server has answered (so a killed sender leaves at most that one message unknown)."""
     settings = get_settings()
-    attempted: list[int] = []
-    server_failures = 0
-    with _hand_off_locks() as locks:
+    breaker = _Breaker(limit=settings.smtp_breaker_failures)
+    _warm_up(digests, now=now)
+    with _hand_off_locks() as locks, _outcomes() as outcomes, mailer.session() as post:
+        line = _Line(post=post, outcomes=outcomes)
+        after, progress = 0, False
         while True:
             try:
                 with unit_of_work() as session:
-                    hand_off = digest_service.start_next(
+                    batch = digest_service.start_batch(
                         session,
                         locks=locks,
                         now=now or datetime.now(UTC),
-                        exclude=attempted,
+                        after=after,
+                        size=DIGEST_BATCH,
                         settings=settings,
-                        encoder=encoder,
+                        run=digests,
                     )
             except digest_service.ComposeFailed as failed:
-                log.exception("digest run: %s; put off, going on with the next", failed)
-                attempted.append(failed.delivery_id)
-                with unit_of_work() as session:
-                    put_off = digest_service.put_off(
-                        session,
-                        delivery_id=failed.delivery_id,
-                        error=str(failed),
-                        now=now or datetime.now(UTC),
-                        settings=settings,
-                    )
-                result.add(put_off)
+                result.add(_put_off(failed, now=now))
                 run.counts = result.counts
+                progress = True  # it is deferred now: claiming from the same cursor skips it
                 continue
-            if hand_off is None:
-                return
-            attempted.append(hand_off.delivery_id)
+            if batch.last_id is None:
+                if not progress:
+                    return
+                # Once more from the start, for what another sender had row-locked as the cursor passed.
+                after, progress = 0, False
+                continue
+            after, progress = batch.last_id, progress or bool(batch.hand_offs)
             try:
-                delivered, error = _hand_over(hand_off, mailer=mailer, now=now)
+                _hand_over_batch(batch, line=line, result=result, run=run, breaker=breaker, now=now)
             finally:
-                digest_service.release(locks, hand_off)
-            result.add(delivered)
-            run.counts = result.counts
-            server_failures = server_failures + 1 if error and error.kind == MailFailure.SERVER else 0
-            if server_failures >= settings.smtp_breaker_failures:
-                result.stopped = (
-                    f"the mail server failed {server_failures} times in a row (last: {error}); "
-                    "stopped early, the rest waits for the next run"
-                )
-                log.error("digest run %s", result.stopped)
-                raise MailServerDown(result.stopped)
+                digest_service.release(locks, batch)
+
+
+DIGEST_BATCH = 50  # deliveries claimed, composed and committed `sending` in one transaction
+
+
+@dataclass
+class _Breaker:
+    """Server failures in a row (docs/operations.md#digests): the run stops at `limit`."""
+
+    limit: int
+    failures: int = 0
+
+    def trips(self, error: MailError | None) -> bool:
+        self.failures = self.failures + 1 if error and error.kind == MailFailure.SERVER else 0
+        return self.failures >= self.limit
+
+
+def _warm_up(digests: DigestRun, *, now: datetime | None) -> None:
+    try:
+        with unit_of_work() as session:
+            digest_service.warm_up(session, run=digests, now=now or datetime.now(UTC))
+    except Exception:
+        # The digests of readers with interests then try the model one by one, and are put off if
+        # it still fails; the others go out.
+        log.exception("encoding the readers' interest phrases failed")
+
+
+def _put_off(failed: digest_service.ComposeFailed, *, now: datetime | None) -> digest_service.Delivered:
+    log.exception("digest run: %s; put off, going on with the next", failed)
+    with unit_of_work() as session:
+        return digest_service.put_off(
+            session,
+            delivery_id=failed.delivery_id,
+            error=str(failed),
+            now=now or datetime.now(UTC),
+            settings=get_settings(),
+        )
+
+
+@dataclass(frozen=True)
+class _Line:
+    """Where a run's messages go, and where their outcomes are written, one commit per message."""
+
+    post: MailSession
+    outcomes: Connection
+
+
+def _hand_over_batch(
+    batch: digest_service.Batch,
+    *,
+    line: _Line,
+    result: digest_service.DigestRunResult,
+    run: RunHandle,
+    breaker: _Breaker,
+    now: datetime | None,
+) -> None:
+    for n, hand_off in enumerate(batch.hand_offs):
+        delivered, error = _hand_over(hand_off, line=line, now=now)
+        result.add(delivered)
+        run.counts = result.counts
+        if breaker.trips(error):
+            with unit_of_work() as session:
+                # Never handed over: back to how they were, so the breaker leaves them waiting.
+                digest_service.put_back(session, batch.hand_offs[n + 1 :])
+            result.stopped = (
+                f"the mail server failed {breaker.failures} times in a row (last: {error}); "
+                "stopped early, the rest waits for the next run"
+            )
+            log.error("digest run %s", result.stopped)
+            raise MailServerDown(result.stopped)
 
 
 def _hand_over(
-    hand_off: digest_service.HandOff, *, mailer: Mailer, now: datetime | None
+    hand_off: digest_service.HandOff, *, line: _Line, now: datetime | None
 ) -> tuple[digest_service.Delivered, MailError | None]:
     """Give the message to the mail server (no transaction is open), then record how that ended."""
-    if hand_off.message is None:
+    if hand_off.envelope is None:
         return digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY), None
     error: MailError | None = None
     try:
-        mailer.send(hand_off.message)
+        line.post.send(hand_off.envelope)
     except MailError as failed:
         error = failed
-    with unit_of_work() as session:
+    with _unit_on(line.outcomes) as session:
         delivered = digest_service.record_outcome(
             session, hand_off=hand_off, error=error, now=now or datetime.now(UTC), settings=get_settings()
         )
@@ -240,6 +335,34 @@ def _hand_off_locks() -> Iterator[Connection]:
         yield connection
     finally:
         connection.close()
+
+
+@contextmanager
+def _outcomes() -> Iterator[Connection]:
+    """The run's own connection for recording outcomes, outside the pool (no checkout and ping per
+    message), committing without waiting for the disk (synchronous_commit off): a database crash
+    can lose the last outcomes committed, which leaves those deliveries `sending`, resent as the
+    same bytes (the unknown case, docs/operations.md#digests); a crash of the sender loses none."""
+    connection = get_engine().connect()
+    connection.detach()  # its setting must not go back to the pool with it
+    try:
+        connection.exec_driver_sql("SET synchronous_commit TO off")
+        connection.commit()
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def _unit_on(connection: Connection) -> Iterator[Session]:
+    """unit_of_work() on a connection the run holds."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def optional_encoder() -> Encoder | None:

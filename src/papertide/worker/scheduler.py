@@ -25,7 +25,7 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
         "ingest-hf-daily": (settings.schedule_hf_daily, ingest.ingest_hf_daily_today),
         "ingest-arxiv-oai": (settings.schedule_arxiv_oai, ingest.ingest_arxiv_oai),
         "ingest-arxiv-rss": (settings.schedule_arxiv_rss, ingest.ingest_arxiv_rss),
-        "digest": (settings.digest_cron, jobs.send_digests),
+        "digest": (settings.digest_cron, jobs.send_scheduled_digests),
         "digest-retry": (settings.digest_retry_cron, jobs.retry_digests),
     }
     scheduler = BackgroundScheduler(timezone="UTC")

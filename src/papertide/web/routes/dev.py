@@ -32,14 +32,16 @@ def outbox(request: Request, settings: SettingsDep) -> HTMLResponse:
     messages = []
     for path in list_outbox(settings.outbox_dir)[:100]:
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-        body = message.get_body(preferencelist=("plain",))
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
         messages.append(
             {
                 "name": path.name,
                 "to": message["To"],
                 "subject": message["Subject"],
                 "date": path.stat().st_mtime,
-                "text": body.get_content() if body else "",
+                "text": text.get_content() if text else "",
+                "html": html.get_content() if html else "",
             }
         )
     return templates.TemplateResponse(

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from papertide.config import Settings
 from papertide.digests import service as digest_service
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
@@ -15,8 +17,10 @@ from papertide.ranking import service as ranking_service
 from papertide.ranking.trending import PERIODS
 from papertide.runs.repository import last_runs_by_source
 from papertide.search import repository as search_repository
+from papertide.subscribers import preferences
 from papertide.web import paper_views
-from papertide.web.deps import SessionDep, SettingsDep, templates
+from papertide.web.deps import SessionDep, SettingsDep, csrf_token, templates
+from papertide.web.reader_cookie import VOTE_FORM, reader_id
 
 router = APIRouter()
 PAGE_SIZE = 30
@@ -57,8 +61,21 @@ def paper_page(
         "sparkline": paper_views.sparkline_points(detail.history),
         "periods": list(PERIODS),
         "trend": ranking_service.params_from(settings),
+        **_vote_buttons(request, session, settings),
     }
     return templates.TemplateResponse(request, "pages/paper.html", context)
+
+
+def _vote_buttons(request: Request, session: Session, settings: Settings) -> dict[str, object]:
+    """The vote buttons ("more / less like this") for the reader this browser belongs to, if any."""
+    subscriber_id = reader_id(request, settings)
+    if subscriber_id is None:
+        return {"reader": False, "vote_profiles": []}
+    return {
+        "reader": True,
+        "vote_profiles": preferences.reader_profiles(session, subscriber_id=subscriber_id),
+        "vote_csrf": csrf_token(settings, VOTE_FORM),
+    }
 
 
 @router.get("/status", response_class=HTMLResponse)

@@ -1,9 +1,13 @@
-"""Subscribe (double opt-in), confirm by POST, unsubscribe (page, form and RFC 8058 one-click)."""
+"""Subscribe (double opt-in), confirm by POST, unsubscribe (page, form and RFC 8058 one-click).
+
+An address confirmed already that fills in the form again is emailed a manage link instead.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -11,8 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from papertide.db import unit_of_work
 from papertide.digests.mailer import Mailer, MailError
-from papertide.digests.render import confirmation_message
+from papertide.digests.render import confirmation_message, manage_link_message
 from papertide.models import TokenPurpose
+from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
 from papertide.web.deps import (
@@ -68,7 +73,9 @@ def subscribe(
         )
         return templates.TemplateResponse(request, "pages/subscribe.html", context, status_code=422)
     if outcome.confirm_token:
-        _send_confirmation(request.app.state.mailer, settings, outcome)
+        _send(request.app.state.mailer, _confirmation(settings, outcome))
+    elif outcome.manage_token:
+        _send(request.app.state.mailer, _manage_link(settings, outcome))
     # The same page whether or not the address was already subscribed: nothing leaks who is on the list.
     return templates.TemplateResponse(
         request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email}
@@ -94,20 +101,33 @@ def _count_sign_up(request: Request, settings: SettingsDep) -> None:
         )
 
 
-def _send_confirmation(
-    mailer: Mailer, settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome
-) -> None:
-    message = confirmation_message(
+def _confirmation(settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome) -> EmailMessage:
+    return confirmation_message(
         sender=settings.mail_from,
         to=outcome.subscriber.email,
         confirm_url=f"{settings.base_url}/confirm/{outcome.confirm_token}",
+        manage_url=f"{settings.base_url}/manage/{outcome.manage_token}",
         interests=outcome.interests,
         frequency=outcome.frequency,
     )
+
+
+def _manage_link(settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome) -> EmailMessage:
+    """For an address that is confirmed already: its owner changes the digest on the manage page."""
+    return manage_link_message(
+        sender=settings.mail_from,
+        to=outcome.subscriber.email,
+        manage_url=f"{settings.base_url}/manage/{outcome.manage_token}",
+        days=subscriber_service.MANAGE_TOKEN_TTL.days,
+    )
+
+
+def _send(mailer: Mailer, message: EmailMessage) -> None:
     try:
         mailer.send(message)
     except MailError as error:
-        log.error("confirmation email failed: %s", error)
+        log.error("sign-up email failed: %s", error)
+        # The same words for a confirmation and a manage link: a failure must not tell who is subscribed.
         raise HTTPException(
             status_code=503,
             detail="We could not send the confirmation email just now. Please try again later.",
@@ -171,7 +191,13 @@ def confirm(
     link = subscriber_service.confirm(session, token)
     if link is None or link.state != LinkState.VALID:
         return _confirm_page(request, settings, token, link)
-    return templates.TemplateResponse(request, "pages/confirmed.html", {"subscriber": link.subscriber})
+    # The manage link appears only now: before the address is confirmed nobody may change its digest.
+    context = {
+        "subscriber": link.subscriber,
+        "profiles": subscriber_repository.profiles(session, link.subscriber.id),
+        "manage_url": f"/manage/{subscriber_service.new_manage_token(session, link.subscriber)}",
+    }
+    return templates.TemplateResponse(request, "pages/confirmed.html", context)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)

@@ -1,0 +1,501 @@
+"""Digest delivery, measured: a whole `send_digests` run to a local SMTP server, our path (one SMTP
+connection for the run, deliveries claimed and composed in batches) against the baseline (the same
+run with one SMTP connection per message), each on its own fresh copy of one database.
+
+    .venv/bin/python bench/digest_send.py [--subscribers 10000] [--quick] [--cprofile]
+
+The database: the bundled sample (1,219 Hugging Face Daily Papers, scored, every one embedded by the
+real model) and N confirmed daily subscribers with one to three interest profiles each (phrases from
+a list of real research topics, some with arXiv categories). The SMTP server (aiosmtpd) runs in a
+process of its own, so it does not share the sender's GIL; it counts messages per recipient, and the
+bench checks that every reader got exactly one digest. Prints digests/s for the whole run (rescore,
+ledger, send) and for the send phase, and where one digest's time goes (compose, render, SMTP, the
+ledger). `--cprofile` also profiles a run of 1,000 readers and prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import multiprocessing
+import os
+import platform
+import pstats
+import random
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "src/papertide/data/hf_daily_papers.json.gz"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import fresh_database  # noqa: E402  (bench/ingest.py: a migrated database on pgserver)
+
+TEMPLATE = "bench_digest_template"  # with the subscriber count after it
+
+# Research interests as readers type them: a profile is one topic's name, one to four of its
+# phrases (now and then with a modifier, for a long tail of distinct phrases), and sometimes
+# arXiv categories.
+TOPICS: dict[str, tuple[list[str], list[str]]] = {
+    "speech": (
+        [
+            "speech synthesis",
+            "text-to-speech",
+            "speech recognition",
+            "voice conversion",
+            "spoken language models",
+        ],
+        ["eess.AS", "cs.SD", "cs.CL"],
+    ),
+    "world models": (
+        ["world models", "video world models", "learned simulators", "model-based reinforcement learning"],
+        ["cs.LG", "cs.AI"],
+    ),
+    "RL theory": (
+        [
+            "reinforcement learning theory",
+            "policy optimization",
+            "regret bounds",
+            "offline reinforcement learning",
+        ],
+        ["cs.LG", "stat.ML"],
+    ),
+    "LLM reasoning": (
+        ["chain-of-thought reasoning", "mathematical reasoning", "test-time compute", "reasoning models"],
+        ["cs.CL", "cs.AI"],
+    ),
+    "RLHF": (
+        ["reinforcement learning from human feedback", "reward models", "preference optimization", "DPO"],
+        ["cs.LG", "cs.CL"],
+    ),
+    "agents": (
+        ["LLM agents", "computer-use agents", "tool use", "multi-agent systems", "web agents"],
+        ["cs.AI", "cs.MA"],
+    ),
+    "retrieval": (
+        ["retrieval-augmented generation", "dense retrieval", "embedding models", "reranking"],
+        ["cs.IR", "cs.CL"],
+    ),
+    "diffusion": (
+        ["diffusion models", "flow matching", "image generation", "text-to-image", "consistency models"],
+        ["cs.CV", "cs.LG"],
+    ),
+    "video": (
+        ["video generation", "video understanding", "video diffusion", "long video"],
+        ["cs.CV"],
+    ),
+    "robotics": (
+        ["robot manipulation", "vision-language-action models", "humanoid robots", "imitation learning"],
+        ["cs.RO"],
+    ),
+    "3D vision": (
+        ["3D reconstruction", "gaussian splatting", "neural radiance fields", "novel view synthesis"],
+        ["cs.CV", "cs.GR"],
+    ),
+    "multimodal": (
+        ["vision-language models", "multimodal large language models", "visual question answering"],
+        ["cs.CV", "cs.CL"],
+    ),
+    "efficiency": (
+        [
+            "mixture of experts",
+            "quantization",
+            "speculative decoding",
+            "KV cache compression",
+            "sparse attention",
+        ],
+        ["cs.LG", "cs.DC"],
+    ),
+    "safety": (
+        ["AI safety", "jailbreak attacks", "red teaming", "alignment", "interpretability"],
+        ["cs.CR", "cs.AI"],
+    ),
+    "code": (
+        ["code generation", "program synthesis", "software engineering agents", "code LLMs"],
+        ["cs.SE", "cs.CL"],
+    ),
+    "science": (
+        ["protein structure prediction", "molecular generation", "drug discovery", "AI for science"],
+        ["q-bio.BM", "physics.chem-ph"],
+    ),
+    "medical": (
+        ["medical imaging", "clinical language models", "radiology report generation"],
+        ["eess.IV", "cs.CV"],
+    ),
+    "graphs": (
+        ["graph neural networks", "knowledge graphs", "graph transformers"],
+        ["cs.LG", "cs.SI"],
+    ),
+    "time series": (
+        ["time series forecasting", "foundation models for time series", "anomaly detection"],
+        ["cs.LG", "stat.ML"],
+    ),
+    "evaluation": (
+        ["benchmarks for LLMs", "LLM evaluation", "hallucination detection", "long-context evaluation"],
+        ["cs.CL"],
+    ),
+}
+MODIFIERS = ["efficient", "multilingual", "scalable", "robust", "open-source", "small", "long-context"]
+
+
+def add_subscribers(count: int, seed: int) -> tuple[int, int]:
+    """`count` confirmed daily subscribers with one to three profiles each; returns (profiles,
+    distinct phrases)."""
+    from sqlalchemy import insert, text
+
+    from papertide.db import unit_of_work
+    from papertide.models import InterestProfile, Subscriber, SubscriberStatus
+
+    rng = random.Random(seed)
+    names = list(TOPICS)
+    subscribers = [
+        {
+            "id": n,
+            "email": f"reader{n}@example.org",
+            "status": SubscriberStatus.CONFIRMED,
+            "frequency": "daily",
+            "papers_per_digest": rng.choice([3, 5, 5, 8]),
+            "trending_papers": rng.choice([3, 5, 5, 8]),
+            "interest_mix": rng.choice([0.3, 0.5, 0.5, 0.7]),
+            "confirmed_at": datetime.now(UTC),
+        }
+        for n in range(1, count + 1)
+    ]
+    profiles, phrases = [], set()
+    for n in range(1, count + 1):
+        for position, topic in enumerate(rng.sample(names, rng.choice([1, 1, 2, 2, 3]))):
+            words, categories = TOPICS[topic]
+            chosen = [
+                f"{rng.choice(MODIFIERS)} {p}" if rng.random() < 0.2 else p
+                for p in rng.sample(words, rng.randint(1, min(4, len(words))))
+            ]
+            phrases.update(chosen)
+            picked = rng.sample(categories, rng.randint(1, len(categories))) if rng.random() < 0.4 else []
+            profiles.append(
+                {
+                    "subscriber_id": n,
+                    "name": topic,
+                    "phrases": chosen,
+                    "categories": picked,
+                    "position": position,
+                }
+            )
+    with unit_of_work() as session:
+        session.execute(insert(Subscriber), subscribers)
+        session.execute(text("SELECT setval('subscriber_id_seq', :n)"), {"n": count})
+        session.execute(insert(InterestProfile), profiles)
+    return len(profiles), len(phrases)
+
+
+def build_template(data: Path, subscribers: int, encoder: Any) -> tuple[int, int]:
+    """The database every run copies: the sample scored and embedded, and the subscribers."""
+    from papertide import db
+    from papertide.worker import ingest, jobs
+
+    fresh_database(data, f"{TEMPLATE}_{subscribers}")
+    ingest.ingest_sample(path=SAMPLE)
+    jobs.score()
+    start = time.perf_counter()
+    embedded = jobs.embed(encoder=encoder)
+    print(
+        f"embedded {embedded} papers with {encoder.name} in {time.perf_counter() - start:.0f} s", flush=True
+    )
+    counts = add_subscribers(subscribers, seed=7)
+    db.reset()  # no connection left on the template, or it cannot be copied
+    return counts
+
+
+def use_copy(data: Path, name: str, *, template: str, pause_after: int | None = None) -> None:
+    """A fresh copy of the template; papertide points at it from now on."""
+    import psycopg
+    from sqlalchemy import text
+
+    from papertide import db, embedded_pg
+
+    admin = embedded_pg.admin_uri(data)
+    db.reset()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    os.environ["PAPERTIDE_DATABASE_URL"] = embedded_pg.to_sqlalchemy_url(admin, name)
+    db.reset()
+    if pause_after is not None:
+        with db.unit_of_work() as session:
+            session.execute(text("UPDATE subscriber SET paused_at = now() WHERE id > :n"), {"n": pause_after})
+
+
+def stop_postgres(data: Path) -> None:
+    from papertide import db, embedded_pg
+
+    db.reset()
+    embedded_pg.release((data / "pg").resolve())
+
+
+def serve_smtp(port: int, pipe: Connection) -> None:
+    """The mail server, in its own process: counts each recipient's messages until told to stop."""
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        def __init__(self) -> None:
+            self.received: Counter[str] = Counter()
+            self.bytes = 0
+
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            self.received.update(envelope.rcpt_tos)
+            self.bytes += len(envelope.original_content or envelope.content)
+            return "250 OK"
+
+    handler = Counting()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    pipe.send("ready")
+    cpu = time.process_time()
+    while pipe.recv() != "stop":
+        pipe.send((dict(handler.received), handler.bytes, time.process_time() - cpu))
+        handler.received.clear()
+        handler.bytes = 0
+        cpu = time.process_time()
+    controller.stop()
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every postgres process on this machine (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            if fields[0].endswith("(postgres"):
+                values = fields[1].split()
+                total += int(values[11]) + int(values[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while we looked
+    return total / ticks
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Timers:
+    """Wall time spent in chosen functions, wrapped in place (a microsecond per call)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        original: Callable[..., Any] = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - start
+
+        setattr(owner, name, timed)
+
+
+def instrument() -> Timers:
+    from email.message import EmailMessage
+
+    from papertide.digests import build, service
+    from papertide.digests.mailer import SmtpSession
+    from papertide.worker import jobs
+
+    timers = Timers()
+    timers.wrap(jobs, "_send_due", "send phase")
+    timers.wrap(service, "warm_up", "phrases")
+    timers.wrap(jobs, "_hand_over_batch", "hand over")
+    timers.wrap(service, "build_digest", "build_digest")
+    timers.wrap(build, "profile_fit", "profile fit")
+    timers.wrap(build, "digest_message", "render")
+    timers.wrap(EmailMessage, "__bytes__", "flatten")
+    timers.wrap(SmtpSession, "send", "smtp")
+    return timers
+
+
+@dataclass(frozen=True)
+class Setup:
+    data: Path  # the embedded server's data dir
+    template: str  # the database each run copies
+    port: int  # the SMTP server's
+    pipe: Connection  # to the SMTP server's process
+    encoder: Any
+
+
+def run(setup: Setup, name: str, *, reuse: bool, timers: Timers) -> dict[str, Any]:
+    """One whole `send_digests` run on a fresh copy; what it sent, how long it took, who got what."""
+    from sqlalchemy import select
+
+    from papertide.db import unit_of_work
+    from papertide.digests.mailer import SmtpMailer
+    from papertide.models import DigestDelivery, Subscriber
+    from papertide.worker import jobs
+
+    use_copy(setup.data, name, template=setup.template)
+    timers.seconds.clear()
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{setup.port}", reuse=reuse)
+    setup.pipe.send("counts")
+    setup.pipe.recv()  # the server's CPU count starts now
+    start, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu()
+    result = jobs.send_digests(mailer=mailer, encoder=setup.encoder)
+    seconds = time.perf_counter() - start
+    cpu, database = time.process_time() - cpu, postgres_cpu() - database
+    setup.pipe.send("counts")
+    received, size, server_cpu = setup.pipe.recv()
+    with unit_of_work() as session:
+        rows = session.execute(
+            select(Subscriber.email, DigestDelivery.status).join(
+                DigestDelivery, DigestDelivery.subscriber_id == Subscriber.id
+            )
+        ).all()
+    expected = {email: 1 if status == "sent" else 0 for email, status in rows}
+    wrong = {e: received.get(e, 0) for e in expected if received.get(e, 0) != expected[e]}
+    wrong.update({e: n for e, n in received.items() if e not in expected})
+    return {
+        "result": result,
+        "seconds": seconds,
+        "send": timers.seconds["send phase"],
+        "timers": dict(timers.seconds),
+        "readers": len(expected),
+        "wrong": wrong,
+        "bytes": size,
+        "cpu": {"sender": cpu, "SMTP server": server_cpu, "postgres": database},
+    }
+
+
+def report(label: str, outcome: dict[str, Any]) -> None:
+    result = outcome["result"]
+    sent = result.sent
+    print(
+        f"{label:<34}{sent:>8,}{outcome['seconds']:>9.1f}{sent / outcome['seconds']:>11.0f}"
+        f"{outcome['send']:>9.1f}{sent / outcome['send']:>11.0f}"
+        f"{'yes' if not outcome['wrong'] and sent == outcome['readers'] else 'NO':>10}"
+    )
+
+
+def breakdown(outcome: dict[str, Any]) -> None:
+    """Where one digest's time goes in the send phase, in ms of wall time in the sender; the rows
+    add up to the last."""
+    t, sent = outcome["timers"], max(outcome["result"].sent, 1)
+    render = t.get("render", 0.0) + t.get("flatten", 0.0)
+    compose = t.get("build_digest", 0.0) - t.get("render", 0.0)
+    smtp = t.get("smtp", 0.0)
+    batches = t.get("send phase", 0.0) - t.get("phrases", 0.0) - t.get("hand over", 0.0)
+    parts = [
+        ("phrases encoded (once a run, one call)", t.get("phrases", 0.0)),
+        ("compose (matching, sections, links)", compose),
+        ("  of which profile fit (matching)", t.get("profile fit", 0.0)),
+        ("render (templates, MIME, bytes)", render),
+        ("claim, readers, items, commit (per batch)", batches - compose - render),
+        ("SMTP (MAIL, RCPT, DATA)", smtp),
+        ("record the outcome (a commit per message)", t.get("hand over", 0.0) - smtp),
+        ("send phase", t.get("send phase", 0.0)),
+    ]
+    for label, seconds in parts:
+        print(f"  {label:<50}{1000 * seconds / sent:>8.3f} ms")
+    cpu = outcome["cpu"]
+    total = sum(cpu.values())
+    print(
+        "  CPU per digest, whole run: "
+        + ", ".join(f"{name} {1000 * used / sent:.2f} ms" for name, used in cpu.items())
+        + f"; {1000 * total / sent:.2f} ms in all: {os.cpu_count()} idle cores would do"
+        f" at most {sent * (os.cpu_count() or 1) / total:,.0f} digests/s"
+    )
+
+
+def profile(setup: Setup, *, readers: int) -> None:
+    from papertide.digests.mailer import SmtpMailer
+    from papertide.worker import jobs
+
+    use_copy(setup.data, "bench_digest_profile", template=setup.template, pause_after=readers)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    jobs.send_digests(mailer=SmtpMailer(f"smtp://127.0.0.1:{setup.port}"), encoder=setup.encoder)
+    profiler.disable()
+    setup.pipe.send("counts")
+    setup.pipe.recv()
+    print(f"\ncProfile of a run of {readers:,} readers (top 30 by own time):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="500 subscribers: a smoke run")
+    parser.add_argument("--cprofile", action="store_true", help="also profile a run of 1,000 readers")
+    parser.add_argument("--data", type=Path, help="keep the database here and reuse it next time")
+    args = parser.parse_args()
+    count = 500 if args.quick else args.subscribers
+    os.environ.setdefault("PAPERTIDE_SECRET_KEY", "bench")
+    os.environ.setdefault("PAPERTIDE_BASE_URL", "https://papertide.example.org")
+    os.environ.setdefault("PAPERTIDE_MAIL_FROM", "papertide <digest@papertide.example.org>")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    )
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    from papertide.embeddings.encoder import get_encoder
+
+    encoder = get_encoder()
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    port = free_port()
+    server = context.Process(target=serve_smtp, args=(port, theirs), daemon=True)
+    server.start()
+    assert ours.recv() == "ready"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data or Path(tmp)
+        setup = Setup(data, f"{TEMPLATE}_{count}", port, ours, encoder)
+        built = data / f"{setup.template}.txt"  # a database kept by --data is built once
+        if not built.exists():
+            profiles, phrases = build_template(data, count, encoder)
+            built.write_text(f"{profiles:,} profiles, {phrases:,} distinct phrases")
+        print(f"{count:,} subscribers, {built.read_text()}", flush=True)
+        timers = instrument()
+        outcomes = {}
+        # Ours first: whatever a first run warms (the OS page cache, stem caches) helps the baseline.
+        for label, reuse in (
+            ("ours: one connection, batches", True),
+            ("baseline: a connection per message", False),
+        ):
+            outcomes[label] = run(setup, f"bench_digest_{int(reuse)}", reuse=reuse, timers=timers)
+            print(f"  {label}: {outcomes[label]['result'].counts}", flush=True)
+        if args.cprofile:
+            profile(setup, readers=min(count, 1000))
+        stop_postgres(data)
+    ours.send("stop")
+    server.join(timeout=10)
+    print(
+        f"\n{'path':<34}{'digests':>8}{'run s':>9}{'digests/s':>11}{'send s':>9}{'send /s':>11}{'1 each':>10}"
+    )
+    for label, outcome in outcomes.items():
+        report(label, outcome)
+    new, base = outcomes.values()
+    ratio = (new["result"].sent / new["seconds"]) / (base["result"].sent / base["seconds"])
+    print(f"ratio ours / baseline (whole run): {ratio:.2f}x")
+    for label, outcome in outcomes.items():
+        print(f"\nper digest, {label} (mean bytes {outcome['bytes'] / max(outcome['result'].sent, 1):,.0f}):")
+        breakdown(outcome)
+        if outcome["wrong"]:
+            print(f"  readers who did not get exactly one digest: {list(outcome['wrong'].items())[:10]}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
