@@ -2,7 +2,7 @@
 connection for the run, deliveries claimed and composed in batches) against the baseline (the same
 run with one SMTP connection per message), each on its own fresh copy of one database.
 
-    .venv/bin/python bench/digest_send.py [--subscribers 10000] [--quick] [--cprofile]
+    .venv/bin/python bench/digest_send.py [--subscribers 10000] [--repeat 2] [--quick] [--cprofile] [--data DIR]
 
 The database: the bundled sample (1,219 Hugging Face Daily Papers, scored, every one embedded by the
 real model) and N confirmed daily subscribers with one to three interest profiles each (phrases from
@@ -269,7 +269,8 @@ def serve_smtp(port: int, pipe: Connection) -> None:
 
 
 def postgres_cpu() -> float:
-    """CPU seconds used so far by every postgres process on this machine (Linux /proc)."""
+    """CPU seconds used so far by the postgres processes on this machine (Linux /proc): those alive,
+    and those that ended (counted in their parent's, the postmaster's, children times)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -277,7 +278,7 @@ def postgres_cpu() -> float:
             fields = stat.read_text().rsplit(")", 1)
             if fields[0].endswith("(postgres"):
                 values = fields[1].split()
-                total += int(values[11]) + int(values[12])  # utime, stime
+                total += sum(int(v) for v in values[11:15])  # utime, stime, cutime, cstime
         except (OSError, IndexError, ValueError):
             continue  # a process that ended while we looked
     return total / ticks
@@ -337,24 +338,58 @@ class Setup:
     encoder: Any
 
 
-def run(setup: Setup, name: str, *, reuse: bool, timers: Timers) -> dict[str, Any]:
-    """One whole `send_digests` run on a fresh copy; what it sent, how long it took, who got what."""
+def sender_process(port: int, ready: Any, go: Any, done: Any) -> None:
+    """One of several senders at once (`--senders`): loads the model, waits for the start, sends."""
+    from papertide.digests.mailer import SmtpMailer
+    from papertide.embeddings.encoder import get_encoder
+    from papertide.worker import jobs
+
+    encoder = get_encoder()
+    ready.put(os.getpid())
+    go.wait()
+    cpu = time.process_time()
+    result = jobs.send_digests(mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=encoder)
+    done.put((result.sent, time.process_time() - cpu))
+
+
+def run(setup: Setup, name: str, *, reuse: bool, timers: Timers, senders: int = 1) -> dict[str, Any]:
+    """One whole `send_digests` run on a fresh copy (or `senders` of them at once, each in its own
+    process); what it sent, how long it took, who got what."""
     from sqlalchemy import select
 
     from papertide.db import unit_of_work
     from papertide.digests.mailer import SmtpMailer
+    from papertide.digests.service import DigestRunResult
     from papertide.models import DigestDelivery, Subscriber
     from papertide.worker import jobs
 
     use_copy(setup.data, name, template=setup.template)
     timers.seconds.clear()
     mailer = SmtpMailer(f"smtp://127.0.0.1:{setup.port}", reuse=reuse)
+    context = multiprocessing.get_context("spawn")
+    ready, go, done = context.Queue(), context.Event(), context.Queue()
+    processes = [
+        context.Process(target=sender_process, args=(setup.port, ready, go, done)) for _ in range(senders)
+    ]
+    if senders > 1:
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.get()  # every model loaded: the clock starts with all of them ready
     setup.pipe.send("counts")
     setup.pipe.recv()  # the server's CPU count starts now
     start, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu()
-    result = jobs.send_digests(mailer=mailer, encoder=setup.encoder)
+    if senders > 1:
+        go.set()
+        finished = [done.get() for _ in processes]
+        result, cpu = DigestRunResult(sent=sum(n for n, _ in finished)), sum(c for _, c in finished)
+        for process in processes:
+            process.join()
+    else:
+        result = jobs.send_digests(mailer=mailer, encoder=setup.encoder)
+        cpu = time.process_time() - cpu
     seconds = time.perf_counter() - start
-    cpu, database = time.process_time() - cpu, postgres_cpu() - database
+    database = postgres_cpu() - database
     setup.pipe.send("counts")
     received, size, server_cpu = setup.pipe.recv()
     with unit_of_work() as session:
@@ -378,12 +413,36 @@ def run(setup: Setup, name: str, *, reuse: bool, timers: Timers) -> dict[str, An
     }
 
 
+def combine(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one path as one: their digests, seconds, timers and CPU added up."""
+    from papertide.digests.service import DigestRunResult
+
+    result = DigestRunResult(sent=sum(o["result"].sent for o in outcomes))
+    timers: Counter[str] = Counter()
+    cpu: Counter[str] = Counter()
+    for o in outcomes:
+        timers.update(o["timers"])
+        cpu.update(o["cpu"])
+    return {
+        "result": result,
+        "seconds": sum(o["seconds"] for o in outcomes),
+        "send": sum(o["send"] for o in outcomes),
+        "timers": dict(timers),
+        "cpu": dict(cpu),
+        "readers": sum(o["readers"] for o in outcomes),
+        "wrong": {k: v for o in outcomes for k, v in o["wrong"].items()},
+        "bytes": sum(o["bytes"] for o in outcomes),
+    }
+
+
 def report(label: str, outcome: dict[str, Any]) -> None:
     result = outcome["result"]
     sent = result.sent
+    send = (
+        f"{outcome['send']:>9.1f}{sent / outcome['send']:>11.0f}" if outcome["send"] else f"{'-':>9}{'-':>11}"
+    )
     print(
-        f"{label:<34}{sent:>8,}{outcome['seconds']:>9.1f}{sent / outcome['seconds']:>11.0f}"
-        f"{outcome['send']:>9.1f}{sent / outcome['send']:>11.0f}"
+        f"{label:<34}{sent:>8,}{outcome['seconds']:>9.1f}{sent / outcome['seconds']:>11.0f}{send}"
         f"{'yes' if not outcome['wrong'] and sent == outcome['readers'] else 'NO':>10}"
     )
 
@@ -406,7 +465,7 @@ def breakdown(outcome: dict[str, Any]) -> None:
         ("record the outcome (a commit per message)", t.get("hand over", 0.0) - smtp),
         ("send phase", t.get("send phase", 0.0)),
     ]
-    for label, seconds in parts:
+    for label, seconds in parts if t else []:  # (several sender processes: their times stay there)
         print(f"  {label:<50}{1000 * seconds / sent:>8.3f} ms")
     cpu = outcome["cpu"]
     total = sum(cpu.values())
@@ -441,8 +500,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 subscribers: a smoke run")
     parser.add_argument("--cprofile", action="store_true", help="also profile a run of 1,000 readers")
     parser.add_argument("--data", type=Path, help="keep the database here and reuse it next time")
+    parser.add_argument(
+        "--senders", type=int, default=1, help="also run ours with N sender processes at once"
+    )
+    parser.add_argument(
+        "--repeat", type=int, help="rounds of both paths, in ABBA order (default 2; 1 with --quick)"
+    )
     args = parser.parse_args()
     count = 500 if args.quick else args.subscribers
+    args.repeat = args.repeat or (1 if args.quick else 2)
     os.environ.setdefault("PAPERTIDE_SECRET_KEY", "bench")
     os.environ.setdefault("PAPERTIDE_BASE_URL", "https://papertide.example.org")
     os.environ.setdefault("PAPERTIDE_MAIL_FROM", "papertide <digest@papertide.example.org>")
@@ -468,14 +534,16 @@ def main() -> None:
             built.write_text(f"{profiles:,} profiles, {phrases:,} distinct phrases")
         print(f"{count:,} subscribers, {built.read_text()}", flush=True)
         timers = instrument()
-        outcomes = {}
-        # Ours first: whatever a first run warms (the OS page cache, stem caches) helps the baseline.
-        for label, reuse in (
-            ("ours: one connection, batches", True),
-            ("baseline: a connection per message", False),
-        ):
-            outcomes[label] = run(setup, f"bench_digest_{int(reuse)}", reuse=reuse, timers=timers)
-            print(f"  {label}: {outcomes[label]['result'].counts}", flush=True)
+        paths = [("ours: one connection, batches", True, 1), ("baseline: a connection per message", False, 1)]
+        if args.senders > 1:
+            paths.append((f"ours, {args.senders} sender processes", True, args.senders))
+        runs: list[tuple[str, dict[str, Any]]] = []
+        # ABBA...: the machine's load drifts, and whatever a first run warms helps the next one.
+        for round_ in range(args.repeat):
+            for label, reuse, senders in paths if round_ % 2 == 0 else paths[::-1]:
+                name = f"bench_digest_{len(runs)}"
+                runs.append((label, run(setup, name, reuse=reuse, timers=timers, senders=senders)))
+                print(f"  {label}: {runs[-1][1]['result'].counts}", flush=True)
         if args.cprofile:
             profile(setup, readers=min(count, 1000))
         stop_postgres(data)
@@ -484,16 +552,23 @@ def main() -> None:
     print(
         f"\n{'path':<34}{'digests':>8}{'run s':>9}{'digests/s':>11}{'send s':>9}{'send /s':>11}{'1 each':>10}"
     )
-    for label, outcome in outcomes.items():
+    for label, outcome in runs:
         report(label, outcome)
-    new, base = outcomes.values()
+    totals = {label: combine([o for name, o in runs if name == label]) for label, _, _ in paths}
+    if args.repeat > 1:
+        for label, outcome in totals.items():
+            report(f"{label.split(':')[0]}, all {args.repeat} runs", outcome)
+    new, base = list(totals.values())[:2]
     ratio = (new["result"].sent / new["seconds"]) / (base["result"].sent / base["seconds"])
-    print(f"ratio ours / baseline (whole run): {ratio:.2f}x")
-    for label, outcome in outcomes.items():
+    print(f"ratio ours / baseline (whole runs): {ratio:.2f}x")
+    for label, outcome in totals.items():
         print(f"\nper digest, {label} (mean bytes {outcome['bytes'] / max(outcome['result'].sent, 1):,.0f}):")
         breakdown(outcome)
+    for label, outcome in runs:
         if outcome["wrong"]:
-            print(f"  readers who did not get exactly one digest: {list(outcome['wrong'].items())[:10]}")
+            print(
+                f"{label}: readers who did not get exactly one digest: {list(outcome['wrong'].items())[:10]}"
+            )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

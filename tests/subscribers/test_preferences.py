@@ -221,7 +221,6 @@ def test_the_schedule_is_stored_as_send_days_hour_and_zone(
     subscriber = reader(tx_session)
 
     preferences.set_schedule(
-        tx_session,
         subscriber=subscriber,
         frequency=frequency,
         days=days,
@@ -263,7 +262,6 @@ def test_a_bad_schedule_is_refused_and_nothing_changes(
 
     with pytest.raises(FieldError, match=message) as refused:
         preferences.set_schedule(
-            tx_session,
             subscriber=subscriber,
             frequency=frequency,
             days=days,
@@ -278,20 +276,6 @@ def test_a_bad_schedule_is_refused_and_nothing_changes(
         7,
         "UTC",
     )
-
-
-def test_a_zone_python_knows_but_postgres_does_not_is_refused(
-    tx_session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One unknown name in the table would break the send query (`AT TIME ZONE`) for everyone."""
-    subscriber = reader(tx_session)
-    assert repository.is_known_time_zone(tx_session, "Pacific/Chatham")
-    assert not repository.is_known_time_zone(tx_session, "Mars/Olympus_Mons")
-    monkeypatch.setattr(repository, "is_known_time_zone", lambda session, name: False)
-
-    with pytest.raises(FieldError, match="“Pacific/Chatham” is not a time zone name we know"):
-        preferences.parse_time_zone(tx_session, "Pacific/Chatham")
-    assert subscriber.time_zone == "UTC"
 
 
 def test_every_zone_offered_is_one_python_can_load() -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import (
     Connection,
+    Date,
+    Integer,
     Row,
     Table,
+    Text,
     and_,
+    column,
     exists,
     func,
     literal,
@@ -20,6 +25,7 @@ from sqlalchemy import (
     tablesample,
     text,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -48,26 +54,67 @@ CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 HAND_OFF_LOCK = 0x64696773  # "digs"
 
 
-def add_due_deliveries(session: Session, *, now: datetime, digest_date: date | None) -> int:
-    """One pending ledger row for each subscriber due, dated with the subscriber's local date;
-    a row that exists already (the same subscriber and local date) is left as it is.
+@dataclass(frozen=True)
+class LocalTime:
+    """What the clock shows in one time zone now."""
 
-    Due: confirmed, not paused, not suppressed, and the local date's weekday is one of the
-    subscriber's send days; on the schedule (`digest_date` None) also the local hour has come.
-    With `digest_date` every such subscriber is due on that date, whatever the hour.
-    Postgres converts `now` to each subscriber's zone, with its own time-zone rules (DST included).
-    """
-    local = func.timezone(Subscriber.time_zone, literal(now))
-    day = literal(digest_date) if digest_date is not None else func.date(local)
-    conditions = [
+    zone: str
+    day: date
+    hour: int
+    isodow: int  # Monday = 1
+
+
+def subscriber_time_zones(session: Session) -> list[str]:
+    """The zones of the readers who may be due (a few hundred names at most, however many readers)."""
+    stmt = select(Subscriber.time_zone).where(
+        Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.paused_at.is_(None)
+    )
+    return list(session.scalars(stmt.distinct()))
+
+
+def add_due_deliveries(session: Session, *, local: Sequence[LocalTime]) -> int:
+    """One pending ledger row, dated with the reader's local date, for each reader whose local hour
+    has come on one of their send days (`local`: the clock in each of their zones); a row that
+    exists already (same reader and local date) is left as it is. Returns how many were added."""
+    if not local:
+        return 0
+    clock = values(
+        column("zone", Text),
+        column("day", Date),
+        column("hour", Integer),
+        column("isodow", Integer),
+        name="clock",
+    ).data([(t.zone, t.day, t.hour, t.isodow) for t in local])
+    due = (
+        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value))
+        .join(clock, clock.c.zone == Subscriber.time_zone)
+        .where(
+            *_may_receive(),
+            clock.c.hour >= Subscriber.send_hour,
+            clock.c.isodow == func.any(Subscriber.send_days),
+        )
+    )
+    return _insert_deliveries(session, due)
+
+
+def add_deliveries_on(session: Session, *, digest_date: date) -> int:
+    """A ledger row dated `digest_date` for every reader whose send days include its weekday,
+    whatever their hour (`papertide digest send --date`)."""
+    due = select(Subscriber.id, literal(digest_date), literal(DeliveryStatus.PENDING.value)).where(
+        *_may_receive(), literal(digest_date.isoweekday()) == func.any(Subscriber.send_days)
+    )
+    return _insert_deliveries(session, due)
+
+
+def _may_receive() -> list[Any]:
+    return [
         Subscriber.status == SubscriberStatus.CONFIRMED,
         Subscriber.paused_at.is_(None),
         _not_suppressed(),
-        func.extract("isodow", day) == func.any(Subscriber.send_days),
     ]
-    if digest_date is None:
-        conditions.append(func.extract("hour", local) >= Subscriber.send_hour)
-    due = select(Subscriber.id, day, literal(DeliveryStatus.PENDING.value)).where(*conditions)
+
+
+def _insert_deliveries(session: Session, due: Any) -> int:
     stmt = (
         insert(DigestDelivery)
         .from_select(["subscriber_id", "digest_date", "status"], due)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -103,7 +104,23 @@ def prepare_deliveries(
     changes too. With `digest_date` (`papertide digest send --date`) everyone whose send days
     include that date is due on it, whatever the hour.
     """
-    return repository.add_due_deliveries(session, now=now or datetime.now(UTC), digest_date=digest_date)
+    if digest_date is not None:
+        return repository.add_deliveries_on(session, digest_date=digest_date)
+    at = now or datetime.now(UTC)
+    local = [t for zone in repository.subscriber_time_zones(session) if (t := local_time(zone, at))]
+    return repository.add_due_deliveries(session, local=local)
+
+
+def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
+    """The clock in `zone` at `now`, from Python's zone database: the one the manage page checks
+    names against, so what a reader chose is what decides (Postgres's own zone rules can lag, and
+    it reads names such as CET as fixed abbreviations with no summer time)."""
+    try:
+        local = now.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("subscribers with the unknown time zone %r get no digest until it is corrected", zone)
+        return None
+    return repository.LocalTime(zone=zone, day=local.date(), hour=local.hour, isodow=local.isoweekday())
 
 
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:

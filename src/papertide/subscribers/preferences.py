@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,14 +21,15 @@ from sqlalchemy.orm import Session
 from papertide.models import EVERY_DAY, Frequency, InterestProfile, Subscriber, SubscriberStatus
 from papertide.papers import repository as paper_repository
 from papertide.subscribers import repository
+from papertide.subscribers.service import MAX_PROFILES as MAX_PROFILES  # re-exported: the page shows it
 from papertide.subscribers.service import SubscriptionError, parse_interests
 
-MAX_PROFILES = 10
 MAX_PROFILE_NAME = 60
 MAX_CATEGORIES = 10
 MAX_SECTION_PAPERS = 50
 MAX_TRENDING_PAPERS = 50
 MAX_TIME_ZONE_LENGTH = 64
+NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
 TRENDING_SECTION = "Trending"  # the digest's own section: no profile may take its name
 # An arXiv category as arXiv writes it: an archive ("hep-th") or archive.subject ("cs.CL", "stat.ML").
 CATEGORY = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
@@ -67,7 +69,7 @@ class ProfileIn:
 
 def parse_profile(*, name: str, phrases: str, categories: str) -> ProfileIn:
     """A profile's form fields, checked: a name, and at least one phrase or category."""
-    clean = " ".join(name.split())
+    clean = visible_text(name)
     if not clean:
         raise FieldError("name", "Give the profile a name, e.g. “speech” or “RL theory”.")
     if len(clean) > MAX_PROFILE_NAME:
@@ -159,6 +161,24 @@ def _own_profile(session: Session, *, subscriber_id: int, profile_id: int) -> In
     return profile
 
 
+class NotSubscribed(SubscriptionError):
+    """The reader has unsubscribed: there is no next digest for a vote to change."""
+
+
+def _still_subscribed(session: Session, subscriber_id: int) -> None:
+    subscriber = repository.get(session, subscriber_id)
+    if subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        raise NotSubscribed("You have unsubscribed, so there is no digest for this vote to change.")
+
+
+def visible_text(raw: str) -> str:
+    """A name as a reader sees it: compatibility forms folded (NFKC), invisible format characters
+    (zero-width spaces, direction overrides) dropped, runs of spaces made one. Checked after this,
+    "Trending\u200b" is "Trending", and a name of invisible characters is empty."""
+    folded = unicodedata.normalize("NFKC", raw)
+    return " ".join("".join(c for c in folded if unicodedata.category(c) != "Cf").split())
+
+
 def _check_name_is_free(name: str, others: list[InterestProfile]) -> None:
     # Case-insensitive: "Speech" and "speech" would be two sections nobody can tell apart.
     if any(p.name.casefold() == name.casefold() for p in others):
@@ -196,7 +216,6 @@ def _fraction(raw: str, field: str) -> float:
 
 
 def set_schedule(
-    session: Session,
     *,
     subscriber: Subscriber,
     frequency: str,
@@ -208,7 +227,7 @@ def set_schedule(
     """When the digest goes: every day, on chosen weekdays, or weekly on one day; at a local hour."""
     cadence, send_days = _send_days(frequency, days, weekly_day)
     hour = _whole_number(send_hour, "send_hour", low=0, high=23)
-    zone = parse_time_zone(session, time_zone)
+    zone = parse_time_zone(time_zone)
     subscriber.frequency, subscriber.send_days = cadence, send_days
     subscriber.send_hour, subscriber.time_zone = hour, zone
 
@@ -230,18 +249,19 @@ def _send_days(frequency: str, days: list[str], weekly_day: str) -> tuple[Freque
 
 def _day(raw: str, field: str) -> int:
     day = raw.strip()
-    if not (day.isdigit() and int(day) in DAY_NAMES):
+    if not (day.isascii() and day.isdigit() and int(day) in DAY_NAMES):
         raise FieldError(field, "Choose a day of the week.")
     return int(day)
 
 
-def parse_time_zone(session: Session, raw: str) -> str:
-    """An IANA zone name that both Python and Postgres know (e.g. Asia/Kolkata)."""
+def parse_time_zone(raw: str) -> str:
+    """An IANA zone name from the list the page offers (e.g. Asia/Kolkata). The scheduler works out
+    each reader's local hour with the same Python zone database (digests/service.local_time)."""
     name = raw.strip()
     if not name:
         raise FieldError("time_zone", "Choose a time zone, e.g. Europe/Berlin or UTC.")
     known = len(name) <= MAX_TIME_ZONE_LENGTH and name in time_zone_names()
-    if not known or not repository.is_known_time_zone(session, name):
+    if not known:
         raise FieldError(
             "time_zone",
             f"“{name[:MAX_TIME_ZONE_LENGTH]}” is not a time zone name we know: choose one from the list, "
@@ -252,8 +272,9 @@ def parse_time_zone(session: Session, raw: str) -> str:
 
 @lru_cache(maxsize=1)
 def time_zone_names() -> tuple[str, ...]:
-    """Every IANA zone name Python knows, sorted: the list the manage page offers."""
-    return tuple(sorted(zoneinfo.available_timezones()))
+    """Every IANA zone name Python knows, sorted, less the files that are not places (the server's
+    own `localtime`, `posixrules`, `Factory`): the list the manage page offers."""
+    return tuple(sorted(zoneinfo.available_timezones() - NOT_PLACES))
 
 
 def pause(*, subscriber: Subscriber, now: datetime) -> None:
@@ -268,6 +289,7 @@ def resume(*, subscriber: Subscriber) -> None:
 
 def vote_targets(session: Session, *, subscriber_id: int, profile_id: int | None) -> list[InterestProfile]:
     """The profiles a vote may land in: the one named, or, for a Trending paper, every profile."""
+    _still_subscribed(session, subscriber_id)
     if profile_id is not None:
         return [_own_profile(session, subscriber_id=subscriber_id, profile_id=profile_id)]
     return repository.profiles(session, subscriber_id)
@@ -286,6 +308,7 @@ def record_vote(session: Session, *, subscriber_id: int, profile_id: int, paper_
     and the profile's model is retrained before its next digest."""
     if vote not in (1, -1):
         raise SubscriptionError("A vote is +1 (more like this) or -1 (less like this).")
+    _still_subscribed(session, subscriber_id)
     profile = _own_profile(session, subscriber_id=subscriber_id, profile_id=profile_id)
     if paper_repository.get_paper(session, paper_id) is None:
         raise UnknownPaper(f"No paper with id {paper_id!r}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -187,13 +187,6 @@ def upsert_vote(session: Session, *, profile_id: int, paper_id: str, vote: int) 
             set_={"vote": stmt.excluded.vote, "created_at": func.now()},
         )
     )
-
-
-def is_known_time_zone(session: Session, name: str) -> bool:
-    """Postgres knows this zone name: the send query evaluates `now() AT TIME ZONE time_zone`, and
-    one name it does not know would fail that query for every subscriber, not only this one."""
-    query = text("SELECT 1 FROM pg_timezone_names WHERE name = :name")
-    return session.execute(query, {"name": name}).first() is not None
 
 
 def prune_tokens(session: Session, *, older_than: dict[str, datetime], batch: int) -> int:

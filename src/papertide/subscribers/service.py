@@ -23,6 +23,7 @@ MANAGE_TOKEN_TTL = timedelta(days=30)
 # digest passes. An unsubscribe link keeps working for half a year; a newer digest has a newer one.
 UNSUBSCRIBE_TOKEN_KEEP = timedelta(days=180)
 PRUNE_BATCH = 5000
+MAX_PROFILES = 10  # interest profiles per reader: each is a section of the one email
 FIRST_PROFILE = "My interests"  # the profile a sign-up's interests become
 SIGN_UP_WINDOW = timedelta(hours=1)  # allow_sign_up counts per clock hour
 MAX_INTERESTS = 10
@@ -229,9 +230,7 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Lin
         return link
     subscriber, row = link.subscriber, link.token
     if row.interests:
-        repository.set_profile_phrases(
-            session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=list(row.interests)
-        )
+        _sign_up_interests(session, subscriber, list(row.interests))
     subscriber.frequency = row.frequency or Frequency.DAILY
     subscriber.send_days = list(EVERY_DAY) if subscriber.frequency == Frequency.DAILY else [1]
     if subscriber.status != SubscriberStatus.CONFIRMED:
@@ -241,6 +240,21 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Lin
     # An older link still in the mailbox must not switch back to the choices this one replaced.
     repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now, older_than_id=row.id)
     return link
+
+
+def _sign_up_interests(session: Session, subscriber: Subscriber, phrases: list[str]) -> None:
+    """The sign-up's interests become the "My interests" profile (its phrases replaced when the
+    reader has one, whatever its case), never an eleventh profile: a reader who already has
+    MAX_PROFILES keeps them, and chooses on the manage page."""
+    profiles = repository.profiles(session, subscriber.id)
+    same = [p for p in profiles if p.name.casefold() == FIRST_PROFILE.casefold()]
+    if same:
+        same[0].phrases = phrases
+        same[0].model_stale = True
+    elif len(profiles) < MAX_PROFILES:
+        repository.set_profile_phrases(
+            session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=phrases
+        )
 
 
 def unsubscribe(session: Session, token: str, *, now: datetime | None = None) -> Link | None:

@@ -299,7 +299,6 @@ def set_schedule(
     check_csrf(settings, csrf, FORM)
     try:
         preferences.set_schedule(
-            session,
             subscriber=subscriber,
             frequency=frequency,
             days=days or [],

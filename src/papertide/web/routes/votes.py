@@ -19,7 +19,7 @@ from papertide.models import InterestProfile, Paper
 from papertide.papers import repository as paper_repository
 from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, verify
 from papertide.subscribers import preferences
-from papertide.subscribers.preferences import UnknownPaper, UnknownProfile
+from papertide.subscribers.preferences import NotSubscribed, UnknownPaper, UnknownProfile
 from papertide.web.deps import SessionDep, SettingsDep, check_csrf, templates
 from papertide.web.reader_cookie import VOTE_FORM, reader_id
 
@@ -76,6 +76,8 @@ def _targets(session: Session, ballot: Ballot) -> list[InterestProfile]:
         return preferences.vote_targets(
             session, subscriber_id=ballot.subscriber_id, profile_id=ballot.profile_id
         )
+    except NotSubscribed as error:
+        raise HTTPException(status_code=410, detail=str(error)) from None
     except UnknownProfile:
         raise HTTPException(status_code=410, detail=PROFILE_GONE) from None
 
@@ -121,6 +123,8 @@ def _chosen_profile(session: Session, *, subscriber_id: int, raw: str) -> Intere
         if int(number) > BIGINT_MAX:
             raise UnknownProfile(number)
         [profile] = preferences.vote_targets(session, subscriber_id=subscriber_id, profile_id=int(number))
+    except NotSubscribed as error:
+        raise HTTPException(status_code=410, detail=str(error)) from None
     except UnknownProfile:
         raise HTTPException(
             status_code=403, detail="That profile is not one of yours, so no vote was recorded."
@@ -143,6 +147,8 @@ def _record(
         )
     except UnknownPaper as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
+    except NotSubscribed as error:
+        raise HTTPException(status_code=410, detail=str(error)) from None
     context = {"paper": paper, "vote": value, "recorded": profile}
     return templates.TemplateResponse(request, "pages/vote.html", context)
 
