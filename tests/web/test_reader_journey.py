@@ -70,7 +70,9 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     [confirm] = re.findall(r"http://testserver/confirm/[A-Za-z0-9_\-]+", html_of(newest_mail(outbox)))
     page.goto(base + "/dev/outbox")  # the HTML part too, as a mail client shows it, in a sandbox
     page.click(f"summary:has-text('{EMAIL}')")
-    assert page.frame_locator("iframe.mail-html").first.locator("a").inner_text() == "Confirm my digest"
+    mail = page.frame_locator("iframe.mail-html").first
+    assert mail.locator("a").first.inner_text() == "Confirm my digest"
+    assert mail.get_by_role("link", name="Manage your digest").count() == 1
     page.goto(local(confirm, base))
     page.click("button:has-text('Confirm')")
     assert "You're subscribed" in page.locator("h1").inner_text()
