@@ -12,12 +12,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from papertide import db, embedded_pg
 from papertide.digests.mailer import SmtpMailer
+from papertide.web.app import create_app
 from tests.factories import FakeEncoder
 from tests.helpers import Inbox, free_port
 
@@ -152,3 +154,17 @@ def smtp() -> Iterator[tuple[Inbox, SmtpMailer]]:
         yield inbox, SmtpMailer(f"smtp://127.0.0.1:{port}")
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp: tuple[Inbox, SmtpMailer]) -> Inbox:
+    return smtp[0]
+
+
+@pytest.fixture
+def mail_client(database: str, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
+    """The app on an empty database, mailing through the `smtp` server. A bug answers 500 here, as
+    it would to a reader (raise_server_exceptions=False), so tests see what a browser would."""
+    app = create_app(encoder_provider=lambda: None, mailer=smtp[1])
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

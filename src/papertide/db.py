@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,9 +45,12 @@ def session_factory() -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """A session for one step: commit on success, roll back on any error. The edge owns it."""
-    with session_factory()() as session:
+def unit_of_work(connection: Connection | None = None) -> Iterator[Session]:
+    """A session for one step: commit on success, roll back on any error. The edge owns it.
+
+    On `connection` when given (a connection a job holds for its length), else from the pool."""
+    opened = Session(bind=connection, expire_on_commit=False) if connection else session_factory()()
+    with opened as session:
         try:
             yield session
             session.commit()

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
-from papertide.digests.mailer import SmtpMailer
 from papertide.models import SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository, service
-from papertide.web.app import create_app
 from papertide.web.deps import csrf_token
 from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email
 
 
 @pytest.fixture
-def client(database: str, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
-    with TestClient(create_app(encoder_provider=lambda: None, mailer=smtp[1])) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def inbox(smtp: tuple[Inbox, SmtpMailer]) -> Inbox:
-    return smtp[0]
+def client(mail_client: TestClient) -> TestClient:
+    return mail_client
 
 
 def sign_up(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,14 +21,8 @@ from tests.helpers import Inbox, csrf_from, free_port, link_token, subscribe_and
 
 
 @pytest.fixture
-def client(database: str, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
-    with TestClient(create_app(encoder_provider=lambda: None, mailer=smtp[1])) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def inbox(smtp: tuple[Inbox, SmtpMailer]) -> Inbox:
-    return smtp[0]
+def client(mail_client: TestClient) -> TestClient:
+    return mail_client
 
 
 def manage_link(
@@ -41,11 +34,12 @@ def manage_link(
     )
     session.add(subscriber)
     session.flush()
-    repository.set_profile_phrases(
+    repository.add_profile(
         session,
         subscriber_id=subscriber.id,
         name=service.FIRST_PROFILE,
         phrases=phrases or ["speech synthesis"],
+        categories=[],
     )
     token = service.new_manage_token(session, subscriber)
     session.commit()

@@ -4,7 +4,6 @@ schedule's time zones. Each test states what a reader would notice if it broke."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -27,16 +26,8 @@ from tests.web.test_manage import manage_link, post, profile_names, stored
 
 
 @pytest.fixture
-def inbox(smtp: tuple[Inbox, SmtpMailer]) -> Inbox:
-    return smtp[0]
-
-
-@pytest.fixture
-def client(database: str, smtp: tuple[Inbox, SmtpMailer]) -> Iterator[TestClient]:
-    # raise_server_exceptions=False: a bug answers 500 here, as it would to a reader.
-    app = create_app(encoder_provider=lambda: None, mailer=smtp[1])
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
+def client(mail_client: TestClient) -> TestClient:
+    return mail_client
 
 
 # --- manage: profile fields ---------------------------------------------------------------------

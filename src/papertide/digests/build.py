@@ -240,10 +240,10 @@ def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str 
     """The digest as a web page: the papers, reasons and sections it was sent with; None when the
     delivery carried nothing. Without the reader's own links (unsubscribe, manage, votes): anyone
     the view link is forwarded to sees the papers, not the controls."""
-    found = repository.delivery_items(session, delivery_id=delivery_id)
-    if found is None or not found[2]:
+    delivery = repository.get_delivery(session, delivery_id)
+    rows = repository.delivery_items(session, delivery_id=delivery_id) if delivery else []
+    if delivery is None or not rows:
         return None
-    delivery, _subscriber, rows = found
     sections: list[RenderedSection] = []
     for row in rows:
         if not sections or sections[-1].title != row.section:

@@ -20,6 +20,7 @@ from papertide.digests import matching, repository
 from papertide.digests.compose import PoolPaper
 from papertide.digests.matching import PaperText
 from papertide.embeddings.encoder import Encoder
+from papertide.ranking import repository as ranking_repository
 
 CANDIDATE_POOL = 500  # the period's top papers by trend that a digest chooses from
 BACKGROUND_SAMPLE = 2000  # random papers a phrase is compared with, and a profile's weak negatives
@@ -70,18 +71,20 @@ class DigestRun:
         return self._pools[period]
 
     def _load_pool(self, session: Session, period: str) -> CandidatePool | None:
-        rows = repository.trending_pool(session, period=period, limit=CANDIDATE_POOL)
+        rows = ranking_repository.trending(session, period=period, limit=CANDIDATE_POOL)
         if not rows:
             return None
         papers, details, texts, categories = [], {}, [], []
-        for rank, row in enumerate(rows, start=1):
-            papers.append(PoolPaper(row.id, row.score, row.components, rank))
-            details[row.id] = DigestPaper(row.id, row.title, list(row.authors or []), row.abstract)
-            texts.append(PaperText(row.id, f"{row.title} {row.abstract}", tuple(row.categories or ())))
-            categories.append(frozenset(row.categories or ()))
+        for rank, (paper, score) in enumerate(rows, start=1):
+            papers.append(PoolPaper(paper.id, score.score, score.components, rank))
+            details[paper.id] = DigestPaper(paper.id, paper.title, list(paper.authors or []), paper.abstract)
+            texts.append(
+                PaperText(paper.id, f"{paper.title} {paper.abstract}", tuple(paper.categories or ()))
+            )
+            categories.append(frozenset(paper.categories or ()))
         return CandidatePool(
             period=period,
-            as_of=rows[0].as_of.date(),
+            as_of=rows[0][1].as_of.date(),
             papers=papers,
             details=details,
             texts=texts,

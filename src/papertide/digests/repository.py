@@ -39,7 +39,6 @@ from papertide.models import (
     MailSuppression,
     Paper,
     PaperEmbedding,
-    PaperScore,
     PaperVote,
     Subscriber,
     SubscriberStatus,
@@ -302,17 +301,12 @@ def add_items(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(insert(_table(DigestItem)), list(rows))
 
 
-def delivery_items(
-    session: Session, *, delivery_id: int
-) -> tuple[DigestDelivery, Subscriber, list[Row[Any]]] | None:
-    """A delivery, its subscriber, and what it carried: (paper fields, reason, section, profile_id) rows."""
-    found = session.execute(
-        select(DigestDelivery, Subscriber)
-        .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
-        .where(DigestDelivery.id == delivery_id)
-    ).first()
-    if found is None:
-        return None
+def get_delivery(session: Session, delivery_id: int) -> DigestDelivery | None:
+    return session.get(DigestDelivery, delivery_id)
+
+
+def delivery_items(session: Session, *, delivery_id: int) -> list[Row[Any]]:
+    """What a delivery carried, in the email's order: paper fields, reason, section, profile_id."""
     stmt = (
         select(
             Paper.id,
@@ -326,27 +320,6 @@ def delivery_items(
         .join(Paper, Paper.id == DigestItem.paper_id)
         .where(DigestItem.delivery_id == delivery_id)
         .order_by(DigestItem.rank)
-    )
-    return found[0], found[1], list(session.execute(stmt))
-
-
-def trending_pool(session: Session, *, period: str, limit: int) -> list[Row[Any]]:
-    """The period's top papers by trend with what a digest shows: one query for the whole run."""
-    stmt = (
-        select(
-            Paper.id,
-            Paper.title,
-            Paper.authors,
-            Paper.abstract,
-            Paper.categories,
-            PaperScore.score,
-            PaperScore.components,
-            PaperScore.as_of,
-        )
-        .join(PaperScore, PaperScore.paper_id == Paper.id)
-        .where(PaperScore.period == period)
-        .order_by(PaperScore.score.desc(), Paper.id)
-        .limit(limit)
     )
     return list(session.execute(stmt))
 
@@ -388,12 +361,6 @@ def save_model(session: Session, *, profile_id: int, model: dict[str, Any] | Non
         .execution_options(synchronize_session=False)
     )
     session.execute(stmt)
-
-
-def suppressed_emails(session: Session, emails: Sequence[str]) -> set[str]:
-    if not emails:
-        return set()
-    return set(session.scalars(select(MailSuppression.email).where(MailSuppression.email.in_(emails))))
 
 
 def suppress(session: Session, *, email: str, reason: str, delivery_id: int) -> None:

@@ -124,29 +124,10 @@ def retire_confirm_tokens(
     session.execute(stmt.values(used_at=at), execution_options={"synchronize_session": False})
 
 
-def confirmed(session: Session, *, frequencies: list[str]) -> list[Subscriber]:
-    stmt = select(Subscriber).where(
-        Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.frequency.in_(frequencies)
-    )
-    return list(session.scalars(stmt.order_by(Subscriber.id)))
-
-
 def profiles(session: Session, subscriber_id: int) -> list[InterestProfile]:
     """A subscriber's interest profiles in the order their sections appear."""
     stmt = select(InterestProfile).where(InterestProfile.subscriber_id == subscriber_id)
     return list(session.scalars(stmt.order_by(InterestProfile.position, InterestProfile.id)))
-
-
-def set_profile_phrases(session: Session, *, subscriber_id: int, name: str, phrases: list[str]) -> None:
-    """Create the named profile with these phrases, or replace the phrases of the one there is."""
-    session.execute(
-        insert(InterestProfile)
-        .values(subscriber_id=subscriber_id, name=name, phrases=phrases, categories=[], position=0)
-        .on_conflict_do_update(
-            index_elements=[InterestProfile.subscriber_id, InterestProfile.name],
-            set_={"phrases": phrases, "model_stale": True},
-        )
-    )
 
 
 def get_profile(session: Session, profile_id: int) -> InterestProfile | None:

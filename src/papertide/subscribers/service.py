@@ -252,8 +252,8 @@ def _sign_up_interests(session: Session, subscriber: Subscriber, phrases: list[s
         same[0].phrases = phrases
         same[0].model_stale = True
     elif len(profiles) < MAX_PROFILES:
-        repository.set_profile_phrases(
-            session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=phrases
+        repository.add_profile(
+            session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=phrases, categories=[]
         )
 
 

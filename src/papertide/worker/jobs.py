@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from papertide.config import get_settings
@@ -318,7 +317,7 @@ def _hand_over(
         line.post.send(hand_off.envelope)
     except MailError as failed:
         error = failed
-    with _unit_on(line.outcomes) as session:
+    with unit_of_work(line.outcomes) as session:
         delivered = digest_service.record_outcome(
             session, hand_off=hand_off, error=error, now=now or datetime.now(UTC), settings=get_settings()
         )
@@ -351,18 +350,6 @@ def _outcomes() -> Iterator[Connection]:
         yield connection
     finally:
         connection.close()
-
-
-@contextmanager
-def _unit_on(connection: Connection) -> Iterator[Session]:
-    """unit_of_work() on a connection the run holds."""
-    with Session(bind=connection, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def optional_encoder() -> Encoder | None:

@@ -74,8 +74,12 @@ def reader(session: SessionDep, token: str) -> Subscriber:
     return _subscriber(session, token, lock=False)
 
 
-def locked_reader(session: SessionDep, token: str) -> Subscriber:
-    """The subscriber behind the link, its row locked: two forms sent at once apply one by one."""
+def locked_reader(
+    session: SessionDep, settings: SettingsDep, token: str, csrf: CsrfField = None
+) -> Subscriber:
+    """For a form that changes something: the page's CSRF token checked first, then the subscriber
+    behind the link, its row locked, so two forms sent at once apply one by one."""
+    check_csrf(settings, csrf, FORM)
     return _subscriber(session, token, lock=True)
 
 
@@ -173,9 +177,7 @@ def add_profile(
     name: Annotated[str, Form(max_length=200)] = "",
     phrases: Annotated[str, Form(max_length=2000)] = "",
     categories: Annotated[str, Form(max_length=500)] = "",
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         profile = preferences.add_profile(
             session, subscriber=subscriber, name=name, phrases=phrases, categories=categories
@@ -197,9 +199,7 @@ def edit_profile(
     name: Annotated[str, Form(max_length=200)] = "",
     phrases: Annotated[str, Form(max_length=2000)] = "",
     categories: Annotated[str, Form(max_length=500)] = "",
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         preferences.edit_profile(
             session,
@@ -221,13 +221,10 @@ def edit_profile(
 @router.post("/profiles/{profile_id}/delete")
 def delete_profile(
     session: SessionDep,
-    settings: SettingsDep,
     subscriber: LockedReaderDep,
     token: str,
     profile_id: ProfileId,
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         preferences.delete_profile(session, subscriber=subscriber, profile_id=profile_id)
     except UnknownProfile as error:
@@ -238,13 +235,10 @@ def delete_profile(
 @router.post("/profiles/{profile_id}/up")
 def move_profile_up(
     session: SessionDep,
-    settings: SettingsDep,
     subscriber: LockedReaderDep,
     token: str,
     profile_id: ProfileId,
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         preferences.move_profile_up(session, subscriber=subscriber, profile_id=profile_id)
     except UnknownProfile as error:
@@ -262,9 +256,7 @@ def set_digest_size(
     papers_per_section: Annotated[str, Form(max_length=16)] = "",
     trending_papers: Annotated[str, Form(max_length=16)] = "",
     interest_mix: Annotated[str, Form(max_length=16)] = "",
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         preferences.set_digest_size(
             subscriber=subscriber,
@@ -294,9 +286,7 @@ def set_schedule(
     weekly_day: Annotated[str, Form(max_length=8)] = "1",
     send_hour: Annotated[str, Form(max_length=8)] = "",
     time_zone: Annotated[str, Form(max_length=100)] = "",
-    csrf: CsrfField = None,
 ) -> Response:
-    check_csrf(settings, csrf, FORM)
     try:
         preferences.set_schedule(
             subscriber=subscriber,
@@ -319,17 +309,13 @@ def set_schedule(
 
 
 @router.post("/pause")
-def pause(settings: SettingsDep, subscriber: LockedReaderDep, token: str, csrf: CsrfField = None) -> Response:
-    check_csrf(settings, csrf, FORM)
+def pause(subscriber: LockedReaderDep, token: str) -> Response:
     preferences.pause(subscriber=subscriber, now=datetime.now(UTC))
     return _back(token, "paused", "pause")
 
 
 @router.post("/resume")
-def resume(
-    settings: SettingsDep, subscriber: LockedReaderDep, token: str, csrf: CsrfField = None
-) -> Response:
-    check_csrf(settings, csrf, FORM)
+def resume(subscriber: LockedReaderDep, token: str) -> Response:
     preferences.resume(subscriber=subscriber)
     return _back(token, "resumed", "pause")
 
@@ -338,10 +324,7 @@ def resume(
 def unsubscribe(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     subscriber: LockedReaderDep,
-    csrf: CsrfField = None,
 ) -> HTMLResponse:
-    check_csrf(settings, csrf, FORM)
     subscriber_service.stop(session, subscriber=subscriber, now=datetime.now(UTC))
     return templates.TemplateResponse(request, "pages/unsubscribed.html", {"email": subscriber.email})
