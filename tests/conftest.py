@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from papertide import db, embedded_pg
+from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
+from papertide.search import keyword_index
 from papertide.web.app import create_app
 from tests.factories import FakeEncoder
 from tests.helpers import Inbox, free_port
@@ -60,6 +63,7 @@ def cloned_database(admin_uri: str, template: str, data_dir: Path) -> Iterator[s
             yield url
         finally:
             db.reset()
+            keyword_index.forget_all()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -81,6 +85,8 @@ def sample_template(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory,
         ingest.ingest_sample()
         jobs.score()
         jobs.embed(encoder=real_encoder, batch_size=64, max_batches=1)  # type: ignore[arg-type]
+        jobs.index_keywords()  # into SAMPLE_INDEX; each copy of the database gets a copy of it
+        shutil.copytree(keyword_index.index_path(get_settings()), _sample_index(tmp_path_factory))
         source = make_url(url).database
         db.reset()
         with psycopg.connect(pg_admin_uri, autocommit=True) as conn:
@@ -88,9 +94,17 @@ def sample_template(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory,
     return name
 
 
+def _sample_index(factory: pytest.TempPathFactory) -> Path:
+    """Where the sample's keyword index is kept (a copy goes with every copy of its database)."""
+    return factory.getbasetemp() / "sample-keyword-index"
+
+
 @pytest.fixture
-def sample_database(pg_admin_uri: str, sample_template: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh copy of the sample database for one test."""
+def sample_database(
+    pg_admin_uri: str, sample_template: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh copy of the sample database (and of its keyword index) for one test."""
+    shutil.copytree(_sample_index(tmp_path_factory), tmp_path / "data" / keyword_index.DIRECTORY)
     with cloned_database(pg_admin_uri, sample_template, tmp_path / "data") as url:
         yield url
 

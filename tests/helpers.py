@@ -16,7 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
@@ -195,14 +195,74 @@ def digest_ready(emails: list[str], *, papers: int = 12, per_digest: int = 3) ->
 
 
 def wait_until(
-    probe: Callable[[], T | None], *, timeout: float, what: str, alive: Callable[[], bool] = lambda: True
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] = lambda: True,
+    diagnose: Callable[[], str] = lambda: "",
 ) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` seconds
-    or as soon as `alive()` says the process being waited on has died."""
+    or as soon as `alive()` says the process being waited on has died, with what `diagnose()` finds
+    then (where the process is stuck, what the database is doing)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if found := probe():
             return found
-        assert alive(), f"the process died while waiting for {what}"
+        assert alive(), f"the process died while waiting for {what}\n{diagnose()}".rstrip()
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}\n{diagnose()}".rstrip())
+
+
+def keyword_index_now() -> Any:
+    """The test database's keyword index, fed with everything queued so far (what the worker does)."""
+    from papertide.config import get_settings
+    from papertide.search import keyword_index
+    from papertide.worker import jobs
+
+    jobs.index_keywords()
+    return keyword_index.shared(get_settings())
+
+
+# The search tests' corpus (tests/web/test_search_*.py): paper n of 45 is published on day n of
+# 2026 and listed 10 days later; its category cycles cs.CL / eess.AS+cs.SD / cs.LG; every 4th links
+# its code; every 5th is by Ada Lovelace. One more paper shares no word with "speech".
+SPEECH_PAPERS = 45
+
+
+def make_search_corpus(session: Session) -> None:
+    """The papers above, committed (the keyword index and embeddings are the caller's to build)."""
+    categories = (["cs.CL"], ["eess.AS", "cs.SD"], ["cs.LG"])
+    for n in range(SPEECH_PAPERS):
+        published = datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(days=n)
+        make_paper(
+            session,
+            id=f"2601.{70000 + n}",
+            title=f"Speech synthesis study {n}",
+            abstract=f"Diffusion models for speech synthesis, part {n}.",
+            authors=["Ada Lovelace", "B. Author"] if n % 5 == 0 else ["C. Author"],
+            categories=categories[n % 3],
+            published_at=published,
+            announced_at=published + timedelta(days=10),
+            code_url=f"https://github.com/example/speech-{n}" if n % 4 == 0 else None,
+        )
+    make_paper(
+        session,
+        id="2601.79999",
+        title="Graph networks for molecules",
+        abstract="Message passing over molecular graphs predicts chemical properties.",
+        published_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    session.commit()
+
+
+class RecordingProvider:
+    """An app's encoder provider that counts its calls (the real one loads the model on its first)."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.calls = 0
+        self.encoder = encoder
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        return self.encoder

@@ -336,6 +336,16 @@ def embed(max_batches: int | None = None) -> None:
 
 
 @app.command()
+def reindex() -> None:
+    """Rebuild the keyword index from the database; searches use the old one until it is done."""
+    from papertide.worker import jobs
+
+    _setup_logging()
+    _prepare_database()
+    typer.echo(f"keyword index rebuilt: {jobs.rebuild_keyword_index(progress=True)} papers")
+
+
+@app.command()
 def score() -> None:
     """Recompute trending scores, then exit."""
     from papertide.worker import jobs

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from papertide.embeddings.encoder import Encoder
-from papertide.search import service as search_service
-from papertide.search.schemas import SearchMode, SearchQuery
+from papertide.search.highlight import highlight
 from papertide.web.app import create_app
 from tests.factories import FakeEncoder, make_paper
+from tests.helpers import keyword_index_now
 
-# Control characters a source can send: \x02 and \x03 are the headline's own match sentinels.
-ODD_ABSTRACT = "Speech \x02synthesis from text, with \x03 stray control characters \x02 around speech models."
+ODD_ABSTRACT = "Speech <script>alert(1)</script> synthesis from text, with <mark> stray tags around speech models."
 
 
 class RecordingProvider:
@@ -52,6 +51,7 @@ def provider() -> RecordingProvider:
 def client(database: str, session: Session, provider: RecordingProvider) -> Iterator[TestClient]:
     make_paper(session, id="2601.90001", title="Speech synthesis", abstract=ODD_ABSTRACT)
     session.commit()
+    keyword_index_now()
     with TestClient(create_app(encoder_provider=provider)) as test_client:
         yield test_client
 
@@ -77,31 +77,29 @@ def test_an_invalid_passage_does_not_load_the_model(client: TestClient, provider
     assert provider.calls == 0
 
 
-def test_an_abstract_holding_the_sentinels_leaves_no_mark_open(client: TestClient) -> None:
-    page = client.get("/search", params={"q": "speech", "mode": "keyword"})
+def test_an_abstract_with_markup_is_escaped_in_the_highlight(client: TestClient) -> None:
+    page = client.get("/search", params={"q": "speech", "mode": "keyword"}).text
 
-    assert page.status_code == 200
-    assert "<mark>Speech</mark>" in page.text
-    assert marks_balanced(page.text)
-    assert "\x02" not in page.text
-    assert "\x03" not in page.text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert marks_balanced(page)
 
 
-def test_the_headline_strips_the_sentinels_from_the_abstract(tx_session: Session) -> None:
-    make_paper(tx_session, id="2601.90002", title="Speech synthesis", abstract=ODD_ABSTRACT)
-    query = SearchQuery(q="speech", mode=SearchMode.KEYWORD)
-
-    [hit] = search_service.search(tx_session, query, encoder=None)
-
-    assert hit.highlight is not None
-    assert hit.highlight.count("<mark>") == 2, "the two matches of 'speech', nothing else"
-    assert marks_balanced(hit.highlight)
-    assert "synthesis from text, with  stray control characters  around" in hit.highlight
-
-
-@given(st.text(alphabet=st.sampled_from("ab<&\x02\x03"), max_size=30))
-def test_highlight_always_closes_what_it_opens_and_escapes_the_rest(headline: str) -> None:
-    html = search_service.highlight(headline)
+@given(
+    st.text(alphabet=st.sampled_from(["speech", " ", "<b>", "&", "mark", "</mark>", "\x02", "é", ".", "\n"]), max_size=400)
+)
+def test_highlight_always_closes_what_it_opens_and_escapes_the_rest(abstract: str) -> None:
+    html = highlight(abstract, wanted={"speech", "mark"}, terms=lambda word: [word.lower()])
 
     assert marks_balanced(html)
-    assert "<" not in re.sub(r"</?mark>", "", html), "only <mark> tags reach the page"
+    assert "<b>" not in html and "<mark>mark" not in html.replace("<mark>mark</mark>", "")
+    assert re.sub(r"</?mark>", "", html).count("<") == 0  # every other < is escaped
+
+
+def test_a_long_abstract_shows_its_best_stretch_with_the_words_marked() -> None:
+    abstract = " ".join(["filler"] * 100 + ["speech", "synthesis", "for", "speech"] + ["filler"] * 100)
+
+    html = highlight(abstract, wanted={"speech"}, terms=lambda word: [word.lower()])
+
+    assert html.count("<mark>speech</mark>") == 2
+    assert html.startswith("… ") and html.endswith(" …")
+    assert len(html.split()) < 50

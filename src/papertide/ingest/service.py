@@ -91,10 +91,9 @@ def _upsert(session: Session, records: list[PaperIn], *, source: str) -> IngestC
 
 
 def write_chunk(session: Session, *, chunk: BulkChunk) -> IngestCounts:
-    """COPY and merge one bulk chunk inside the caller's transaction; full-text vectors are deferred."""
+    """COPY and merge one bulk chunk inside the caller's transaction; the keyword index follows later
+    (a trigger queues the new and changed papers for the worker, migration 0012)."""
     report_skipped(chunk.source, chunk.skipped)
-    # The full-text vector is left to the worker (migration 0004): it would triple the load's cost.
-    paper_repository.defer_search_vector(session)
     new, updated = paper_repository.copy_and_merge(session, chunk.rows, source=chunk.source)
     distinct = len({row[0] for row in chunk.rows})
     return IngestCounts(

@@ -3,7 +3,15 @@
 from papertide.models.base import Base
 from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression
 from papertide.models.ops import JobRun, JobStatus, RateLimit, RequestLimit, SourceState
-from papertide.models.paper import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
+from papertide.models.paper import (
+    KeywordPending,
+    Paper,
+    PaperEmbedding,
+    PaperScore,
+    PaperSignal,
+    PaperView,
+    Topic,
+)
 from papertide.models.subscriber import (
     EVERY_DAY,
     Frequency,
@@ -25,6 +33,7 @@ __all__ = [
     "InterestProfile",
     "JobRun",
     "JobStatus",
+    "KeywordPending",
     "MailSuppression",
     "Paper",
     "PaperEmbedding",

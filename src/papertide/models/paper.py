@@ -6,18 +6,11 @@ from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from papertide.models.base import Base
-
-# Title matches outrank abstract matches in keyword search (weights A and B). A trigger keeps
-# search_vector in step with the text (migration 0004); bulk loads leave it NULL for the worker.
-SEARCH_VECTOR_SQL = (
-    "setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
-    "setweight(to_tsvector('english', coalesce(abstract, '')), 'B')"
-)
 
 
 class Topic(Base):
@@ -31,6 +24,9 @@ class Topic(Base):
     weekly: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]", default=list)
     terms: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The mean direction of the topic's papers at the last fit: a newly embedded paper joins the
+    # topic of the nearest centroid (ranking.service.compute_topics). Deferred: no page needs it.
+    centroid: Mapped[Any | None] = mapped_column(Vector(), deferred=True)
 
 
 class Paper(Base):
@@ -57,12 +53,15 @@ class Paper(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topic.id", ondelete="SET NULL"), index=True)
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     modified_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    search_vector: Mapped[Any | None] = mapped_column(TSVECTOR)
 
-    __table_args__ = (
-        Index("ix_paper_search_vector", "search_vector", postgresql_using="gin"),
-        Index("ix_paper_search_vector_pending", "id", postgresql_where=text("search_vector IS NULL")),
-    )
+
+class KeywordPending(Base):
+    """Papers the keyword index has yet to (re)index or drop; triggers on paper fill it (migration 0012)."""
+
+    __tablename__ = "keyword_pending"
+
+    paper_id: Mapped[str] = mapped_column(Text, primary_key=True)  # no foreign key: deletions queue too
+    queued_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class PaperEmbedding(Base):
@@ -122,3 +121,21 @@ class PaperView(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     views: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     clicks: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+
+
+class TopicFit(Base):
+    """The last time the topics were fitted (one row, id 1), and what has changed since."""
+
+    __tablename__ = "topic_fit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(Text)  # the embedding model the centroids live in
+    papers: Mapped[int] = mapped_column(Integer)  # papers clustered at the fit
+    changed: Mapped[int] = mapped_column(Integer)  # papers given, moved off or taken from a topic since
+    fitted_at: Mapped[datetime]
+    assigned_at: Mapped[datetime]  # database clock of the last run that assigned papers
+
+
+# When a paper was listed (as ranking.repository.listed_at() reads it): topics and trending select
+# the recent weeks by it, a range scan on this index rather than a scan of every paper.
+Index("ix_paper_listed_at", func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at))

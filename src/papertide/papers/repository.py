@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperScore, PaperSignal, PaperView, Topic
-from papertide.models.paper import SEARCH_VECTOR_SQL
 from papertide.papers.schemas import PaperIn
 
 # The text a later fetch replaces outright: the newest version of the paper wins.
@@ -249,28 +248,3 @@ def copy_and_merge(session: Session, rows: Sequence[StagingRow], *, source: str)
     touched = session.execute(merge).all()
     new = sum(1 for row in touched if row.inserted)
     return new, len(touched) - new
-
-
-def defer_search_vector(session: Session) -> None:
-    """Leave the full-text vector of rows written in this transaction NULL (migration 0004's trigger)."""
-    session.execute(text("SET LOCAL papertide.defer_search_vector = 'on'"))
-
-
-# --- the deferred full-text index --------------------------------------------------------------
-
-_INDEX_PENDING = text(
-    f"""
-    UPDATE paper SET search_vector = {SEARCH_VECTOR_SQL}
-    WHERE id IN (SELECT id FROM paper WHERE search_vector IS NULL LIMIT :limit FOR UPDATE SKIP LOCKED)
-    """
-)
-
-
-def index_pending(session: Session, *, limit: int) -> int:
-    """Compute the full-text vector of up to `limit` papers a bulk load left without one."""
-    return session.execute(_INDEX_PENDING, {"limit": limit}).rowcount  # type: ignore[attr-defined,no-any-return]
-
-
-def count_unindexed(session: Session) -> int:
-    """Papers still waiting for their full-text vector."""
-    return session.scalar(select(func.count()).select_from(Paper).where(Paper.search_vector.is_(None))) or 0

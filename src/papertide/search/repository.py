@@ -1,97 +1,195 @@
-"""SQL for full-text and vector search."""
+"""SQL for search: the keyword index's queue and source rows, vector search, trend order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from papertide.models import PaperEmbedding
+from papertide.models import KeywordPending, PaperEmbedding, PaperScore
+from papertide.search.keyword_index import KeywordDoc
+from papertide.search.schemas import DateField, SearchFilters
 
-# ts_headline marks matches with these sentinels, and the service escapes the text before turning
-# them into <mark>, so no abstract can inject HTML. An abstract may hold them too (any source can
-# send control characters), so the query strips them from the abstract before it is marked.
-MARK_START = "\x02"
-MARK_END = "\x03"
-_HEADLINE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=35, MinWords=15"
+# --- the keyword index's queue (filled by triggers on paper, migration 0012) -----------------------
 
+_DOC_COLUMNS = "p.title, p.abstract, p.authors, p.categories, p.published_at, p.announced_at, p.code_url"
 
-@dataclass
-class KeywordRow:
-    paper_id: str
-    rank: float
-    headline: str
-    all_words: bool = True  # False: found by the any-word fallback
-
-
-_KEYWORD_SQL = """
-    SELECT p.id, ts_rank_cd(p.search_vector, q) AS rank,
-           ts_headline('english', translate(p.abstract, :sentinels, ''), q, :options) AS headline
-    FROM paper p, {query} q
-    WHERE p.search_vector @@ q {exclude}
-    ORDER BY rank DESC, p.id
-    LIMIT :limit
-"""
-# All of the query's words (websearch syntax: quotes, OR, -minus) ...
-_ALL_WORDS = text(_KEYWORD_SQL.format(query="websearch_to_tsquery('english', :query)", exclude=""))
-# ... then, when that finds too few, any of them: a long query (a pasted title) rarely has every
-# word in one abstract, and a ranked OR beats an empty page. The lexemes are already stemmed, so
-# the OR query is parsed with the 'simple' configuration.
-_ANY_WORD = text(
-    _KEYWORD_SQL.format(query="to_tsquery('simple', :any_words)", exclude="AND NOT (p.id = ANY(:seen))")
+# Claimed rows are deleted in the caller's transaction, which commits only after the index has
+# committed them; SKIP LOCKED lets two feeders take different papers. A paper deleted since it was
+# queued comes back with no text: the index drops it.
+_CLAIM = text(
+    f"""
+    WITH claimed AS (
+        DELETE FROM keyword_pending WHERE paper_id IN (
+            SELECT paper_id FROM keyword_pending ORDER BY paper_id LIMIT :limit FOR UPDATE SKIP LOCKED
+        )
+        RETURNING paper_id
+    )
+    SELECT c.paper_id, p.id IS NOT NULL AS present, {_DOC_COLUMNS}
+    FROM claimed c LEFT JOIN paper p ON p.id = c.paper_id
+    """
 )
-_LEXEMES = text("SELECT unnest(tsvector_to_array(to_tsvector('english', :query)))")
 
 
-def keyword(session: Session, *, query: str, limit: int, any_word: bool = True) -> list[KeywordRow]:
-    """Papers matching every word (ts_rank_cd; title words weigh more), then (any_word) papers matching some."""
-    params = {
-        "query": query,
-        "limit": limit,
-        "options": _HEADLINE_OPTIONS,
-        "sentinels": MARK_START + MARK_END,
-    }
-    rows = [_row(r, all_words=True) for r in session.execute(_ALL_WORDS, params)]
-    lexemes = list(session.scalars(_LEXEMES, {"query": query})) if any_word and len(rows) < limit else []
-    if len(lexemes) > 1:
-        seen = [r.paper_id for r in rows]
-        more = {**params, "any_words": _any_of(lexemes), "limit": limit - len(rows), "seen": seen}
-        rows += [_row(r, all_words=False) for r in session.execute(_ANY_WORD, more)]
-    return rows
+@dataclass(frozen=True)
+class ClaimedBatch:
+    docs: list[KeywordDoc]  # papers to (re)index
+    gone: list[str]  # papers deleted since they were queued
 
 
-def _any_of(lexemes: list[str]) -> str:
-    """`'a' | 'b'` in tsquery syntax, each lexeme quoted (backslash escapes quotes and backslashes)."""
-    quoted = ("'" + word.replace("\\", "\\\\").replace("'", "\\'") + "'" for word in lexemes)
-    return " | ".join(quoted)
+def claim_pending(session: Session, *, limit: int) -> ClaimedBatch:
+    """Up to `limit` queued papers, taken off the queue when the caller's transaction commits."""
+    docs, gone = [], []
+    for row in session.execute(_CLAIM, {"limit": limit}):
+        if row.present:
+            docs.append(_doc(row.paper_id, row))
+        else:
+            gone.append(row.paper_id)
+    return ClaimedBatch(docs, gone)
 
 
-def _row(row: Any, *, all_words: bool) -> KeywordRow:
-    return KeywordRow(paper_id=row.id, rank=float(row.rank), headline=row.headline, all_words=all_words)
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(KeywordPending)) or 0
+
+
+def queue_everything(session: Session) -> int:
+    """Queue every paper (a new, empty index must be filled from the database)."""
+    stmt = text(
+        "INSERT INTO keyword_pending (paper_id) SELECT id FROM paper ON CONFLICT (paper_id) DO NOTHING"
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def every_paper(session: Session, *, batch_size: int) -> Iterator[list[KeywordDoc]]:
+    """Every paper as the index holds it, in batches, streamed (a server-side cursor)."""
+    stmt = text(f"SELECT p.id AS paper_id, {_DOC_COLUMNS} FROM paper p")
+    result = session.execute(stmt, execution_options={"stream_results": True, "yield_per": batch_size})
+    for rows in result.partitions():
+        yield [_doc(row.paper_id, row) for row in rows]
+
+
+def paper_count(session: Session) -> int:
+    return session.scalar(text("SELECT count(*) FROM paper")) or 0
+
+
+def pending_in_snapshot(session: Session) -> list[tuple[str, datetime]]:
+    """The queue as of one snapshot that the rest of the transaction keeps (REPEATABLE READ): a
+    rebuild that then reads every paper has read each queued change."""
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    stmt = select(KeywordPending.paper_id, KeywordPending.queued_at)
+    return [(row.paper_id, row.queued_at) for row in session.execute(stmt)]
+
+
+def forget_pending(session: Session, queued: list[tuple[str, datetime]]) -> int:
+    """Delete these queue rows, unless queued again since (a new queued_at)."""
+    if not queued:
+        return 0
+    stmt = text(
+        "DELETE FROM keyword_pending k USING unnest(CAST(:ids AS text[]), CAST(:times AS timestamptz[])) AS s(id, at)"
+        " WHERE k.paper_id = s.id AND k.queued_at = s.at"
+    )
+    ids, times = zip(*queued, strict=True)
+    return session.execute(stmt, {"ids": list(ids), "times": list(times)}).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def _doc(paper_id: str, row: Any) -> KeywordDoc:
+    return KeywordDoc(
+        paper_id=paper_id,
+        title=row.title or "",
+        abstract=row.abstract or "",
+        authors=row.authors or [],
+        categories=row.categories or [],
+        published=row.published_at,
+        listed=row.announced_at,
+        has_code=row.code_url is not None,
+    )
+
+
+# --- vectors -------------------------------------------------------------------------------------
 
 
 def nearest(
-    session: Session, *, vector: Any, model: str, limit: int, exclude: str | None = None
+    session: Session,
+    *,
+    vector: Any,
+    model: str,
+    limit: int,
+    exclude: str | None = None,
+    filters: SearchFilters | None = None,
+    ef_search: int = 100,
 ) -> list[tuple[str, float]]:
-    """(paper_id, cosine similarity) of the nearest embeddings from `model`, via its HNSW index."""
-    # ef_search bounds how many candidates HNSW returns; raise it past the page size.
-    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(100, limit * 2))})
+    """(paper_id, cosine similarity) of the nearest embeddings from `model`, via its HNSW index.
+
+    With filters, the index's candidates are filtered after the fact; when that leaves fewer than
+    `limit` (a narrow filter), the filtered papers are ranked exactly instead."""
+    want = limit + (1 if exclude else 0)
+    # ef_search bounds how many candidates HNSW returns: at least the page's depth.
+    session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(ef_search, want))})
     dim = len(vector)
+    where, params = _filter_sql(filters)
+    params |= {
+        "query": "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]",
+        "model": model,
+        "limit": want,
+    }
+    distance = f"e.embedding::vector({dim}) <=> CAST(:query AS vector({dim}))"
     # The same cast and model filter as the partial index (embeddings/repository.py), so the planner uses it.
-    sql = text(
+    approximate = text(
         f"""
-        SELECT paper_id, 1 - (embedding::vector({dim}) <=> CAST(:query AS vector({dim}))) AS similarity
-        FROM paper_embedding WHERE model = :model
-        ORDER BY embedding::vector({dim}) <=> CAST(:query AS vector({dim}))
-        LIMIT :limit
+        SELECT e.paper_id, 1 - ({distance}) AS similarity
+        FROM paper_embedding e {"JOIN paper p ON p.id = e.paper_id" if where else ""}
+        WHERE e.model = :model {where}
+        ORDER BY {distance} LIMIT :limit
         """
     )
-    query = "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
-    params = {"query": query, "model": model, "limit": limit + (1 if exclude else 0)}
-    rows = [(r.paper_id, float(r.similarity)) for r in session.execute(sql, params)]
+    rows = [(r.paper_id, float(r.similarity)) for r in session.execute(approximate, params)]
+    if where and len(rows) < want:
+        exact = text(
+            f"""
+            WITH candidates AS MATERIALIZED (
+                SELECT e.paper_id, e.embedding FROM paper_embedding e JOIN paper p ON p.id = e.paper_id
+                WHERE e.model = :model {where}
+            )
+            SELECT e.paper_id, 1 - ({distance}) AS similarity FROM candidates e
+            ORDER BY {distance} LIMIT :limit
+            """
+        )
+        rows = [(r.paper_id, float(r.similarity)) for r in session.execute(exact, params)]
     return [row for row in rows if row[0] != exclude][:limit]
+
+
+def _filter_sql(filters: SearchFilters | None) -> tuple[str, dict[str, Any]]:
+    """The filters as SQL conditions on `p` (paper), every value a bound parameter."""
+    if filters is None or not filters.active:
+        return "", {}
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.author:
+        # Each word of the name, as a whole word of some author's name (as the keyword index matches).
+        for n, word in enumerate(filters.author.split()):
+            conditions.append(f"array_to_string(p.authors, ' ') ~* ('\\m' || :author_{n} || '\\M')")
+            params[f"author_{n}"] = "".join(ch for ch in word if ch.isalnum())
+    if filters.categories:
+        conditions.append("p.categories && CAST(:categories AS text[])")
+        params["categories"] = list(filters.categories)
+    column = (
+        "coalesce(p.published_at, p.announced_at)"
+        if filters.date_field == DateField.PUBLISHED
+        else "p.announced_at"
+    )
+    if filters.date_from:
+        conditions.append(f"{column} >= :date_from")
+        params["date_from"] = datetime.combine(filters.date_from, time(), tzinfo=UTC)
+    if filters.date_to:
+        conditions.append(f"{column} < :date_to")
+        params["date_to"] = datetime.combine(filters.date_to, time(), tzinfo=UTC) + timedelta(days=1)
+    if filters.has_code:
+        conditions.append("p.code_url IS NOT NULL")
+    return "".join(f" AND {c}" for c in conditions), params
 
 
 def embedding_of(session: Session, paper_id: str, *, model: str) -> Any | None:
@@ -104,3 +202,27 @@ def embedding_of(session: Session, paper_id: str, *, model: str) -> Any | None:
 def embedded_count(session: Session, *, model: str) -> int:
     stmt = select(func.count()).select_from(PaperEmbedding).where(PaperEmbedding.model == model)
     return session.scalar(stmt) or 0
+
+
+# --- the facts a sort needs ------------------------------------------------------------------------
+
+
+def trend_scores(session: Session, *, period: str, limit: int) -> list[tuple[str, float]]:
+    """(paper_id, trend score) of the period's most trending papers, highest first."""
+    stmt = (
+        select(PaperScore.paper_id, PaperScore.score)
+        .where(PaperScore.period == period)
+        .order_by(PaperScore.score.desc(), PaperScore.paper_id)
+        .limit(limit)
+    )
+    return [(row.paper_id, float(row.score)) for row in session.execute(stmt)]
+
+
+def published_times(session: Session, ids: Sequence[str]) -> dict[str, datetime]:
+    """When each paper was published (or listed, when the source gave no date)."""
+    if not ids:
+        return {}
+    stmt = text(
+        "SELECT id, coalesce(published_at, announced_at, first_seen_at) AS at FROM paper WHERE id = ANY(:ids)"
+    )
+    return {row.id: row.at for row in session.execute(stmt, {"ids": list(ids)})}

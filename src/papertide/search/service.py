@@ -1,62 +1,276 @@
-"""Keyword, semantic and hybrid search, and similar papers."""
+"""Keyword, semantic and hybrid search with filters, sorts and pages; similar papers; feeding the index.
+
+Keyword: BM25 from the keyword index (keyword_index.py). Semantic: nearest embeddings (pgvector
+HNSW). Hybrid: reciprocal rank fusion of the whole keyword list (every paper with any of the
+words, BM25 order) and the semantic list, each as deep as the page needs. Each hit knows whether
+its words matched, its meaning, or both.
+"""
 
 from __future__ import annotations
 
-import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
-from papertide.search import repository
-from papertide.search.schemas import SearchHit, SearchMode, SearchQuery
+from papertide.search import highlight as highlights
+from papertide.search import query_syntax, repository
+from papertide.search.keyword_index import KeywordIndex, KeywordWriter
+from papertide.search.query_syntax import UserQuery
+from papertide.search.schemas import (
+    MatchSource,
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+    SearchPage,
+    SearchQuery,
+    SearchSort,
+)
 
 RRF_K = 60  # the constant from Cormack et al. 2009, "Reciprocal Rank Fusion outperforms Condorcet..."
-CANDIDATES = 50  # how deep each list goes before fusion
+CANDIDATES = 100  # how deep each list goes before fusion, at least (deeper for later pages)
+MEANING_DEPTH = 1000  # semantic results have no edge: the nearest 1,000 are its matches (pgvector's ef cap)
+SORT_POOL = 200  # a sort by date or trend reorders the 200 nearest by meaning, not all 1,000
+TREND_PERIOD = "week"
+TREND_POOL = 5000  # the most trending papers a sort by trend looks among
 
 
-def search(session: Session, query: SearchQuery, *, encoder: Encoder | None) -> list[SearchHit]:
-    """Run the query in its mode; hybrid fuses keyword and semantic ranks (RRF)."""
-    depth = max(CANDIDATES, query.limit)
-    keyword_rows = (
-        repository.keyword(session, query=query.q, limit=depth) if query.mode != SearchMode.SEMANTIC else []
+@dataclass
+class _Ranked:
+    ids: list[str]
+    total: int
+    estimate: bool
+    keyword_ranks: dict[str, int]
+    semantic: dict[str, tuple[int, float]]  # paper id -> (rank, similarity)
+    scores: dict[str, float]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
+
+
+def search(
+    session: Session,
+    query: SearchQuery,
+    *,
+    encoder: Encoder | None,
+    keywords: KeywordIndex,
+    highlight: bool = False,
+    ef_search: int = 100,
+) -> SearchPage:
+    """One page of results for `query` in its mode, filtered and sorted, with the total found."""
+    clock = _Clock()
+    parsed = query_syntax.parse(query.q)
+    meaning = query.uses_embeddings and encoder is not None and bool(parsed.text)
+    words = query.mode != SearchMode.SEMANTIC or not meaning
+    vector = None
+    if meaning:
+        assert encoder is not None
+        with clock.step("embed"):
+            vector = encoder.encode([parsed.text])[0]
+    search_meaning: Callable[[int], list[tuple[str, float]]] = lambda depth: []  # noqa: E731
+    if vector is not None:
+        assert encoder is not None
+
+        def search_meaning(depth: int) -> list[tuple[str, float]]:
+            with clock.step("vector"):
+                rows = repository.nearest(
+                    session,
+                    vector=vector,
+                    model=encoder.name,
+                    limit=depth,
+                    filters=query.filters,
+                    ef_search=ef_search,
+                )
+            return _without_excluded(rows, parsed, keywords, clock)
+
+    ranked = _rank(
+        session,
+        query,
+        parsed,
+        keywords,
+        clock,
+        words=words,
+        search_meaning=search_meaning,
+        meaning=vector is not None,
     )
-    semantic_rows: list[tuple[str, float]] = []
-    if query.mode != SearchMode.KEYWORD and encoder is not None:
-        vector = encoder.encode([query.q])[0]
-        semantic_rows = repository.nearest(session, vector=vector, model=encoder.name, limit=depth)
-    ranked: list[tuple[str, float]]
-    if query.mode == SearchMode.KEYWORD:
-        # The repository's order: every-word matches by rank, then any-word matches by rank.
-        ranked = [(row.paper_id, row.rank) for row in keyword_rows]
-    elif query.mode == SearchMode.SEMANTIC:
-        ranked = semantic_rows
-    else:
-        # Only every-word matches join the fusion: the any-word fallback helps keyword mode alone,
-        # but fused with semantic results it pushes weak matches up.
-        fused = _fuse(
-            [row.paper_id for row in keyword_rows if row.all_words], [pid for pid, _ in semantic_rows]
-        )
-        ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-    ranked = ranked[: query.limit]
-    papers = paper_repository.papers_by_ids(session, [pid for pid, _ in ranked])
-    keyword_pos = {row.paper_id: i + 1 for i, row in enumerate(keyword_rows)}
-    headlines = {row.paper_id: highlight(row.headline) for row in keyword_rows}
-    semantic_pos = {pid: i + 1 for i, (pid, _) in enumerate(semantic_rows)}
-    similarity = dict(semantic_rows)
-    return [
-        SearchHit(
+    with clock.step("load"):
+        page_ids = ranked.ids[query.offset : query.offset + query.limit]
+        papers = paper_repository.papers_by_ids(session, page_ids)
+    also_words = (
+        _word_matches(page_ids, parsed, query.filters, keywords, clock) if vector is not None else set()
+    )
+    hits = []
+    for pid in page_ids:
+        if pid not in papers:
+            continue  # deleted since the index last heard of it
+        rank, similarity = ranked.semantic.get(pid, (None, None))
+        hit = SearchHit(
             paper=papers[pid],
-            score=score,
-            keyword_rank=keyword_pos.get(pid),
-            semantic_rank=semantic_pos.get(pid),
-            similarity=similarity.get(pid),
-            highlight=headlines.get(pid),
+            score=ranked.scores.get(pid, 0.0),
+            keyword_rank=ranked.keyword_ranks.get(pid),
+            semantic_rank=rank,
+            similarity=similarity,
         )
-        for pid, score in ranked
-        if pid in papers
-    ]
+        if pid in also_words and hit.keyword_rank is None:
+            hit.source = MatchSource.BOTH if rank is not None else MatchSource.WORDS
+        hits.append(hit)
+    if highlight and parsed.words + tuple(w for p in parsed.phrases for w in p):
+        with clock.step("highlight"):
+            wanted = {
+                t
+                for word in (*parsed.words, *(w for p in parsed.phrases for w in p))
+                for t in keywords.terms(word)
+            }
+            for hit in hits:
+                hit.highlight = highlights.highlight(hit.paper.abstract, wanted=wanted, terms=keywords.terms)
+    return SearchPage(
+        query=query, hits=hits, total=ranked.total, total_is_estimate=ranked.estimate, timings=clock.timings
+    )
+
+
+def _rank(
+    session: Session,
+    query: SearchQuery,
+    parsed: UserQuery,
+    keywords: KeywordIndex,
+    clock: _Clock,
+    *,
+    words: bool,
+    meaning: bool,
+    search_meaning: Callable[[int], list[tuple[str, float]]],
+) -> _Ranked:
+    """Every id up to the end of the requested page, in the requested order."""
+    end = query.offset + query.limit
+    sort = (
+        query.sort if parsed.text or query.sort != SearchSort.RELEVANCE else SearchSort.NEWEST
+    )  # an author alone
+    if words and not meaning:
+        return _keyword_only(session, query, parsed, keywords, clock, sort=sort)
+    depth = min(MEANING_DEPTH, max(CANDIDATES, end) if sort == SearchSort.RELEVANCE else SORT_POOL)
+    semantic_rows = search_meaning(depth)
+    semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(semantic_rows, start=1)}
+    keyword_ranks: dict[str, int] = {}
+    total, estimate = len(semantic_rows), True
+    if query.mode == SearchMode.SEMANTIC:
+        order = [pid for pid, _ in semantic_rows]
+        scores = dict(semantic_rows)
+        if len(semantic_rows) < depth:
+            estimate = False  # a filter left fewer than the depth: that is all there is
+    else:
+        with clock.step("keyword"):
+            found = keywords.search(parsed, filters=query.filters, limit=max(CANDIDATES, end))
+            also = (
+                keywords.search(parsed, filters=query.filters, only=list(semantic), limit=len(semantic))
+                if semantic
+                else None
+            )
+        keyword_ranks = {pid: n for n, (pid, _) in enumerate(found.hits, start=1)}
+        # Every keyword match counts, plus what only the meaning found (the semantic list has no edge).
+        total = found.total + len(semantic) - (also.total if also else 0)
+        with clock.step("fuse"):
+            scores = _fuse([pid for pid, _ in found.hits], [pid for pid, _ in semantic_rows])
+            order = sorted(scores, key=lambda pid: (-scores[pid], pid))
+    if sort == SearchSort.NEWEST:
+        order = _newest_first(session, order, clock)
+    elif sort == SearchSort.TRENDING:
+        order = _trending_first(session, order, clock)
+    return _Ranked(order[: max(end, 0)] if order else [], total, estimate, keyword_ranks, semantic, scores)
+
+
+def _keyword_only(
+    session: Session,
+    query: SearchQuery,
+    parsed: UserQuery,
+    keywords: KeywordIndex,
+    clock: _Clock,
+    *,
+    sort: SearchSort,
+) -> _Ranked:
+    """Keyword mode (or an author alone): the index ranks, pages and counts by itself."""
+    filters = query.filters
+    with clock.step("keyword"):
+        if sort == SearchSort.TRENDING:
+            trend = repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL)
+            in_trend = keywords.search(
+                parsed, filters=filters, only=[pid for pid, _ in trend], limit=max(1, len(trend))
+            )
+            matched = {pid for pid, _ in in_trend.hits}
+            first = [pid for pid, _ in trend if pid in matched]
+            rest_offset = max(0, query.offset - len(first))
+            rest = keywords.search(parsed, filters=filters, skip=first, offset=rest_offset, limit=query.limit)
+            order = first + [""] * rest_offset + [pid for pid, _ in rest.hits]
+            ranks = {pid: n for n, pid in enumerate(order, start=1) if pid}
+            return _Ranked(order, rest.total + len(first), False, ranks, {}, dict(trend))
+        found = keywords.search(
+            parsed,
+            filters=filters,
+            newest_first=sort == SearchSort.NEWEST,
+            offset=query.offset,
+            limit=query.limit,
+        )
+    # The index returned only this page: pad the ids before it so the caller's slice lands on it.
+    order = [""] * query.offset + [pid for pid, _ in found.hits]
+    ranks = {pid: query.offset + n for n, (pid, _) in enumerate(found.hits, start=1)}
+    return _Ranked(order, found.total, False, ranks, {}, dict(found.hits))
+
+
+def _newest_first(session: Session, ids: list[str], clock: _Clock) -> list[str]:
+    with clock.step("sort"):
+        when = repository.published_times(session, ids)
+    floor = datetime.min.replace(tzinfo=UTC)
+    return sorted(ids, key=lambda pid: (when.get(pid) or floor, pid), reverse=True)
+
+
+def _trending_first(session: Session, ids: list[str], clock: _Clock) -> list[str]:
+    """Those trending this week, most trending first; then the rest in their relevance order."""
+    with clock.step("sort"):
+        trend = dict(repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL))
+    trending = sorted((pid for pid in ids if pid in trend), key=lambda pid: -trend[pid])
+    return trending + [pid for pid in ids if pid not in trend]
+
+
+def _word_matches(
+    ids: Sequence[str], parsed: UserQuery, filters: SearchFilters, keywords: KeywordIndex, clock: _Clock
+) -> set[str]:
+    """Which of these papers the words match too (a semantic hit can be a keyword match beyond the list)."""
+    ids = [pid for pid in ids if pid]
+    if not ids or parsed.empty:
+        return set()
+    with clock.step("keyword"):
+        return {pid for pid, _ in keywords.search(parsed, filters=filters, only=ids, limit=len(ids)).hits}
+
+
+def _without_excluded(
+    rows: list[tuple[str, float]], parsed: UserQuery, keywords: KeywordIndex, clock: _Clock
+) -> list[tuple[str, float]]:
+    """-word and -"a phrase" hold for meaning too: drop the papers that contain them."""
+    if not parsed.excluded or not rows:
+        return rows
+    ids = [pid for pid, _ in rows]
+    out: set[str] = set()
+    with clock.step("keyword"):
+        for words in parsed.excluded:
+            asked = UserQuery(words=words) if len(words) == 1 else UserQuery(phrases=(words,))
+            out |= {
+                pid
+                for pid, _ in keywords.search(asked, filters=SearchFilters(), only=ids, limit=len(ids)).hits
+            }
+    return [row for row in rows if row[0] not in out]
 
 
 def _fuse(*rankings: list[str]) -> dict[str, float]:
@@ -67,23 +281,7 @@ def _fuse(*rankings: list[str]) -> dict[str, float]:
     return scores
 
 
-def highlight(headline: str) -> str:
-    """Escape the headline, then turn the match sentinels into <mark> tags, always balanced.
-
-    The repository strips sentinels from the abstract, so they only come from ts_headline; a stray
-    one is still dropped rather than trusted, so no input can leave a `<mark>` open on the page.
-    """
-    parts: list[str] = []
-    open_mark = False
-    for piece in re.split(f"([{repository.MARK_START}{repository.MARK_END}])", headline):
-        if piece in (repository.MARK_START, repository.MARK_END):
-            opens = piece == repository.MARK_START
-            if opens != open_mark:
-                parts.append("<mark>" if opens else "</mark>")
-                open_mark = opens
-        else:
-            parts.append(str(escape(piece)))
-    return "".join(parts) + ("</mark>" if open_mark else "")
+# --- similar papers ------------------------------------------------------------------------------
 
 
 def similar(session: Session, paper_id: str, *, model: str, limit: int = 10) -> list[SearchHit]:
@@ -102,3 +300,54 @@ def more_like_this(session: Session, text: str, *, encoder: Encoder, limit: int 
     rows = repository.nearest(session, vector=vector, model=encoder.name, limit=limit)
     papers = paper_repository.papers_by_ids(session, [pid for pid, _ in rows])
     return [SearchHit(paper=papers[pid], score=sim, similarity=sim) for pid, sim in rows if pid in papers]
+
+
+# --- feeding the keyword index -----------------------------------------------------------------
+
+
+def index_pending(session: Session, writer: KeywordWriter, *, limit: int) -> int:
+    """Index up to `limit` queued papers; the index commits before the caller commits the queue.
+
+    A kill after the index's commit and before the database's leaves them queued: the next pass
+    indexes them again, and replacing a document with itself changes nothing."""
+    batch = repository.claim_pending(session, limit=limit)
+    writer.replace(batch.docs)
+    writer.remove(batch.gone)
+    writer.commit()
+    return len(batch.docs) + len(batch.gone)
+
+
+def pending_count(session: Session) -> int:
+    return repository.pending_count(session)
+
+
+def queue_everything(session: Session) -> int:
+    return repository.queue_everything(session)
+
+
+def pending_snapshot(session: Session) -> list[tuple[str, datetime]]:
+    """What is queued now, in the snapshot the rest of this transaction (a rebuild) reads from."""
+    return repository.pending_in_snapshot(session)
+
+
+def rebuild(
+    session: Session, writer: KeywordWriter, *, batch_size: int, progress: Callable[[int], None]
+) -> int:
+    """Empty the index and add every paper again; nothing is visible to searches until the commit."""
+    writer.clear()
+    done = 0
+    for docs in repository.every_paper(session, batch_size=batch_size):
+        writer.add(docs)
+        done += len(docs)
+        progress(len(docs))
+    writer.commit()
+    return done
+
+
+def paper_count(session: Session) -> int:
+    return repository.paper_count(session)
+
+
+def forget_pending(session: Session, queued: list[tuple[str, datetime]]) -> int:
+    """Take off the queue what a finished rebuild read; a paper queued again since then stays."""
+    return repository.forget_pending(session, queued)
