@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from papertide import db, embedded_pg
+from papertide.worker import jobs
 from papertide.web.app import create_app
 from tests.factories import make_paper
 
@@ -88,6 +89,7 @@ def app_url(postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     db.reset()
     with db.unit_of_work() as session:
         make_paper(session, id="2601.00042", title="Restart-proof serving", abstract="A restart test.")
+    jobs.index_keywords()  # keyword search finds it, then loads it from the database
     server = uvicorn.Server(uvicorn.Config(create_app(encoder_provider=lambda: None), port=free_port()))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

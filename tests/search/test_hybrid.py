@@ -23,7 +23,9 @@ def run(session: Session, q: str, encoder: Any, **fields: Any) -> Any:
 def corpus(database: str, session: Session, fake_encoder: FakeEncoder) -> FakeEncoder:
     # The fake encoder embeds a bag of words: papers sharing words with the query are near it.
     make_paper(session, id="2601.00001", title="Speech", abstract="Speech synthesis with diffusion.")
-    make_paper(session, id="2601.00002", title="Voices", abstract="Synthesis of voices.", code_url="https://x.org")
+    make_paper(
+        session, id="2601.00002", title="Voices", abstract="Synthesis of voices.", code_url="https://x.org"
+    )
     make_paper(session, id="2601.00003", title="Graphs", abstract="Graph neural networks.")
     for n in range(4, 30):
         make_paper(session, id=f"2601.{n:05d}", title=f"Other {n}", abstract=f"Unrelated matter number {n}.")
@@ -50,11 +52,14 @@ def test_hybrid_fuses_the_any_word_matches_too(session: Session, corpus: FakeEnc
     assert page.hits[0].keyword_rank == 1
 
 
-def test_semantic_mode_with_a_filter_ranks_only_papers_that_pass(session: Session, corpus: FakeEncoder) -> None:
+def test_semantic_mode_with_a_filter_ranks_only_papers_that_pass(
+    session: Session, corpus: FakeEncoder
+) -> None:
     page = run(session, "speech synthesis", corpus, mode=SearchMode.SEMANTIC, filters={"has_code": True})
 
     assert [hit.paper.id for hit in page.hits] == ["2601.00002"]
-    assert page.total == 1 and not page.total_is_estimate
+    assert page.total == 1
+    assert not page.total_is_estimate
 
 
 def test_exclusions_hold_for_meaning_too(session: Session, corpus: FakeEncoder) -> None:
@@ -67,7 +72,8 @@ def test_pages_of_hybrid_results_never_repeat_a_paper(session: Session, corpus: 
     pages = [run(session, "synthesis matter", corpus, limit=5, page=n) for n in (1, 2, 3)]
     seen = [hit.paper.id for page in pages for hit in page.hits]
 
-    assert len(seen) == 15 and len(set(seen)) == 15
+    assert len(seen) == 15
+    assert len(set(seen)) == 15
 
 
 def test_newest_first_in_hybrid_orders_by_publication(session: Session, corpus: FakeEncoder) -> None:
@@ -77,7 +83,9 @@ def test_newest_first_in_hybrid_orders_by_publication(session: Session, corpus: 
     assert dates == sorted(dates, reverse=True)
 
 
-def test_a_title_finds_its_paper_on_the_sample(sample_database: str, session: Session, real_encoder: Any) -> None:
+def test_a_title_finds_its_paper_on_the_sample(
+    sample_database: str, session: Session, real_encoder: Any
+) -> None:
     # Known-item search: keyword mode puts the paper first; hybrid keeps it near the top although
     # the sample embeds only its newest 64 papers (the semantic list cannot vote for the others).
     from papertide.models import Paper

@@ -32,13 +32,17 @@ def queued(session: Session) -> set[str]:
         session.rollback()
 
 
-def test_changed_text_is_found_by_its_new_words_only_and_deleted_papers_go(database: str, session: Session) -> None:
+def test_changed_text_is_found_by_its_new_words_only_and_deleted_papers_go(
+    database: str, session: Session
+) -> None:
     make_paper(session, id="2601.50001", abstract="Quantum annealing schedules.")
     make_paper(session, id="2601.50002", abstract="Quantum error correction.")
     session.commit()
     assert sorted(found(session, "quantum")) == ["2601.50001", "2601.50002"]
 
-    session.execute(update(Paper).where(Paper.id == "2601.50001").values(abstract="Protein folding at scale."))
+    session.execute(
+        update(Paper).where(Paper.id == "2601.50001").values(abstract="Protein folding at scale.")
+    )
     session.execute(delete(Paper).where(Paper.id == "2601.50002"))
     session.commit()
 
@@ -58,16 +62,23 @@ def test_a_rewrite_of_fields_the_index_does_not_hold_queues_nothing(database: st
     assert queued(session) == set()  # a score run rewriting topic_id costs the index nothing
 
 
-def test_a_feeder_killed_after_the_index_committed_leaves_no_duplicate(database: str, session: Session) -> None:
+def test_a_feeder_killed_after_the_index_committed_leaves_no_duplicate(
+    database: str, session: Session
+) -> None:
     for n in range(5):
         make_paper(session, id=f"2601.6000{n}", abstract="Contrastive pretraining.")
     session.commit()
     index = keyword_index.shared(get_settings())
 
-    # The index commits, then the process dies before the database commits the queue's deletion.
-    with index.writer() as writer, pytest.raises(RuntimeError), unit_of_work() as work:
-        search_service.index_pending(work, writer, limit=100)
-        raise RuntimeError("killed between the two commits")
+    def killed_between_the_commits() -> None:
+        # The index commits, then the process dies before the database commits the queue's deletion.
+        with index.writer() as writer, unit_of_work() as work:
+            search_service.index_pending(work, writer, limit=100)
+            writer.commit()
+            raise RuntimeError("killed between the two commits")
+
+    with pytest.raises(RuntimeError):
+        killed_between_the_commits()
     assert len(queued(session)) == 5
 
     jobs.index_keywords()  # the next pass indexes them again
@@ -84,15 +95,16 @@ def test_a_second_feeder_leaves_the_index_to_the_first(database: str, session: S
 
     with index.writer():
         assert jobs.index_keywords() == 0  # busy: no error, nothing taken off the queue
-        with pytest.raises(KeywordIndexBusy):
-            with index.writer():
-                pass
+        with pytest.raises(KeywordIndexBusy), index.writer():
+            pass
 
     assert len(queued(session)) == 1
     assert jobs.index_keywords() == 1
 
 
-def test_an_empty_index_beside_a_full_database_is_filled(database: str, session: Session, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_an_empty_index_beside_a_full_database_is_filled(
+    database: str, session: Session, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     make_paper(session, id="2601.70001", abstract="Bandit algorithms.")
     session.commit()
     jobs.index_keywords()
@@ -108,7 +120,9 @@ def test_an_empty_index_beside_a_full_database_is_filled(database: str, session:
     get_settings.cache_clear()
 
 
-def test_reindex_rebuilds_from_the_database_and_keeps_what_changed_meanwhile(database: str, session: Session) -> None:
+def test_reindex_rebuilds_from_the_database_and_keeps_what_changed_meanwhile(
+    database: str, session: Session
+) -> None:
     make_paper(session, id="2601.80001", abstract="Sparse autoencoders.")
     session.commit()
     index = keyword_index_now()

@@ -17,7 +17,9 @@ from papertide.web.app import create_app
 from tests.factories import FakeEncoder, make_paper
 from tests.helpers import keyword_index_now
 
-ODD_ABSTRACT = "Speech <script>alert(1)</script> synthesis from text, with <mark> stray tags around speech models."
+ODD_ABSTRACT = (
+    "Speech <script>alert(1)</script> synthesis from text, with <mark> stray tags around speech models."
+)
 
 
 class RecordingProvider:
@@ -80,18 +82,22 @@ def test_an_invalid_passage_does_not_load_the_model(client: TestClient, provider
 def test_an_abstract_with_markup_is_escaped_in_the_highlight(client: TestClient) -> None:
     page = client.get("/search", params={"q": "speech", "mode": "keyword"}).text
 
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
     assert marks_balanced(page)
 
 
 @given(
-    st.text(alphabet=st.sampled_from(["speech", " ", "<b>", "&", "mark", "</mark>", "\x02", "é", ".", "\n"]), max_size=400)
+    st.lists(
+        st.sampled_from(["speech", " ", "<b>", "&", "mark", "</mark>", "\x02", "é", ".", "\n"]), max_size=80
+    ).map("".join)
 )
 def test_highlight_always_closes_what_it_opens_and_escapes_the_rest(abstract: str) -> None:
     html = highlight(abstract, wanted={"speech", "mark"}, terms=lambda word: [word.lower()])
 
     assert marks_balanced(html)
-    assert "<b>" not in html and "<mark>mark" not in html.replace("<mark>mark</mark>", "")
+    assert "<b>" not in html
+    assert "<mark>mark" not in html.replace("<mark>mark</mark>", "")
     assert re.sub(r"</?mark>", "", html).count("<") == 0  # every other < is escaped
 
 
@@ -101,5 +107,6 @@ def test_a_long_abstract_shows_its_best_stretch_with_the_words_marked() -> None:
     html = highlight(abstract, wanted={"speech"}, terms=lambda word: [word.lower()])
 
     assert html.count("<mark>speech</mark>") == 2
-    assert html.startswith("… ") and html.endswith(" …")
+    assert html.startswith("… ")
+    assert html.endswith(" …")
     assert len(html.split()) < 50

@@ -1,1 +1,1 @@
-"""Search: keyword (full text), semantic (pgvector) and hybrid (reciprocal rank fusion)."""
+"""Search: keyword (BM25, a tantivy index), semantic (pgvector) and hybrid (the two scores fused)."""

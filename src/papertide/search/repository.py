@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from papertide.embeddings import repository as embedding_repository
 from papertide.models import KeywordPending, PaperEmbedding, PaperScore
 from papertide.search.keyword_index import KeywordDoc
 from papertide.search.schemas import DateField, SearchFilters
@@ -122,9 +123,10 @@ def nearest(
     filters: SearchFilters | None = None,
     ef_search: int = 100,
 ) -> list[tuple[str, float]]:
-    """(paper_id, cosine similarity) of the nearest embeddings from `model`, via its HNSW index.
+    """(paper_id, cosine similarity) of the nearest embeddings from `model`: the HNSW graph's and
+    the fresh part's (embeddings/repository.py), so a vector counts from its commit on.
 
-    With filters, the index's candidates are filtered after the fact; when that leaves fewer than
+    With filters, the graph's candidates are filtered after the fact; when that leaves fewer than
     `limit` (a narrow filter), the filtered papers are ranked exactly instead."""
     want = limit + (1 if exclude else 0)
     # ef_search bounds how many candidates HNSW returns: at least the page's depth.
@@ -137,14 +139,22 @@ def nearest(
         "limit": want,
     }
     distance = f"e.embedding::vector({dim}) <=> CAST(:query AS vector({dim}))"
-    # The same cast and model filter as the partial index (embeddings/repository.py), so the planner uses it.
+    join = "JOIN paper p ON p.id = e.paper_id" if where else ""
+    part = (
+        f"(SELECT e.paper_id, {distance} AS distance FROM paper_embedding e {join} "
+        f"WHERE e.model = :model{{watermark}}{where} ORDER BY {distance} LIMIT :limit)"
+    )
+    graph = embedding_repository.graph_of(session, model=model, dim=dim)
+    if graph is None:
+        branches = part.format(watermark="")
+    else:
+        # The index's own predicate, repeated, so the planner proves the partial HNSW index applies.
+        stamp = f"'{graph.watermark.isoformat()}'::timestamptz"
+        branches = f"{part.format(watermark=f' AND e.embedded_at <= {stamp}')} UNION ALL " + part.format(
+            watermark=f" AND e.embedded_at > {stamp}"
+        )
     approximate = text(
-        f"""
-        SELECT e.paper_id, 1 - ({distance}) AS similarity
-        FROM paper_embedding e {"JOIN paper p ON p.id = e.paper_id" if where else ""}
-        WHERE e.model = :model {where}
-        ORDER BY {distance} LIMIT :limit
-        """
+        f"SELECT paper_id, 1 - distance AS similarity FROM ({branches}) AS near ORDER BY distance LIMIT :limit"
     )
     rows = [(r.paper_id, float(r.similarity)) for r in session.execute(approximate, params)]
     if where and len(rows) < want:
@@ -170,9 +180,10 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {}
     if filters.author:
         # Each word of the name, as a whole word of some author's name (as the keyword index matches).
-        for n, word in enumerate(filters.author.split()):
+        words = ["".join(ch for ch in word if ch.isalnum()) for word in filters.author.split()]
+        for n, word in enumerate(w for w in words if w):
             conditions.append(f"array_to_string(p.authors, ' ') ~* ('\\m' || :author_{n} || '\\M')")
-            params[f"author_{n}"] = "".join(ch for ch in word if ch.isalnum())
+            params[f"author_{n}"] = word
     if filters.categories:
         conditions.append("p.categories && CAST(:categories AS text[])")
         params["categories"] = list(filters.categories)

@@ -15,6 +15,7 @@ MAX_QUERY_LENGTH = 300
 MAX_AUTHOR_LENGTH = 200
 MAX_CATEGORIES = 10
 MAX_PAGE = 50  # 50 pages of 100: deeper than any searcher reads, and it bounds each list's depth
+EARLIEST, LATEST = date(1800, 1, 1), date(2200, 12, 31)
 CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")  # cs.CL, math.AG, hep-th, q-bio.NC
 
 
@@ -69,6 +70,13 @@ class SearchFilters(BaseModel):
             if not CATEGORY.fullmatch(category):
                 raise ValueError(f"{category[:40]!r} is not an arXiv category (like cs.CL or hep-th)")
         return tuple(dict.fromkeys(value))
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _within_the_record(cls, value: date | None) -> date | None:
+        # No paper lies outside these years, and every date inside has room for its next day in
+        # every clock we hand it to (tantivy's nanoseconds end in 2262): year 9999 means "no end".
+        return min(max(value, EARLIEST), LATEST) if value is not None else None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> SearchFilters:

@@ -1,7 +1,7 @@
 """Keyword, semantic and hybrid search with filters, sorts and pages; similar papers; feeding the index.
 
 Keyword: BM25 from the keyword index (keyword_index.py). Semantic: nearest embeddings (pgvector
-HNSW). Hybrid: reciprocal rank fusion of the whole keyword list (every paper with any of the
+HNSW). Hybrid: a convex combination of the scores of the whole keyword list (every paper with any of the
 words, BM25 order) and the semantic list, each as deep as the page needs. Each hit knows whether
 its words matched, its meaning, or both.
 """
@@ -32,7 +32,13 @@ from papertide.search.schemas import (
     SearchSort,
 )
 
-RRF_K = 60  # the constant from Cormack et al. 2009, "Reciprocal Rank Fusion outperforms Condorcet..."
+# Hybrid fusion: a convex combination of the two scores, each divided by its list's best (BM25 has
+# a theoretical minimum of 0, cosine is taken from 0), half and half. Bruch et al. 2023 ("An
+# analysis of fusion functions for hybrid retrieval", ACM TOIS) find it beats reciprocal rank
+# fusion, which throws the scores away: a title that BM25 matches far better than anything else
+# stays first. Half and half was the best weight on the 819 sample titles bench/search_quality.py
+# does not ask (docs/search.md), and it is the neutral one.
+KEYWORD_WEIGHT = 0.5
 CANDIDATES = 100  # how deep each list goes before fusion, at least (deeper for later pages)
 MEANING_DEPTH = 1000  # semantic results have no edge: the nearest 1,000 are its matches (pgvector's ef cap)
 SORT_POOL = 200  # a sort by date or trend reorders the 200 nearest by meaning, not all 1,000
@@ -183,7 +189,7 @@ def _rank(
         # Every keyword match counts, plus what only the meaning found (the semantic list has no edge).
         total = found.total + len(semantic) - (also.total if also else 0)
         with clock.step("fuse"):
-            scores = _fuse([pid for pid, _ in found.hits], [pid for pid, _ in semantic_rows])
+            scores = fuse(found.hits, semantic_rows)
             order = sorted(scores, key=lambda pid: (-scores[pid], pid))
     if sort == SearchSort.NEWEST:
         order = _newest_first(session, order, clock)
@@ -273,12 +279,19 @@ def _without_excluded(
     return [row for row in rows if row[0] not in out]
 
 
-def _fuse(*rankings: list[str]) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for position, paper_id in enumerate(ranking, start=1):
-            scores[paper_id] = scores.get(paper_id, 0.0) + 1.0 / (RRF_K + position)
-    return scores
+def fuse(keyword: list[tuple[str, float]], semantic: list[tuple[str, float]]) -> dict[str, float]:
+    """Each paper's fused score in [0, 1]: KEYWORD_WEIGHT x its BM25 / the best BM25, plus the rest x
+    its similarity / the best similarity. A paper missing from one list (beyond its depth, or not
+    embedded yet) gets that list's lowest score: it ranked below everything the list holds."""
+    bm25, similarity = dict(keyword), {pid: max(sim, 0.0) for pid, sim in semantic}
+    best_bm25 = max(bm25.values(), default=0.0) or 1.0
+    best_similarity = max(similarity.values(), default=0.0) or 1.0
+    floor_bm25, floor_similarity = min(bm25.values(), default=0.0), min(similarity.values(), default=0.0)
+    return {
+        pid: KEYWORD_WEIGHT * bm25.get(pid, floor_bm25) / best_bm25
+        + (1 - KEYWORD_WEIGHT) * similarity.get(pid, floor_similarity) / best_similarity
+        for pid in bm25.keys() | similarity.keys()
+    }
 
 
 # --- similar papers ------------------------------------------------------------------------------
@@ -306,14 +319,13 @@ def more_like_this(session: Session, text: str, *, encoder: Encoder, limit: int 
 
 
 def index_pending(session: Session, writer: KeywordWriter, *, limit: int) -> int:
-    """Index up to `limit` queued papers; the index commits before the caller commits the queue.
+    """Write up to `limit` queued papers to the index, taking them off the queue in `session`.
 
-    A kill after the index's commit and before the database's leaves them queued: the next pass
-    indexes them again, and replacing a document with itself changes nothing."""
+    The caller commits the index first, then the session: a kill between the two leaves them
+    queued, and the next pass indexes them again (replacing a document with itself changes nothing)."""
     batch = repository.claim_pending(session, limit=limit)
     writer.replace(batch.docs)
     writer.remove(batch.gone)
-    writer.commit()
     return len(batch.docs) + len(batch.gone)
 
 
@@ -333,14 +345,13 @@ def pending_snapshot(session: Session) -> list[tuple[str, datetime]]:
 def rebuild(
     session: Session, writer: KeywordWriter, *, batch_size: int, progress: Callable[[int], None]
 ) -> int:
-    """Empty the index and add every paper again; nothing is visible to searches until the commit."""
+    """Empty the index and add every paper again; searches see none of it until the caller commits."""
     writer.clear()
     done = 0
     for docs in repository.every_paper(session, batch_size=batch_size):
         writer.add(docs)
         done += len(docs)
         progress(len(docs))
-    writer.commit()
     return done
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema, field_validator
 
 from papertide.models import Paper, PaperScore, Topic
-from papertide.search.schemas import SearchHit, SearchMode
+from papertide.search.schemas import MatchSource, SearchHit, SearchMode, SearchPage
 from papertide.templating import safe_url
 from papertide.web.paper_views import PaperDetail
 
@@ -117,28 +117,64 @@ class SearchResult(PaperSummary):
     """One paper found by a search or a similarity query, with how it ranked."""
 
     score: float
-    """Keyword rank, cosine similarity or the fused (RRF) score, by mode; higher is better."""
+    """BM25 (keyword), cosine similarity (semantic) or the fused score in [0, 1] (hybrid); higher is better."""
     keyword_rank: int | None
     semantic_rank: int | None
     similarity: float | None
     """Cosine similarity of the embeddings, when the semantic side found the paper."""
 
     @classmethod
-    def from_hit(cls, hit: SearchHit) -> Self:
+    def from_hit(cls, hit: SearchHit, **fields: Any) -> Self:
         return cls.from_paper(
             hit.paper,
             score=hit.score,
             keyword_rank=hit.keyword_rank,
             semantic_rank=hit.semantic_rank,
             similarity=hit.similarity,
+            **fields,
         )
 
 
+class SearchMatch(SearchResult):
+    """One paper a search found, with how it ranked and by which side it was found."""
+
+    matched: MatchSource
+    """`words` (the keyword index found it), `meaning` (the embeddings did) or `both`."""
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit, **fields: Any) -> Self:
+        return super().from_hit(hit, matched=hit.matched, **fields)
+
+
 class SearchResults(ApiModel):
+    """One page of a search's results, with the count of everything it found."""
+
     query: str
-    """The query as searched (whitespace collapsed)."""
+    """The query as searched (whitespace collapsed; empty for a search by author alone)."""
     mode: SearchMode
-    results: list[SearchResult]
+    total: int
+    """Papers found, over every page."""
+    total_is_estimate: bool
+    """True when the count includes semantic matches, which have no sharp edge: read it as "about"."""
+    page: int
+    limit: int
+    has_next: bool
+    """Whether `page + 1` holds more results."""
+    results: list[SearchMatch]
+
+    @classmethod
+    def from_page(cls, page: SearchPage) -> Self:
+        query = page.query
+        return cls(
+            query=query.q,
+            mode=query.mode,
+            total=page.total,
+            total_is_estimate=page.total_is_estimate,
+            page=query.page,
+            limit=query.limit,
+            has_next=page.has_next,
+            results=[SearchMatch.from_hit(hit) for hit in page.hits],
+        )
 
 
 class SimilarResults(ApiModel):

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
+from pydantic_core import ErrorDetails
 
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
 from papertide.search import service as search_service
-from papertide.search.schemas import MAX_QUERY_LENGTH, SearchMode, SearchQuery
-from papertide.web import paper_views
-from papertide.web.deps import EncoderProviderDep, SessionDep, SettingsDep
+from papertide.search.keyword_index import KeywordIndexUnavailable
+from papertide.search.schemas import (
+    CATEGORY,
+    MAX_AUTHOR_LENGTH,
+    MAX_CATEGORIES,
+    MAX_PAGE,
+    MAX_QUERY_LENGTH,
+    DateField,
+    SearchMode,
+    SearchQuery,
+    SearchSort,
+)
+from papertide.web import paper_views, server_timing
+from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, SessionDep, SettingsDep
 from papertide.web.schemas import (
     API_ERRORS,
     BODY_ERRORS,
     ErrorResponse,
     PaperRead,
-    SearchResult,
     SearchResults,
     SimilarResults,
     SimilarToPaperResults,
     TrendingPage,
 )
+from papertide.web.search_views import KEYWORD_INDEX_BUILDING
 
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=API_ERRORS)
 NOT_FOUND: dict[int | str, dict[str, object]] = {
@@ -41,19 +55,95 @@ def trending(
     return TrendingPage.from_rows(period, ranking_repository.trending(session, period=period, limit=limit))
 
 
-@router.get("/search")
+class SearchParams(BaseModel):
+    """/api/v1/search's query parameters, as OpenAPI publishes them."""
+
+    q: str = Field(
+        default="",
+        max_length=MAX_QUERY_LENGTH,
+        description='words, "phrases" and -minus; optional with an author',
+    )
+    mode: SearchMode = SearchMode.HYBRID
+    author: str = Field(
+        default="", max_length=MAX_AUTHOR_LENGTH, description="papers by this author (every name given)"
+    )
+    # Checked by SearchFilters (a sentence naming the bad one); published here so clients know the form.
+    category: list[Annotated[str, WithJsonSchema({"type": "string", "pattern": CATEGORY.pattern})]] = Field(
+        default=[],
+        max_length=MAX_CATEGORIES,
+        description="an arXiv category (cs.CL, hep-th); repeat for any of several",
+    )
+    date_field: DateField = Field(default=DateField.PUBLISHED, description="which date `from` and `to` bound")
+    date_from: Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+        default=None, alias="from", description="on or after this day (UTC)"
+    )
+    date_to: Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+        default=None, alias="to", description="on or before this day (UTC)"
+    )
+    has_code: bool = Field(default=False, description="only papers that link their code")
+    sort: SearchSort = SearchSort.RELEVANCE
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    limit: int = Field(default=20, ge=1, le=100)
+
+    def to_query(self) -> SearchQuery:
+        """The search asked for; a rule across fields (q or author, from <= to) is a 422 naming one."""
+        filters = {
+            "author": self.author or None,
+            "categories": tuple(self.category),
+            "date_field": self.date_field,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "has_code": self.has_code,
+        }
+        fields = {"q": self.q, "mode": self.mode, "sort": self.sort, "page": self.page, "limit": self.limit}
+        try:
+            return SearchQuery.model_validate({**fields, "filters": filters})
+        except ValidationError as error:
+            raise RequestValidationError([_as_parameter(problem) for problem in error.errors()]) from None
+
+
+# SearchQuery's fields by the parameter a client sent: the model nests the filters, and its one rule
+# across the filters (`from` <= `to`) is reported on "filters"; an empty search (no field) is `q`'s.
+PARAMETERS = {"categories": "category", "date_from": "from", "date_to": "to", "filters": "from"}
+
+
+def _as_parameter(problem: ErrorDetails) -> dict[str, Any]:
+    loc = [str(part) for part in problem["loc"]]
+    field = loc[1] if loc[:1] == ["filters"] and len(loc) > 1 else (loc[0] if loc else "q")
+    message = problem["msg"].removeprefix("Value error, ")
+    return {"type": problem["type"], "loc": ("query", PARAMETERS.get(field, field)), "msg": message}
+
+
+@router.get(
+    "/search",
+    responses={
+        503: {
+            "model": ErrorResponse,
+            "description": "The database is not reachable, or the keyword index is being built "
+            "(`mode=semantic` still works)",
+        }
+    },
+)
 def search(
+    response: Response,
     session: SessionDep,
     encoder: EncoderProviderDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH)],
-    mode: SearchMode = SearchMode.HYBRID,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    keywords: KeywordIndexDep,
+    params: Annotated[SearchParams, Query()],
 ) -> SearchResults:
-    """Keyword (full text), semantic (embeddings) or hybrid (reciprocal rank fusion) search."""
-    query = SearchQuery(q=q, mode=mode, limit=limit)
+    """Keyword (BM25), semantic (embeddings) or hybrid (the two scores fused) search, filtered,
+    sorted and paged. `Server-Timing` says where the time went."""
+    started = server_timing.started()
+    query = params.to_query()
     # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
-    hits = search_service.search(session, query, encoder=encoder() if query.uses_embeddings else None)
-    return SearchResults(query=query.q, mode=query.mode, results=[SearchResult.from_hit(h) for h in hits])
+    model = encoder() if query.uses_embeddings else None
+    try:
+        page = search_service.search(session, query, encoder=model, keywords=keywords)
+    except KeywordIndexUnavailable:
+        raise HTTPException(status_code=503, detail=KEYWORD_INDEX_BUILDING) from None
+    results = SearchResults.from_page(page)
+    response.headers["Server-Timing"] = server_timing.header(page.timings, since=started)
+    return results
 
 
 class PassageIn(BaseModel):
