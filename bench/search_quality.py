@@ -70,7 +70,7 @@ def reference_bm25(tokenize):  # type: ignore[no-untyped-def]
     bm25 = BM25Okapi([tokenize(abstract) or ["∅"] for _, abstract in rows])
     ids = [pid for pid, _ in rows]
 
-    def search(session, q):  # type: ignore[no-untyped-def]
+    def search(_session, q):  # type: ignore[no-untyped-def]
         scores = bm25.get_scores(tokenize(q))
         return [ids[i] for i in sorted(range(len(ids)), key=lambda i: -scores[i])[:10]]
 

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAPERTIDE_", env_file=".env", extra="ignore")
 
     database_url: str | None = None
+    # The memory the embedded PostgreSQL sizes itself for (embedded_pg.server_settings); unset: the machine's.
+    embedded_pg_memory_mb: int | None = Field(default=None, ge=256)
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("papertide")))
     # Unset: the URL a running `up`/`serve` published for DATA_DIR, else http://127.0.0.1:8000
     # (site_url.py). Needs data_dir, so it stays declared after it.
@@ -38,6 +40,12 @@ class Settings(BaseSettings):
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_device: str = "auto"
     embedding_batch_size: int | None = None  # papers per claimed batch; default 4096 on CUDA, 256 else
+    # New vectors that search scans exactly before the worker rebuilds the model's HNSW index over
+    # them (embeddings/repository.py): each search pays ~1-2 ms per 1,000 of them, a rebuild minutes.
+    embedding_fresh_limit: int = Field(default=5_000, ge=1)
+    # Candidates HNSW examines per semantic search: recall against time (bench/search_scale.py
+    # measures both per value). pgvector caps it at 1,000.
+    search_ef_search: int = Field(default=200, ge=10, le=1000)
     # A running job writes a heartbeat this often; one silent for 4 of these is marked abandoned.
     run_heartbeat_seconds: float = Field(default=30.0, gt=0)
 

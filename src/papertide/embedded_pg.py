@@ -9,6 +9,11 @@ hard to clean up (kill -9) is not counted, and the next process to end stops the
 
 pgserver has a count of its own, but it counts pids that died without cleaning up (kill -9, a
 SIGTERM the default way) as users forever, so a server outlived every papertide process.
+
+PostgreSQL's stock settings (128 MB of shared buffers, 64 MB for an index build) suit a toy; the
+server is sized to the machine instead (`server_settings`), through DATA_DIR/pg/papertide.conf,
+which postgresql.conf includes. pgserver takes no settings of its own, so a new DATA_DIR is
+restarted once right after initdb; an existing one gets them at its next start.
 """
 
 from __future__ import annotations
@@ -21,15 +26,59 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from papertide.config import get_settings
+
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "papertide"
+SETTINGS_FILE = "papertide.conf"
+_INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
 _servers: dict[Path, Any] = {}
+
+MB = 1024 * 1024
+GB = 1024 * MB
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the server may use: memory in bytes and CPU cores."""
+
+    memory: int
+    cores: int
+
+
+def this_machine() -> Machine:
+    """This machine's memory (a cgroup limit counts; PAPERTIDE_EMBEDDED_PG_MEMORY_MB overrides) and cores."""
+    override = get_settings().embedded_pg_memory_mb
+    memory = override * MB if override else _physical_memory()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return Machine(memory=memory, cores=max(1, cores))
+
+
+def server_settings(machine: Machine) -> dict[str, str]:
+    """postgresql.conf values for `machine`; the reasons are in docs/operations.md (PostgreSQL for a million papers)."""
+    memory, cores = machine.memory, machine.cores
+    return {
+        # A quarter of memory holds the hot indexes (HNSW: ~2 KB a 384-d vector); past 16 GB the
+        # operating system's cache serves as well.
+        "shared_buffers": _mb(_clamp(memory // 4, 128 * MB, 16 * GB)),
+        "effective_cache_size": _mb(memory * 3 // 4),
+        "work_mem": _mb(_clamp(memory // 512, 4 * MB, 64 * MB)),
+        # The session that builds an HNSW index raises it to the graph's size (embeddings.repository).
+        "maintenance_work_mem": _mb(_clamp(memory // 16, 64 * MB, 2 * GB)),
+        "autovacuum_work_mem": _mb(_clamp(memory // 64, 64 * MB, 1 * GB)),
+        "max_worker_processes": str(max(8, cores + 4)),
+        "max_parallel_workers": str(cores),
+        # The leader builds too: leader + (cores - 1) workers keep every core busy.
+        "max_parallel_maintenance_workers": str(_clamp(cores - 1, 1, 8)),
+        "max_parallel_workers_per_gather": str(_clamp(cores // 2, 1, 4)),
+    }
 
 
 def start(data_dir: Path) -> str:
@@ -45,7 +94,15 @@ def admin_uri(data_dir: Path) -> str:
     if pg_dir not in _servers:
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
         with _users(pg_dir) as users:
-            _servers[pg_dir] = _get_server(pg_dir)
+            settings = server_settings(this_machine())
+            configure(pg_dir, settings)  # an existing DATA_DIR: in place before it starts
+            server = _get_server(pg_dir)
+            # A new DATA_DIR (initdb has just made postgresql.conf), or a server left running from
+            # before: it runs on other settings. Restart it, unless another papertide process uses it.
+            changed = configure(pg_dir, settings)
+            if not users and (changed or _settings_newer(server, pg_dir)):
+                _restart(server, pg_dir)
+            _servers[pg_dir] = server
             users[str(os.getpid())] = _started(os.getpid()) or "alive"
         atexit.register(release, pg_dir)
     return str(_servers[pg_dir].get_uri())
@@ -71,7 +128,11 @@ def _get_server(pg_dir: Path) -> Any:
         from pgserver.postgres_server import get_server
 
         # cleanup_mode=None: pgserver never stops it on its own; release() does, by the rule above.
-        return get_server(pg_dir, cleanup_mode=None)
+        server = get_server(pg_dir, cleanup_mode=None)
+    if not (pg_dir / "postmaster.pid").exists():
+        # pgserver keeps one handle per directory: this process released (stopped) it before.
+        server.ensure_postgres_running()
+    return server
 
 
 def _stop(server: Any, pg_dir: Path) -> None:
@@ -82,6 +143,62 @@ def _stop(server: Any, pg_dir: Path) -> None:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_dir, user=server.system_user)
     except Exception:
         log.exception("could not stop the embedded PostgreSQL in %s", pg_dir)
+
+
+def configure(pg_dir: Path, settings: dict[str, str]) -> bool:
+    """Write `settings` to pg_dir/papertide.conf and include it; True if either changed (a restart applies it).
+
+    Nothing before initdb. postgresql.auto.conf is read after the include, so an operator's
+    ALTER SYSTEM SET still wins over any value here."""
+    main = pg_dir / "postgresql.conf"
+    if not main.exists():
+        return False
+    body = "# Written by papertide at each start: sized to this machine (embedded_pg.py).\n" + "".join(
+        f"{name} = '{value}'\n" for name, value in settings.items()
+    )
+    ours = pg_dir / SETTINGS_FILE
+    changed = not ours.exists() or ours.read_text() != body
+    if changed:
+        ours.write_text(body)
+    text = main.read_text()
+    if _INCLUDE not in text.splitlines():
+        main.write_text(text + f"\n{_INCLUDE}\n")
+        changed = True
+    return changed
+
+
+def _settings_newer(server: Any, pg_dir: Path) -> bool:
+    """papertide.conf changed after the running server started (one left by an older papertide, say)."""
+    with psycopg.connect(str(server.get_uri()), autocommit=True) as conn:
+        row = conn.execute("SELECT extract(epoch FROM pg_postmaster_start_time())").fetchone()
+    return row is not None and (pg_dir / SETTINGS_FILE).stat().st_mtime > float(row[0])
+
+
+def _restart(server: Any, pg_dir: Path) -> None:
+    from pgserver import pg_ctl  # type: ignore[attr-defined]  # made at import by pgserver._commands
+
+    log.info("restarting the embedded PostgreSQL in %s with settings sized to this machine", pg_dir)
+    # pg_ctl restarts with the options the server was started with (socket, no TCP); -l as pgserver's start.
+    pg_ctl(["-w", "-m", "fast", "-l", str(pg_dir / "log"), "restart"], pgdata=pg_dir, user=server.system_user)
+    server.ensure_postgres_running()  # pgserver reads the new postmaster's pid
+
+
+def _physical_memory() -> int:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            total = min(total, int(Path(limit).read_text()))
+        except (OSError, ValueError):
+            continue  # absent, or "max": no limit
+    return total
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(value, high))
+
+
+def _mb(size: int) -> str:
+    return f"{size // MB}MB"
 
 
 @contextmanager

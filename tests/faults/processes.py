@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +69,27 @@ def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def log_tail(log: Path, chars: int = 4000) -> str:
+    return f"--- the end of {log.name} ---\n{log.read_text(errors='replace')[-chars:]}"
+
+
+def database_activity(url: str) -> str:
+    """For a failure message: the database's other sessions, what each runs or waits on, who blocks it."""
+    try:
+        with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SET statement_timeout = '10s'")
+            rows = conn.execute(
+                "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid),"
+                " round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 200)"
+                " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " ORDER BY pid"
+            ).fetchall()
+    except psycopg.Error as error:  # the diagnosis must not hide the failure it explains
+        return f"--- pg_stat_activity: not available ({error}) ---"
+    header = "pid, state, wait_event_type, wait_event, blocked by, transaction age (s), query"
+    return "\n".join([f"--- pg_stat_activity ({header}) ---", *(repr(row) for row in rows)])
+
+
 class Zygote:
     """The warm process of tests/faults/zygote.py: runs papertide commands in forked children."""
 
@@ -85,7 +109,20 @@ class Zygote:
     def start(self, args: list[str], env: dict[str, str], log: Path) -> int:
         """`papertide ARGS...` in a forked child; its pid."""
         reply = self._ask({"run": args, "env": env, "log": str(log)})
+        assert "pid" in reply, reply["error"]
         return int(reply["pid"])
+
+    def stacks(self, pid: int, log: Path) -> str:
+        """The end of a running child's log, after the Python stack of each of its threads (SIGUSR1
+        makes it write them there): where it is stuck."""
+        size = log.stat().st_size
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+            deadline = time.monotonic() + 5
+            while log.stat().st_size == size and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the rest of the dump
+        return log_tail(log, chars=8000)
 
     def wait(self, pid: int) -> int:
         """The child's exit status (negative: the signal that ended it)."""

@@ -21,8 +21,8 @@ import pytest
 import uvicorn
 
 from papertide import db, embedded_pg
-from papertide.worker import jobs
 from papertide.web.app import create_app
+from papertide.worker import jobs
 from tests.factories import make_paper
 
 # (path, what answers: a page or the JSON API) for routes that all need the database.

@@ -28,7 +28,16 @@ from papertide.models import JobRun, JobStatus, Paper, PaperEmbedding
 from papertide.papers.schemas import text_hash
 from tests.conftest import TEMPLATE_DB
 from tests.factories import make_paper
-from tests.faults.processes import Zygote, cli_env, empty_database, libpq_url, run_cli, start_cli
+from tests.faults.processes import (
+    Zygote,
+    cli_env,
+    database_activity,
+    empty_database,
+    libpq_url,
+    log_tail,
+    run_cli,
+    start_cli,
+)
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -88,9 +97,18 @@ def kill_somewhere(
     """Start `papertide ARGS`, wait for its first run record, SIGKILL it after a seeded delay in [0, window)."""
     pid = zygote.start(args, env, log)
     runs_of = select(JobRun.id, JobRun.status).where(JobRun.pid == pid)
-    wait_until(
-        lambda: _rows(session, runs_of), timeout=60, what=f"{args[0]} to start", alive=lambda: _alive(pid)
-    )
+    try:
+        wait_until(
+            lambda: _rows(session, runs_of),
+            timeout=60,
+            what=f"{args[0]} to start",
+            alive=lambda: _alive(pid),
+            diagnose=lambda: f"{zygote.stacks(pid, log)}\n{database_activity(env['PAPERTIDE_DATABASE_URL'])}",
+        )
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # a stuck child would outlive the test, holding what it holds
+        zygote.wait(pid)
+        raise
     kills.assert_abandoned(session)  # the earlier kills' runs: this run's start marked them
     time.sleep(rng.uniform(0, window))
     os.kill(pid, signal.SIGKILL)
@@ -101,7 +119,9 @@ def kill_somewhere(
 
 def assert_nothing_left_running(session: Session, kills: Kills) -> None:
     """After a clean run: no record is `running`, and each one a kill interrupted is `abandoned`."""
-    assert _rows(session, select(JobRun.id).where(JobRun.status == JobStatus.RUNNING)) == []
+    running = select(JobRun.id, JobRun.job, JobRun.pid, JobRun.started_at, JobRun.heartbeat_at)
+    left = _rows(session, running.where(JobRun.status == JobStatus.RUNNING))
+    assert left == [], f"still running: {left}; the killed processes: {kills.pids}"
     kills.assert_abandoned(session)
     assert kills.mid_run, "at least one kill landed while a run was going on"
 
@@ -135,11 +155,12 @@ def _stored_papers(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(libpq_url(url)) as conn:
         papers = conn.execute(
             "SELECT id, title, abstract, authors, categories, published_at, updated_at, announced_at,"
-            " announce_type, version, abs_url, pdf_url, code_url, project_url, source, text_hash,"
-            " search_vector::text FROM paper ORDER BY id"
+            " announce_type, version, abs_url, pdf_url, code_url, project_url, source, text_hash"
+            " FROM paper ORDER BY id"
         ).fetchall()
         signals = conn.execute("SELECT paper_id, kind, value FROM paper_signal ORDER BY 1, 2").fetchall()
-    return [*papers, ("signals", *signals)]
+        queued = conn.execute("SELECT paper_id FROM keyword_pending ORDER BY 1").fetchall()
+    return [*papers, ("signals", *signals), ("queued for the keyword index", *queued)]
 
 
 def test_killed_ingests_store_every_paper_once_as_a_clean_load_does(
@@ -161,7 +182,7 @@ def test_killed_ingests_store_every_paper_once_as_a_clean_load_does(
         for path in files:
             assert zygote.wait(zygote.start(["ingest", "jsonl", str(path)], clean_env, log)) == 0
         expected = _stored_papers(clean)
-    assert len(expected) == 750 + 1
+    assert len(expected) == 750 + 2
     assert _stored_papers(database) == expected
 
 
@@ -259,6 +280,7 @@ def test_killed_workers_embed_every_paper_once_from_its_text(
             timeout=120,
             what="the worker to embed everything",
             alive=lambda: clean.poll() is None,
+            diagnose=lambda: f"{log_tail(log)}\n{database_activity(database)}",
         )
     finally:
         clean.send_signal(signal.SIGINT)

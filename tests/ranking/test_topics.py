@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -57,6 +58,26 @@ def test_kmeans_separates_clear_groups_deterministically() -> None:
     assert len(set(labels)) == 4
     assert all(len(set(labels[i * 10 : (i + 1) * 10])) == 1 for i in range(4))
     assert np.array_equal(labels, topics.spherical_kmeans(points, 4))
+
+
+def test_a_refit_waits_until_a_tenth_of_the_window_has_changed_or_the_model_does() -> None:
+    fit = topics.FitState(model="m", papers=1000, changed=40, has_centroids=True)
+    assert not topics.needs_refit(fit, model="m", pending=100)
+    assert topics.needs_refit(fit, model="m", pending=101)
+    assert topics.needs_refit(fit, model="another model", pending=0)
+    assert topics.needs_refit(None, model="m", pending=0), "never fitted"
+    assert topics.needs_refit(replace(fit, has_centroids=False), model="m", pending=0)
+
+
+def test_every_paper_joins_its_nearest_centroid_and_a_fit_is_deterministic() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.standard_normal((500, 16)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    centres = topics.fit_centroids(points, 6)
+    labels = topics.nearest(points, centres)
+    assert np.array_equal(labels, np.argmax(points @ centres.T, axis=1))
+    assert np.array_equal(centres, topics.fit_centroids(points, 6))
+    assert np.allclose(np.linalg.norm(centres, axis=1), 1.0)
 
 
 def test_score_clusters_the_sample_keeps_ids_and_shows_topics(sample_database: str, session: Session) -> None:

@@ -133,7 +133,7 @@ def test_a_paper_has_the_same_summary_fields_everywhere(client: TestClient) -> N
     in_trending = next(row for row in trending if row["id"] == PAPER)
     in_search = next(row for row in search if row["id"] == PAPER)
     assert set(in_trending) - {"score", "components"} == SUMMARY
-    assert set(in_search) - {"score", "keyword_rank", "semantic_rank", "similarity"} == SUMMARY
+    assert set(in_search) - {"score", "keyword_rank", "semantic_rank", "similarity", "matched"} == SUMMARY
     assert set(similar[0]) - {"score", "keyword_rank", "semantic_rank", "similarity"} == SUMMARY
     assert set(paper) - {"abstract", "trend", "signals"} == SUMMARY
     assert {key: in_trending[key] for key in SUMMARY} == {key: paper[key] for key in SUMMARY}

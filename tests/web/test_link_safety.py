@@ -48,6 +48,7 @@ def hostile_day(tmp_path: Path) -> Path:
 def client(database: str, tmp_path: Path) -> Iterator[TestClient]:
     ingest_jobs.ingest_hf_files([hostile_day(tmp_path)])
     jobs.score()
+    jobs.index_keywords()  # what the worker does next: keyword search finds the paper
     with TestClient(create_app(encoder_provider=lambda: None)) as test_client:
         yield test_client
 

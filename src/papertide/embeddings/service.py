@@ -1,4 +1,4 @@
-"""Embedding steps: make the model's index, count what is stale, embed one claimed batch.
+"""Embedding steps: make the model's index, count what is stale, embed one claimed batch, rebuild the index.
 
 The loop that repeats `embed_batch`, one transaction per batch, is the edge's (worker.jobs.embed):
 a killed run keeps every committed batch and resumes with the rest.
@@ -15,6 +15,16 @@ from papertide.embeddings.encoder import Encoder, paper_text
 def ensure_index(session: Session, *, encoder: Encoder) -> None:
     """Make sure the model's index exists (upgraded databases, new models) before the first search needs it."""
     repository.ensure_index(session, model=encoder.name, dim=encoder.dim)
+
+
+def refresh_index(session: Session, *, encoder: Encoder, fresh_limit: int) -> int | None:
+    """Rebuild the model's HNSW index once `fresh_limit` vectors came after it; the vectors it holds, or None."""
+    return repository.refresh_graph(session, model=encoder.name, dim=encoder.dim, fresh_limit=fresh_limit)
+
+
+def drop_old_indexes(session: Session, *, encoder: Encoder) -> int:
+    """Drop the model's HNSW indexes a newer one replaced; `session` must autocommit. How many went."""
+    return len(repository.drop_old_graphs(session, model=encoder.name, dim=encoder.dim))
 
 
 def pending_count(session: Session, *, encoder: Encoder) -> int:

@@ -139,3 +139,5 @@ class TopicFit(Base):
 # When a paper was listed (as ranking.repository.listed_at() reads it): topics and trending select
 # the recent weeks by it, a range scan on this index rather than a scan of every paper.
 Index("ix_paper_listed_at", func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at))
+# The score job finds the vectors written since its last run by this (ranking.repository.fresh_vectors).
+Index("ix_paper_embedding_embedded_at", PaperEmbedding.embedded_at)

@@ -1,75 +1,129 @@
-"""SQL for trending: the activity the formula reads, and the scores it writes."""
+"""SQL for trending and topics: the activity the formula reads, the vectors topics are fitted on,
+and what both write."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+import numpy as np
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Text,
+    any_,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    union,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, distinct_on, insert
 from sqlalchemy.orm import Session
 
 from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
+from papertide.models.paper import TopicFit
 from papertide.ranking.trending import Activity, TrendParams
+
+
+def listed_at() -> ColumnElement[datetime]:
+    """When a paper was listed: its announcement, else its publication, else when we first saw it.
+
+    Indexed as written (ix_paper_listed_at): the recent weeks are a range scan at any archive size.
+    """
+    return func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
 
 
 def load_activity(
     session: Session, *, since: datetime, as_of: datetime, params: TrendParams
 ) -> list[Activity]:
     """Papers listed in (since, as_of]: signal values at as_of and at each period's velocity window start."""
-    listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
+    window = (listed_at() > since) & (listed_at() <= as_of)
     papers = session.execute(
-        select(Paper.id, listed_at.label("listed_at")).where(listed_at > since, listed_at <= as_of)
+        select(Paper.id, listed_at().label("listed_at"), Topic.momentum)
+        .outerjoin(Topic, Topic.id == Paper.topic_id)
+        .where(window)
     ).all()
     if not papers:
         return []
-    ids = [p.id for p in papers]
-    windows = {period: params.velocity_window(period) for period in params.velocity_window_hours}
-    current = _values_at(session, ids, at=as_of)
-    earlier = {period: _values_at(session, ids, at=as_of - window) for period, window in windows.items()}
-    momentum = topic_momentum(session)
-    attention = {
-        period: _attention(session, ids, since=as_of - window, until=as_of)
-        for period, window in windows.items()
-    }
+    # The window's signals and views, selected by the server (no list of ids goes back), each in
+    # one statement for every moment the formula reads.
+    ids = select(Paper.id).where(window)
+    starts = {period: as_of - params.velocity_window(period) for period in params.velocity_window_hours}
+    signals = _values_at(session, ids, moments={NOW: as_of, **starts})
+    attention = _attention(session, ids, starts=starts, until=as_of)
+    none: dict[str, dict[str, float]] = {}
     return [
         Activity(
             paper_id=p.id,
             listed_at=p.listed_at,
-            momentum=momentum.get(p.id, 1.0),
-            attention={period: counts.get(p.id, {}) for period, counts in attention.items()},
-            earlier={period: _known(values.get(p.id, {})) for period, values in earlier.items()},
-            **_known(current.get(p.id, {})),
+            momentum=1.0 if p.momentum is None else float(p.momentum),
+            attention=attention.get(p.id, none),
+            earlier={
+                moment: _known(kinds) for moment, kinds in signals.get(p.id, none).items() if moment != NOW
+            },
+            **_known(signals.get(p.id, none).get(NOW, {})),
         )
         for p in papers
     ]
 
 
+NOW = "now"  # the moment key of the values at as_of, beside each period's window start
+
+
 def _attention(
-    session: Session, ids: list[str], *, since: datetime, until: datetime
-) -> dict[str, dict[str, float]]:
-    """paper_id -> {"views", "clicks"} counted on the days in (since, until]."""
+    session: Session, ids: Any, *, starts: Mapping[str, datetime], until: datetime
+) -> dict[str, dict[str, dict[str, float]]]:
+    """paper_id -> period -> {"views", "clicks"} counted on the days in (start of period, until]."""
+    sums = []
+    for start in starts.values():
+        inside = PaperView.day > start.date()
+        sums += [func.count().filter(inside), func.sum(PaperView.views).filter(inside)]
+        sums += [func.sum(PaperView.clicks).filter(inside)]
     stmt = (
-        select(PaperView.paper_id, func.sum(PaperView.views), func.sum(PaperView.clicks))
-        .where(PaperView.paper_id.in_(ids), PaperView.day > since.date(), PaperView.day <= until.date())
+        select(PaperView.paper_id, *sums)
+        .where(
+            PaperView.paper_id.in_(ids),
+            PaperView.day > min(starts.values()).date(),
+            PaperView.day <= until.date(),
+        )
         .group_by(PaperView.paper_id)
     )
-    return {row[0]: {"views": float(row[1]), "clicks": float(row[2])} for row in session.execute(stmt)}
+    counts: dict[str, dict[str, dict[str, float]]] = {}
+    for row in session.execute(stmt):
+        for n, period in enumerate(starts):
+            days, views, clicks = row[1 + 3 * n : 4 + 3 * n]
+            if days:
+                counts.setdefault(row[0], {})[period] = {"views": float(views), "clicks": float(clicks)}
+    return counts
 
 
-def _values_at(session: Session, ids: list[str], *, at: datetime) -> dict[str, dict[str, float]]:
-    """paper_id -> kind -> the newest value observed at or before `at`."""
-    latest = (
-        select(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.value)
-        .where(PaperSignal.observed_at <= at, PaperSignal.paper_id.in_(ids))
-        .ext(distinct_on(PaperSignal.paper_id, PaperSignal.kind))
-        .order_by(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.observed_at.desc())
+def _values_at(
+    session: Session, ids: Any, *, moments: Mapping[str, datetime]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """paper_id -> moment key -> kind -> the newest value observed at or before that moment."""
+    moment = values(column("key", Text), column("at", TIMESTAMP(timezone=True)), name="moment").data(
+        list(moments.items())
     )
-    values: dict[str, dict[str, float]] = {}
-    for row in session.execute(latest):
-        values.setdefault(row.paper_id, {})[row.kind] = row.value
-    return values
+    latest = (
+        select(moment.c.key, PaperSignal.paper_id, PaperSignal.kind, PaperSignal.value)
+        .select_from(PaperSignal)
+        .join(moment, PaperSignal.observed_at <= moment.c.at)
+        .where(PaperSignal.paper_id.in_(ids))
+        .ext(distinct_on(PaperSignal.paper_id, PaperSignal.kind, moment.c.key))
+        .order_by(PaperSignal.paper_id, PaperSignal.kind, moment.c.key, PaperSignal.observed_at.desc())
+    )
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for key, paper_id, kind, value in session.execute(latest):
+        found.setdefault(paper_id, {}).setdefault(key, {})[kind] = value
+    return found
 
 
 def _known(values: dict[str, float]) -> dict[str, float]:
@@ -81,17 +135,25 @@ def lock_scoring(session: Session) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('papertide:score'))"))
 
 
+# The scores travel as one JSON array of [paper_id, score, components]: one parameter, parsed once
+# by the server, where a list per column would be quoted element by element on the way.
+_INSERT_SCORES = text(
+    """
+    INSERT INTO paper_score (paper_id, period, score, components, as_of)
+    SELECT scored ->> 0, :period, (scored ->> 1)::float8, scored -> 2, :as_of
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS scored
+    """
+)
+
+
 def replace_scores(
     session: Session, *, period: str, as_of: datetime, scored: Sequence[tuple[str, float, dict[str, Any]]]
 ) -> None:
-    """Swap one period's scores for a fresh set, inside the caller's transaction."""
+    """Swap one period's scores for a fresh set, inside the caller's transaction (one INSERT)."""
     session.execute(delete(PaperScore).where(PaperScore.period == period))
     if scored:
-        rows = [
-            {"paper_id": pid, "period": period, "score": score, "components": parts, "as_of": as_of}
-            for pid, score, parts in scored
-        ]
-        session.execute(insert(PaperScore), rows)
+        rows = json.dumps([[pid, score, parts] for pid, score, parts in scored])
+        session.execute(_INSERT_SCORES, {"period": period, "as_of": as_of, "rows": rows})
 
 
 def trending(session: Session, *, period: str, limit: int, offset: int = 0) -> list[tuple[Paper, PaperScore]]:
@@ -112,37 +174,212 @@ def scored_as_of(session: Session) -> datetime | None:
     return session.scalar(select(func.max(PaperScore.as_of)))
 
 
-def embedded_papers(
-    session: Session, *, model: str, since: datetime
-) -> list[tuple[str, datetime, str, Any, int | None]]:
-    """(id, listed_at, title + abstract, vector, current topic id) of papers listed after `since`, embedded by `model`."""
-    listed_at = func.coalesce(Paper.announced_at, Paper.published_at, Paper.first_seen_at)
+# --- topics --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """Papers' ids, current topic ids and embeddings, row i of `matrix` for `ids[i]`."""
+
+    ids: list[str]
+    topic_ids: list[int | None]
+    matrix: np.ndarray[Any, Any]
+
+
+def window_vectors(session: Session, *, model: str, since: datetime) -> Vectors:
+    """Every paper listed after `since` with an embedding by `model`, by id."""
+    return _vectors(session, model=model, since=since, only=None)
+
+
+def fresh_vectors(session: Session, *, model: str, since: datetime, embedded_after: datetime) -> Vectors:
+    """Papers listed after `since` with an embedding by `model` that have no topic yet or were
+    embedded after `embedded_after`, by id."""
+    unassigned = select(Paper.id).where(listed_at() > since, Paper.topic_id.is_(None))
+    embedded = select(PaperEmbedding.paper_id).where(PaperEmbedding.embedded_at > embedded_after)
+    return _vectors(session, model=model, since=since, only=union(unassigned, embedded))
+
+
+def _vectors(session: Session, *, model: str, since: datetime, only: Any) -> Vectors:
     stmt = (
-        select(Paper.id, listed_at, Paper.title, Paper.abstract, PaperEmbedding.embedding, Paper.topic_id)
+        select(Paper.id, Paper.topic_id, func.vector_send(PaperEmbedding.embedding, type_=LargeBinary))
         .join(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
-        .where(PaperEmbedding.model == model, listed_at > since)
-        .order_by(Paper.id)
+        .where(PaperEmbedding.model == model, listed_at() > since)
     )
-    return [(r[0], r[1], f"{r[2]} {r[3]}", r[4], r[5]) for r in session.execute(stmt)]
+    if only is not None:
+        stmt = stmt.where(Paper.id.in_(only))
+    # Sorted here, not by the server: a sort of the vectors themselves would spill to disk.
+    rows = sorted(session.execute(stmt).all(), key=lambda row: row[0])
+    return Vectors(
+        ids=[r[0] for r in rows], topic_ids=[r[1] for r in rows], matrix=_unpack([r[2] for r in rows])
+    )
 
 
-def save_topics(session: Session, topics: list[dict[str, Any]], assignment: dict[str, int]) -> None:
-    """Replace the topic table's rows and every paper's topic_id with a fresh clustering."""
-    session.execute(update(Paper).values(topic_id=None))
-    session.execute(delete(Topic))
-    if topics:
-        session.execute(insert(Topic), topics)
-    by_topic: dict[int, list[str]] = {}
-    for paper_id, topic_id in assignment.items():
-        by_topic.setdefault(topic_id, []).append(paper_id)
-    for topic_id, paper_ids in by_topic.items():
-        session.execute(update(Paper).where(Paper.id.in_(paper_ids)).values(topic_id=topic_id))
+def count_unassigned(session: Session, *, model: str, since: datetime) -> int:
+    """Papers listed after `since` with an embedding by `model` and no topic yet."""
+    stmt = (
+        select(func.count())
+        .select_from(Paper)
+        .join(PaperEmbedding, PaperEmbedding.paper_id == Paper.id)
+        .where(PaperEmbedding.model == model, listed_at() > since, Paper.topic_id.is_(None))
+    )
+    return session.scalar(stmt) or 0
 
 
-def topic_momentum(session: Session) -> dict[str, float]:
-    """paper_id -> the momentum of its topic."""
-    stmt = select(Paper.id, Topic.momentum).join(Topic, Topic.id == Paper.topic_id)
-    return {row[0]: float(row[1]) for row in session.execute(stmt)}
+def _unpack(blobs: Sequence[bytes]) -> np.ndarray[Any, Any]:
+    """pgvector's binary form (int16 dim, int16 unused, dim big-endian float4s) of equal-length
+    vectors, as one float32 matrix: the 4-byte header reads as one extra column, dropped."""
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    packed = np.frombuffer(b"".join(blobs), dtype=">f4").reshape(len(blobs), -1)
+    return packed[:, 1:].astype(np.float32)
+
+
+def paper_texts(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """paper_id -> title and abstract, for labelling topics."""
+    stmt = select(Paper.id, Paper.title, Paper.abstract).where(
+        Paper.id == any_(bindparam("ids", list(ids), type_=ARRAY(Text)))
+    )
+    return {r[0]: f"{r[1]} {r[2]}" for r in session.execute(stmt)}
+
+
+def topic_assignment(session: Session) -> dict[str, int]:
+    """paper_id -> topic_id of every paper that has a topic."""
+    stmt = select(Paper.id, Paper.topic_id).where(Paper.topic_id.is_not(None))
+    return {pid: topic_id for pid, topic_id in session.execute(stmt) if topic_id is not None}
+
+
+def expire_topics(session: Session, *, since: datetime) -> int:
+    """Take the topic from papers listed at or before `since` (out of the window topics describe)."""
+    stmt = (
+        update(Paper)
+        .where(Paper.topic_id.is_not(None), listed_at() <= since)
+        .values(topic_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+_SET_TOPICS = text(
+    """
+    UPDATE paper SET topic_id = changed.topic_id
+    FROM unnest(CAST(:ids AS text[]), CAST(:topic_ids AS int[])) AS changed (id, topic_id)
+    WHERE paper.id = changed.id AND paper.topic_id IS DISTINCT FROM changed.topic_id
+    """
+)
+
+
+def set_topics(session: Session, changes: Mapping[str, int | None]) -> int:
+    """Write each paper's new topic (None: none), in one statement; rows already right are left alone."""
+    if not changes:
+        return 0
+    params = {"ids": list(changes), "topic_ids": list(changes.values())}
+    return session.execute(_SET_TOPICS, params).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def centroids(session: Session) -> tuple[list[int], np.ndarray[Any, Any]]:
+    """(topic ids, their centroids as the rows of one matrix), by id."""
+    stmt = (
+        select(Topic.id, func.vector_send(Topic.centroid, type_=LargeBinary))
+        .where(Topic.centroid.is_not(None))
+        .order_by(Topic.id)
+    )
+    rows = session.execute(stmt).all()
+    return [r[0] for r in rows], _unpack([r[1] for r in rows])
+
+
+def topic_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Topic.id).order_by(Topic.id)))
+
+
+def save_fitted_topics(session: Session, topics: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or update each topic's id, label, terms and centroid (sizes follow: update_topic_stats)."""
+    if not topics:
+        return
+    stmt = insert(Topic).values([{**t, "size": 0, "momentum": 1.0} for t in topics])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Topic.id],
+        set_={
+            "label": stmt.excluded.label,
+            "terms": stmt.excluded.terms,
+            "centroid": stmt.excluded.centroid,
+            "updated_at": func.now(),
+        },
+    )
+    session.execute(stmt)
+
+
+def delete_topics(session: Session, ids: Sequence[int]) -> None:
+    """Delete topics no paper belongs to any more."""
+    if ids:
+        session.execute(delete(Topic).where(Topic.id.in_(ids)))
+
+
+@dataclass
+class TopicCounts:
+    """Per topic, from SQL: its papers, those of the last 7 days and of the baseline weeks before,
+    and papers per week (week start -> count)."""
+
+    size: int = 0
+    this_week: int = 0
+    before: int = 0
+    weekly: dict[date, int] = field(default_factory=dict)
+
+
+def topic_counts(session: Session, *, as_of: datetime, baseline_weeks: int) -> dict[int, TopicCounts]:
+    """Count every topic's papers, in the database: no paper row comes to Python."""
+    week = timedelta(days=7)
+    starts = func.date_trunc("week", func.timezone("UTC", listed_at()))
+    this_week = (listed_at() > as_of - week) & (listed_at() <= as_of)
+    before = (listed_at() > as_of - week * (1 + baseline_weeks)) & (listed_at() <= as_of - week)
+    stmt = (
+        select(
+            Paper.topic_id,
+            starts.label("week"),
+            func.count(),
+            func.count().filter(this_week),
+            func.count().filter(before),
+            func.count().filter(listed_at() <= as_of),
+        )
+        .where(Paper.topic_id.is_not(None))
+        .group_by(Paper.topic_id, starts)
+    )
+    counts: dict[int, TopicCounts] = {}
+    for topic_id, week_start, size, recent, earlier, shown in session.execute(stmt):
+        entry = counts.setdefault(topic_id, TopicCounts())
+        entry.size += size
+        entry.this_week += recent
+        entry.before += earlier
+        if shown:
+            entry.weekly[week_start.date()] = shown
+    return counts
+
+
+def update_topic_stats(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datetime) -> None:
+    """Each topic's size, momentum and weekly counts ({"id", "size", "momentum", "weekly"} per row)."""
+    if rows:
+        session.execute(update(Topic), [{**row, "updated_at": at} for row in rows])
+
+
+def get_fit(session: Session) -> TopicFit | None:
+    return session.get(TopicFit, 1)
+
+
+def save_fit(session: Session, *, model: str, papers: int, fitted_at: datetime) -> None:
+    """Record a fresh fit: its model and size, nothing changed since, assigned as of now."""
+    values = {"model": model, "papers": papers, "changed": 0, "fitted_at": fitted_at}
+    stmt = insert(TopicFit).values(id=1, assigned_at=func.now(), **values)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=[TopicFit.id], set_={**values, "assigned_at": func.now()})
+    )
+
+
+def record_assignment(session: Session, *, changed: int) -> None:
+    """Count papers that changed topic since the fit; the next run reassigns embeddings newer than now."""
+    session.execute(
+        update(TopicFit)
+        .where(TopicFit.id == 1)
+        .values(changed=TopicFit.changed + changed, assigned_at=func.now())
+    )
 
 
 def topics_by_momentum(session: Session) -> list[Topic]:

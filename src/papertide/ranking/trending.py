@@ -78,10 +78,14 @@ def data_clock(*, now: datetime, newest: datetime | None) -> DataClock:
 
 
 def engagement(activity: Activity, params: TrendParams) -> float:
+    return _weighted(activity.upvotes, activity.github_stars, activity.comments, params)
+
+
+def _weighted(upvotes: float, github_stars: float, comments: float, params: TrendParams) -> float:
     return (
-        params.weight_upvotes * activity.upvotes
-        + params.weight_stars * activity.github_stars
-        + params.weight_comments * activity.comments
+        params.weight_upvotes * upvotes
+        + params.weight_stars * github_stars
+        + params.weight_comments * comments
     )
 
 
@@ -94,18 +98,17 @@ def velocity(activity: Activity, *, as_of: datetime, period: str, params: TrendP
     window = params.velocity_window(period)
     start = activity.earlier.get(period, {})
     listed_inside = activity.listed_at > as_of - window
-    gained = Activity(
-        paper_id=activity.paper_id,
-        listed_at=activity.listed_at,
-        **{
-            kind: max(
-                getattr(activity, kind) - start.get(kind, 0.0 if listed_inside else getattr(activity, kind)),
-                0.0,
-            )
-            for kind in ("upvotes", "github_stars", "comments")
-        },
+
+    def gained(kind: str, now: float) -> float:
+        return max(now - start.get(kind, 0.0 if listed_inside else now), 0.0)
+
+    per_window = _weighted(
+        gained("upvotes", activity.upvotes),
+        gained("github_stars", activity.github_stars),
+        gained("comments", activity.comments),
+        params,
     )
-    return engagement(gained, params) / (window.total_seconds() / 86400.0)
+    return per_window / (window.total_seconds() / 86400.0)
 
 
 def components(activity: Activity, *, as_of: datetime, period: str, params: TrendParams) -> dict[str, Any]:

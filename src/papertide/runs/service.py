@@ -82,19 +82,29 @@ def record_run(
 ) -> Iterator[RunHandle]:
     """Write a `running` row now, a heartbeat while it runs, and the outcome at the end (failures included)."""
     now = datetime.now(UTC)
-    with unit_of_work() as session:  # committed now: a killed run still shows, then shows abandoned
-        abandon_dead_runs(session, now=now)
-        run_id = repository.start_run(
-            session, job=job, source=source, params=params or {}, host=this_host(), pid=os.getpid(), at=now
-        )
-    handle = RunHandle(id=run_id, work=work)
-    with _heartbeat(run_id, every=get_settings().run_heartbeat_seconds):
-        try:
+    handle: RunHandle | None = None
+    try:
+        with unit_of_work() as session:  # committed now: a killed run still shows, then shows abandoned
+            abandon_dead_runs(session, now=now)
+            run_id = repository.start_run(
+                session,
+                job=job,
+                source=source,
+                params=params or {},
+                host=this_host(),
+                pid=os.getpid(),
+                at=now,
+            )
+            handle = RunHandle(id=run_id, work=work)
+        with _heartbeat(run_id, every=get_settings().run_heartbeat_seconds):
             yield handle
-        except BaseException as error:
+    except BaseException as error:
+        # Also when Ctrl-C comes just after the start committed (as the session closes or the
+        # heartbeat starts): the process lives on, so nothing else would ever end this run.
+        if handle is not None:
             _finish(handle, error)
-            raise
-        _finish(handle, None)
+        raise
+    _finish(handle, None)
 
 
 def abandon_dead_runs(
@@ -155,6 +165,14 @@ def status_of(handle: RunHandle) -> JobStatus:
 
 
 def _finish(handle: RunHandle, error: BaseException | None) -> None:
+    try:
+        _record_outcome(handle, error)
+    except KeyboardInterrupt:
+        _record_outcome(handle, error)  # Ctrl-C while it was written (and rolled back): once more
+        raise
+
+
+def _record_outcome(handle: RunHandle, error: BaseException | None) -> None:
     with unit_of_work() as session:
         repository.finish_run(
             session,

@@ -19,11 +19,13 @@ from papertide.config import get_settings
 from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.papers import repository as paper_repository
+from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.web import guards, headers, outage
 from papertide.web.deps import SessionDep
 from papertide.web.errors import error_response
 from papertide.web.routes import api, dev, digest_view, manage, pages, search, subscribe, topics, votes
 from papertide.web.schemas import ErrorResponse, HealthReport
+from papertide.web.search_views import KEYWORD_INDEX_BUILDING
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
@@ -143,6 +145,12 @@ def _add_error_pages(app: FastAPI) -> None:
             for item in error.errors()
         ]
         return error_response(request, 422, problems)
+
+    @app.exception_handler(KeywordIndexUnavailable)
+    async def keyword_index_unavailable(request: Request, error: KeywordIndexUnavailable) -> Response:
+        # The search routes answer this themselves; here it is one raised opening the index (deps).
+        log.warning("the keyword index is unavailable: %s", error)
+        return error_response(request, 503, KEYWORD_INDEX_BUILDING)
 
     # Only errors about reaching the database become 503; the handler re-raises any other (a bug: 500).
     app.add_exception_handler(exc.DBAPIError, outage.database_unavailable)

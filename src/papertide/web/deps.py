@@ -1,4 +1,4 @@
-"""Request dependencies: the session, settings, templates, encoder, CSRF and the client's address."""
+"""Request dependencies: the session, settings, templates, encoder, keyword index, CSRF and the client's address."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from papertide.config import Settings, get_settings
 from papertide.db import CommitError, get_session
 from papertide.embeddings.encoder import Encoder
+from papertide.search import keyword_index
+from papertide.search.keyword_index import KeywordIndex
 from papertide.templating import environment
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,14 @@ def get_encoder_provider(request: Request) -> Callable[[], Encoder | None]:
 
 
 EncoderProviderDep = Annotated[Callable[[], Encoder | None], Depends(get_encoder_provider)]
+
+
+def get_keyword_index(settings: SettingsDep) -> KeywordIndex:
+    """DATA_DIR's keyword index, opened once per process (KeywordIndexUnavailable if it cannot be)."""
+    return keyword_index.shared(settings)
+
+
+KeywordIndexDep = Annotated[KeywordIndex, Depends(get_keyword_index)]
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:

@@ -27,9 +27,11 @@ from papertide.digests.mailer import (
 from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.models import DeliveryStatus
-from papertide.papers import repository as paper_repository
 from papertide.ranking import service as ranking_service
 from papertide.runs.service import RunHandle, record_run
+from papertide.search import keyword_index
+from papertide.search import service as search_service
+from papertide.search.keyword_index import KeywordIndexBusy
 from papertide.subscribers import service as subscriber_service
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,19 @@ def embed(
         or settings.embedding_batch_size
         or (4096 if getattr(encoder, "device", "cpu") == "cuda" else 256)
     )
+
+    def drop_replaced_indexes() -> None:
+        # Autocommit, for DROP INDEX CONCURRENTLY: searches on the old index end, new ones go on.
+        with get_engine().connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            with unit_of_work(connection) as session:
+                embedding_service.drop_old_indexes(session, encoder=encoder)
+
     with record_run("embed", params={"model": encoder.name, "batch_size": size}) as run:
         with unit_of_work() as session:
             # Committed on its own: the index lock is released before the (long) stale count.
             embedding_service.ensure_index(session, encoder=encoder)
+        drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
         with unit_of_work() as session:
             total = embedding_service.pending_count(session, encoder=encoder)
         done = batches = 0
@@ -81,22 +92,71 @@ def embed(
                 batches += 1
                 run.counts = {"embedded": done}
                 bar.update(count)
+        if stop is None or not stop.is_set():
+            # After the batches, not between them: a backlog lands as fresh vectors at COPY speed and
+            # gets one index build at its end. Also run when nothing was embedded: it finishes the
+            # build a killed worker left undone.
+            with unit_of_work() as session:
+                built = embedding_service.refresh_index(
+                    session, encoder=encoder, fresh_limit=settings.embedding_fresh_limit
+                )
+            if built is not None:
+                log.info("rebuilt the %s HNSW index over %d vectors", encoder.name, built)
+                drop_replaced_indexes()
     return done
 
 
-def index_keywords(*, batch_size: int = 5000, progress: bool = False) -> int:
-    """Fill the full-text vectors a bulk load deferred, one committed batch at a time."""
+def index_keywords(*, batch_size: int = 20_000, progress: bool = False) -> int:
+    """Feed the keyword index what the database queued (new, changed and deleted papers), one
+    committed batch at a time. When another process is feeding it, this one leaves it (returns 0)."""
+    index = keyword_index.shared(get_settings())
     with unit_of_work() as session:
-        total = paper_repository.count_unindexed(session)
+        if index.num_docs() == 0 and search_service.paper_count(session) > search_service.pending_count(
+            session
+        ):
+            # An empty index beside a full database: a new DATA_DIR, or a new index layout.
+            log.info("the keyword index is empty: queueing every paper for it")
+            search_service.queue_everything(session)
+        total = search_service.pending_count(session)
+    if total == 0:
+        return 0
     done = 0
-    with tqdm(total=total, desc="keyword index", unit="paper", disable=not progress or total == 0) as bar:
-        while True:
-            with unit_of_work() as session:
-                count = paper_repository.index_pending(session, limit=batch_size)
-            if count == 0:
-                return done
-            done += count
-            bar.update(count)
+    try:
+        with index.writer() as writer, _bar(total, "keyword index", progress) as bar:
+            while True:
+                with unit_of_work() as session:
+                    count = search_service.index_pending(session, writer, limit=batch_size)
+                    writer.commit()  # the index first: the queue rows go only once it holds them
+                if count == 0:
+                    break
+                done += count
+                bar.update(count)
+    except KeywordIndexBusy:
+        log.info("another process is feeding the keyword index; leaving it to that one")
+    index.reload()  # searches in this process see it now, not in a moment
+    return done
+
+
+def rebuild_keyword_index(*, batch_size: int = 5000, progress: bool = False) -> int:
+    """`papertide reindex`: the keyword index rebuilt from every paper in the database. Searches see
+    the old index until the new one commits, at once."""
+    index = keyword_index.shared(get_settings())
+    with record_run("reindex") as run, index.writer() as writer:
+        with unit_of_work() as session:
+            queued = search_service.pending_snapshot(session)  # the rebuild reads all of these too
+            total = search_service.paper_count(session)
+            with _bar(total, "reindex", progress) as bar:
+                done = search_service.rebuild(session, writer, batch_size=batch_size, progress=bar.update)
+            writer.commit()  # searches switch to the rebuilt index here, at once
+        with unit_of_work() as session:
+            search_service.forget_pending(session, queued)
+        run.counts = {"indexed": done}
+    index.reload()
+    return done
+
+
+def _bar(total: int, desc: str, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="paper", disable=not progress or total == 0)
 
 
 def send_digests(

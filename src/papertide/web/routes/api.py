@@ -129,6 +129,7 @@ def search(
     session: SessionDep,
     encoder: EncoderProviderDep,
     keywords: KeywordIndexDep,
+    settings: SettingsDep,
     params: Annotated[SearchParams, Query()],
 ) -> SearchResults:
     """Keyword (BM25), semantic (embeddings) or hybrid (the two scores fused) search, filtered,
@@ -138,7 +139,9 @@ def search(
     # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
     model = encoder() if query.uses_embeddings else None
     try:
-        page = search_service.search(session, query, encoder=model, keywords=keywords)
+        page = search_service.search(
+            session, query, encoder=model, keywords=keywords, ef_search=settings.search_ef_search
+        )
     except KeywordIndexUnavailable:
         raise HTTPException(status_code=503, detail=KEYWORD_INDEX_BUILDING) from None
     results = SearchResults.from_page(page)

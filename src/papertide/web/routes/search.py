@@ -1,55 +1,91 @@
-"""The search page."""
+"""The search page, and "more like this" from a pasted passage."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from papertide.search import service as search_service
-from papertide.search.schemas import MAX_QUERY_LENGTH, SearchMode, SearchQuery
-from papertide.web.deps import EncoderProviderDep, SessionDep, templates
+from papertide.search.keyword_index import KeywordIndexUnavailable
+from papertide.search.schemas import (
+    MAX_AUTHOR_LENGTH,
+    MAX_QUERY_LENGTH,
+    DateField,
+    SearchMode,
+    SearchPage,
+    SearchSort,
+)
+from papertide.web import search_views, server_timing
+from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, SessionDep, SettingsDep, templates
 
 router = APIRouter()
 
 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(
-    request: Request, session: SessionDep, encoder: EncoderProviderDep, q: str = "", mode: str = "hybrid"
+    request: Request,
+    session: SessionDep,
+    encoder: EncoderProviderDep,
+    keywords: KeywordIndexDep,
+    settings: SettingsDep,
+    form: Annotated[search_views.SearchForm, Query()],
 ) -> HTMLResponse:
-    context: dict[str, object] = {
-        "q": q,
-        "mode": mode,
-        "modes": [m.value for m in SearchMode],
-        "hits": None,
-        "error": None,
-        "max_length": MAX_QUERY_LENGTH,
-    }
-    if not q.strip():
+    started = server_timing.started()
+    context = _form_context(form)
+    if form.blank:
         return templates.TemplateResponse(request, "pages/search.html", context)
     try:
-        query = SearchQuery.model_validate({"q": q, "mode": mode})
+        query = form.to_query()
     except ValidationError as error:
-        context["error"] = explain(error)
+        context["error"] = search_views.explain(error)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=422)
-    # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
-    context["hits"] = search_service.search(
-        session, query, encoder=encoder() if query.uses_embeddings else None
-    )
-    return templates.TemplateResponse(request, "pages/search.html", context)
+    try:
+        # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
+        page = search_service.search(
+            session,
+            query,
+            encoder=encoder() if query.uses_embeddings else None,
+            keywords=keywords,
+            highlight=True,
+            ef_search=settings.search_ef_search,
+        )
+    except KeywordIndexUnavailable:
+        context["error"] = search_views.KEYWORD_INDEX_BUILDING
+        context["semantic_url"] = search_views.link(query, page=1, mode=SearchMode.SEMANTIC.value)
+        return templates.TemplateResponse(request, "pages/search.html", context, status_code=503)
+    return _results(request, context, page, started=started)
 
 
-def explain(error: ValidationError) -> str:
-    """A sentence for the person who typed the query."""
-    first = error.errors()[0]
-    field = first["loc"][0] if first["loc"] else "query"
-    if field == "q" and first["type"] == "string_too_long":
-        return f"The query is too long: keep it under {MAX_QUERY_LENGTH} characters."
-    if field == "mode":
-        return "Unknown search mode: choose hybrid, keyword or semantic."
-    return f"Invalid {field}: {first['msg']}."
+def _form_context(form: search_views.SearchForm) -> dict[str, Any]:
+    return {
+        "form": form,
+        "modes": [m.value for m in SearchMode],
+        "sorts": [s.value for s in SearchSort],
+        "date_fields": [d.value for d in DateField],
+        "max_length": MAX_QUERY_LENGTH,
+        "max_author_length": MAX_AUTHOR_LENGTH,
+        "results": None,
+        "error": None,
+        "semantic_url": None,
+    }
+
+
+def _results(request: Request, context: dict[str, Any], page: SearchPage, *, started: float) -> HTMLResponse:
+    """The results page, with Server-Timing: the search's own steps, the rendering, the total."""
+    rendering = server_timing.started()
+    context |= {
+        "results": page,
+        "count_line": search_views.count_line(page),
+        "pager": search_views.pager(page),
+        "filtered": page.query.filters.active,
+    }
+    response = templates.TemplateResponse(request, "pages/search.html", context)
+    steps = {**page.timings, "render": server_timing.elapsed_ms(rendering)}
+    response.headers["Server-Timing"] = server_timing.header(steps, since=started)
+    return response
 
 
 MAX_PASSAGE_LENGTH = 5000
