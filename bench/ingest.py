@@ -139,7 +139,8 @@ def main() -> None:
         "--parsers", type=int, default=None, help="parser processes (default: papertide's choice)"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    # The embedded server runs in the folder until this process exits: leave what it holds open.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         data = Path(tmp)
         lines = data / "snapshot.jsonl"
         generate(lines, args.n)

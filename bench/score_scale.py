@@ -3,7 +3,7 @@
     .venv/bin/python bench/score_scale.py [--papers 1000000] [--quick]
 
 Builds an N-paper database directly (COPY of synthetic papers whose words and 384-d unit vectors
-come from the same ~150 clusters, full-text vectors filled, upvotes and views on the last month's
+come from the same ~150 clusters, upvotes and views on the last month's
 papers; setup is not what is measured), listed at arXiv's pace (25,000 a month: the 12 weeks that
 topics describe hold about 70,000 papers whatever N is; `--per-month` changes it). Then times
 `jobs.score` as the scheduler runs it:

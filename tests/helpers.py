@@ -266,3 +266,12 @@ class RecordingProvider:
     def __call__(self) -> Any:
         self.calls += 1
         return self.encoder
+
+
+def embedded_search_corpus(session: Any, encoder: Any) -> None:
+    """make_search_corpus, embedded by `encoder` and fed to the keyword index: what search tests need."""
+    from papertide.worker import jobs
+
+    make_search_corpus(session)
+    jobs.embed(encoder=encoder)
+    keyword_index_now()

@@ -35,8 +35,8 @@ def live_server(sample_database: str, real_encoder: object, tmp_path: Path) -> I
         yield url, outbox
 
 
-@pytest.fixture
-def page(live_server: tuple[str, Path]) -> Iterator[object]:
+def phone_page() -> Iterator[object]:
+    """A Chromium page the size of a phone; without Chromium the test fails on CI, skips elsewhere."""
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is missing at {CHROMIUM}: .ci/run installs Debian's chromium package")
@@ -48,6 +48,11 @@ def page(live_server: tuple[str, Path]) -> Iterator[object]:
         context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
         yield context.new_page()
         browser.close()
+
+
+@pytest.fixture
+def page(live_server: tuple[str, Path]) -> Iterator[object]:
+    yield from phone_page()
 
 
 def test_trending_to_paper_to_similar(page, live_server) -> None:  # type: ignore[no-untyped-def]

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.web.app import create_app
-from papertide.worker import jobs
 from tests.factories import FakeEncoder
-from tests.helpers import SPEECH_PAPERS, RecordingProvider, keyword_index_now, make_search_corpus
+from tests.helpers import (
+    SPEECH_PAPERS,
+    RecordingProvider,
+    embedded_search_corpus,
+)
 
 SEARCH = "/api/v1/search"
 TIMING = re.compile(r"^[A-Za-z0-9_-]+;dur=\d+(\.\d+)?$")  # one Server-Timing entry, as we write them
@@ -31,9 +34,7 @@ def provider() -> RecordingProvider:
 @pytest.fixture
 def client(database: str, session: Session, provider: RecordingProvider) -> Iterator[TestClient]:
     """The search corpus (tests/helpers.py), embedded by the fake encoder and keyword-indexed."""
-    make_search_corpus(session)
-    jobs.embed(encoder=provider.encoder)
-    keyword_index_now()
+    embedded_search_corpus(session, provider.encoder)
     with TestClient(create_app(encoder_provider=provider)) as test_client:
         yield test_client
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +11,7 @@ import pytest
 from papertide.digests.mailer import OutboxMailer
 from papertide.web.app import create_app
 from tests.helpers import serving
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.test_browser import phone_page
 
 pytestmark = pytest.mark.browser
 
@@ -27,16 +25,7 @@ def base_url(sample_database: str, real_encoder: object, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def page(base_url: str) -> Iterator[object]:
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {CHROMIUM}: .ci/run installs Debian's chromium package")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser.new_context(viewport={"width": 390, "height": 844}).new_page()
-        browser.close()
+    yield from phone_page()
 
 
 def test_filter_sort_and_turn_the_page(page, base_url) -> None:  # type: ignore[no-untyped-def]
