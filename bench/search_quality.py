@@ -99,6 +99,7 @@ def evaluate(pairs: list[tuple[str, str]], encoder) -> None:  # type: ignore[no-
     terms = reference_bm25(index.terms)
     modes = [("rank-bm25, lowercase words", words), ("rank-bm25, papertide's terms", terms)]
     modes += [(m.value, run(m)) for m in SearchMode]
+    modes += [(f"hybrid, {label}", fused) for label, fused in fusions(index, encoder)]
     print(f"{'mode':<30}{'recall@1':>10}{'recall@10':>11}{'MRR':>8}{'queries':>9}")
     for label, search in modes:
         hits1 = hits10 = 0
@@ -113,6 +114,46 @@ def evaluate(pairs: list[tuple[str, str]], encoder) -> None:  # type: ignore[no-
                     reciprocal += 1 / rank
         n = len(pairs)
         print(f"{label:<30}{hits1 / n:>10.3f}{hits10 / n:>11.3f}{reciprocal / n:>8.3f}{n:>9}", flush=True)
+
+
+def fusions(index, encoder):  # type: ignore[no-untyped-def]
+    """Other ways to fuse the same two lists (100 deep each): reciprocal rank fusion, the fusion
+    before issue 10, and the convex combination at other keyword weights than search's 0.5."""
+    from papertide.config import get_settings
+    from papertide.search import query_syntax, repository
+    from papertide.search.schemas import SearchFilters
+
+    def lists(session, q):  # type: ignore[no-untyped-def]
+        parsed = query_syntax.parse(q)
+        keyword = index.search(parsed, filters=SearchFilters(), limit=100).hits
+        vector = encoder.encode([parsed.text])[0]
+        ef = get_settings().search_ef_search
+        return keyword, repository.nearest(
+            session, vector=vector, model=encoder.name, limit=100, ef_search=ef
+        )
+
+    def rrf(session, q):  # type: ignore[no-untyped-def]
+        scores: dict[str, float] = {}
+        for ranking in lists(session, q):
+            for position, (pid, _) in enumerate(ranking, start=1):
+                scores[pid] = scores.get(pid, 0.0) + 1 / (60 + position)
+        return sorted(scores, key=lambda pid: -scores[pid])[:10]
+
+    def convex(weight):  # type: ignore[no-untyped-def]
+        def search(session, q):  # type: ignore[no-untyped-def]
+            keyword, semantic = lists(session, q)
+            bm25, cosine = dict(keyword), {pid: max(sim, 0.0) for pid, sim in semantic}
+            top_b, top_c = max(bm25.values(), default=1.0) or 1.0, max(cosine.values(), default=1.0) or 1.0
+            low_b, low_c = min(bm25.values(), default=0.0), min(cosine.values(), default=0.0)
+            score = {
+                pid: weight * bm25.get(pid, low_b) / top_b + (1 - weight) * cosine.get(pid, low_c) / top_c
+                for pid in bm25.keys() | cosine.keys()
+            }
+            return sorted(score, key=lambda pid: -score[pid])[:10]
+
+        return search
+
+    return [("RRF k 60", rrf)] + [(f"convex, keyword {w}", convex(w)) for w in (0.3, 0.7)]
 
 
 def main() -> None:
