@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from papertide.digests.mailer import SmtpMailer
 from papertide.models import JobRun, JobStatus
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
-from tests.helpers import digest_ready
+from tests.faults.processes import cli_env, start_cli, stop_cli
+from tests.helpers import digest_ready, wait_until
 
 runner = CliRunner()
 
@@ -165,3 +167,40 @@ def test_serve_in_production_with_a_loopback_base_url_starts_and_warns(
     assert result.exit_code == 0, result.output
     assert started == [True], "the pages still work"
     assert "digests will not be sent: PAPERTIDE_BASE_URL is http://127.0.0.1:8000" in caplog.text
+
+
+def test_a_worker_started_in_the_background_still_stops_on_sigint(database: str, tmp_path: Path) -> None:
+    """A shell's `papertide worker &` (or nohup) starts it with SIGINT ignored; `kill -INT` must still stop it."""
+    env, log = cli_env(database, tmp_path / "data"), tmp_path / "worker.log"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the child inherits, as from `&`
+    try:
+        worker = start_cli(["worker", "--idle-seconds", "0.2"], env, log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # The keyword index folder appears on the worker's first pass: its handlers are installed by then.
+    wait_until(
+        lambda: (tmp_path / "data" / "keyword-index-v1").exists(),
+        timeout=120,
+        what="the worker's first pass",
+        alive=lambda: worker.poll() is None,
+    )
+
+    assert stop_cli(worker, log) == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (4, 4), (64, 4)])
+def test_up_starts_one_web_process_per_core_up_to_four(
+    monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    from papertide import cli
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)))
+
+    assert cli.default_web_workers() == expected
+
+
+def test_up_takes_a_web_worker_count_and_refuses_zero() -> None:
+    result = runner.invoke(app, ["up", "--web-workers", "0"])
+
+    assert result.exit_code == 2
+    assert "--web-workers" in result.output

@@ -225,3 +225,43 @@ def test_emails_link_to_the_port_up_runs_on_also_when_sent_from_another_shell(
     assert "127.0.0.1:8000" not in digest
     assert stop(up) == 0
     assert not (data_dir / "site_url").exists(), "a stopped site leaves no URL for later commands"
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(proc.name))
+    return found
+
+
+def test_up_with_two_web_processes_serves_cached_pages_and_stops_cleanly(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
+) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    url = f"http://127.0.0.1:{port}"
+    assert cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path))).wait(timeout=120) == 0
+    up = cli(data_dir, log, "up", "--port", str(port), "--web-workers", "2")
+    spawned.append(up)
+    wait_healthy(url, up, log)
+    # The two web processes are uvicorn's spawned children (besides them: PostgreSQL is pgserver's).
+    web = [pid for pid in children(up.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    with httpx.Client(base_url=url, timeout=10) as http:
+        pages = [http.get("/") for _ in range(6)]
+        etag = pages[0].headers["etag"]
+        again = http.get("/", headers={"If-None-Match": etag})
+
+    assert len(web) == 2, log.read_text()[-3000:]
+    assert all(page.status_code == 200 for page in pages)
+    assert {page.headers["etag"] for page in pages} == {etag}, "every process validates by the same run"
+    assert again.status_code == 304
+    assert stop(up) == 0
+    assert "papertide stopped." in log.read_text()
+    assert postgres_processes(data_dir) == [], log.read_text()[-3000:]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in web), "the web processes ended with up"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,8 +32,11 @@ app.add_typer(digest_app, name="digest")
 def _every_command() -> None:
     # SIGTERM (docker stop, systemd, kill) ends a command the way Ctrl-C does: run records get
     # their outcome and the embedded PostgreSQL is released. Python's default dies on the spot.
+    # SIGINT too, explicitly: a shell that starts a command in the background (`papertide worker &`,
+    # nohup) makes it ignore SIGINT, and Python keeps an ignored SIGINT ignored, so `kill -INT` did nothing.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _echo(message: str) -> None:
@@ -74,15 +78,31 @@ def _prepare_database() -> None:
     db.upgrade()
 
 
+MAX_DEFAULT_WEB_WORKERS = 4  # past this a small site gains little and each process holds its own memory
+
+
+def default_web_workers() -> int:
+    """One web process per core this process may use, at least 1, at most MAX_DEFAULT_WEB_WORKERS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WEB_WORKERS))
+
+
 @app.command()
-def up(host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000) -> None:
-    """Everything in one process: database, migrations, sample data, web, worker and scheduler."""
+def up(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    web_workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="web processes (default: one per core, at most 4)", show_default=False),
+    ] = None,
+) -> None:
+    """Everything in one command: database, migrations, sample data, web, worker and scheduler."""
     _setup_logging()
     with _site(host, port):
-        _run_everything(host, port)
+        _run_everything(host, port, web_workers or default_web_workers())
 
 
-def _run_everything(host: str, port: int) -> None:
+def _run_everything(host: str, port: int, web_workers: int) -> None:
     import uvicorn
 
     from papertide.db import unit_of_work
@@ -112,10 +132,29 @@ def _run_everything(host: str, port: int) -> None:
         thread.start()
     _echo(f"\n  papertide is running at http://{host}:{port}  (Ctrl-C stops it)\n")
     try:
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+        if web_workers == 1:
+            uvicorn.run(
+                create_app(), host=host, port=port, log_level="warning", access_log=settings.access_log
+            )
+        else:
+            # Each web process is a spawned child that builds its own app (and joins the embedded
+            # PostgreSQL as one more user, embedded_pg.py); the worker and scheduler stay here, once.
+            uvicorn.run(
+                "papertide.web.app:app_factory",
+                factory=True,
+                host=host,
+                port=port,
+                workers=web_workers,
+                log_level="warning",
+                access_log=settings.access_log,
+            )
     except KeyboardInterrupt:
         pass  # uvicorn stopped on Ctrl-C or SIGTERM and passes the signal on: a normal end
     finally:
+        # uvicorn's supervisor of several processes leaves its own signal handlers (a queue nobody
+        # reads any more) and returns: a second Ctrl-C while the worker finishes must still stop us.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.default_int_handler)
         stop.set()
         _echo("stopping: the worker finishes its current batch")
         for thread in threads:
@@ -140,6 +179,7 @@ def serve(
             port=port,
             workers=workers,
             log_level="info",
+            access_log=get_settings().access_log,
         )
 
 

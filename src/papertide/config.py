@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; empty: none.
     trusted_proxies: str = ""
+    # Trending and topic pages, their feeds and API answers are kept rendered per score run in each
+    # web process (web/caching.py); off: every request renders (the ETag and 304s stay).
+    page_cache: bool = True
+    # uvicorn's line per request on stderr: off by default, it costs more than a cached page.
+    access_log: bool = False
 
     # Sources (docs/ingest.md). Each schedule is a cron string (UTC); empty means off.
     hf_daily_url: str = "https://huggingface.co/api/daily_papers"

@@ -82,6 +82,30 @@ def get_session() -> Iterator[Session]:
             raise CommitError(str(error).splitlines()[0]) from error
 
 
+@lru_cache
+def read_session_factory() -> sessionmaker[Session]:
+    # BEGIN READ ONLY (psycopg sends it with the BEGIN: no extra round trip): a write slipped into a
+    # read-only request fails loudly instead of being rolled back unseen.
+    return sessionmaker(bind=get_engine().execution_options(postgresql_readonly=True))
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for reading only, never committed: closing it hands the connection back to the pool,
+    which rolls the transaction back. No COMMIT for a transaction that wrote nothing, and what it
+    loaded stays readable (a closed session detaches its objects; a rollback would expire them).
+
+    Lazy like every session: a block that runs no query never takes a connection."""
+    with read_session_factory()() as session:
+        yield session
+
+
+def get_read_session() -> Iterator[Session]:
+    """FastAPI dependency for read-only routes: read_session() per request."""
+    with read_session() as session:
+        yield session
+
+
 def alembic_config(url: str | None = None) -> Config:
     """Alembic config pointing at the bundled migrations and at `url` (default: ours)."""
     config = Config(str(paths.ALEMBIC_INI))
@@ -100,5 +124,5 @@ def reset() -> None:
     """Forget the engine and settings (tests point each case at a fresh database)."""
     if get_engine.cache_info().currsize:
         get_engine().dispose()
-    for cached in (session_factory, get_engine, database_url, get_settings):
+    for cached in (read_session_factory, session_factory, get_engine, database_url, get_settings):
         cached.cache_clear()

@@ -41,6 +41,12 @@ def safe_url(value: object) -> str | None:
     return value
 
 
+def counted(count: float, noun: str) -> str:
+    """`1 star`, `8 stars`, `1,204 upvotes`: a whole count with its noun in the right number."""
+    whole = int(count)
+    return f"{whole:,} {noun if whole == 1 else noun + 's'}"
+
+
 def short_authors(authors: list[str], limit: int = 4) -> str:
     if len(authors) <= limit:
         return ", ".join(authors)
@@ -55,6 +61,9 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process: Jinja's default re-checks each file's time on every
+        # render (a stat per template per page). Restart the site to see an edited template.
+        auto_reload=False,
     )
     env.filters.update(date=format_date, number=format_number, authors=short_authors, safe_url=safe_url)
     return env

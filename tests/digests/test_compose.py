@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from papertide.digests.compose import TRENDING, PoolPaper, ProfileFit, compose_sections
+from papertide.digests.compose import TRENDING, PoolPaper, ProfileFit, compose_sections, reason
 from papertide.digests.render import RenderedPaper, RenderedSection, digest_message, digest_message_id
 from papertide.models import Paper
 
@@ -84,6 +84,14 @@ def test_reasons_say_why_and_where_the_paper_stands_in_trending() -> None:
 
     assert sections[0].entries[0].reason == "matches 'speech synthesis' · #2 this week · 12 upvotes"
     assert sections[1].entries[0].reason == "#1 this week · 90 upvotes"
+
+
+def test_a_reason_counts_in_the_right_number() -> None:
+    one = PoolPaper("one", 1.0, {"upvotes": 1, "github_stars": 1, "comments": 1}, rank=4)
+    many = PoolPaper("many", 1.0, {"upvotes": 1204, "github_stars": 8, "comments": 2}, rank=1)
+
+    assert reason(one, period="day") == "#4 today · 1 upvote · 1 GitHub star · 1 comment"
+    assert reason(many, period="week") == "#1 this week · 1,204 upvotes · 8 GitHub stars · 2 comments"
 
 
 def test_no_trending_section_when_the_reader_asked_for_none() -> None:

@@ -31,6 +31,8 @@ def cli_env(database_url: str, data_dir: Path, **settings: str) -> dict[str, str
         PAPERTIDE_SECRET_KEY="test-secret",
         PAPERTIDE_BASE_URL="http://testserver",
         HF_HUB_OFFLINE="1",
+        # SIGABRT then prints every thread's stack into the log: `stop_cli` uses it when a process hangs.
+        PYTHONFAULTHANDLER="1",
     )
     env.update({f"PAPERTIDE_{name.upper()}": value for name, value in settings.items()})
     return env
@@ -42,6 +44,23 @@ def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
         return subprocess.Popen(
             [sys.executable, "-m", "papertide", *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def stop_cli(process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> int:
+    """Ctrl-C `process` and wait for its exit code; if it hangs, abort it and fail with its threads' stacks."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER, see cli_env) dumps the stacks
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise AssertionError(
+            f"papertide did not stop within {timeout:.0f} s of Ctrl-C; its log and stacks:\n{log.read_text()[-8000:]}"
+        ) from None
 
 
 def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> None:

@@ -37,6 +37,7 @@ from tests.faults.processes import (
     log_tail,
     run_cli,
     start_cli,
+    stop_cli,
 )
 from tests.helpers import wait_until
 
@@ -283,8 +284,8 @@ def test_killed_workers_embed_every_paper_once_from_its_text(
             diagnose=lambda: f"{log_tail(log)}\n{database_activity(database)}",
         )
     finally:
-        clean.send_signal(signal.SIGINT)
-    assert clean.wait(timeout=60) == 0, log.read_text()[-3000:]
+        code = stop_cli(clean, log)
+    assert code == 0, log.read_text()[-3000:]
 
     assert_not_embedded_twice(before, session)
     assert_every_paper_embedded_from_its_text(session, real_encoder)

@@ -146,9 +146,10 @@ def test_page_views_and_digest_clicks_count_towards_trending(database: str, sess
     ignored = make_paper(session, announced_at=now - timedelta(hours=3))
     session.commit()
     client = TestClient(create_app(encoder_provider=lambda: None))
-    for _ in range(3):
-        client.get(f"/papers/{watched.id}")
-    client.get(f"/papers/{watched.id}?via=digest")
+    # Four readers (a view counts once per visitor and day: web.view_counting), one from a digest.
+    for reader in range(3):
+        client.get(f"/papers/{watched.id}", headers={"User-Agent": f"Mozilla/5.0 reader {reader}"})
+    client.get(f"/papers/{watched.id}?via=digest", headers={"User-Agent": "Mozilla/5.0 reader 3"})
 
     ranking_service.compute_scores(session, now=now, params=PARAMS)
 

@@ -5,6 +5,7 @@ message; and the same digest again as a web page (view in browser)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
@@ -25,7 +26,10 @@ from papertide.digests.render import (
     digest_html,
     digest_message,
 )
-from papertide.models import Frequency, InterestProfile, Subscriber
+from papertide.embeddings.encoder import Encoder
+from papertide.models import Frequency, InterestProfile, Paper, Subscriber, SubscriberStatus
+from papertide.papers import repository as paper_repository
+from papertide.subscribers import repository as subscriber_repository
 
 log = logging.getLogger(__name__)
 # A weekly reader's digest covers the month's trending, a more frequent one the week's.
@@ -103,6 +107,46 @@ def build_digest(
     )
     items = [(e.paper_id, e.reason, s.title, s.profile_id) for s in sections for e in s.entries]
     return BuiltDigest(message=message, items=items, as_of=pool.as_of)
+
+
+@dataclass(frozen=True)
+class ProfileFeed:
+    """What a profile's private feed lists: the papers its digest section would hold now, best first."""
+
+    profile: InterestProfile
+    period: str
+    as_of: date | None
+    papers: list[tuple[Paper, str]]  # (paper, the digest's reason line)
+
+
+def profile_feed(
+    session: Session, *, profile_id: int, encoder: Callable[[], Encoder | None]
+) -> ProfileFeed | None:
+    """The section the profile gets in its reader's digest, ranked as a digest ranks it; None when
+    the profile is gone or its reader is not subscribed. Unlike the email it repeats papers an
+    earlier digest or section carried: a feed reader keeps its own history and drops repeats by id.
+    May store the profile's retrained model, as a digest would (profile_fit)."""
+    profile = subscriber_repository.get_profile(session, profile_id)
+    subscriber = subscriber_repository.get(session, profile.subscriber_id) if profile else None
+    if profile is None or subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return None
+    run, period = DigestRun(encoder=encoder), period_for(subscriber)
+    pool = run.pool(session, period)
+    if pool is None:
+        return ProfileFeed(profile=profile, period=period, as_of=None, papers=[])
+    sections = compose_sections(
+        pool.papers,
+        [profile_fit(session, run=run, pool=pool, profile=profile)],
+        already_sent=set(),
+        mix=subscriber.interest_mix,
+        per_section=subscriber.papers_per_digest,
+        trending=0,
+        period=period,
+    )
+    entries = sections[0].entries if sections else []
+    papers = paper_repository.papers_by_ids(session, [e.paper_id for e in entries])
+    chosen = [(papers[e.paper_id], e.reason) for e in entries if e.paper_id in papers]
+    return ProfileFeed(profile=profile, period=period, as_of=pool.as_of, papers=chosen)
 
 
 def _rendered(

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from papertide.templating import counted
+
 TRENDING = "Trending"
 
 
@@ -105,12 +107,9 @@ def _percentiles(values: list[float]) -> list[float]:
 def reason(paper: PoolPaper, *, period: str, why: str | None = None) -> str:
     """One line a reader understands: `matches 'speech synthesis' · #3 this week · 42 upvotes`."""
     parts = [why] if why else []
-    parts.append(f"#{paper.rank} this {period}")
+    parts.append(f"#{paper.rank} {'today' if period == 'day' else 'this ' + period}")
     counts = paper.components
-    if counts.get("upvotes"):
-        parts.append(f"{int(counts['upvotes'])} upvotes")
-    if counts.get("github_stars"):
-        parts.append(f"{int(counts['github_stars'])} GitHub stars")
-    if counts.get("comments"):
-        parts.append(f"{int(counts['comments'])} comments")
+    for key, noun in (("upvotes", "upvote"), ("github_stars", "GitHub star"), ("comments", "comment")):
+        if counts.get(key):
+            parts.append(counted(counts[key], noun))
     return " · ".join(parts)

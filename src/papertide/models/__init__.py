@@ -10,6 +10,7 @@ from papertide.models.paper import (
     PaperScore,
     PaperSignal,
     PaperView,
+    PaperViewVisitor,
     Topic,
 )
 from papertide.models.subscriber import (
@@ -40,6 +41,7 @@ __all__ = [
     "PaperScore",
     "PaperSignal",
     "PaperView",
+    "PaperViewVisitor",
     "PaperVote",
     "RateLimit",
     "RequestLimit",

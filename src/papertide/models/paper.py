@@ -6,7 +6,18 @@ from datetime import date, datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -121,6 +132,19 @@ class PaperView(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     views: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     clicks: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+
+
+class PaperViewVisitor(Base):
+    """A visitor already counted for a paper on a day: a keyed hash, never an address (web.view_counting).
+
+    Kept a few days only: papers.repository.record_view deletes the older rows as it inserts.
+    """
+
+    __tablename__ = "paper_view_visitor"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
+    visitor: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
 
 
 class TopicFit(Base):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, column, func, literal, literal_column, select, table, text, tuple_
+from sqlalchemy import case, column, delete, func, literal, literal_column, select, table, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Paper, PaperScore, PaperSignal, PaperView, Topic
+from papertide.models import Paper, PaperScore, PaperSignal, PaperView, PaperViewVisitor, Topic
 from papertide.papers.schemas import PaperIn
 
 # The text a later fetch replaces outright: the newest version of the paper wins.
@@ -119,6 +119,22 @@ def count_papers(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Paper)) or 0
 
 
+def sitemap_starts(session: Session, *, size: int) -> list[str]:
+    """The id that opens each run of `size` papers in id order: one pass over the primary key's
+    index (an index-only scan), so the sitemap's pages are found without an OFFSET per page."""
+    numbered = select(Paper.id, func.row_number().over(order_by=Paper.id).label("n")).subquery()
+    stmt = select(numbered.c.id).where((numbered.c.n - 1) % size == 0).order_by(numbered.c.id)
+    return list(session.scalars(stmt))
+
+
+def sitemap_page(session: Session, *, start: str | None, size: int) -> list[tuple[str, datetime]]:
+    """(id, modified_at) of up to `size` papers from id `start` on, in id order (a keyset page)."""
+    stmt = select(Paper.id, Paper.modified_at).order_by(Paper.id).limit(size)
+    if start is not None:
+        stmt = stmt.where(Paper.id >= start)
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
 def get_scores(session: Session, paper_id: str) -> list[PaperScore]:
     stmt = select(PaperScore).where(PaperScore.paper_id == paper_id)
     return list(session.scalars(stmt))
@@ -158,14 +174,36 @@ def papers_by_ids(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
     return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
 
 
-def record_view(session: Session, paper_id: str, *, day: date, click: bool) -> None:
-    """Count one page view (and a digest click when the link came from a digest)."""
+def record_view(session: Session, paper_id: str, *, day: date, click: bool, visitor: bytes) -> bool:
+    """Count one page view (and a digest click when the link came from a digest), unless this
+    visitor was counted for the paper on `day` already; True if it counted."""
+    if not _first_visit(session, paper_id, day=day, visitor=visitor):
+        return False
     stmt = insert(PaperView).values(paper_id=paper_id, day=day, views=1, clicks=int(click))
     stmt = stmt.on_conflict_do_update(
         index_elements=[PaperView.paper_id, PaperView.day],
         set_={"views": PaperView.views + 1, "clicks": PaperView.clicks + stmt.excluded.clicks},
     )
     session.execute(stmt)
+    return True
+
+
+# A visitor's hash is only needed on its day; a few days' rows are kept so that a request that
+# straddles midnight, or a clock a little off, still finds its own.
+VISITOR_DAYS_KEPT = 2
+
+
+def _first_visit(session: Session, paper_id: str, *, day: date, visitor: bytes) -> bool:
+    """Note the visitor for the paper and day; False if it was noted already. Each new visitor also
+    deletes the rows past VISITOR_DAYS_KEPT: a range on the primary key's first column, usually empty."""
+    stmt = insert(PaperViewVisitor).values(day=day, paper_id=paper_id, visitor=visitor)
+    inserted = session.execute(stmt.on_conflict_do_nothing().returning(PaperViewVisitor.day)).first()
+    if inserted is None:
+        return False
+    session.execute(
+        delete(PaperViewVisitor).where(PaperViewVisitor.day < day - timedelta(days=VISITOR_DAYS_KEPT))
+    )
+    return True
 
 
 def existing_ids(session: Session, ids: Sequence[str]) -> set[str]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     column,
     delete,
     func,
@@ -28,7 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, distinct_on, insert
 from sqlalchemy.orm import Session
 
-from papertide.models import Paper, PaperEmbedding, PaperScore, PaperSignal, PaperView, Topic
+from papertide.models import (
+    JobRun,
+    JobStatus,
+    Paper,
+    PaperEmbedding,
+    PaperScore,
+    PaperSignal,
+    PaperView,
+    Topic,
+)
 from papertide.models.paper import TopicFit
 from papertide.ranking.trending import Activity, TrendParams
 
@@ -169,9 +179,81 @@ def trending(session: Session, *, period: str, limit: int, offset: int = 0) -> l
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
+def engagement_weights(params: TrendParams) -> dict[str, float]:
+    """Signal kind -> its weight in the trending formula's engagement term."""
+    return {
+        "upvotes": params.weight_upvotes,
+        "github_stars": params.weight_stars,
+        "comments": params.weight_comments,
+    }
+
+
+def listed_between(
+    session: Session, *, start: datetime, end: datetime, params: TrendParams, limit: int, offset: int = 0
+) -> list[tuple[Paper, float, dict[str, float]]]:
+    """Papers listed in [start, end), most engaged first: each with its engagement (the trending
+    formula's weighted upvotes, stars and comments as last observed, without the age decay) and
+    the counts it came from; ties go to the newer paper.
+
+    The span is a range on ix_paper_listed_at; each paper's newest signals come from
+    ix_paper_signal_paper_kind_observed.
+    """
+    weights = engagement_weights(params)
+    window = (listed_at() >= start) & (listed_at() < end)
+    latest = (
+        select(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.value)
+        .where(PaperSignal.paper_id.in_(select(Paper.id).where(window)), PaperSignal.kind.in_(weights))
+        .ext(distinct_on(PaperSignal.paper_id, PaperSignal.kind))
+        .order_by(PaperSignal.paper_id, PaperSignal.kind, PaperSignal.observed_at.desc())
+        .subquery()
+    )
+    weight = case(weights, value=latest.c.kind, else_=0.0)
+    engagement = (
+        select(
+            latest.c.paper_id,
+            func.sum(latest.c.value * weight).label("score"),
+            *(func.max(latest.c.value).filter(latest.c.kind == kind).label(kind) for kind in weights),
+        )
+        .group_by(latest.c.paper_id)
+        .subquery()
+    )
+    score = func.coalesce(engagement.c.score, 0.0)
+    stmt = (
+        select(Paper, score, *(engagement.c[kind] for kind in weights))
+        .outerjoin(engagement, engagement.c.paper_id == Paper.id)
+        .where(window)
+        .order_by(score.desc(), listed_at().desc(), Paper.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = session.execute(stmt).all()
+    return [(row[0], float(row[1]), _observed(weights, row[2:])) for row in rows]
+
+
+def _observed(kinds: Mapping[str, float], counts: Sequence[float | None]) -> dict[str, float]:
+    return {kind: float(n) for kind, n in zip(kinds, counts, strict=True) if n is not None}
+
+
 def scored_as_of(session: Session) -> datetime | None:
     """The `as_of` of the current scores, if any were computed."""
     return session.scalar(select(func.max(PaperScore.as_of)))
+
+
+# worker/jobs.py records every score run (the cron's, the worker's, a digest's own rescore) as "score".
+SCORE_JOB = "score"
+
+
+def last_score_run(session: Session) -> tuple[int, datetime] | None:
+    """The id and end of the newest score run that finished ok: what the current scores come from.
+
+    A backward scan of ix_job_run_job_started that stops at the first ok row (a few rows read)."""
+    row = session.execute(
+        select(JobRun.id, JobRun.finished_at)
+        .where(JobRun.job == SCORE_JOB, JobRun.status == JobStatus.OK, JobRun.finished_at.is_not(None))
+        .order_by(JobRun.started_at.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row and row[1] is not None else None
 
 
 # --- topics --------------------------------------------------------------------------------------

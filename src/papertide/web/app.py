@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from sqlalchemy import exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from papertide import __version__
 from papertide.config import get_settings
@@ -20,15 +21,48 @@ from papertide.digests.mailer import Mailer, mailer_from_settings
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.papers import repository as paper_repository
 from papertide.search.keyword_index import KeywordIndexUnavailable
-from papertide.web import guards, headers, outage
+from papertide.web import api_docs, cors, guards, headers, outage
 from papertide.web.deps import SessionDep
 from papertide.web.errors import error_response
-from papertide.web.routes import api, dev, digest_view, manage, pages, search, subscribe, topics, votes
+from papertide.web.routes import (
+    api,
+    dev,
+    digest_view,
+    feeds,
+    manage,
+    pages,
+    search,
+    site_files,
+    subscribe,
+    topics,
+    votes,
+)
 from papertide.web.schemas import ErrorResponse, HealthReport
 from papertide.web.search_views import KEYWORD_INDEX_BUILDING
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
+
+
+class CountRequests:
+    """Count every answer by method and status for /metrics.
+
+    Plain ASGI: a BaseHTTPMiddleware costs a task and a stream per request, more than a cached page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                REQUESTS.labels(scope["method"], str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counted)
 
 
 def lazy_encoder() -> Callable[[], Encoder | None]:
@@ -60,20 +94,26 @@ def create_app(
         title="papertide",
         version=__version__,
         description="Trending papers, hybrid search, digests.",
+        # /docs is served from our own files instead (web/api_docs.py), so it works offline.
+        docs_url=None,
+        redoc_url=None,
         # Every route, present and future: no control character in any input reaches a query.
         dependencies=[Depends(guards.reject_control_characters)],
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
-    for module in (pages, search, subscribe, manage, votes, digest_view, topics, api, dev):
+    for module in (pages, search, subscribe, manage, votes, digest_view, topics, feeds, api, dev, site_files):
         app.include_router(module.router)
-    # Middleware added first runs innermost. The body limit sits inside count_requests (a
-    # BaseHTTPMiddleware, which would wrap its streaming 413 in an ExceptionGroup); the security
-    # headers go outside everything, so every answer carries them, the 413s included.
+    api_docs.add_docs(app)
+    # Middleware added first runs innermost. The body limit sits inside CountRequests, so its 413s
+    # are counted; the security headers go outside everything, so every answer carries them, the
+    # 413s included.
     app.add_middleware(guards.BodyLimit, max_bytes=settings.max_request_bytes)
     _add_basics(app)
     _add_error_pages(app)
     _publish_error_shape(app)
+    # CORS only on the read-only endpoints (web/cors.py), outside the rest so that errors carry it.
+    app.add_middleware(cors.ReadOnlyCors)
     app.add_middleware(headers.SecurityHeaders, https=settings.base_url.startswith("https://"))
     return app
 
@@ -103,11 +143,7 @@ def _publish_error_shape(app: FastAPI) -> None:
 
 
 def _add_basics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        response: Response = await call_next(request)
-        REQUESTS.labels(request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(CountRequests)
 
     @app.get(
         "/healthz",

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings, get_settings
-from papertide.db import CommitError, get_session
+from papertide.db import CommitError, get_read_session, get_session
 from papertide.embeddings.encoder import Encoder
 from papertide.search import keyword_index
 from papertide.search.keyword_index import KeywordIndex
@@ -50,6 +50,9 @@ def saved_now() -> Iterator[Session]:
 # scope="function": the session's exit (the commit) runs before the response is sent, not after
 # (https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/).
 SessionDep = Annotated[Session, Depends(get_request_session, scope="function")]
+# For routes that only read: rolled back, never committed (a COMMIT of nothing is a round trip and a
+# transaction for Postgres to count); BEGIN READ ONLY, so a write that slips in fails loudly.
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 templates = Jinja2Templates(env=environment())
 

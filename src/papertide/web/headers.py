@@ -15,18 +15,21 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from papertide.templating import environment
+from papertide.web import api_docs
 
-# FastAPI's /docs and /redoc load Swagger UI / ReDoc from a CDN and start them with an inline
-# script. They show only the OpenAPI document (no stored data), so they get a looser policy.
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
-DOCS_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly https://validator.swagger.io; connect-src 'self'; worker-src blob:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+# /docs runs Swagger UI from our own files (web/api_docs.py), started by one inline script that
+# is allowed by its hash; Swagger UI draws some icons as data: images and calls the API ("Try it out").
+DOCS_PATHS = (api_docs.DOCS_PATH,)
 HSTS = "max-age=31536000"
+
+
+def docs_policy() -> str:
+    """Scripts, styles and images from this site only (plus /docs' start script, by its hash)."""
+    return (
+        f"default-src 'none'; script-src 'self' {' '.join(api_docs.start_script_hashes())}; "
+        "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def style_hash() -> str:
@@ -59,7 +62,7 @@ class SecurityHeaders:
             **({"strict-transport-security": HSTS} if https else {}),
         }
         self.pages = {**common, "content-security-policy": page_policy()}
-        self.docs = {**common, "content-security-policy": DOCS_POLICY}
+        self.docs = {**common, "content-security-policy": docs_policy()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

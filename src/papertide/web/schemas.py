@@ -103,14 +103,43 @@ class TrendingResult(TrendScore, PaperSummary):
 
 class TrendingPage(ApiModel):
     period: str
+    """day, week or month: the trending tab, or how long the span asked for by `date`, `week` or `month` is."""
+    listed: str | None
+    """The `date`, `week` or `month` asked for, as given; null for the current trending list."""
     as_of: Timestamp | None
-    """The moment the ranking was computed for (null before the first scoring)."""
+    """The moment the ranking was computed for (null before the first scoring, and for a span)."""
+    page: int
+    limit: int
+    has_next: bool
+    """Whether page `p + 1` holds more papers (its URL is in the `Link` header, rel="next")."""
     results: list[TrendingResult]
 
     @classmethod
-    def from_rows(cls, period: str, rows: Sequence[tuple[Paper, PaperScore]]) -> Self:
+    def from_rows(
+        cls, period: str, rows: Sequence[tuple[Paper, PaperScore]], *, page: int, limit: int, has_next: bool
+    ) -> Self:
         results = [TrendingResult.from_row(paper, score) for paper, score in rows]
-        return cls(period=period, as_of=rows[0][1].as_of if rows else None, results=results)
+        as_of = rows[0][1].as_of if rows else None
+        paging = {"page": page, "limit": limit, "has_next": has_next}
+        return cls(period=period, listed=None, as_of=as_of, results=results, **paging)
+
+    @classmethod
+    def from_listed(
+        cls,
+        period: str,
+        listed: str,
+        rows: Sequence[tuple[Paper, float, dict[str, float]]],
+        *,
+        page: int,
+        limit: int,
+        has_next: bool,
+    ) -> Self:
+        """Papers of one day, week or month, with their engagement as the score."""
+        results = [
+            TrendingResult.from_paper(paper, score=score, components=parts) for paper, score, parts in rows
+        ]
+        paging = {"page": page, "limit": limit, "has_next": has_next}
+        return cls(period=period, listed=listed, as_of=None, results=results, **paging)
 
 
 class SearchResult(PaperSummary):

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
 
+from papertide.papers import repository as paper_repository
+from papertide.search import repository as search_repository
 from papertide.search.schemas import (
     MAX_AUTHOR_LENGTH,
     MAX_CATEGORIES,
@@ -27,6 +32,9 @@ KEYWORD_INDEX_BUILDING = (
     "Semantic search still works."
 )
 PAGE_LINKS_AROUND = 3  # page numbers shown either side of the current one
+# Counting a million papers and their vectors takes tens of milliseconds: each process counts at
+# most once a minute, and a reader sees a count up to a minute old while the worker catches up.
+COVERAGE_TTL_SECONDS = 60.0
 
 
 class SearchForm(BaseModel):
@@ -174,3 +182,33 @@ def pager(page: SearchPage) -> Pager:
         next=link(query, page=query.page + 1) if page.has_next else None,
         pages=[PageLink(n, link(query, page=n), n == query.page) for n in numbers],
     )
+
+
+def coverage_line(*, embedded: int, papers: int) -> str | None:
+    """ "412 of 1,219 papers searchable by meaning so far" while the embedding worker has papers
+    left to read; None once every paper has its vector (or there are none)."""
+    if papers == 0 or embedded >= papers:
+        return None
+    noun = "paper" if papers == 1 else "papers"
+    return f"{embedded:,} of {papers:,} {noun} searchable by meaning so far"
+
+
+_coverage_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+_coverage_lock = threading.Lock()
+
+
+def meaning_coverage(session: Session, *, model: str) -> str | None:
+    """coverage_line() for this database and model, counted at most once per COVERAGE_TTL_SECONDS."""
+    key = (str(session.get_bind().engine.url), model)
+    now = time.monotonic()
+    with _coverage_lock:
+        cached = _coverage_cache.get(key)
+    if cached is not None and now - cached[0] < COVERAGE_TTL_SECONDS:
+        return cached[1]
+    line = coverage_line(
+        embedded=search_repository.embedded_count(session, model=model),
+        papers=paper_repository.count_papers(session),
+    )
+    with _coverage_lock:
+        _coverage_cache[key] = (now, line)
+    return line

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 from pydantic_core import ErrorDetails
+from sqlalchemy.orm import Session
 
+from papertide.config import Settings, get_settings
+from papertide.db import read_session
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
+from papertide.ranking import service as ranking_service
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.search.schemas import (
@@ -25,8 +29,9 @@ from papertide.search.schemas import (
     SearchQuery,
     SearchSort,
 )
-from papertide.web import paper_views, server_timing
+from papertide.web import caching, listed_window, paging, paper_views, server_timing
 from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, SessionDep, SettingsDep
+from papertide.web.listed_window import ListedWindow
 from papertide.web.schemas import (
     API_ERRORS,
     BODY_ERRORS,
@@ -45,14 +50,71 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("/trending")
-def trending(
-    session: SessionDep,
+# Deep enough for any reader (30,000 papers at limit=100); a bound on the OFFSET each request scans.
+MAX_TRENDING_PAGE = 300
+PAGE_NUMBER = "page number, from 1; the `Link` header has the next and previous pages' URLs"
+
+
+@router.get("/trending", response_model=TrendingPage)
+async def trending(
+    request: Request,
     period: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
+    p: Annotated[int, Query(ge=1, le=MAX_TRENDING_PAGE, description=PAGE_NUMBER)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    day: Annotated[
+        date | None, Query(alias="date", description="papers listed on this day (UTC), as YYYY-MM-DD")
+    ] = None,
+    week: Annotated[
+        str | None,
+        Query(pattern=listed_window.WEEK_PATTERN, description="papers listed in this ISO week, as YYYY-Www"),
+    ] = None,
+    month: Annotated[
+        str | None,
+        Query(pattern=listed_window.MONTH_PATTERN, description="papers listed in this month, as YYYY-MM"),
+    ] = None,
+) -> Response:
+    """Papers in trend order for the period, each with the components of its score.
+
+    With `date`, `week` or `month` (at most one; `period` is then ignored): the papers listed in
+    that span (UTC; weeks are ISO weeks, Monday to Sunday), as Hugging Face's
+    `/api/daily_papers` lists them. They are ordered by engagement: `score` is upvotes
+    + 0.05 * GitHub stars + 2 * comments as last observed (the trending formula's weights, by
+    default; without its decay by age, since such a list is about its span, not about today), and
+    `components` holds those counts; equal scores list the newer paper first. A value that names
+    no real span (2026-02-30, 2026-W54, 2026-13) is a 422 naming the parameter.
+    """
+    window = listed_window.parse(day=day, week=week, month=month)
+
+    # Kept per score run and validated by it (ETag, 304): web/caching.py. Async, with no
+    # dependency that needs a thread: a hit or a 304 is answered on the event loop; a miss renders
+    # in the thread pool, in its own read-only session.
+    def render() -> Response:
+        settings = get_settings()
+        with read_session() as session:
+            body = _trending_page(session, settings, period=period, window=window, page=p, limit=limit)
+        answer = caching.json_response(body)
+        paging.add_links(answer, request, page=p, has_next=body.has_next, base_url=settings.base_url)
+        return answer
+
+    return await caching.respond_async(request, render, policy=caching.DATA)
+
+
+def _trending_page(
+    session: Session, settings: Settings, *, period: str, window: ListedWindow | None, page: int, limit: int
 ) -> TrendingPage:
-    """Papers in trend order for the period, each with the components of its score."""
-    return TrendingPage.from_rows(period, ranking_repository.trending(session, period=period, limit=limit))
+    """One page of the list; a row past `limit` is read only to tell whether a next page exists."""
+    offset = (page - 1) * limit
+    paged = {"page": page, "limit": limit}
+    if window is None:
+        rows = ranking_repository.trending(session, period=period, limit=limit + 1, offset=offset)
+        return TrendingPage.from_rows(period, rows[:limit], has_next=len(rows) > limit, **paged)
+    params = ranking_service.params_from(settings)
+    listed = ranking_repository.listed_between(
+        session, start=window.start, end=window.end, params=params, limit=limit + 1, offset=offset
+    )
+    return TrendingPage.from_listed(
+        window.period, window.value, listed[:limit], has_next=len(listed) > limit, **paged
+    )
 
 
 class SearchParams(BaseModel):
@@ -82,8 +144,16 @@ class SearchParams(BaseModel):
     )
     has_code: bool = Field(default=False, description="only papers that link their code")
     sort: SearchSort = SearchSort.RELEVANCE
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    p: int = Field(default=1, ge=1, le=MAX_PAGE, description=PAGE_NUMBER)
+    # The name the page number had before `p` (every list now pages by `p`): still read, for the
+    # clients written against it; `p` wins when both are given.
+    page: int | None = Field(default=None, ge=1, le=MAX_PAGE, description="the former name of `p`")
     limit: int = Field(default=20, ge=1, le=100)
+
+    @property
+    def page_number(self) -> int:
+        """The page asked for, by `p` or by its former name."""
+        return self.page if self.page is not None and "p" not in self.model_fields_set else self.p
 
     def to_query(self) -> SearchQuery:
         """The search asked for; a rule across fields (q or author, from <= to) is a 422 naming one."""
@@ -95,7 +165,13 @@ class SearchParams(BaseModel):
             "date_to": self.date_to,
             "has_code": self.has_code,
         }
-        fields = {"q": self.q, "mode": self.mode, "sort": self.sort, "page": self.page, "limit": self.limit}
+        fields = {
+            "q": self.q,
+            "mode": self.mode,
+            "sort": self.sort,
+            "page": self.page_number,
+            "limit": self.limit,
+        }
         try:
             return SearchQuery.model_validate({**fields, "filters": filters})
         except ValidationError as error:
@@ -125,6 +201,7 @@ def _as_parameter(problem: ErrorDetails) -> dict[str, Any]:
     },
 )
 def search(
+    request: Request,
     response: Response,
     session: SessionDep,
     encoder: EncoderProviderDep,
@@ -146,6 +223,7 @@ def search(
         raise HTTPException(status_code=503, detail=KEYWORD_INDEX_BUILDING) from None
     results = SearchResults.from_page(page)
     response.headers["Server-Timing"] = server_timing.header(page.timings, since=started)
+    paging.add_links(response, request, page=query.page, has_next=page.has_next, base_url=settings.base_url)
     return results
 
 

@@ -22,6 +22,7 @@ from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.preferences import FieldError, UnknownProfile
 from papertide.subscribers.service import LinkState
+from papertide.web import feeds
 from papertide.web.deps import SessionDep, SettingsDep, check_csrf, csrf_token, templates
 from papertide.web.reader_cookie import set_reader
 
@@ -101,10 +102,12 @@ def _page(
     values: Mapping[str, object] | None = None,
 ) -> HTMLResponse:
     """The page; after a refused form, that form shows what was sent and the problem by its field."""
+    profiles = subscriber_repository.profiles(session, subscriber.id)
     context = {
         "token": token,
         "subscriber": subscriber,
-        "profiles": subscriber_repository.profiles(session, subscriber.id),
+        "profiles": profiles,
+        "feed_urls": {p.id: feeds.profile_feed_url(settings, p.id) for p in profiles},
         "csrf_token": csrf_token(settings, FORM),
         "saved": SAVED.get(saved or ""),
         "form": form,

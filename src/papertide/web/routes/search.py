@@ -56,6 +56,8 @@ def search_page(
         context["error"] = search_views.KEYWORD_INDEX_BUILDING
         context["semantic_url"] = search_views.link(query, page=1, mode=SearchMode.SEMANTIC.value)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=503)
+    if query.uses_embeddings:  # while the first embedding runs, say how much meaning search covers
+        context["coverage"] = search_views.meaning_coverage(session, model=settings.embedding_model)
     return _results(request, context, page, started=started)
 
 
@@ -70,6 +72,7 @@ def _form_context(form: search_views.SearchForm) -> dict[str, Any]:
         "results": None,
         "error": None,
         "semantic_url": None,
+        "coverage": None,
     }
 
 

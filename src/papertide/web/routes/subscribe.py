@@ -20,6 +20,7 @@ from papertide.models import TokenPurpose
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
+from papertide.web import feeds
 from papertide.web.deps import (
     SessionDep,
     SettingsDep,
@@ -192,10 +193,12 @@ def confirm(
     if link is None or link.state != LinkState.VALID:
         return _confirm_page(request, settings, token, link)
     # The manage link appears only now: before the address is confirmed nobody may change its digest.
+    profiles = subscriber_repository.profiles(session, link.subscriber.id)
     context = {
         "subscriber": link.subscriber,
-        "profiles": subscriber_repository.profiles(session, link.subscriber.id),
+        "profiles": profiles,
         "manage_url": f"/manage/{subscriber_service.new_manage_token(session, link.subscriber)}",
+        "feed_urls": {p.id: feeds.profile_feed_url(settings, p.id) for p in profiles},
     }
     return templates.TemplateResponse(request, "pages/confirmed.html", context)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
-from papertide.web.deps import SessionDep, templates
+from papertide.web import caching, paper_views
+from papertide.web.deps import ReadSessionDep, templates
 from papertide.web.guards import INT4_MAX
 from papertide.web.schemas import API_ERRORS, TopicList, TopicSummary
 
@@ -35,31 +36,42 @@ def bars(weekly: list[dict[str, Any]], *, width: int = 120, height: int = 24) ->
 
 
 @router.get("/topics", response_class=HTMLResponse)
-def topics_page(request: Request, session: SessionDep) -> HTMLResponse:
-    rows = [(topic, bars(topic.weekly)) for topic in ranking_repository.topics_by_momentum(session)]
-    return templates.TemplateResponse(request, "pages/topics.html", {"rows": rows})
+def topics_page(request: Request, session: ReadSessionDep) -> Response:
+    def render() -> Response:
+        rows = [(topic, bars(topic.weekly)) for topic in ranking_repository.topics_by_momentum(session)]
+        return templates.TemplateResponse(request, "pages/topics.html", {"rows": rows})
+
+    return caching.respond(request, render, personal=caching.is_personal(request))
 
 
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)
 def topic_page(
-    request: Request, session: SessionDep, topic_id: Annotated[int, Path(ge=0, le=INT4_MAX)]
-) -> HTMLResponse:
-    topic = paper_repository.get_topic(session, topic_id)
-    if topic is None:
-        raise HTTPException(
-            status_code=404, detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters."
-        )
-    context = {
-        "topic": topic,
-        "bars": bars(topic.weekly),
-        "rows": ranking_repository.topic_papers(session, topic_id),
-    }
-    return templates.TemplateResponse(request, "pages/topic.html", context)
+    request: Request, session: ReadSessionDep, topic_id: Annotated[int, Path(ge=0, le=INT4_MAX)]
+) -> Response:
+    def render() -> Response:
+        topic = paper_repository.get_topic(session, topic_id)
+        if topic is None:
+            raise HTTPException(
+                status_code=404,
+                detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters.",
+            )
+        context = {
+            "topic": topic,
+            "bars": bars(topic.weekly),
+            "rows": ranking_repository.topic_papers(session, topic_id),
+            "trend_reason": paper_views.trend_reason,
+        }
+        return templates.TemplateResponse(request, "pages/topic.html", context)
+
+    return caching.respond(request, render, personal=caching.is_personal(request))
 
 
-@router.get("/api/v1/topics", tags=["api"], responses=API_ERRORS)
-def topics_api(session: SessionDep) -> TopicList:
+@router.get("/api/v1/topics", tags=["api"], responses=API_ERRORS, response_model=TopicList)
+def topics_api(request: Request, session: ReadSessionDep) -> Response:
     """Topics by momentum, with their size and papers per week."""
-    return TopicList(
-        results=[TopicSummary.from_topic(t) for t in ranking_repository.topics_by_momentum(session)]
-    )
+
+    def render() -> Response:
+        topics = ranking_repository.topics_by_momentum(session)
+        return caching.json_response(TopicList(results=[TopicSummary.from_topic(t) for t in topics]))
+
+    return caching.respond(request, render, policy=caching.DATA)
