@@ -20,7 +20,13 @@ STOCK = {
     "work_mem": 4 * MB,
     "maintenance_work_mem": 64 * MB,
 }
-SIZED = (*STOCK, "autovacuum_work_mem", "max_parallel_workers", "max_parallel_maintenance_workers")
+SIZED = (
+    *STOCK,
+    "autovacuum_work_mem",
+    "max_parallel_workers",
+    "max_parallel_maintenance_workers",
+    "max_connections",
+)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ A paper page counted a view on every load, so one reader reloading (or a script)
 paper up the trending list (issue 11). Now a view counts once per visitor per paper per day: the
 visitor is a keyed hash of the client's address and user agent under a key that changes every day
 (web.view_counting), so the table never holds an address and yesterday's hashes cannot be linked
-to today's. Rows older than a few days are deleted as new ones arrive (papers.repository).
+to today's. `address` is the same kind of hash of the address alone: one address counts at most a
+few visitors a paper a day, so a script that makes up a new user agent for each request cannot add a
+view per request. Rows older than a few days are deleted as new ones arrive (papers.repository).
 
 Revision ID: 0014
 Revises: 0013
@@ -27,6 +29,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("paper_id", sa.Text(), nullable=False),
         sa.Column("visitor", sa.LargeBinary(), nullable=False),
+        sa.Column("address", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["paper_id"], ["paper.id"], name=op.f("fk_paper_view_visitor_paper_id_paper"), ondelete="CASCADE"
         ),

@@ -73,6 +73,10 @@ def server_settings(machine: Machine) -> dict[str, str]:
         # The session that builds an HNSW index raises it to the graph's size (embeddings.repository).
         "maintenance_work_mem": _mb(_clamp(memory // 16, 64 * MB, 2 * GB)),
         "autovacuum_work_mem": _mb(_clamp(memory // 64, 64 * MB, 1 * GB)),
+        # Each process holds a pool of up to 20 connections (db.py): `papertide up`'s web processes
+        # (one per core, at most 4), its worker and scheduler, and any command run beside them;
+        # PostgreSQL's default of 100 is used up by five such processes.
+        "max_connections": "200",
         "max_worker_processes": str(max(8, cores + 4)),
         "max_parallel_workers": str(cores),
         # The leader builds too: leader + (cores - 1) workers keep every core busy.

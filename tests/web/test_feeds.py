@@ -24,7 +24,7 @@ from papertide.config import get_settings
 from papertide.digests.build import build_digest
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import Paper, Subscriber, SubscriberStatus, Topic
+from papertide.models import InterestProfile, Paper, Subscriber, SubscriberStatus, Topic
 from papertide.ranking import repository as ranking_repository
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
@@ -326,8 +326,28 @@ def test_the_profile_feed_lists_what_its_digest_section_would(client: TestClient
     assert [e.id for e in parsed.entries] == [f"http://testserver/papers/{pid}" for pid in section]
     assert parsed.feed.title == "Agents · your papertide profile"
     assert response.headers["cache-control"] == "private, no-cache", "never in a shared cache"
-    assert "etag" not in response.headers
     assert fetch(client, path).entries[0].id == parsed.entries[0].id
+
+
+def test_a_polling_feed_reader_gets_a_304_until_the_profile_changes(
+    client: TestClient, session: Session
+) -> None:
+    page, profile_id = reader_with_profile(session, categories=["cs.CV"])
+    path = profile_feed_path(client.get(page))
+    first = client.get(path)
+    etag = first.headers["etag"]
+
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert (again.status_code, again.content) == (304, b"")
+    assert again.headers["cache-control"] == "private, no-cache"
+
+    session.execute(
+        update(InterestProfile).where(InterestProfile.id == profile_id).values(categories=["cs.CL"])
+    )
+    session.commit()
+    edited = client.get(path, headers={"If-None-Match": etag})
+    assert edited.status_code == 200, "an edited profile is a new feed at once, not at the next score run"
+    assert edited.headers["etag"] != etag
 
 
 def test_the_profile_feed_is_404_for_a_forged_token_a_deleted_profile_and_after_unsubscribing(

@@ -61,7 +61,7 @@ def test_the_sitemap_index_leads_to_every_paper_in_pages_of_at_most_the_limit(
     index = parsed(client, "http://testserver/sitemap.xml")
     assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
     sitemaps = locations(index, "sitemap")
-    assert sitemaps[0] == "http://testserver/sitemaps/pages.xml"
+    assert sitemaps[0] == "http://testserver/sitemap-pages.xml"
     assert len(sitemaps) == 1 + 3, "five papers, two per sitemap"
 
     listed: list[str] = []
@@ -87,7 +87,7 @@ def test_the_sitemap_index_leads_to_every_paper_in_pages_of_at_most_the_limit(
 
 
 def test_the_pages_sitemap_lists_trending_topics_and_search(client: TestClient) -> None:
-    pages = locations(parsed(client, "http://testserver/sitemaps/pages.xml"), "url")
+    pages = locations(parsed(client, "http://testserver/sitemap-pages.xml"), "url")
 
     for path in ("/", "/?period=week", "/?period=month", "/topics", "/search"):
         assert f"http://testserver{path}" in pages

@@ -4,6 +4,7 @@ message; and the same digest again as a web page (view in browser)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +118,25 @@ class ProfileFeed:
     period: str
     as_of: date | None
     papers: list[tuple[Paper, str]]  # (paper, the digest's reason line)
+
+
+def profile_feed_version(session: Session, *, profile_id: int) -> str | None:
+    """What a profile's feed depends on besides the scores (its phrases, categories, votes, its
+    reader's choices), as a short string; None when the feed does not exist (profile_feed's rule)."""
+    profile = subscriber_repository.get_profile(session, profile_id)
+    subscriber = subscriber_repository.get(session, profile.subscriber_id) if profile else None
+    if profile is None or subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return None
+    state = (
+        profile.name,
+        profile.phrases,
+        profile.categories,
+        profile.model_stale,
+        subscriber.interest_mix,
+        subscriber.papers_per_digest,
+        period_for(subscriber),
+    )
+    return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()
 
 
 def profile_feed(

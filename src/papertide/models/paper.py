@@ -144,7 +144,8 @@ class PaperViewVisitor(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     paper_id: Mapped[str] = mapped_column(ForeignKey("paper.id", ondelete="CASCADE"), primary_key=True)
-    visitor: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    visitor: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)  # address and user agent
+    address: Mapped[bytes] = mapped_column(LargeBinary)  # the address alone: a few visitors each
 
 
 class TopicFit(Base):

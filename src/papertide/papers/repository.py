@@ -174,10 +174,13 @@ def papers_by_ids(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
     return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
 
 
-def record_view(session: Session, paper_id: str, *, day: date, click: bool, visitor: bytes) -> bool:
+def record_view(
+    session: Session, paper_id: str, *, day: date, click: bool, visitor: bytes, address: bytes
+) -> bool:
     """Count one page view (and a digest click when the link came from a digest), unless this
-    visitor was counted for the paper on `day` already; True if it counted."""
-    if not _first_visit(session, paper_id, day=day, visitor=visitor):
+    visitor was counted for the paper on `day` already, or its address has counted
+    VISITORS_PER_ADDRESS visitors of it; True if it counted."""
+    if not _first_visit(session, paper_id, day=day, visitor=visitor, address=address):
         return False
     stmt = insert(PaperView).values(paper_id=paper_id, day=day, views=1, clicks=int(click))
     stmt = stmt.on_conflict_do_update(
@@ -191,12 +194,24 @@ def record_view(session: Session, paper_id: str, *, day: date, click: bool, visi
 # A visitor's hash is only needed on its day; a few days' rows are kept so that a request that
 # straddles midnight, or a clock a little off, still finds its own.
 VISITOR_DAYS_KEPT = 2
+# Visitors are told apart by address and user agent, so that a household or an office behind one
+# address counts as more than one reader; but a user agent is the client's to make up, so one
+# address counts at most this many visitors of a paper a day.
+VISITORS_PER_ADDRESS = 3
 
 
-def _first_visit(session: Session, paper_id: str, *, day: date, visitor: bytes) -> bool:
-    """Note the visitor for the paper and day; False if it was noted already. Each new visitor also
-    deletes the rows past VISITOR_DAYS_KEPT: a range on the primary key's first column, usually empty."""
-    stmt = insert(PaperViewVisitor).values(day=day, paper_id=paper_id, visitor=visitor)
+def _first_visit(session: Session, paper_id: str, *, day: date, visitor: bytes, address: bytes) -> bool:
+    """Note the visitor for the paper and day; False if it was noted already, or its address has its
+    share of visitors. Each new visitor also deletes the rows past VISITOR_DAYS_KEPT: a range on
+    the primary key's first column, usually empty."""
+    seen = select(func.count()).where(
+        PaperViewVisitor.day == day,
+        PaperViewVisitor.paper_id == paper_id,
+        PaperViewVisitor.address == address,
+    )
+    if (session.scalar(seen) or 0) >= VISITORS_PER_ADDRESS:
+        return False
+    stmt = insert(PaperViewVisitor).values(day=day, paper_id=paper_id, visitor=visitor, address=address)
     inserted = session.execute(stmt.on_conflict_do_nothing().returning(PaperViewVisitor.day)).first()
     if inserted is None:
         return False

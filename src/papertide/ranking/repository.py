@@ -243,15 +243,24 @@ def scored_as_of(session: Session) -> datetime | None:
 SCORE_JOB = "score"
 
 
-def last_score_run(session: Session) -> tuple[int, datetime] | None:
-    """The id and end of the newest score run that finished ok: what the current scores come from.
+RUNS_THAT_MAY_OVERLAP = 8  # score runs started close enough together to wait for each other's lock
 
-    A backward scan of ix_job_run_job_started that stops at the first ok row (a few rows read)."""
-    row = session.execute(
+
+def last_score_run(session: Session) -> tuple[int, datetime] | None:
+    """The id and end of the score run that finished ok last: what the current scores come from.
+
+    Runs take the scoring lock one at a time, so one that started earlier but waited for the lock
+    (a digest's rescore behind the cron's) finishes last and wrote last: the newest few runs by
+    start (a backward scan of ix_job_run_job_started) are ordered by their end."""
+    newest = (
         select(JobRun.id, JobRun.finished_at)
         .where(JobRun.job == SCORE_JOB, JobRun.status == JobStatus.OK, JobRun.finished_at.is_not(None))
         .order_by(JobRun.started_at.desc())
-        .limit(1)
+        .limit(RUNS_THAT_MAY_OVERLAP)
+        .subquery()
+    )
+    row = session.execute(
+        select(newest.c.id, newest.c.finished_at).order_by(newest.c.finished_at.desc()).limit(1)
     ).first()
     return (row[0], row[1]) if row and row[1] is not None else None
 

@@ -24,6 +24,7 @@ from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.web import api_docs, cors, guards, headers, outage
 from papertide.web.deps import SessionDep
 from papertide.web.errors import error_response
+from papertide.web.head import HeadAsGet
 from papertide.web.routes import (
     api,
     dev,
@@ -115,6 +116,7 @@ def create_app(
     # CORS only on the read-only endpoints (web/cors.py), outside the rest so that errors carry it.
     app.add_middleware(cors.ReadOnlyCors)
     app.add_middleware(headers.SecurityHeaders, https=settings.base_url.startswith("https://"))
+    app.add_middleware(HeadAsGet)  # outermost: every GET route answers HEAD (web/head.py)
     return app
 
 

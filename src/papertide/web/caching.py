@@ -38,6 +38,7 @@ import hashlib
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,14 +66,20 @@ class Policy:
     max_age: int
     stale_while_revalidate: int
     vary: tuple[str, ...] = ()
+    public: bool = True  # False: one reader's answer (its URL is its key): never in a shared cache
 
     @property
     def cache_control(self) -> str:
+        if not self.public:
+            return PRIVATE
         return f"public, max-age={self.max_age}, stale-while-revalidate={self.stale_while_revalidate}"
 
 
 PAGE = Policy(max_age=60, stale_while_revalidate=600, vary=("Cookie",))  # HTML pages
 DATA = Policy(max_age=60, stale_while_revalidate=600)  # feeds and JSON: the same for every reader
+# A private feed (its URL holds the reader's token): kept here per run like the rest, so a feed
+# reader that polls gets a 304 or the kept answer, but browsers and proxies must revalidate.
+PRIVATE_DATA = Policy(max_age=0, stale_while_revalidate=0, public=False)
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,11 @@ class PageCache:
         self.store = store
         self.run = ScoreRun()
         self.checked = -math.inf
-        self.entries: dict[str, tuple[str, Response]] = {}
+        # Least recently used first: a flood of one-off query strings pushes out other one-offs,
+        # not the front page that every other request asks for.
+        self.entries: OrderedDict[str, tuple[str, Response]] = OrderedDict()
         self._lock = threading.Lock()
+        self._entries_lock = threading.Lock()  # the event loop and the thread pool both use entries
 
     def fresh_run(self) -> ScoreRun | None:
         """The run as last read, if that was under RUN_CHECK_SECONDS ago (no database)."""
@@ -111,7 +121,8 @@ class PageCache:
                 return run
             run = self._read_run()
             if run.run_id != self.run.run_id:
-                self.entries = {}  # answers of an older run are never served again: free them
+                with self._entries_lock:
+                    self.entries.clear()  # answers of an older run are never served again: free them
             self.run, self.checked = run, time.monotonic()
             return run
 
@@ -127,16 +138,32 @@ class PageCache:
                 run_id=last[0], finished_at=last[1], as_of=ranking_repository.scored_as_of(session)
             )
 
+    def has(self, key: str, etag: str) -> bool:
+        """An answer for `key` under `etag` is kept: the resource exists as of this run."""
+        with self._entries_lock:
+            found = self.entries.get(key)
+            if found is None or found[0] != etag:
+                return False
+            self.entries.move_to_end(key)
+            return True
+
     def get(self, key: str, etag: str) -> Response | None:
-        found = self.entries.get(key)
-        return _copy(found[1]) if found is not None and found[0] == etag else None
+        with self._entries_lock:
+            found = self.entries.get(key)
+            if found is None or found[0] != etag:
+                return None
+            self.entries.move_to_end(key)
+        return _copy(found[1])
 
     def keep(self, key: str, etag: str, response: Response) -> None:
         if not self.store:
             return
-        if len(self.entries) >= MAX_ENTRIES:
-            self.entries = {}
-        self.entries[key] = (etag, _copy(response))
+        kept = _copy(response)
+        with self._entries_lock:
+            self.entries[key] = (etag, kept)
+            self.entries.move_to_end(key)
+            while len(self.entries) > MAX_ENTRIES:
+                self.entries.popitem(last=False)
 
 
 def page_cache(request: Request) -> PageCache:
@@ -159,17 +186,27 @@ def is_personal(request: Request) -> bool:
 
 
 def respond(
-    request: Request, render: Callable[[], Response], *, policy: Policy = PAGE, personal: bool = False
+    request: Request,
+    render: Callable[[], Response],
+    *,
+    policy: Policy = PAGE,
+    personal: bool = False,
+    version: str = "",
 ) -> Response:
-    """The answer `render` builds, served from this process's cache or as a 304 when it can be."""
+    """The answer `render` builds, served from this process's cache or as a 304 when it can be.
+
+    `version`: what else the answer depends on besides the run and the URL (a profile's settings),
+    so that a change to it is a new answer at once."""
     if personal:
         return _private(render(), policy)
     cache = page_cache(request)
     run = cache.current_run()
     if run.run_id is None:
         return render()  # nothing to validate against until the first score run
-    key, etag = _key(request, run)
-    if _not_modified(request, etag, run):
+    key, etag = _key(request, run, version)
+    # A 304 says "what you hold is still the answer": only once this run's answer is known to be a
+    # page, not a 404 (a topic that is gone; If-None-Match: * matches only what exists).
+    if cache.has(key, etag) and _not_modified(request, etag, run):
         return _not_modified_response(etag, run, policy)
     if (hit := cache.get(key, etag)) is not None:
         return hit
@@ -178,6 +215,8 @@ def respond(
         return response  # an error page, or one that sets a cookie, is nobody else's answer
     _validators(response, etag, run, policy)
     cache.keep(key, etag, response)
+    if _not_modified(request, etag, run):
+        return _not_modified_response(etag, run, policy)
     return response
 
 
@@ -191,7 +230,7 @@ async def respond_async(
         run = cache.fresh_run()
         if run is not None and run.run_id is not None:
             key, etag = _key(request, run)
-            if _not_modified(request, etag, run):
+            if cache.has(key, etag) and _not_modified(request, etag, run):
                 return _not_modified_response(etag, run, policy)
             if (hit := cache.get(key, etag)) is not None:
                 return hit
@@ -203,9 +242,9 @@ def json_response(model: BaseModel) -> Response:
     return Response(model.model_dump_json(by_alias=True), media_type="application/json")
 
 
-def _key(request: Request, run: ScoreRun) -> tuple[str, str]:
+def _key(request: Request, run: ScoreRun, version: str = "") -> tuple[str, str]:
     stale = run.stale(datetime.now(UTC))
-    key = f"{int(stale)}{request.url.path}?{request.url.query}"
+    key = f"{int(stale)}{version}{request.url.path}?{request.url.query}"
     digest = hashlib.blake2b(f"{__version__}|{run.run_id}|{key}".encode(), digest_size=8).hexdigest()
     return key, f'W/"{run.run_id}.{digest}"'
 

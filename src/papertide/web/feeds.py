@@ -43,7 +43,9 @@ def rfc3339(moment: datetime) -> str:
     """`2026-08-21T00:00:00Z`; a time stored without a zone is UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC)
+    # strftime's %Y does not pad a year before 1000 to four digits, which RFC 3339 requires.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,14 @@ from fastapi import Request
 
 from papertide.config import Settings
 from papertide.web.deps import client_address
+from papertide.web.head import HEAD_AS_GET
 
 # Crawlers, link previewers and monitors name themselves in the User-Agent (Googlebot, bingbot,
 # Slurp, facebookexternalhit, Slackbot-LinkExpanding, Twitterbot, Discordbot, WhatsApp, ...).
+# "bot" only as a word's end or before a slash (Googlebot, bingbot/2.0, Slackbot-...), not inside a
+# word: the phone maker CUBOT names itself "CUBOT_X50" and its owners are readers.
 AUTOMATED_AGENT = re.compile(
-    r"bot|crawl|spider|slurp|facebookexternalhit|preview|fetch|scrape|monitor|headless"
+    r"(?<!cu)bot\b|bot/|bot-|bot_|crawl|spider|slurp|facebookexternalhit|preview|fetch|scrape|monitor|headless"
     r"|whatsapp|embedly|python-requests|curl|wget|httpx|go-http-client|java/|libwww",
     re.IGNORECASE,
 )
@@ -40,18 +43,31 @@ def today() -> date:
 
 
 def counts_as_view(request: Request) -> bool:
-    """A GET by a browser a person opened: not HEAD, not a crawler, not a prefetch."""
-    if request.method != "GET":
+    """A GET by a browser a person opened: not HEAD, not a crawler, not a prefetch, and not a page
+    another site loads behind its reader's back (an <img>, an <iframe>, a fetch())."""
+    if request.method != "GET" or request.scope.get(HEAD_AS_GET):
         return False
     agent = request.headers.get("user-agent", "")
     if not agent or AUTOMATED_AGENT.search(agent):
         return False
-    return not any(PREFETCH_VALUE.search(request.headers.get(name, "")) for name in PREFETCH_HEADERS)
+    if any(PREFETCH_VALUE.search(request.headers.get(name, "")) for name in PREFETCH_HEADERS):
+        return False
+    # Browsers say what a request is for (Fetch Metadata, https://www.w3.org/TR/fetch-metadata/):
+    # a page someone opened is a top-level `document` navigation. Without these headers (older
+    # browsers) the request is taken at its word.
+    destination = request.headers.get("sec-fetch-dest")
+    mode = request.headers.get("sec-fetch-mode")
+    return destination in (None, "document") and mode in (None, "navigate")
 
 
-def visitor(request: Request, settings: Settings, *, day: date) -> bytes:
-    """The visitor on `day`: a keyed hash of the client's address (as deps.client_address finds it,
-    behind a trusted proxy too) and user agent; the key changes every day."""
+def visitor(request: Request, settings: Settings, *, day: date) -> tuple[bytes, bytes]:
+    """The visitor on `day` and its address: keyed hashes of the client's address (as
+    deps.client_address finds it, behind a trusted proxy too) with its user agent, and of the
+    address alone; the key changes every day."""
     key = hmac.new(settings.resolved_secret_key().encode(), f"views {day.isoformat()}".encode(), "sha256")
-    who = f"{client_address(request, settings)}\n{request.headers.get('user-agent', '')}"
-    return hmac.new(key.digest(), who.encode(), hashlib.sha256).digest()[:VISITOR_BYTES]
+    address = client_address(request, settings)
+    who = f"{address}\n{request.headers.get('user-agent', '')}"
+    return (
+        hmac.new(key.digest(), who.encode(), hashlib.sha256).digest()[:VISITOR_BYTES],
+        hmac.new(key.digest(), f"address {address}".encode(), hashlib.sha256).digest()[:VISITOR_BYTES],
+    )

@@ -136,24 +136,26 @@ def profile_feed(
     """A reader's interest profile: what its section of the digest would hold now. A read-write
     session: composing it may store the profile's retrained model, as a digest run would."""
     profile_id = feeds.profile_id_from(settings, token)
-    found = None
-    if profile_id is not None:
-        found = digest_build.profile_feed(session, profile_id=profile_id, encoder=encoder)
-    if found is None:
+    version = digest_build.profile_feed_version(session, profile_id=profile_id) if profile_id else None
+    if profile_id is None or version is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    feed = feeds.feed(
-        title=f"{found.profile.name} · your papertide profile",
-        subtitle=f"Papers trending {PERIOD_NAMES[found.period]} that fit your profile “{found.profile.name}”.",
-        self_path=f"/feeds/profiles/{token}.atom",
-        alternate_path="/",
-        papers=[paper for paper, _ in found.papers],
-        base_url=settings.base_url,
-    )
-    # Private (never in a shared cache) and rendered fresh: the reader may have just edited the profile.
-    noindex = {"x-robots-tag": "noindex"}
-    return caching.respond(
-        request,
-        lambda: feeds.atom_response(request, feed, headers=noindex),
-        policy=caching.DATA,
-        personal=True,
-    )
+
+    def render() -> Response:
+        found = digest_build.profile_feed(session, profile_id=profile_id, encoder=encoder)
+        if found is None:
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        feed = feeds.feed(
+            title=f"{found.profile.name} · your papertide profile",
+            subtitle=f"Papers trending {PERIOD_NAMES[found.period]} that fit your profile “{found.profile.name}”.",
+            self_path=f"/feeds/profiles/{token}.atom",
+            alternate_path="/",
+            papers=[paper for paper, _ in found.papers],
+            base_url=settings.base_url,
+        )
+        return feeds.atom_response(request, feed, headers={"x-robots-tag": "noindex"})
+
+    # Composing a profile's section loads the candidates and may load the model: a feed reader
+    # polling every few minutes gets the answer kept for this score run and these settings, or a
+    # 304 (web/caching.py); an edited profile or a vote is a new version, answered fresh. Private:
+    # the URL is the reader's key, so no shared cache may keep it.
+    return caching.respond(request, render, policy=caching.PRIVATE_DATA, version=version)

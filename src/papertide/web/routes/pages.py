@@ -55,8 +55,6 @@ async def trending_page(
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
-# HEAD too (link checkers and previews ask it): it answers as GET does and counts no view.
-@router.head("/papers/{paper_id:path}", response_class=HTMLResponse, include_in_schema=False)
 def paper_page(
     request: Request, session: SessionDep, settings: SettingsDep, paper_id: str, via: str | None = None
 ) -> HTMLResponse:
@@ -67,8 +65,10 @@ def paper_page(
     # a day per visitor, and only for a page a person opened (web.view_counting).
     if view_counting.counts_as_view(request):
         today = view_counting.today()
-        who = view_counting.visitor(request, settings, day=today)
-        paper_repository.record_view(session, paper_id, day=today, click=via == "digest", visitor=who)
+        who, address = view_counting.visitor(request, settings, day=today)
+        paper_repository.record_view(
+            session, paper_id, day=today, click=via == "digest", visitor=who, address=address
+        )
     context = {
         "detail": detail,
         "paper": detail.paper,

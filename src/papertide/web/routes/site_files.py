@@ -53,20 +53,20 @@ def robots(settings: SettingsDep) -> PlainTextResponse:
 def sitemap_index(session: SessionDep, settings: SettingsDep) -> Response:
     """The site's pages, then one sitemap per 50,000 papers."""
     base = settings.base_url
-    paths = ["/sitemaps/pages.xml"]
+    paths = ["/sitemap-pages.xml"]
     for start in paper_repository.sitemap_starts(session, size=SITEMAP_MAX_URLS):
-        paths.append("/sitemaps/papers.xml?" + urlencode({"from": start}))
+        paths.append("/sitemap-papers.xml?" + urlencode({"from": start}))
     entries = "".join(f"<sitemap><loc>{escape(_absolute(base, path))}</loc></sitemap>" for path in paths)
     return _xml(f'<sitemapindex xmlns="{NAMESPACE}">{entries}</sitemapindex>')
 
 
-@router.get("/sitemaps/pages.xml")
+@router.get("/sitemap-pages.xml")
 def pages_sitemap(session: SessionDep, settings: SettingsDep) -> Response:
     topics = [f"/topics/{topic.id}" for topic in ranking_repository.topics_by_momentum(session)]
     return _urlset((_absolute(settings.base_url, path), None) for path in (*SITE_PAGES, *topics))
 
 
-@router.get("/sitemaps/papers.xml")
+@router.get("/sitemap-papers.xml")
 def papers_sitemap(
     session: SessionDep,
     settings: SettingsDep,
