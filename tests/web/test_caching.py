@@ -8,7 +8,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,20 +33,6 @@ API = ["/api/v1/trending", "/api/v1/topics"]
 def client(sample_database: str) -> Iterator[TestClient]:
     with TestClient(create_app(encoder_provider=lambda: None)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the test's engine runs from here on."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
-    engine = db.get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from papertide import db
 from papertide.models import JobRun, JobStatus, PaperView
 from papertide.papers.repository import VISITORS_PER_ADDRESS
 from papertide.web import caching
@@ -43,20 +41,6 @@ def client(scored: None) -> Iterator[TestClient]:
     app = create_app(encoder_provider=lambda: None)
     with TestClient(app, client=(ADDRESS, 50000), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the test's engine runs from here on."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
-    engine = db.get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 # --- HEAD ------------------------------------------------------------------------------------------

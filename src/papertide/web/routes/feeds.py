@@ -25,6 +25,7 @@ from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.web import caching, feeds, search_views
 from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, ReadSessionDep, SessionDep, SettingsDep
 from papertide.web.guards import INT4_MAX
+from papertide.web.routes.topics import no_such_topic
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 PERIOD_NAMES = {"day": "today", "week": "this week", "month": "this month"}
@@ -107,10 +108,7 @@ def topic_feed(
     def render() -> Response:
         topic = paper_repository.get_topic(session, topic_id)
         if topic is None:
-            raise HTTPException(
-                status_code=404,
-                detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters.",
-            )
+            raise no_such_topic(topic_id)
         feed = feeds.feed(
             title=f"{topic.label} · papertide topic",
             subtitle=f"Papers in the topic “{topic.label}”, by their trend this month.",

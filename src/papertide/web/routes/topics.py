@@ -44,6 +44,13 @@ def topics_page(request: Request, session: ReadSessionDep) -> Response:
     return caching.respond(request, render, personal=caching.is_personal(request))
 
 
+def no_such_topic(topic_id: int) -> HTTPException:
+    """The 404 for a topic id that is not (or no longer) there: the page's and its feed's."""
+    return HTTPException(
+        status_code=404, detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters."
+    )
+
+
 @router.get("/topics/{topic_id}", response_class=HTMLResponse)
 def topic_page(
     request: Request, session: ReadSessionDep, topic_id: Annotated[int, Path(ge=0, le=INT4_MAX)]
@@ -51,10 +58,7 @@ def topic_page(
     def render() -> Response:
         topic = paper_repository.get_topic(session, topic_id)
         if topic is None:
-            raise HTTPException(
-                status_code=404,
-                detail=f"No topic {topic_id}: topics are renumbered when papertide reclusters.",
-            )
+            raise no_such_topic(topic_id)
         context = {
             "topic": topic,
             "bars": bars(topic.weekly),
