@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -55,8 +56,16 @@ def unit_of_work(connection: Connection | None = None) -> Iterator[Session]:
             yield session
             session.commit()
         except BaseException:
-            session.rollback()
+            _roll_back(session)
             raise
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back after an error, which stays the one raised: a Ctrl-C in the middle of a query
+    leaves its connection unable to roll back, and that error raised instead would turn the
+    worker's "stop" into "log and retry". Closing the session then discards the connection."""
+    with contextlib.suppress(SQLAlchemyError):
+        session.rollback()
 
 
 class CommitError(RuntimeError):
@@ -73,7 +82,7 @@ def get_session() -> Iterator[Session]:
         try:
             yield session
         except BaseException:
-            session.rollback()
+            _roll_back(session)
             raise
         try:
             session.commit()

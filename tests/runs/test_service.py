@@ -54,6 +54,28 @@ def test_a_failing_job_leaves_a_failed_record_with_its_counts_and_reason(
     assert stored.finished_at is not None
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), RuntimeError("source went away")])
+def test_a_job_that_cannot_record_its_end_still_raises_its_own_error(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch, interrupt: BaseException
+) -> None:
+    """Ctrl-C must stop the worker even when writing the run's outcome fails (a connection the
+    interrupt left mid-query): the outcome's error must not replace the interrupt."""
+    from papertide.runs import repository
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("can't change 'autocommit' now: connection in transaction status ACTIVE")
+
+    monkeypatch.setattr(repository, "finish_run", broken)
+
+    with pytest.raises(type(interrupt)) as raised, record_run("embed"):
+        raise interrupt
+
+    assert raised.value is interrupt
+    assert session.scalars(select(JobRun.status)).one() == JobStatus.RUNNING, (
+        "its heartbeat stops: abandoned later"
+    )
+
+
 def test_a_running_job_is_visible_before_it_ends(database: str, session: Session) -> None:
     with record_run("embed") as run:
         session.expire_all()
@@ -141,3 +163,25 @@ def test_a_long_run_keeps_beating_and_still_records_its_outcome(
 
     session.expire_all()
     assert session.get(JobRun, run.id).status == JobStatus.OK  # type: ignore[union-attr]
+
+
+def test_ctrl_c_in_a_unit_of_work_is_raised_even_when_the_rollback_fails(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C mid-query leaves a connection that cannot roll back; the interrupt must still stop the job."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from papertide.db import unit_of_work
+
+    def broken() -> None:
+        raise ProgrammingError(
+            "ROLLBACK", {}, Exception("can't rollback now: connection in transaction status ACTIVE")
+        )
+
+    def interrupted_job() -> None:
+        with unit_of_work() as session:
+            monkeypatch.setattr(session, "rollback", broken)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_job()

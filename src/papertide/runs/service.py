@@ -102,7 +102,14 @@ def record_run(
         # Also when Ctrl-C comes just after the start committed (as the session closes or the
         # heartbeat starts): the process lives on, so nothing else would ever end this run.
         if handle is not None:
-            _finish(handle, error)
+            try:
+                _finish(handle, error)
+            except Exception:
+                # The job's own error (or Ctrl-C) is what the caller must see, not this one: a
+                # Ctrl-C that interrupted a query can leave its connection unusable for the write,
+                # and raising that instead turned "stop" into "retry" in the worker's loop. The
+                # run is left running; its heartbeat stops, so it shows as abandoned.
+                log.exception("could not record how run %s ended", handle.id)
         raise
     _finish(handle, None)
 
