@@ -202,6 +202,23 @@ def test_the_search_feed_takes_the_search_pages_fields(client: TestClient) -> No
     assert parsed.feed.title == "“worlds” · papertide search"
 
 
+def test_a_polling_reader_of_a_search_feed_gets_a_304_while_the_results_stay_the_same(
+    client: TestClient,
+) -> None:
+    path = "/feeds/search.atom?q=worlds&mode=keyword&sort=newest"
+    first = client.get(path)
+    assert "last-modified" in first.headers
+
+    again = client.get(path, headers={"If-None-Match": first.headers["etag"]})
+    other = client.get(
+        "/feeds/search.atom?q=agents&mode=keyword", headers={"If-None-Match": first.headers["etag"]}
+    )
+
+    assert (again.status_code, again.content) == (304, b"")
+    assert again.headers["etag"] == first.headers["etag"]
+    assert other.status_code == 200, "other results are another answer"
+
+
 @pytest.mark.parametrize(
     ("query", "sentence"),
     [

@@ -237,6 +237,24 @@ async def respond_async(
     return await run_in_threadpool(respond, request, render, policy=policy, personal=personal)
 
 
+def validated_by_content(request: Request, response: Response, *, last_modified: datetime) -> Response:
+    """Validators for an answer that no score run describes (a search feed: it follows the keyword
+    index): a weak ETag from its bytes and `last_modified` (its newest entry). A matching
+    If-None-Match gets a 304: the answer is still computed, but not sent again to a feed reader
+    that polls."""
+    etag = f'W/"c.{hashlib.blake2b(bytes(response.body), digest_size=8).hexdigest()}"'
+    wanted = request.headers.get("if-none-match")
+    if wanted is not None and etag.removeprefix("W/") in {
+        tag.strip().removeprefix("W/") for tag in wanted.split(",")
+    }:
+        response = Response(
+            status_code=304, headers={"cache-control": response.headers.get("cache-control", "")}
+        )
+    response.headers["ETag"] = etag
+    response.headers["Last-Modified"] = format_datetime(last_modified.astimezone(UTC), usegmt=True)
+    return response
+
+
 def json_response(model: BaseModel) -> Response:
     """A JSON answer as FastAPI would send it for the route's response_model (by alias), to cache."""
     return Response(model.model_dump_json(by_alias=True), media_type="application/json")

@@ -93,7 +93,8 @@ def search_feed(
         papers=[hit.paper for hit in page.hits],
         base_url=settings.base_url,
     )
-    return feeds.atom_response(request, feed, headers={"cache-control": SEARCH_CACHE_CONTROL})
+    answer = feeds.atom_response(request, feed, headers={"cache-control": SEARCH_CACHE_CONTROL})
+    return caching.validated_by_content(request, answer, last_modified=feed.updated)
 
 
 @router.get("/topics/{topic_id}.atom", response_class=Response)
