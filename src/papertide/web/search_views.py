@@ -7,6 +7,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -14,8 +15,12 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
+from papertide.config import Settings
+from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
 from papertide.search import repository as search_repository
+from papertide.search import service as search_service
+from papertide.search.keyword_index import KeywordIndex
 from papertide.search.schemas import (
     MAX_AUTHOR_LENGTH,
     MAX_CATEGORIES,
@@ -212,3 +217,24 @@ def meaning_coverage(session: Session, *, model: str) -> str | None:
     with _coverage_lock:
         _coverage_cache[key] = (now, line)
     return line
+
+
+def run_search(
+    session: Session,
+    query: SearchQuery,
+    *,
+    encoder: Callable[[], Encoder | None],
+    keywords: KeywordIndex,
+    settings: Settings,
+    highlight: bool = False,
+) -> SearchPage:
+    """One search as the page, the API and the feed run it (KeywordIndexUnavailable passes through:
+    each answers it its own way). Keyword mode never asks for the model: loading it takes seconds."""
+    return search_service.search(
+        session,
+        query,
+        encoder=encoder() if query.uses_embeddings else None,
+        keywords=keywords,
+        highlight=highlight,
+        ef_search=settings.search_ef_search,
+    )

@@ -29,7 +29,7 @@ from papertide.search.schemas import (
     SearchQuery,
     SearchSort,
 )
-from papertide.web import caching, listed_window, paging, paper_views, server_timing
+from papertide.web import caching, listed_window, paging, paper_views, search_views, server_timing
 from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, SessionDep, SettingsDep
 from papertide.web.listed_window import ListedWindow
 from papertide.web.schemas import (
@@ -214,11 +214,8 @@ def search(
     started = server_timing.started()
     query = params.to_query()
     # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
-    model = encoder() if query.uses_embeddings else None
     try:
-        page = search_service.search(
-            session, query, encoder=model, keywords=keywords, ef_search=settings.search_ef_search
-        )
+        page = search_views.run_search(session, query, encoder=encoder, keywords=keywords, settings=settings)
     except KeywordIndexUnavailable:
         raise HTTPException(status_code=503, detail=KEYWORD_INDEX_BUILDING) from None
     results = SearchResults.from_page(page)

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from papertide.digests import build as digest_build
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
-from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.web import caching, feeds, search_views
 from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, ReadSessionDep, SessionDep, SettingsDep
@@ -73,13 +72,7 @@ def search_feed(
     except ValidationError as error:
         raise HTTPException(status_code=422, detail=search_views.explain(error)) from None
     try:
-        page = search_service.search(
-            session,
-            query,
-            encoder=encoder() if query.uses_embeddings else None,
-            keywords=keywords,
-            ef_search=settings.search_ef_search,
-        )
+        page = search_views.run_search(session, query, encoder=encoder, keywords=keywords, settings=settings)
     except KeywordIndexUnavailable:
         raise HTTPException(status_code=503, detail=search_views.KEYWORD_INDEX_BUILDING) from None
     about = " ".join(

@@ -43,14 +43,8 @@ def search_page(
         context["error"] = search_views.explain(error)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=422)
     try:
-        # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
-        page = search_service.search(
-            session,
-            query,
-            encoder=encoder() if query.uses_embeddings else None,
-            keywords=keywords,
-            highlight=True,
-            ef_search=settings.search_ef_search,
+        page = search_views.run_search(
+            session, query, encoder=encoder, keywords=keywords, settings=settings, highlight=True
         )
     except KeywordIndexUnavailable:
         context["error"] = search_views.KEYWORD_INDEX_BUILDING
