@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from papertide.search import service as search_service
+from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.search.schemas import MatchSource, SearchMode, SearchQuery, SearchSort
 from papertide.worker import jobs
 from tests.factories import FakeEncoder, make_paper
@@ -66,6 +67,37 @@ def test_exclusions_hold_for_meaning_too(session: Session, corpus: FakeEncoder) 
     page = run(session, "speech synthesis -diffusion", corpus, mode=SearchMode.HYBRID, limit=30)
 
     assert "2601.00001" not in [hit.paper.id for hit in page.hits]
+
+
+def test_a_failing_keyword_index_fails_hybrid_search_as_it_fails_keyword_search(
+    session: Session, corpus: FakeEncoder
+) -> None:
+    # Hybrid asks the index on another thread while the model embeds the query: its failure must
+    # still reach the caller (the page turns it into "search is unavailable"), not vanish there.
+    index = keyword_index_now()
+
+    class Damaged(type(index)):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.__dict__.update(index.__dict__)
+
+        def search(self, *args: object, **kwargs: object) -> Any:
+            raise KeywordIndexUnavailable("the keyword index could not be searched: damaged segment")
+
+    query = SearchQuery.model_validate({"q": "speech synthesis", "mode": SearchMode.HYBRID})
+    with pytest.raises(KeywordIndexUnavailable, match="damaged segment"):
+        search_service.search(session, query, encoder=corpus, keywords=Damaged())
+
+
+def test_hybrid_marks_words_found_beyond_the_keyword_list_as_both(
+    session: Session, corpus: FakeEncoder
+) -> None:
+    # "synthesis" is in two abstracts; "graph" in one: each hit that either word matches says so,
+    # whichever list found it, and the rest say meaning.
+    page = run(session, "synthesis graph", corpus, mode=SearchMode.HYBRID, limit=30)
+    by_words = {hit.paper.id for hit in page.hits if hit.matched in (MatchSource.WORDS, MatchSource.BOTH)}
+
+    assert by_words == {"2601.00001", "2601.00002", "2601.00003"}
+    assert all(hit.matched == MatchSource.MEANING for hit in page.hits if hit.paper.id not in by_words)
 
 
 def test_pages_of_hybrid_results_never_repeat_a_paper(session: Session, corpus: FakeEncoder) -> None:

@@ -8,8 +8,10 @@ its words matched, its meaning, or both.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
 from papertide.search import highlight as highlights
 from papertide.search import query_syntax, repository
-from papertide.search.keyword_index import KeywordIndex, KeywordWriter
+from papertide.search.keyword_index import KeywordHits, KeywordIndex, KeywordWriter
 from papertide.search.query_syntax import UserQuery
 from papertide.search.schemas import (
     MatchSource,
@@ -45,6 +47,10 @@ SORT_POOL = 200  # a sort by date or trend reorders the 200 nearest by meaning, 
 TREND_PERIOD = "week"
 TREND_POOL = 5000  # the most trending papers a sort by trend looks among
 
+# Hybrid search asks the keyword index while the model embeds the query: tantivy and torch both
+# release the GIL, so on two cores the keyword list costs no wall time (docs/benchmarks.md).
+_BESIDE_THE_MODEL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+
 
 @dataclass
 class _Ranked:
@@ -54,11 +60,15 @@ class _Ranked:
     keyword_ranks: dict[str, int]
     semantic: dict[str, tuple[int, float]]  # paper id -> (rank, similarity)
     scores: dict[str, float]
+    word_matches: set[str] | None = None  # every listed paper the words match, when fusion learnt it
 
 
 class _Clock:
+    """Milliseconds per step; steps on two threads overlap, so their sum can exceed the total."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -66,7 +76,8 @@ class _Clock:
         try:
             yield
         finally:
-            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
+            with self._lock:
+                self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
 
 
 def search(
@@ -83,6 +94,9 @@ def search(
     parsed = query_syntax.parse(query.q)
     meaning = query.uses_embeddings and encoder is not None and bool(parsed.text)
     words = query.mode != SearchMode.SEMANTIC or not meaning
+    keyword_list = (
+        _BESIDE_THE_MODEL.submit(_keyword_list, query, parsed, keywords, clock) if words and meaning else None
+    )
     vector = None
     if meaning:
         assert encoder is not None
@@ -113,13 +127,17 @@ def search(
         words=words,
         search_meaning=search_meaning,
         meaning=vector is not None,
+        keyword_list=keyword_list,
     )
     with clock.step("load"):
         page_ids = ranked.ids[query.offset : query.offset + query.limit]
         papers = paper_repository.papers_by_ids(session, page_ids)
-    also_words = (
-        _word_matches(page_ids, parsed, query.filters, keywords, clock) if vector is not None else set()
-    )
+    if ranked.word_matches is not None:
+        also_words = ranked.word_matches
+    elif vector is not None:
+        also_words = _word_matches(page_ids, parsed, query.filters, keywords, clock)
+    else:
+        also_words = set()
     hits = []
     for pid in page_ids:
         if pid not in papers:
@@ -159,6 +177,7 @@ def _rank(
     words: bool,
     meaning: bool,
     search_meaning: Callable[[int], list[tuple[str, float]]],
+    keyword_list: Future[KeywordHits] | None = None,
 ) -> _Ranked:
     """Every id up to the end of the requested page, in the requested order."""
     end = query.offset + query.limit
@@ -171,6 +190,7 @@ def _rank(
     semantic_rows = search_meaning(depth)
     semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(semantic_rows, start=1)}
     keyword_ranks: dict[str, int] = {}
+    word_matches: set[str] | None = None
     total, estimate = len(semantic_rows), True
     if query.mode == SearchMode.SEMANTIC:
         order = [pid for pid, _ in semantic_rows]
@@ -178,8 +198,8 @@ def _rank(
         if len(semantic_rows) < depth:
             estimate = False  # a filter left fewer than the depth: that is all there is
     else:
+        found = keyword_list.result() if keyword_list else _keyword_list(query, parsed, keywords, clock)
         with clock.step("keyword"):
-            found = keywords.search(parsed, filters=query.filters, limit=max(CANDIDATES, end))
             also = (
                 keywords.search(parsed, filters=query.filters, only=list(semantic), limit=len(semantic))
                 if semantic
@@ -191,11 +211,31 @@ def _rank(
         with clock.step("fuse"):
             scores = fuse(found.hits, semantic_rows)
             order = sorted(scores, key=lambda pid: (-scores[pid], pid))
+        # Every fused paper is in one list or both, so these two searches already say which the words match.
+        word_matches = set(keyword_ranks) | ({pid for pid, _ in also.hits} if also else set())
     if sort == SearchSort.NEWEST:
         order = _newest_first(session, order, clock)
     elif sort == SearchSort.TRENDING:
         order = _trending_first(session, order, clock)
-    return _Ranked(order[: max(end, 0)] if order else [], total, estimate, keyword_ranks, semantic, scores)
+    return _Ranked(
+        order[: max(end, 0)] if order else [],
+        total,
+        estimate,
+        keyword_ranks,
+        semantic,
+        scores,
+        word_matches,
+    )
+
+
+def _keyword_list(
+    query: SearchQuery, parsed: UserQuery, keywords: KeywordIndex, clock: _Clock
+) -> KeywordHits:
+    """Hybrid's keyword list: every paper with any of the words, by BM25, as deep as the page needs."""
+    with clock.step("keyword"):
+        return keywords.search(
+            parsed, filters=query.filters, limit=max(CANDIDATES, query.offset + query.limit)
+        )
 
 
 def _keyword_only(
