@@ -47,8 +47,9 @@ SORT_POOL = 200  # a sort by date or trend reorders the 200 nearest by meaning, 
 TREND_PERIOD = "week"
 TREND_POOL = 5000  # the most trending papers a sort by trend looks among
 
-# Hybrid search asks the keyword index while the model embeds the query: tantivy and torch both
-# release the GIL, so on two cores the keyword list costs no wall time (docs/benchmarks.md).
+# Searches of the keyword index that can run beside other work: the keyword list of a hybrid search
+# while the model embeds the query, the word matches of a semantic page while its rows load.
+# tantivy, torch and psycopg all release the GIL, so on two cores they cost no wall time.
 _BESIDE_THE_MODEL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
 
 
@@ -129,15 +130,16 @@ def search(
         meaning=vector is not None,
         keyword_list=keyword_list,
     )
+    page_ids = ranked.ids[query.offset : query.offset + query.limit]
+    # Semantic mode asks the index which hits the words match too while the rows load.
+    word_matches = (
+        _BESIDE_THE_MODEL.submit(_word_matches, page_ids, parsed, query.filters, keywords, clock)
+        if ranked.word_matches is None and vector is not None
+        else None
+    )
     with clock.step("load"):
-        page_ids = ranked.ids[query.offset : query.offset + query.limit]
         papers = paper_repository.papers_by_ids(session, page_ids)
-    if ranked.word_matches is not None:
-        also_words = ranked.word_matches
-    elif vector is not None:
-        also_words = _word_matches(page_ids, parsed, query.filters, keywords, clock)
-    else:
-        also_words = set()
+    also_words = word_matches.result() if word_matches else ranked.word_matches or set()
     hits = []
     for pid in page_ids:
         if pid not in papers:

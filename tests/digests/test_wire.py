@@ -1,0 +1,249 @@
+"""A digest written as its bytes (render.alternative_bytes) is the message the EmailMessage path
+built: the same headers, text and HTML once parsed back, and headers on the wire as RFC 5322,
+2047, 2369 and 8058 want them, for a digest whose content is out to break it."""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pytest
+
+from papertide.digests.mailer import Envelope, SmtpMailer
+from papertide.digests.render import (
+    MAIL_POLICY,
+    RenderedPaper,
+    RenderedSection,
+    WireMessage,
+    alternative_bytes,
+    digest_message,
+    header_bytes,
+)
+from papertide.templating import environment
+from tests.helpers import Inbox, smtp_server
+
+BASE = "https://papers.example-university.edu/papertide/instance-one"
+SENDER = "Pâpertide Ünïcode Digest Service <digest@example.org>"  # a display name to encode
+UNSUBSCRIBE = f"{BASE}/unsubscribe/" + "t" * 43
+
+
+@dataclass(frozen=True)
+class Paper:
+    id: str
+    title: str
+    authors: list[str]
+    abstract: str
+
+
+def hostile_sections() -> list[RenderedSection]:
+    """Markup, non-ASCII and non-Latin names, a 1,500-character line with no space to break at,
+    lines that start with "." (SMTP's end of data) and "From " (mbox's), trailing blanks, a lone
+    CR, "=" and "--" where a boundary or a quoted-printable escape could be read."""
+    papers = [
+        Paper(
+            "2611.00001",
+            "<script>alert('x')</script> Ünïcode & “quotes” — 日本語のタイトル",
+            ["Zoë Ångström", "Дмитрий Иванов", "李雷", "O'Brien <ob@example.org>"],
+            "An abstract with <b>markup</b> & entities.  ",
+        ),
+        Paper(
+            "2611.00002",
+            "A title\n.\n.starts with a dot\nFrom the start of a line\r--=_papertide_x =3D \t",
+            ["A. Author"],
+            "x" * 1500,
+        ),
+        Paper("2611/odd id?&=", "y" * 1500, [], "=?utf-8?q?not_an_encoded_word?= " * 20),
+    ]
+    rendered = [
+        RenderedPaper(p, f"matches 'speech synthesis' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}")
+        for n, p in enumerate(papers, start=1)
+    ]
+    return [RenderedSection("Spéech <&> synthesis", rendered[:2]), RenderedSection("Trending", rendered[2:])]
+
+
+def arguments(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "message_id": "<digest-7-20261126@example.org>",
+        "sender": SENDER,
+        "to": "reader.one+tag@example.org",
+        "digest_date": date(2026, 11, 26),
+        "as_of": date(2026, 11, 25),
+        "sections": hostile_sections(),
+        "base_url": BASE,
+        "unsubscribe_url": UNSUBSCRIBE,
+        "manage_url": f"{BASE}/manage/m",
+        "view_url": f"{BASE}/digest/v",
+    }
+    return values | changes
+
+
+def email_package_digest(message: EmailMessage, **kwargs: Any) -> EmailMessage:
+    """The digest as the EmailMessage path built it before it was written as bytes: the headers of
+    `message` (Date included, so the two can be compared), set_content() and add_alternative()."""
+    context = {
+        "sections": kwargs["sections"],
+        "digest_date": kwargs["digest_date"],
+        "as_of": kwargs["as_of"],
+        "base_url": kwargs["base_url"],
+        "unsubscribe_url": kwargs["unsubscribe_url"],
+        "manage_url": kwargs["manage_url"],
+        "view_url": kwargs["view_url"],
+    }
+    env = environment()
+    old = EmailMessage(policy=MAIL_POLICY)
+    for name in ("From", "To", "Subject", "Date", "Message-ID"):
+        old[name] = str(message[name])
+    old.set_content(env.get_template("email/digest.txt").render(**context))
+    old.add_alternative(env.get_template("email/digest.html").render(**context), subtype="html")
+    old["List-Unsubscribe"] = f"<{kwargs['unsubscribe_url']}>"
+    old["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Parsed back from its bytes: what the ledger stored and a resend reads.
+    return email.message_from_bytes(bytes(old), policy=policy.default)  # type: ignore[return-value]
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text, html = message.get_body(preferencelist=("plain",)), message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+def test_a_hostile_digest_parses_back_as_the_email_package_built_it() -> None:
+    kwargs = arguments()
+    raw = bytes(digest_message(**kwargs))
+    new = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(new, EmailMessage)
+    old = email_package_digest(new, **kwargs)
+
+    assert new.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in new.iter_parts()] == ["text/plain", "text/html"]
+    assert [p.get_content_charset() for p in new.iter_parts()] == ["utf-8", "utf-8"]
+    assert {name: str(new[name]) for name in HEADERS} == {name: str(old[name]) for name in HEADERS}
+    assert new["From"].addresses[0].display_name == "Pâpertide Ünïcode Digest Service"
+    assert parts(new) == parts(old)
+    text, html = parts(new)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html and "<script>" not in html
+    assert "\n.\n.starts with a dot\nFrom the start of a line\n--=_papertide_x =3D \t\n" in text
+    assert "y" * 1500 in text and "Дмитрий Иванов" in text and "日本語のタイトル" in html
+    assert not new.defects and not any(p.defects for p in new.iter_parts())
+
+
+def test_the_bytes_are_7bit_folded_and_encoded_as_the_rfcs_want() -> None:
+    raw = bytes(digest_message(**arguments()))
+    head, _, body = raw.partition(b"\n\n")
+
+    assert raw.isascii() and b"\r" not in raw, "7-bit, LF line ends as stored (CRLF on the wire)"
+    assert max(len(line) for line in body.split(b"\n")) <= 76, "quoted-printable lines"
+    assert max(len(line) for line in head.split(b"\n") if not line.startswith(b"List-")) <= 78
+    # RFC 2047: the non-ASCII display name is an encoded word; the address itself stays as it is.
+    sender = re.search(rb"^From: (.+(?:\n .+)*)$", head, re.M)
+    assert sender is not None
+    assert re.fullmatch(rb"=\?utf-8\?q\?P=C3=A2pertide_=C3=9Cn=C3=AFcode\?=\s+Digest\s+Service\s+<digest@example\.org>", sender.group(1)), head
+    # RFC 2369 / 8058: read raw by mail providers, so never encoded, on one line each.
+    assert f"\nList-Unsubscribe: <{UNSUBSCRIBE}>\n".encode() in head
+    assert b"\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in head
+    assert re.search(rb"^To: reader\.one\+tag@example\.org$", head, re.M)
+    assert re.search(rb"^Message-ID: <digest-7-20261126@example\.org>$", head, re.M)
+    assert re.search(rb"^MIME-Version: 1\.0$", head, re.M)
+    date_line = re.search(rb"^Date: (.+)$", head, re.M)
+    assert date_line is not None
+    sent = parsedate_to_datetime(date_line.group(1).decode())
+    assert abs((sent - datetime.now(UTC)).total_seconds()) < 600
+
+
+def test_the_boundary_is_in_no_part_even_when_the_content_holds_its_prefix() -> None:
+    raw = bytes(digest_message(**arguments()))
+    boundary = email.message_from_bytes(raw).get_boundary()
+    assert boundary is not None
+
+    assert raw.count(f"--{boundary}".encode()) == 3, "two delimiters and the closing one, nothing else"
+    assert raw.endswith(f"\n--{boundary}--\n".encode())
+
+
+def test_a_digest_goes_through_a_real_smtp_server_unchanged() -> None:
+    kwargs = arguments()
+    raw = bytes(digest_message(**kwargs))
+    inbox = Inbox()
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+        post.send(Envelope("digest@example.org", kwargs["to"], raw))
+
+    [received] = inbox.raw
+    assert received == raw.replace(b"\n", b"\r\n"), "dot-stuffing undone, byte for byte as stored"
+    message = email.message_from_bytes(received.replace(b"\r\n", b"\n"), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert parts(message) == parts(email_package_digest(message, **kwargs))
+    assert re.search(rb"^List-Unsubscribe: <[^\r\n]+>\r$", received, re.M)
+
+
+def test_mostly_non_latin_text_goes_as_base64_and_still_parses_back() -> None:
+    text = "日本語の論文タイトル。" * 200 + "\n"
+    raw = alternative_bytes([("Subject", "s")], text=text, html=f"<p>{text}</p>")
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+
+    assert [p["Content-Transfer-Encoding"] for p in message.iter_parts()] == ["base64", "base64"]
+    assert parts(message) == (text, f"<p>{text}</p>\n")
+
+
+def test_empty_and_unterminated_bodies_end_with_one_line_end_as_set_content_ends_them() -> None:
+    for text, html in (("", ""), ("no end", "<p>x</p>"), ("a\r\nb\rc\n\n", "\n")):
+        old = EmailMessage(policy=MAIL_POLICY)
+        old.set_content(text)
+        old.add_alternative(html, subtype="html")
+        message = email.message_from_bytes(alternative_bytes([], text=text, html=html), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        reference = email.message_from_bytes(bytes(old), policy=policy.default)
+        assert isinstance(reference, EmailMessage)
+
+        assert parts(message) == parts(reference)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("From", "papertide <digest@papertide.example.org>"),
+        ("From", SENDER),
+        ("From", "papertide.org <d@example.org>"),
+        ("From", "digest@example.org"),
+        ("To", "reader123@example.org"),
+        ("To", "a.b+c_d@ex-ample.co.uk"),
+        ("To", "üser@example.org"),
+        ("To", "a..b@example.org"),
+        ("To", '"quoted local"@example.org'),
+        ("Subject", "papertide: 20 papers for Fri 27 Nov"),
+        ("Subject", "papertide: 20 papers for Fri 27 Nov, and then a much longer subject line than fits"),
+        ("Subject", "two  spaces"),
+        ("Subject", " leading"),
+        ("Subject", "=?utf-8?q?encoded?="),
+        ("Subject", "Spéech"),
+        ("Date", "Thu, 26 Nov 2026 07:00:00 +0000"),
+        ("Message-ID", "<digest-1-20261127@papertide.example.org>"),
+        ("Message-ID", "<digest-1-20261127@" + "long" * 20 + ".example.org>"),
+        ("List-Unsubscribe", f"<{UNSUBSCRIBE}>"),
+        ("List-Unsubscribe", "<https://example.org/ü>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ],
+)
+def test_each_header_is_written_as_the_mail_policy_folds_it(name: str, value: str) -> None:
+    message = EmailMessage(policy=MAIL_POLICY)
+    message[name] = value
+
+    assert header_bytes(name, value) == bytes(message).split(b"\n\n")[0] + b"\n"
+
+
+def test_a_wire_message_is_its_bytes_and_reads_as_an_email_message() -> None:
+    raw = alternative_bytes([("To", "r@example.org"), ("Subject", "s")], text="hello\n", html="<p>hi</p>\n")
+    message = WireMessage(raw)
+
+    assert bytes(message) == raw and message.as_bytes() == raw
+    assert message["To"] == "r@example.org"
+    assert parts(message) == ("hello\n", "<p>hi</p>\n")
+    assert bytes(message) == raw, "reading it does not change its bytes"
