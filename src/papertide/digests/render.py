@@ -80,7 +80,9 @@ MAIL_POLICY = MailPolicy()
 # Values MAIL_POLICY writes unchanged on one line (tests/digests/test_wire.py checks it): a plain
 # addr-spec, and printable ASCII words with single spaces that hold no encoded word. Anything
 # else (a display name, non-ASCII, a long line) goes through the policy itself.
-_PLAIN_ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@[\w-]+(?:\.[\w-]+)*", re.A)
+_PLAIN_ADDRESS = re.compile(
+    r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@[\w-]+(?:\.[\w-]+)*", re.A
+)
 _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 _PLAIN = {"to": _PLAIN_ADDRESS, "subject": _PLAIN_TEXT, "date": _PLAIN_TEXT, "message-id": _PLAIN_TEXT}
 _MAX_LINE = 78  # MAIL_POLICY.max_line_length: RFC 5322's recommended limit

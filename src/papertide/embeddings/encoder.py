@@ -96,6 +96,19 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def embed_queries_on_one_thread() -> None:
+    """For a process that embeds one short query at a time beside other busy processes (a web
+    process, next to the worker and the other web processes).
+
+    torch runs each op on one OpenMP thread per core by default, and every op waits for all of
+    them: when another process holds one of the cores, that wait is a scheduler time slice, dozens
+    of times per query. On 2 cores with one other busy process, a query took 149 ms at p95 with two
+    threads and 15 ms with one (docs/benchmarks.md); alone it costs 9 ms with two, 14 with one."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @lru_cache
 def get_encoder() -> SentenceTransformerEncoder:
     """The process-wide encoder for the configured model and device."""

@@ -1,0 +1,50 @@
+"""The web process's query encoder: loaded on first use, on one thread, and never fatal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from papertide.web import app as web_app
+from tests.factories import FakeEncoder
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[int]:
+    before = torch.get_num_threads()
+    yield before
+    torch.set_num_threads(before)
+
+
+def test_queries_are_embedded_on_one_thread(monkeypatch: pytest.MonkeyPatch, torch_threads: int) -> None:
+    # Two threads per op wait on each other whenever another process holds a core: a query's
+    # p95 went from 15 ms to 149 ms on this 2-core box with one other busy process.
+    torch.set_num_threads(2)
+    threads_at_load: list[int] = []
+
+    def load() -> FakeEncoder:
+        threads_at_load.append(torch.get_num_threads())
+        return FakeEncoder()
+
+    monkeypatch.setattr(web_app, "get_encoder", load)
+    provide = web_app.lazy_encoder()
+
+    assert isinstance(provide(), FakeEncoder)
+    assert provide() is provide()  # loaded once
+    assert threads_at_load == [1]
+    assert torch.get_num_threads() == 1
+
+
+def test_a_model_that_cannot_load_turns_semantic_search_off_instead_of_failing(
+    monkeypatch: pytest.MonkeyPatch, torch_threads: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> FakeEncoder:
+        raise OSError("model files missing")
+
+    monkeypatch.setattr(web_app, "get_encoder", broken)
+    with caplog.at_level(logging.ERROR):
+        assert web_app.lazy_encoder()() is None
+    assert "semantic search is off" in caplog.text
