@@ -10,6 +10,7 @@ from papertide.config import get_settings
 from papertide.db import unit_of_work
 from papertide.models import KeywordPending, Paper
 from papertide.search import keyword_index
+from papertide.search import repository as search_repository
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordDoc, KeywordIndexBusy
 from papertide.search.schemas import SearchMode, SearchQuery
@@ -137,3 +138,19 @@ def test_reindex_rebuilds_from_the_database_and_keeps_what_changed_meanwhile(
     assert queued(session) == set()
     assert sorted(found(session, "sparse")) == ["2601.80001", "2601.80002"]
     assert index.num_docs() == 2
+
+
+def test_reindex_reads_the_papers_in_batches_not_the_whole_table_at_once(
+    database: str, session: Session
+) -> None:
+    # At a million papers one list of every row is gigabytes: the rebuild must stream them.
+    for n in range(5):
+        make_paper(session, id=f"2601.8100{n}", abstract=f"Streamed paper {n}.")
+    session.commit()
+
+    assert jobs.rebuild_keyword_index(batch_size=2, progress=False) == 5
+    with unit_of_work() as reading:
+        batches = [len(docs) for docs in search_repository.every_paper(reading, batch_size=2)]
+
+    assert batches == [2, 2, 1]
+    assert sorted(found(session, "streamed")) == [f"2601.8100{n}" for n in range(5)]

@@ -69,7 +69,7 @@ def every_paper(session: Session, *, batch_size: int) -> Iterator[list[KeywordDo
     """Every paper as the index holds it, in batches, streamed (a server-side cursor)."""
     stmt = text(f"SELECT p.id AS paper_id, {_DOC_COLUMNS} FROM paper p")
     result = session.execute(stmt, execution_options={"stream_results": True, "yield_per": batch_size})
-    for rows in result.partitions():
+    for rows in result.partitions(batch_size):  # partitions() alone ignored yield_per: one list of every row
         yield [_doc(row.paper_id, row) for row in rows]
 
 
