@@ -154,3 +154,32 @@ def test_reindex_reads_the_papers_in_batches_not_the_whole_table_at_once(
 
     assert batches == [2, 2, 1]
     assert sorted(found(session, "streamed")) == [f"2601.8100{n}" for n in range(5)]
+
+
+def test_a_paper_changed_while_an_empty_index_fills_is_indexed_once_with_its_new_text(
+    database: str, session: Session
+) -> None:
+    # Filling an empty index adds papers without a delete first; a paper queued again after it was
+    # added must still be replaced, not added twice.
+    make_paper(session, id="2601.82001", abstract="Tidal heating of moons.")
+    make_paper(session, id="2601.82002", abstract="Tidal locking of planets.")
+    session.commit()
+    index = keyword_index.shared(get_settings())
+    filled: set[str] = set()
+    with index.writer() as writer:
+        with unit_of_work() as feeding:
+            assert search_service.index_pending(feeding, writer, limit=10, filling=filled) == 2
+            writer.commit()
+        session.execute(
+            update(Paper).where(Paper.id == "2601.82001").values(abstract="Tidal disruption of stars.")
+        )
+        session.commit()
+        with unit_of_work() as feeding:
+            assert search_service.index_pending(feeding, writer, limit=10, filling=filled) == 1
+            writer.commit()
+    index.reload()
+
+    assert index.num_docs() == 2
+    assert sorted(found(session, "tidal")) == ["2601.82001", "2601.82002"]
+    assert found(session, "disruption") == ["2601.82001"]
+    assert found(session, "heating") == []

@@ -360,13 +360,24 @@ def more_like_this(session: Session, text: str, *, encoder: Encoder, limit: int 
 # --- feeding the keyword index -----------------------------------------------------------------
 
 
-def index_pending(session: Session, writer: KeywordWriter, *, limit: int) -> int:
+def index_pending(
+    session: Session, writer: KeywordWriter, *, limit: int, filling: set[str] | None = None
+) -> int:
     """Write up to `limit` queued papers to the index, taking them off the queue in `session`.
 
     The caller commits the index first, then the session: a kill between the two leaves them
-    queued, and the next pass indexes them again (replacing a document with itself changes nothing)."""
+    queued, and the next pass indexes them again (replacing a document with itself changes nothing).
+
+    `filling`: the pass began on an empty index, and these are the papers it has added so far. A
+    paper not among them cannot be in the index, so it is added without the delete that a replace
+    costs (a third of the time at a million papers); a paper queued again meanwhile is replaced."""
     batch = repository.claim_pending(session, limit=limit)
-    writer.replace(batch.docs)
+    if filling is None:
+        writer.replace(batch.docs)
+    else:
+        writer.add(doc for doc in batch.docs if doc.paper_id not in filling)
+        writer.replace(doc for doc in batch.docs if doc.paper_id in filling)
+        filling.update(doc.paper_id for doc in batch.docs)
     writer.remove(batch.gone)
     return len(batch.docs) + len(batch.gone)
 

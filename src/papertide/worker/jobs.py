@@ -123,9 +123,13 @@ def index_keywords(*, batch_size: int = 20_000, progress: bool = False) -> int:
     done = 0
     try:
         with index.writer() as writer, _bar(total, "keyword index", progress) as bar:
+            # The writer's lock is ours, so the latest commit is all the index holds: when that is
+            # nothing, the papers are added, not replaced (see index_pending).
+            index.reload()
+            filling: set[str] | None = set() if index.num_docs() == 0 else None
             while True:
                 with unit_of_work() as session:
-                    count = search_service.index_pending(session, writer, limit=batch_size)
+                    count = search_service.index_pending(session, writer, limit=batch_size, filling=filling)
                     writer.commit()  # the index first: the queue rows go only once it holds them
                 if count == 0:
                     break
