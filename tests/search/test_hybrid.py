@@ -127,3 +127,23 @@ def test_a_title_finds_its_paper_on_the_sample(
         hybrid = run(session, paper.title[:300], real_encoder, mode=SearchMode.HYBRID, limit=5)
         assert keyword.hits[0].paper.id == paper.id, paper.title
         assert paper.id in [hit.paper.id for hit in hybrid.hits], paper.title
+
+
+def test_page_two_of_a_search_reuses_the_query_vector_of_page_one(
+    session: Session, corpus: FakeEncoder
+) -> None:
+    asked: list[list[str]] = []
+
+    class Counting(FakeEncoder):
+        def encode(self, texts: list[str]) -> Any:
+            asked.append(texts)
+            return super().encode(texts)
+
+    encoder = Counting()
+    first = run(session, "synthesis matter", encoder, mode=SearchMode.SEMANTIC, limit=5, page=1)
+    second = run(session, "synthesis matter", encoder, mode=SearchMode.SEMANTIC, limit=5, page=2)
+    other = run(session, "graph networks", encoder, mode=SearchMode.SEMANTIC, limit=5)
+
+    assert asked == [["synthesis matter"], ["graph networks"]]
+    assert not {h.paper.id for h in first.hits} & {h.paper.id for h in second.hits}
+    assert other.hits[0].paper.id == "2601.00003"

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -51,6 +54,39 @@ TREND_POOL = 5000  # the most trending papers a sort by trend looks among
 # while the model embeds the query, the word matches of a semantic page while its rows load.
 # tantivy, torch and psycopg all release the GIL, so on two cores they cost no wall time.
 _BESIDE_THE_MODEL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-search")
+
+
+class _QueryVectors:
+    """The last few hundred query embeddings of each encoder in this process: page 2, the same
+    search as a feed or through the API, a reload, all ask for a vector the model made a moment
+    ago (10-20 ms on a CPU). Kept per encoder object, so another model never answers from here."""
+
+    SIZE = 512
+
+    def __init__(self) -> None:
+        self._by_encoder: weakref.WeakKeyDictionary[Any, OrderedDict[str, Any]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def vector(self, encoder: Encoder, text: str) -> Any:
+        with self._lock:
+            try:
+                vectors = self._by_encoder.setdefault(encoder, OrderedDict())
+            except TypeError:  # an encoder that takes no weak reference is not cached
+                vectors = None
+            if vectors is not None and text in vectors:
+                vectors.move_to_end(text)
+                return vectors[text]
+        vector = encoder.encode([text])[0]
+        vector.setflags(write=False)  # shared by every later search for the same words
+        if vectors is not None:
+            with self._lock:
+                vectors[text] = vector
+                while len(vectors) > self.SIZE:
+                    vectors.popitem(last=False)
+        return vector
+
+
+_QUERY_VECTORS = _QueryVectors()
 
 
 @dataclass
@@ -102,7 +138,7 @@ def search(
     if meaning:
         assert encoder is not None
         with clock.step("embed"):
-            vector = encoder.encode([parsed.text])[0]
+            vector = _QUERY_VECTORS.vector(encoder, parsed.text)
     search_meaning: Callable[[int], list[tuple[str, float]]] = lambda depth: []  # noqa: E731
     if vector is not None:
         assert encoder is not None
