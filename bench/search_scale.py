@@ -501,9 +501,10 @@ class Build:
 
 def rebuild_graph_timed() -> float:
     """The product's HNSW build (embeddings.repository._build, as the worker's refresh_graph runs it)
-    over the kept corpus, timed, in a transaction that is then rolled back: the database stays as
-    it was. The graph there already has the name the build gives (it is named by its watermark), so
-    the same transaction renames it out of the way first."""
+    over the kept corpus, timed. The graph there already has the name the build gives (it is named
+    by its watermark), so the same transaction renames it out of the way first and drops it once
+    the new one is built: the kept corpus then has the graph today's code builds (its parameters
+    may have changed since the corpus was made)."""
     from sqlalchemy import text
 
     from papertide.db import unit_of_work
@@ -521,12 +522,13 @@ def rebuild_graph_timed() -> float:
         ).all()
         for name in names:
             session.execute(text(f'ALTER INDEX "{name}" RENAME TO "{name[:40]}_kept"'))
-        log(f"rebuilding the HNSW graph of {model} (rolled back afterwards)")
+        log(f"rebuilding the HNSW graph of {model} (it replaces the kept one)")
         started = time.perf_counter()
         count = embedding_repository._build(session, model=model, dim=dim)
         seconds = time.perf_counter() - started
         log(f"  {count:,} vectors in {seconds:.0f} s")
-        session.rollback()
+        for name in names:
+            session.execute(text(f'DROP INDEX "{name[:40]}_kept"'))
     return seconds
 
 
@@ -1138,7 +1140,7 @@ def parse_args() -> Options:
     parser.add_argument(
         "--rebuild-hnsw",
         action="store_true",
-        help="with --keep and a kept corpus: time the HNSW build again in this run (rolled back after)",
+        help="with --keep and a kept corpus: time the product's HNSW build again; it replaces the kept graph",
     )
     args = parser.parse_args()
     if args.quick:
