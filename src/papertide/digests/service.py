@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
@@ -266,7 +267,12 @@ def _mark_sending(
 
 def envelope_sender(settings: Settings) -> str:
     """MAIL FROM: the address of MAIL_FROM (`papertide <digest@example.org>` -> digest@example.org)."""
-    return parseaddr(settings.mail_from)[1] or settings.mail_from
+    return _address(settings.mail_from)
+
+
+@lru_cache(maxsize=16)  # the same MAIL_FROM for every digest of a run: parsed once
+def _address(mail_from: str) -> str:
+    return parseaddr(mail_from)[1] or mail_from
 
 
 def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing) -> bool:
