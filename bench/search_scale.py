@@ -1196,6 +1196,10 @@ def run(options: Options, space: Workspace) -> None:
             seconds = rebuild_graph_timed()
             built.hnsw_seconds = seconds
             built.hnsw_note = f"rebuilt in this run (--rebuild-hnsw) by the product's build in {seconds:.0f}s"
+            # The kept graph is this one now: later runs report its build.
+            saved = json.loads(space.state.read_text())
+            saved["build"] = asdict(built)
+            space.state.write_text(json.dumps(saved))
         if options.rebuild_keywords:
             keyword_pass = keyword_pass_timed(space.root)
     else:
