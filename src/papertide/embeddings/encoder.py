@@ -61,7 +61,8 @@ class SentenceTransformerEncoder:
         self.name = name
         self.device = pick_device(device)
         self.batch_size = batch_size
-        self.model = SentenceTransformer(resolve_model(name), device=self.device)
+        self.model_path = resolve_model(name)  # a folder for the bundled model, else a hub name
+        self.model = SentenceTransformer(self.model_path, device=self.device)
         if self.device == "cuda":
             self.model.half()
         dim = self.model.get_embedding_dimension()

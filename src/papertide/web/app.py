@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from papertide import __version__
 from papertide.config import get_settings
 from papertide.digests.mailer import Mailer, mailer_from_settings
+from papertide.embeddings import query_encoder
 from papertide.embeddings.encoder import Encoder, embed_queries_on_one_thread, get_encoder
 from papertide.papers import repository as paper_repository
 from papertide.search.keyword_index import KeywordIndexUnavailable
@@ -76,7 +77,9 @@ def lazy_encoder() -> Callable[[], Encoder | None]:
             if "encoder" not in state:
                 try:
                     embed_queries_on_one_thread()
-                    state["encoder"] = get_encoder()
+                    state["encoder"] = query_encoder.for_queries(
+                        get_encoder(), data_dir=get_settings().data_dir
+                    )
                 except Exception:
                     log.exception("embedding model failed to load; semantic search is off")
                     state["encoder"] = None
