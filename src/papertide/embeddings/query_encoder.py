@@ -59,8 +59,15 @@ def for_queries(base: Encoder, *, data_dir: Path) -> Encoder:
     """The fastest encoder for one query at a time: ONNX Runtime on a CPU, else `base` itself."""
     if not isinstance(base, SentenceTransformerEncoder) or base.device != "cpu" or base.pipeline is None:
         return base  # a GPU runs torch fast enough; other architectures have no pipeline to mirror
+    folder = data_dir / DIRECTORY
     try:
-        return OnnxQueryEncoder(base, exported_graph(base, data_dir / DIRECTORY))
+        graph = exported_graph(base, folder)
+        try:
+            return OnnxQueryEncoder(base, graph)
+        except Exception:  # a damaged file (a full disk, a copy cut short): made again, once
+            log.warning("the exported query model %s does not load: exporting it again", graph)
+            graph.unlink(missing_ok=True)
+            return OnnxQueryEncoder(base, exported_graph(base, folder))
     except Exception as error:  # no onnxruntime, an export torch cannot do: torch still answers
         log.warning("queries are embedded by torch (ONNX Runtime unavailable: %s)", error)
         return base
