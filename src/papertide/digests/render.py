@@ -72,9 +72,9 @@ MAIL_POLICY = MailPolicy()
 # --- Digests are written as their bytes -------------------------------------------------------
 # Building an EmailMessage and flattening it cost about 2.5 ms of CPU a digest (header objects
 # parsed and folded, the body encoded and written a line at a time; bench/digest_send.py prints
-# both paths), six times the templates and the bytes below together. A digest is always the same shape (a few headers, text and HTML alternatives), so it
-# is written directly: headers folded once, as MAIL_POLICY folds them, bodies quoted-printable by
-# binascii. tests/digests/test_wire.py parses the bytes back and compares them with the
+# both paths), six times the templates and the bytes below together. A digest is always the same
+# shape (a few headers, text and HTML alternatives), so it is written directly: headers folded
+# once, as MAIL_POLICY folds them, bodies quoted-printable by binascii. tests/digests/test_wire.py parses the bytes back and compares them with the
 # EmailMessage path.
 
 # Values MAIL_POLICY writes unchanged on one line (tests/digests/test_wire.py checks it): a plain
@@ -85,7 +85,7 @@ _PLAIN_ADDRESS = re.compile(
 )
 _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 _PLAIN = {"to": _PLAIN_ADDRESS, "subject": _PLAIN_TEXT, "date": _PLAIN_TEXT, "message-id": _PLAIN_TEXT}
-_MAX_LINE = 78  # MAIL_POLICY.max_line_length: RFC 5322's recommended limit
+_MAX_LINE: int = MAIL_POLICY.max_line_length or 78  # RFC 5322's recommended limit, as the policy says
 
 
 def header_bytes(name: str, value: str) -> bytes:
@@ -211,21 +211,33 @@ def _message(
 ) -> EmailMessage:
     env = environment()
     message = EmailMessage(policy=MAIL_POLICY)
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = message_id or make_msgid(domain=mail_domain(sender))
+    for name, value in _headers(sender=sender, to=to, subject=subject, message_id=message_id):
+        message[name] = value
     message.set_content(env.get_template(f"email/{template}.txt").render(**context))
     message.add_alternative(env.get_template(f"email/{template}.html").render(**context), subtype="html")
     return message
 
 
+def _headers(*, sender: str, to: str, subject: str, message_id: str | None) -> list[tuple[str, str]]:
+    """The headers every message starts with."""
+    return [
+        ("From", sender),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", format_datetime(datetime.now(UTC))),
+        ("Message-ID", message_id or make_msgid(domain=mail_domain(sender))),
+    ]
+
+
 @lru_cache(maxsize=16)  # the same MAIL_FROM for every digest of a run: parsed once
+def mail_address(sender: str) -> str:
+    """The address of a From value (`papertide <digest@example.org>` -> digest@example.org)."""
+    return parseaddr(sender)[1]
+
+
 def mail_domain(sender: str, fallback: str = "localhost") -> str:
     """The domain of the From address (`papertide <digest@example.org>` -> example.org)."""
-    _, address = parseaddr(sender)
-    _, at, domain = address.rpartition("@")
+    _, at, domain = mail_address(sender).rpartition("@")
     return domain.strip() if at and domain.strip() else fallback
 
 
@@ -260,11 +272,7 @@ def digest_message(
     }
     env = environment()
     headers = [
-        ("From", sender),
-        ("To", to),
-        ("Subject", subject),
-        ("Date", format_datetime(datetime.now(UTC))),
-        ("Message-ID", message_id or make_msgid(domain=mail_domain(sender))),
+        *_headers(sender=sender, to=to, subject=subject, message_id=message_id),
         ("List-Unsubscribe", f"<{unsubscribe_url}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]

@@ -15,8 +15,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parseaddr
-from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
@@ -28,7 +26,7 @@ from papertide.digests.build import build_digest
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import Envelope, MailError, MailFailure
 from papertide.digests.readers import Reader, load_readers
-from papertide.digests.render import digest_message_id
+from papertide.digests.render import digest_message_id, mail_address
 from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
 
 log = logging.getLogger(__name__)
@@ -267,12 +265,7 @@ def _mark_sending(
 
 def envelope_sender(settings: Settings) -> str:
     """MAIL FROM: the address of MAIL_FROM (`papertide <digest@example.org>` -> digest@example.org)."""
-    return _address(settings.mail_from)
-
-
-@lru_cache(maxsize=16)  # the same MAIL_FROM for every digest of a run: parsed once
-def _address(mail_from: str) -> str:
-    return parseaddr(mail_from)[1] or mail_from
+    return mail_address(settings.mail_from) or settings.mail_from
 
 
 def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing) -> bool:
