@@ -81,14 +81,21 @@ def test_a_new_vector_is_found_the_moment_its_batch_commits_without_entering_the
     assert nearest_id(session, fake_encoder, new.title, new.abstract) == new.id
 
 
-def test_search_walks_the_graph_and_reads_the_fresh_part_by_its_index(
-    session: Session, fake_encoder: FakeEncoder
-) -> None:
+@pytest.fixture
+def one_graph(session: Session, fake_encoder: FakeEncoder) -> repository.Graph:
+    """One paper embedded by the worker's job, which builds the graph over it."""
     make_paper(session)
     session.commit()
     jobs.embed(encoder=fake_encoder, batch_size=8)
     found = graph(session)
     assert found is not None
+    return found
+
+
+def test_search_walks_the_graph_and_reads_the_fresh_part_by_its_index(
+    session: Session, one_graph: repository.Graph
+) -> None:
+    found = one_graph
     query = "[" + ",".join(["0.05"] * 384) + "]"
     session.execute(
         text("SET LOCAL enable_seqscan = off")
@@ -106,17 +113,11 @@ def test_search_walks_the_graph_and_reads_the_fresh_part_by_its_index(
 
 
 def test_the_graph_is_built_to_search_widely_for_neighbours(
-    session: Session, fake_encoder: FakeEncoder
+    session: Session, one_graph: repository.Graph
 ) -> None:
     # ef_construction 128, not pgvector's 64: recall@10 0.86 -> 0.93 on 200,000 of the bench's vectors.
-    make_paper(session)
-    session.commit()
-    jobs.embed(encoder=fake_encoder, batch_size=8)
-    found = graph(session)
-    assert found is not None
-
     options = session.scalar(
-        text("SELECT reloptions FROM pg_class WHERE relname = :name"), {"name": found.name}
+        text("SELECT reloptions FROM pg_class WHERE relname = :name"), {"name": one_graph.name}
     )
 
     assert sorted(options) == ["ef_construction=128", "m=16"]
