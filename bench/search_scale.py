@@ -974,6 +974,68 @@ def measure_recall(encoder: Any, queries: list[Query]) -> Recall:
     )
 
 
+GRAPH_PARAMETERS = (
+    (16, 64),
+    (16, 128),
+    (16, 200),
+    (24, 128),
+)  # (m, ef_construction): pgvector's default first
+
+
+def compare_graphs(encoder: Any, queries: list[Query], n: int) -> list[tuple[str, float, float, float]]:
+    """HNSW graphs over the first `n` kept vectors, built with each (m, ef_construction) in turn on
+    an unlogged copy (dropped after): build seconds and recall@10 against an exact scan at
+    ef_search 100 and 200. Why papertide builds with ef_construction 128."""
+    import psycopg
+
+    from papertide import db
+
+    vectors = encoder.encode([q.text for q in queries])
+    url = db.database_url().replace("postgresql+psycopg://", "postgresql://")
+    rows: list[tuple[str, float, float, float]] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        dim = len(vectors[0])
+        conn.execute("SET maintenance_work_mem = '2GB'")
+        conn.execute("DROP TABLE IF EXISTS bench_graph_probe")
+        conn.execute(
+            f"CREATE UNLOGGED TABLE bench_graph_probe AS SELECT paper_id, embedding::vector({dim}) AS v "
+            f"FROM paper_embedding ORDER BY paper_id LIMIT {int(n)}"
+        )
+
+        def nearest(vector: Any) -> set[str]:
+            statement = "SELECT paper_id FROM bench_graph_probe ORDER BY v <=> %s::vector LIMIT 10"
+            return {row[0] for row in conn.execute(statement, (_literal(vector),))}
+
+        try:
+            conn.execute("SET enable_indexscan = off")
+            exact = [nearest(v) for v in vectors]
+            conn.execute("SET enable_indexscan = on")
+            for m, construction in GRAPH_PARAMETERS:
+                conn.execute("DROP INDEX IF EXISTS bench_graph_probe_hnsw")
+                log(f"  graph over {n:,} vectors, m {m}, ef_construction {construction} ...")
+                start = time.perf_counter()
+                conn.execute(
+                    "CREATE INDEX bench_graph_probe_hnsw ON bench_graph_probe USING hnsw "
+                    f"(v vector_cosine_ops) WITH (m = {m}, ef_construction = {construction})"
+                )
+                seconds = time.perf_counter() - start
+                recalls = []
+                for ef in (100, 200):
+                    conn.execute(f"SET hnsw.ef_search = {ef}")
+                    recalls.append(_recall([sorted(nearest(v)) for v in vectors], [sorted(e) for e in exact]))
+                rows.append((f"m {m}, ef_construction {construction}", seconds, *recalls))
+        finally:
+            conn.execute("DROP TABLE IF EXISTS bench_graph_probe")
+    return rows
+
+
+def report_graphs(rows: list[tuple[str, float, float, float]], n: int) -> None:
+    print(f"\n### HNSW build parameters over {n:,} of the vectors (--compare-graphs)\n")
+    print("| graph | build s | recall@10, ef_search 100 | recall@10, ef_search 200 |\n|---|---:|---:|---:|")
+    for label, seconds, at_100, at_200 in rows:
+        print(f"| {label} | {seconds:,.0f} | {at_100:.3f} | {at_200:.3f} |")
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -1117,6 +1179,7 @@ class Options:
     keep: Path | None
     rebuild_hnsw: bool = False
     rebuild_keywords: bool = False
+    compare_graphs: int = 0
     warm_up: int = 1000
 
 
@@ -1131,6 +1194,13 @@ def parse_args() -> Options:
         "--rebuild-keywords",
         action="store_true",
         help="with --keep and a kept corpus: time the keyword pass (ours and the replace-each baseline) again",
+    )
+    parser.add_argument(
+        "--compare-graphs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with a kept corpus: build HNSW graphs over N of its vectors with several parameters",
     )
     parser.add_argument(
         "--warm-up", type=int, default=1000, help="queries per mode before the measured ones (timed too)"
@@ -1149,14 +1219,15 @@ def parse_args() -> Options:
     if args.quick:
         args.papers, args.queries, args.warm_up = 20_000, 50, 20
     return Options(
-        args.papers,
-        args.queries,
-        args.recall_queries,
-        args.seed,
-        args.keep,
-        args.rebuild_hnsw,
-        args.rebuild_keywords,
-        args.warm_up,
+        papers=args.papers,
+        queries=args.queries,
+        recall_queries=args.recall_queries,
+        seed=args.seed,
+        keep=args.keep,
+        rebuild_hnsw=args.rebuild_hnsw,
+        rebuild_keywords=args.rebuild_keywords,
+        compare_graphs=args.compare_graphs,
+        warm_up=args.warm_up,
     )
 
 
@@ -1188,6 +1259,7 @@ def run(options: Options, space: Workspace) -> None:
     real = real_vectors(material, encoder)
     material.with_neighbours(real.papers)
     keyword_pass: list[tuple[str, int, float]] = []
+    graphs: list[tuple[str, float, float, float]] = []
     if reuse:
         assert space.state is not None
         built = Build(**json.loads(space.state.read_text())["build"])
@@ -1202,6 +1274,12 @@ def run(options: Options, space: Workspace) -> None:
             space.state.write_text(json.dumps(saved))
         if options.rebuild_keywords:
             keyword_pass = keyword_pass_timed(space.root)
+        if options.compare_graphs:
+            graphs = compare_graphs(
+                encoder,
+                make_queries(options.recall_queries, options.papers, material, options.seed),
+                options.compare_graphs,
+            )
     else:
         built = build(space.root, options.papers, options.seed, material, real, space.state)
     queries = make_queries(
@@ -1235,6 +1313,8 @@ def run(options: Options, space: Workspace) -> None:
     report_targets(samples, recall, built, options.recall_queries)
     if keyword_pass:
         report_keyword_pass(keyword_pass)
+    if graphs:
+        report_graphs(graphs, options.compare_graphs)
     sys.stdout.flush()
 
 

@@ -21,7 +21,8 @@ def torch_threads() -> Iterator[int]:
 
 def test_queries_are_embedded_on_one_thread(monkeypatch: pytest.MonkeyPatch, torch_threads: int) -> None:
     # Two threads per op wait on each other whenever another process holds a core: a query's
-    # p95 went from 15 ms to 149 ms on this 2-core box with one other busy process.
+    # p95 went from 13 ms to 103 ms on this 2-core box with one other busy process
+    # (bench/query_embedding.py).
     torch.set_num_threads(2)
     threads_at_load: list[int] = []
 

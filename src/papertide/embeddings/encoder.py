@@ -103,8 +103,8 @@ def embed_queries_on_one_thread() -> None:
 
     torch runs each op on one OpenMP thread per core by default, and every op waits for all of
     them: when another process holds one of the cores, that wait is a scheduler time slice, dozens
-    of times per query. On 2 cores with one other busy process, a query took 149 ms at p95 with two
-    threads and 15 ms with one (docs/benchmarks.md); alone it costs 9 ms with two, 14 with one."""
+    of times per query. On 2 cores with one other busy process, a query took 103 ms at p95 with two
+    threads and 13 ms with one; alone, 17 and 14 ms (bench/query_embedding.py)."""
     import torch
 
     torch.set_num_threads(1)
