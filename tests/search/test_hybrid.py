@@ -88,11 +88,11 @@ def test_a_failing_keyword_index_fails_hybrid_search_as_it_fails_keyword_search(
         search_service.search(session, query, encoder=corpus, keywords=Damaged())
 
 
-def test_hybrid_marks_words_found_beyond_the_keyword_list_as_both(
+def test_hybrid_says_which_hits_the_words_match_and_which_only_the_meaning(
     session: Session, corpus: FakeEncoder
 ) -> None:
-    # "synthesis" is in two abstracts; "graph" in one: each hit that either word matches says so,
-    # whichever list found it, and the rest say meaning.
+    # "synthesis" is in two abstracts, "graph" in one: each of those says words (or both); every
+    # other hit was found by meaning alone.
     page = run(session, "synthesis graph", corpus, mode=SearchMode.HYBRID, limit=30)
     by_words = {hit.paper.id for hit in page.hits if hit.matched in (MatchSource.WORDS, MatchSource.BOTH)}
 
