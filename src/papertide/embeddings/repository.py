@@ -38,9 +38,9 @@ from papertide.models import Paper, PaperEmbedding
 # measured as 64 MB filling up after 28,365 384-d vectors, 2,366 bytes each (issue 10).
 _GRAPH_BYTES_PER_VECTOR = 1024
 # pgvector's m (neighbours per node) stays at its default; ef_construction (how widely a build
-# searches for each node's neighbours) goes from 64 to 128. On 200,000 of the 1M bench's vectors:
-# recall@10 at ef_search 200 0.861 -> 0.932 for a build 1.65x as long (54 s -> 89 s); 200 gave
-# 0.936 at 2.3x, and m 24 gave less than 16 at the same ef_construction (docs/benchmarks.md).
+# searches for each node's neighbours) goes from 64 to 128. On 200,000 of the 1M bench's vectors
+# (bench/search_scale.py --compare-graphs): recall@10 at ef_search 200 0.906 -> 0.954 for a build
+# 1.8x as long; 200 gave 0.974 at 2.7x, and m 24 gave less than 16 at the same ef_construction.
 GRAPH_M = 16
 GRAPH_EF_CONSTRUCTION = 128
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
