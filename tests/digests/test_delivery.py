@@ -394,3 +394,32 @@ def test_a_run_encodes_its_readers_phrases_once_each_in_one_call_to_the_model(
 
     assert result.sent == 4
     assert fake_encoder.calls == [["diffusion models", "speech synthesis", "world models"]]
+
+
+class RecordedMeanwhile(Watching):
+    """While each message is with the mail server, another sender (one that resumed the delivery
+    after this one's lock was lost) records it failed."""
+
+    def look(self, message_id: str) -> None:
+        with psycopg.connect(psycopg_url(), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE digest_delivery SET status = 'failed', error = 'recorded by the other sender'"
+                " WHERE message_id = %s",
+                (message_id,),
+            )
+
+
+def test_an_outcome_another_sender_recorded_meanwhile_is_kept_not_overwritten(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=RecordedMeanwhile(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+
+    row = ledger(session)["a@example.org"]
+    assert len(inbox.messages) == 1
+    assert (row.status, row.error) == (DeliveryStatus.FAILED, "recorded by the other sender")
+    assert (result.sent, result.failed) == (0, 1), "the run reports what the ledger holds"

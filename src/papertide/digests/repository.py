@@ -183,16 +183,17 @@ def lock_for_record(session: Session, delivery_id: int) -> DigestDelivery | None
     return session.scalars(stmt).first()
 
 
-def record_sent(session: Session, *, delivery_id: int, now: datetime) -> bool:
+def record_sent(executor: Session | Connection, *, delivery_id: int, now: datetime) -> bool:
     """`sending` -> `sent` in one statement (the common outcome, once per message); False when the
-    delivery was not `sending` any more (another sender recorded it)."""
+    delivery was not `sending` any more (another sender recorded it). On an autocommit Connection
+    the statement is its own transaction: one round trip, no BEGIN and COMMIT around it."""
     table = _table(DigestDelivery)  # Core, lighter than the ORM, for the commonest statement of a run
     stmt = (
         update(table)
         .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING)
         .values(status=DeliveryStatus.SENT, sent_at=now, error=None, next_attempt_at=None, message=None)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    return bool(executor.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def try_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> set[int]:

@@ -309,6 +309,14 @@ def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber,
     return True
 
 
+def record_sent(connection: Connection, *, hand_off: HandOff, now: datetime) -> Delivered | None:
+    """A message the server took, recorded `sent` by one autocommitted statement (the common
+    outcome); None when the delivery is not `sending` any more: record_outcome decides then."""
+    if repository.record_sent(connection, delivery_id=hand_off.delivery_id, now=now):
+        return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT)
+    return None
+
+
 def record_outcome(
     session: Session, *, hand_off: HandOff, error: MailError | None, now: datetime, settings: Settings
 ) -> Delivered:

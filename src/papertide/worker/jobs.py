@@ -267,8 +267,13 @@ def _send_due(
     settings = get_settings()
     breaker = _Breaker(limit=settings.smtp_breaker_failures)
     _warm_up(digests, now=now)
-    with _hand_off_locks() as locks, _outcomes() as outcomes, mailer.session() as post:
-        line = _Line(post=post, outcomes=outcomes)
+    with (
+        _hand_off_locks() as locks,
+        _outcomes() as outcomes,
+        _outcomes(autocommit=True) as sent,
+        mailer.session() as post,
+    ):
+        line = _Line(post=post, outcomes=outcomes, sent=sent)
         after, progress = 0, False
         while True:
             try:
@@ -339,10 +344,12 @@ def _put_off(failed: digest_service.ComposeFailed, *, now: datetime | None) -> d
 
 @dataclass(frozen=True)
 class _Line:
-    """Where a run's messages go, and where their outcomes are written, one commit per message."""
+    """Where a run's messages go, and where their outcomes are written, one commit per message:
+    `sent` by one autocommitted statement on `sent`, anything else in a transaction on `outcomes`."""
 
     post: MailSession
     outcomes: Connection
+    sent: Connection
 
 
 def _hand_over_batch(
@@ -381,6 +388,10 @@ def _hand_over(
         line.post.send(hand_off.envelope)
     except MailError as failed:
         error = failed
+    if error is None:
+        sent = digest_service.record_sent(line.sent, hand_off=hand_off, now=now or datetime.now(UTC))
+        if sent is not None:
+            return sent, None
     with unit_of_work(line.outcomes) as session:
         delivered = digest_service.record_outcome(
             session, hand_off=hand_off, error=error, now=now or datetime.now(UTC), settings=get_settings()
@@ -401,13 +412,16 @@ def _hand_off_locks() -> Iterator[Connection]:
 
 
 @contextmanager
-def _outcomes() -> Iterator[Connection]:
-    """The run's own connection for recording outcomes, outside the pool (no checkout and ping per
-    message), committing without waiting for the disk (synchronous_commit off): a database crash
+def _outcomes(*, autocommit: bool = False) -> Iterator[Connection]:
+    """A connection of the run's own for recording outcomes, outside the pool (no checkout and ping
+    per message), committing without waiting for the disk (synchronous_commit off): a database crash
     can lose the last outcomes committed, which leaves those deliveries `sending`, resent as the
-    same bytes (the unknown case, docs/operations.md#digests); a crash of the sender loses none."""
+    same bytes (the unknown case, docs/operations.md#digests); a crash of the sender loses none.
+    `autocommit`: each statement its own transaction (the one-statement `sent`)."""
     connection = get_engine().connect()
-    connection.detach()  # its setting must not go back to the pool with it
+    if autocommit:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    connection.detach()  # its settings must not go back to the pool with it
     try:
         connection.exec_driver_sql("SET synchronous_commit TO off")
         connection.commit()
