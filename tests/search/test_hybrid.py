@@ -63,6 +63,27 @@ def test_semantic_mode_with_a_filter_ranks_only_papers_that_pass(
     assert not page.total_is_estimate
 
 
+def test_an_archive_filter_takes_in_its_subject_classes_in_semantic_mode(
+    session: Session, corpus: FakeEncoder
+) -> None:
+    make_paper(session, id="2601.00090", title="Speech", abstract="Speech synthesis.", categories=["eess.AS"])
+    make_paper(session, id="2601.00091", title="Speech", abstract="Speech synthesis.", categories=["math.CO"])
+    session.commit()
+    jobs.embed(encoder=corpus)
+
+    def found(*categories: str) -> set[str]:
+        query = {"categories": list(categories)}
+        return {
+            h.paper.id for h in run(session, "speech", corpus, mode=SearchMode.SEMANTIC, filters=query).hits
+        }
+
+    assert found("eess") == {"2601.00090"}, "eess is every eess.* paper"
+    assert found("math", "eess.AS") == {"2601.00090", "2601.00091"}
+    assert "2601.00090" not in found("cs"), "cs takes in cs.LG, not eess.AS"
+    assert "2601.00001" in found("cs")
+    assert found("ees") == set(), "an archive is a whole name, not a prefix of one"
+
+
 def test_exclusions_hold_for_meaning_too(session: Session, corpus: FakeEncoder) -> None:
     page = run(session, "speech synthesis -diffusion", corpus, mode=SearchMode.HYBRID, limit=30)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from papertide.search import query_syntax
 from papertide.search import service as search_service
 from papertide.search.schemas import DateField, SearchFilters, SearchMode, SearchQuery, SearchSort
 from tests.factories import make_paper
@@ -77,7 +78,11 @@ def test_query_syntax_from_the_searcher_is_never_an_operator(database: str, sess
     make_paper(session, abstract="Ordinary text.")
     session.commit()
 
-    run(session, q)  # no error: every piece is a word, a phrase or an exclusion
+    if query_syntax.parse(q).empty:  # "*:* -", '"""', "-": no word at all, refused with a reason
+        with pytest.raises(ValueError, match="no word to search for"):
+            run(session, q)
+    else:
+        run(session, q)  # no error: every piece is a word, a phrase or an exclusion
 
 
 def test_filters_narrow_by_category_code_author_and_dates(database: str, session: Session) -> None:
@@ -94,6 +99,11 @@ def test_filters_narrow_by_category_code_author_and_dates(database: str, session
         "2601.40002",
         "2601.40003",
     ]
+    # An archive takes in its subject classes (cs is cs.LG and cs.CL); a whole category only itself.
+    in_cs = ["2601.40001", "2601.40002", "2601.40004"]  # the last: make_paper's cs.LG
+    assert sorted(ids(session, "graph", filters={"categories": ["cs"]})) == in_cs
+    assert ids(session, "graph", filters={"categories": ["math"]}) == ["2601.40003"]
+    assert ids(session, "graph", filters={"categories": ["ma"]}) == []
     assert ids(session, "graph", filters={"has_code": True}) == ["2601.40002"]
     assert ids(session, "graph", filters={"author": "Muller"}) == ["2601.40001"]
     assert ids(session, "", filters={"author": "jürgen müller"}) == ["2601.40001"]  # an author alone
@@ -138,3 +148,7 @@ def test_hostile_filters_are_refused_with_a_reason() -> None:
         SearchFilters.model_validate({"date_from": "2026-02-01", "date_to": "2026-01-01"})
     with pytest.raises(ValueError, match="query is empty"):
         SearchQuery.model_validate({"q": "   "})
+    for nothing in ("-speech", '-"speech synthesis"', "🎉", "\\ ^ :", "\u200b"):
+        with pytest.raises(ValueError, match="no word to search for"):
+            SearchQuery.model_validate({"q": nothing})
+    assert SearchQuery.model_validate({"q": "-speech", "filters": {"author": "Müller"}}).q == "-speech"

@@ -110,3 +110,16 @@ def test_a_long_abstract_shows_its_best_stretch_with_the_words_marked() -> None:
     assert html.startswith("… ")
     assert html.endswith(" …")
     assert len(html.split()) < 50
+
+
+@pytest.mark.parametrize(
+    ("abstract", "shown"),
+    [
+        ("(Preprint) Speech synthesis.", "(Preprint) <mark>Speech</mark> synthesis."),
+        ('"Speech" is hard.', "&#34;<mark>Speech</mark>&#34; is hard."),
+        ("<<>>", "&lt;&lt;&gt;&gt;"),
+        ("", ""),
+    ],
+)
+def test_a_short_abstract_is_shown_whole_from_its_first_character(abstract: str, shown: str) -> None:
+    assert highlight(abstract, wanted={"speech"}, terms=lambda word: [word.lower()]) == shown

@@ -77,6 +77,10 @@ def test_ten_profiles_fit_and_the_eleventh_is_refused_by_name(tx_session: Sessio
         ("audio", ", ".join(f"p{n}" for n in range(11)), "", "phrases", "at most 10 interests"),
         ("audio", "speech", "cs.CL, <script>", "categories", "“<script>” is not an arXiv category"),
         ("audio", "speech", "cs.CL; DROP", "categories", "is not an arXiv category"),
+        ("audio", "speech", "-", "categories", "“-” is not an arXiv category"),
+        ("audio", "speech", "cs.CL a-.-", "categories", "“a-.-” is not an arXiv category"),
+        ("audio", "\u200b", "", "phrases", "at least one phrase or one arXiv category"),
+        ("audio", "\u202e\u202c, \x7f", "", "phrases", "at least one phrase or one arXiv category"),
         ("audio", "speech", " ".join(f"cs.A{chr(97 + n)}" for n in range(11)), "categories", "at most 10"),
     ],
 )
@@ -185,6 +189,10 @@ def test_digest_size_and_mix_are_stored(tx_session: Session) -> None:
         ("0", "5", "0.5", "papers_per_section"),
         ("51", "5", "0.5", "papers_per_section"),
         ("eight", "5", "0.5", "papers_per_section"),
+        ("1_0", "5", "0.5", "papers_per_section"),
+        ("\uff15", "5", "0.5", "papers_per_section"),  # full-width 5
+        ("8", "\u0665", "0.5", "trending_papers"),  # Arabic-Indic 5
+        ("8", "5", "0.2_5", "interest_mix"),
         ("8", "-1", "0.5", "trending_papers"),
         ("8", "51", "0.5", "trending_papers"),
         ("8", "5", "1.5", "interest_mix"),
@@ -276,6 +284,50 @@ def test_a_bad_schedule_is_refused_and_nothing_changes(
         7,
         "UTC",
     )
+
+
+def test_categories_as_arxiv_writes_them_are_kept() -> None:
+    assert preferences.parse_categories("hep-th, q-bio.NC cs.CL math-ph stat.ML") == [
+        "hep-th",
+        "q-bio.NC",
+        "cs.CL",
+        "math-ph",
+        "stat.ML",
+    ]
+
+
+def test_a_mix_of_minus_zero_is_stored_as_zero(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+
+    preferences.set_digest_size(
+        subscriber=subscriber, papers_per_section="8", trending_papers="5", interest_mix="-0"
+    )
+
+    assert str(subscriber.interest_mix) == "0.0", "the page shows 0, not -0"
+
+
+def test_an_hour_in_other_digits_is_refused(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+
+    with pytest.raises(FieldError, match="Give a whole number from 0 to 23") as refused:
+        preferences.set_schedule(
+            subscriber=subscriber,
+            frequency="daily",
+            days=[],
+            weekly_day="1",
+            send_hour="\uff11\uff18",
+            time_zone="UTC",
+        )
+
+    assert refused.value.field == "send_hour"
+    assert subscriber.send_hour == 7
+
+
+def test_phrases_read_as_shown_and_repeat_regardless_of_case() -> None:
+    assert service.parse_interests("\u202eStraße\u202c, STRASSE\n sp\x7feech \u200b, ,\u2060") == [
+        "Straße",
+        "speech",
+    ]
 
 
 def test_every_zone_offered_is_one_python_can_load() -> None:

@@ -170,6 +170,23 @@ def test_an_expired_confirm_link_says_so_and_shows_no_button(
     assert choices(session, "late@example.org")[0] == SubscriberStatus.PENDING
 
 
+def test_a_one_click_unsubscribe_sent_twice_is_answered_ok_both_times(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    press_confirm(client, sign_up(client, inbox, "twice@example.org"))
+    subscriber = subscriber_by_email(session, "twice@example.org")
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    one_click = {"data": {"List-Unsubscribe": "One-Click"}}
+
+    first = client.post(f"/unsubscribe/{leave}", **one_click)  # type: ignore[arg-type]
+    again = client.post(f"/unsubscribe/{leave}", **one_click)  # type: ignore[arg-type]
+
+    assert (first.status_code, again.status_code) == (200, 200), "a provider's retry is not an error"
+    assert "twice@example.org" in again.text
+    assert choices(session, "twice@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
+
+
 def test_a_used_unsubscribe_link_says_so_and_shows_no_button(
     client: TestClient, inbox: Inbox, session: Session
 ) -> None:

@@ -22,6 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from sqlalchemy.orm import Session
 
+from papertide.search import query_syntax
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder, make_paper
@@ -96,9 +97,9 @@ def test_the_fuzzed_list_is_every_api_operation(schema: Any) -> None:
 
 
 def breaks_a_search_rule(params: dict[str, Any]) -> bool:
-    """/api/v1/search's two rules that OpenAPI cannot state (they join two parameters): some words
-    or an author, and `from` on or before `to`."""
-    nothing = not str(params.get("q", "")).split() and not str(params.get("author", "")).split()
+    """/api/v1/search's two rules that OpenAPI cannot state (they join two parameters): a word to
+    find or an author, and `from` on or before `to`."""
+    nothing = query_syntax.parse(str(params.get("q", ""))).empty and not str(params.get("author", "")).split()
     start, end = params.get("from"), params.get("to")
     return nothing or (
         start is not None and end is not None and date.fromisoformat(start) > date.fromisoformat(end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,8 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
+from papertide.digests import service as digest_service
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import InterestProfile, Subscriber, SubscriberStatus, SubscriberToken
+from papertide.models import DigestDelivery, InterestProfile, Subscriber, SubscriberStatus, SubscriberToken
 from papertide.subscribers import repository, service
 from papertide.web.app import create_app
 from papertide.web.deps import csrf_token
@@ -471,3 +473,177 @@ def test_the_confirmation_email_carries_a_manage_link_that_opens_once_confirmed(
     client.post(f"/confirm/{confirm}", data={"csrf": csrf_from(client.get(f"/confirm/{confirm}").text)})
     assert client.get(manage).status_code == 200
     assert stored(session, "new@example.org").status == SubscriberStatus.CONFIRMED
+
+
+# --- leaving and coming back --------------------------------------------------------------------
+
+
+def sign_up(client: TestClient, inbox: Inbox, email: str, interests: str = "") -> str:
+    """The subscribe form's POST; returns the confirmation email's confirm token."""
+    form = csrf_from(client.get("/subscribe").text)
+    data = {"email": email, "interests": interests, "frequency": "daily", "csrf": form}
+    assert client.post("/subscribe", data=data).status_code == 200
+    return link_token(inbox.messages[-1], "confirm")
+
+
+def confirmed_manage_page(client: TestClient, token: str) -> str:
+    """Press Confirm; returns the manage page the confirmed page links to."""
+    csrf = csrf_from(client.get(f"/confirm/{token}").text)
+    confirmed = client.post(f"/confirm/{token}", data={"csrf": csrf})
+    assert confirmed.status_code == 200
+    link = re.search(r'href="(/manage/[^"]+)" id="manage"', confirmed.text)
+    assert link, "the confirmed page links to the manage page"
+    return link.group(1)
+
+
+def paused_then_left(client: TestClient, inbox: Inbox, email: str = "back@example.org") -> str:
+    """A reader who subscribed, paused the digest and unsubscribed; returns their old manage page."""
+    page = confirmed_manage_page(client, sign_up(client, inbox, email, "speech synthesis"))
+    assert post(client, page, "/pause").status_code == 303
+    assert post(client, page, "/unsubscribe").status_code == 200
+    return page
+
+
+def test_a_reader_who_paused_then_left_and_came_back_gets_the_digest_again(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    paused_then_left(client, inbox)
+
+    page = confirmed_manage_page(client, sign_up(client, inbox, "back@example.org", "robots"))
+
+    assert "Resume the digest" not in client.get(page).text, "the new subscription is not paused"
+    reader = stored(session, "back@example.org")
+    assert (reader.status, reader.paused_at) == (SubscriberStatus.CONFIRMED, None)
+    digest_service.prepare_deliveries(session, digest_date=date(2026, 12, 1))
+    deliveries = session.scalars(select(DigestDelivery).where(DigestDelivery.subscriber_id == reader.id))
+    assert len(deliveries.all()) == 1, "the next digest goes out"
+
+
+def test_a_manage_link_from_before_an_unsubscribe_stays_dead_after_subscribing_again(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    old = paused_then_left(client, inbox)
+    new = confirmed_manage_page(client, sign_up(client, inbox, "back@example.org", "robots"))
+
+    opened = client.get(old)
+    pressed = client.post(old + "/resume", data={"csrf": csrf_token(get_settings(), "manage")})
+
+    for response in (opened, pressed):
+        assert response.status_code == 410
+        assert "This manage link stopped working when the address unsubscribed" in response.text
+        assert "set-cookie" not in response.headers
+    assert client.get(new).status_code == 200, "the new subscription's own link opens the page"
+
+
+def test_right_after_unsubscribing_the_old_link_says_the_address_has_left(
+    client: TestClient, inbox: Inbox
+) -> None:
+    old = paused_then_left(client, inbox)
+
+    response = client.get(old)
+
+    assert response.status_code == 410
+    assert "This address has unsubscribed" in response.text
+
+
+def test_the_manage_link_in_a_new_confirmation_after_unsubscribing_asks_to_press_confirm(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    paused_then_left(client, inbox)
+    confirm = sign_up(client, inbox, "back@example.org", "robots")
+    manage = f"/manage/{link_token(inbox.messages[-1], 'manage')}"
+
+    early = client.get(manage)
+
+    assert early.status_code == 409
+    assert "This address is not confirmed yet. Press Confirm in the email" in early.text
+    assert "unsubscribed" not in early.text
+    confirmed_manage_page(client, confirm)
+    assert client.get(manage).status_code == 200
+    assert stored(session, "back@example.org").status == SubscriberStatus.CONFIRMED
+
+
+def test_once_the_new_confirmation_has_expired_the_link_says_the_address_has_left(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    paused_then_left(client, inbox)
+    sign_up(client, inbox, "back@example.org", "robots")
+    manage = f"/manage/{link_token(inbox.messages[-1], 'manage')}"
+    session.execute(
+        update(SubscriberToken)
+        .where(SubscriberToken.purpose == "confirm")
+        .values(created_at=SubscriberToken.created_at - service.CONFIRM_TOKEN_TTL)
+    )
+    session.commit()
+
+    response = client.get(manage)
+
+    assert response.status_code == 410
+    assert "This address has unsubscribed" in response.text
+
+
+# --- what a profile may hold --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("categories", ["-", "--.-", "a-.-", "cs.-", "-cs"])
+def test_dashes_are_not_an_arxiv_category(client: TestClient, session: Session, categories: str) -> None:
+    page = manage_link(session)
+
+    refused = post(client, page, "/profiles", name="dashes", categories=categories)
+
+    assert refused.status_code == 422
+    assert problem(refused, "new", "categories") == (
+        f"“{categories}” is not an arXiv category (write them like cs.CL or stat.ML)."
+    )
+    assert profile_names(session) == [service.FIRST_PROFILE]
+
+
+@pytest.mark.parametrize("phrases", ["\u200b", "\u200b, \u2060\n\ufeff", "\u202e\u202c", "\x7f"])
+def test_a_profile_of_invisible_phrases_is_refused_as_an_empty_one(
+    client: TestClient, session: Session, phrases: str
+) -> None:
+    page = manage_link(session)
+
+    invisible = post(client, page, "/profiles", name="ghost", phrases=phrases)
+    empty = post(client, page, "/profiles", name="ghost", phrases="")
+
+    assert invisible.status_code == empty.status_code == 422
+    assert problem(invisible, "new", "phrases") == problem(empty, "new", "phrases")
+    assert profile_names(session) == [service.FIRST_PROFILE]
+
+
+def test_hidden_characters_are_dropped_from_phrases_and_repeats_are_one(
+    client: TestClient, session: Session
+) -> None:
+    page = manage_link(session)
+
+    saved = post(
+        client, page, "/profiles", name="roads", phrases="\u202eStraße\u202c, STRASSE, sp\x7feech\u200b"
+    )
+
+    assert saved.status_code == 303
+    session.expire_all()
+    [_, roads] = repository.profiles(session, stored(session).id)
+    assert roads.phrases == ["Straße", "speech"]
+
+
+def test_an_invisible_sign_up_interest_counts_as_none(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    def asked(token: str) -> str:
+        choices = re.search(r'<p id="choices">([^<]*)</p>', client.get(f"/confirm/{token}").text)
+        assert choices, "the confirm page says what it confirms"
+        return choices.group(1)
+
+    def mailed(email: str) -> str:
+        body = inbox.to(email)[-1].get_body(preferencelist=("plain",))
+        assert body is not None
+        return re.sub(r"http://testserver/\S+", "LINK", body.get_content()).replace(email, "X")
+
+    invisible = sign_up(client, inbox, "ghost@example.org", "\u200b, \u202e\u202c\n\x7f")
+    empty = sign_up(client, inbox, "plain@example.org", "")
+
+    assert asked(invisible) == asked(empty) == "You asked for a daily digest."
+    assert mailed("ghost@example.org") == mailed("plain@example.org")
+    confirmed_manage_page(client, invisible)
+    assert profile_names(session, "ghost@example.org") == [], "no profile of invisible phrases"

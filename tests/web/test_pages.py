@@ -113,6 +113,7 @@ def test_api_returns_the_documented_shapes(client: TestClient) -> None:
         ("/search?q=" + "x" * 301, 422, "The query is too long"),
         ("/search?q=hello&mode=telepathy", 422, "Unknown search mode"),
         ("/api/v1/search?q=" + "x" * 301, 422, "at most 300 characters"),
+        ("/api/v1/search?q=-speech", 422, "the query has no word to search for"),
         ("/api/v1/trending?period=year", 422, "period"),
         ("/?period=year", 422, "Some of the input was not valid"),
     ],

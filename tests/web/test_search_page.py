@@ -169,6 +169,8 @@ def test_nothing_found_says_so_and_how_to_loosen_it(client: TestClient) -> None:
     assert count_line(filtered).startswith("No results for “speech”")
     assert "Try removing a filter" in count_line(filtered)
     assert "Try fewer words" in count_line(plain)
+    semantic = page(client, q="speech", mode="semantic", categories="math.AG")
+    assert "semantic mode" not in count_line(semantic), "no hint to use the mode already in use"
 
 
 def test_the_form_sent_empty_is_the_form_alone(client: TestClient) -> None:
@@ -217,6 +219,8 @@ def test_an_author_alone_lists_their_papers_without_the_model(
         ({"q": "speech", "date_field": "updated"}, "Unknown date field"),
         ({"q": "speech", "has_code": "maybe"}, "“Has code” is either ticked or not"),
         ({"q": " ", "categories": "cs.CL", "sort": "newest"}, "Type some words to search for, or an author."),
+        ({"q": "-speech"}, "Type a word to find: a -word only leaves papers out"),
+        ({"q": "🎉 \\ ---", "mode": "semantic"}, "Type a word to find"),
     ],
 )
 def test_a_bad_field_gets_a_422_page_that_names_it(

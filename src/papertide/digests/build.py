@@ -29,6 +29,7 @@ from papertide.digests.render import (
 )
 from papertide.embeddings.encoder import Encoder
 from papertide.models import Frequency, InterestProfile, Paper, Subscriber, SubscriberStatus
+from papertide.papers import categories
 from papertide.papers import repository as paper_repository
 from papertide.subscribers import repository as subscriber_repository
 
@@ -243,8 +244,8 @@ def _by_categories(
 ) -> ProfileFit:
     """Papers in one of the profile's arXiv categories belong too, whatever their words."""
     chosen = set(profile.categories)
-    for n, categories in enumerate(pool.categories):
-        hit = sorted(categories & chosen)
+    for n, paper_categories in enumerate(pool.categories):
+        hit = categories.matching(paper_categories, chosen)
         if hit and why[n] is None:
             why[n] = f"in {hit[0]}"
     return ProfileFit(profile_id=profile.id, name=profile.name, relevance=relevance.tolist(), why=why)

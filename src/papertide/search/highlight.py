@@ -32,7 +32,9 @@ def highlight(abstract: str, *, wanted: set[str], terms: Callable[[str], list[st
 
     marks = [hit(word) for word in words]
     start, end = _best_window(marks)
-    out: list[str] = ["… " if start > 0 else ""]
+    # From the start, what comes before the first word is kept: "(Preprint) ...", a quote, or all
+    # of an abstract with no word in it.
+    out: list[str] = ["… " if start > 0 else str(escape(pieces[0]))]
     for n in range(start, end):
         word = str(escape(words[n]))
         out.append(f"<mark>{word}</mark>" if marks[n] else word)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from pathlib import Path
 import tantivy
 
 from papertide.config import Settings
+from papertide.papers import categories
 from papertide.search.query_syntax import UserQuery
 from papertide.search.schemas import DateField, SearchFilters
 
@@ -252,7 +254,13 @@ class KeywordIndex:
             names = list(self.analyzers[NAMES].analyze(filters.author))
             must += [self._term("authors", name) for name in names]
         if filters.categories:
-            must.append(tantivy.Query.term_set_query(self.schema, "categories", list(filters.categories)))
+            # A category exactly, or for an archive ("cs") any of its subject classes too.
+            whole = tantivy.Query.term_set_query(self.schema, "categories", list(filters.categories))
+            classes = [
+                tantivy.Query.regex_query(self.schema, "categories", re.escape(archive) + r"\..+")
+                for archive in categories.archives(filters.categories)
+            ]
+            must.append(_any([whole, *classes]))
         if filters.date_from or filters.date_to:
             field = "published" if filters.date_field == DateField.PUBLISHED else "listed"
             must.append(

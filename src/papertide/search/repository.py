@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from papertide.embeddings import repository as embedding_repository
 from papertide.models import KeywordPending, PaperEmbedding, PaperScore
+from papertide.papers import categories
 from papertide.search.keyword_index import KeywordDoc
 from papertide.search.schemas import DateField, SearchFilters
 
@@ -185,8 +186,16 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[str, dict[str, Any]]:
             conditions.append(f"array_to_string(p.authors, ' ') ~* ('\\m' || :author_{n} || '\\M')")
             params[f"author_{n}"] = word
     if filters.categories:
-        conditions.append("p.categories && CAST(:categories AS text[])")
+        condition = "p.categories && CAST(:categories AS text[])"
         params["categories"] = list(filters.categories)
+        if archives := categories.archives(filters.categories):
+            # An archive ("cs") takes in its subject classes (cs.CL, ...): papers/categories.py.
+            condition = (
+                f"({condition} OR EXISTS (SELECT 1 FROM unnest(p.categories) AS c"
+                " WHERE c LIKE ANY(CAST(:category_classes AS text[]))))"
+            )
+            params["category_classes"] = [f"{archive}.%" for archive in archives]
+        conditions.append(condition)
     column = (
         "coalesce(p.published_at, p.announced_at)"
         if filters.date_field == DateField.PUBLISHED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -10,13 +9,14 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from papertide.models import Paper
+from papertide.papers.categories import CATEGORY
+from papertide.search import query_syntax
 
 MAX_QUERY_LENGTH = 300
 MAX_AUTHOR_LENGTH = 200
 MAX_CATEGORIES = 10
 MAX_PAGE = 50  # 50 pages of 100: deeper than any searcher reads, and it bounds each list's depth
 EARLIEST, LATEST = date(1800, 1, 1), date(2200, 12, 31)
-CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")  # cs.CL, math.AG, hep-th, q-bio.NC
 
 
 class SearchMode(StrEnum):
@@ -104,8 +104,15 @@ class SearchQuery(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_search(self) -> SearchQuery:
-        if not self.q and not self.filters.author:
+        if self.filters.author:
+            return self
+        if not self.q:
             raise ValueError("the query is empty: type some words, or an author")
+        if query_syntax.parse(self.q).empty:
+            # "-speech", "🎉" or "\\": no word to find, so every paper would be "no results".
+            raise ValueError(
+                "the query has no word to search for: type a word to find (a -word only leaves papers out), or an author"
+            )
         return self
 
     @property

@@ -9,8 +9,6 @@ lock (`read_link(..., lock=True)`), so two forms sent at once apply one after th
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from papertide.models import EVERY_DAY, Frequency, InterestProfile, Subscriber, SubscriberStatus
 from papertide.papers import repository as paper_repository
+from papertide.papers.categories import CATEGORY
 from papertide.subscribers import repository
 from papertide.subscribers.service import MAX_PROFILES as MAX_PROFILES  # re-exported: the page shows it
-from papertide.subscribers.service import SubscriptionError, parse_interests
+from papertide.subscribers.service import SubscriptionError, parse_interests, visible_text
 
 MAX_PROFILE_NAME = 60
 MAX_CATEGORIES = 10
@@ -31,8 +30,6 @@ MAX_TRENDING_PAPERS = 50
 MAX_TIME_ZONE_LENGTH = 64
 NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
 TRENDING_SECTION = "Trending"  # the digest's own section: no profile may take its name
-# An arXiv category as arXiv writes it: an archive ("hep-th") or archive.subject ("cs.CL", "stat.ML").
-CATEGORY = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 DAY_NAMES = {
     1: "Monday",
     2: "Tuesday",
@@ -171,14 +168,6 @@ def _still_subscribed(session: Session, subscriber_id: int) -> None:
         raise NotSubscribed("You have unsubscribed, so there is no digest for this vote to change.")
 
 
-def visible_text(raw: str) -> str:
-    """A name as a reader sees it: compatibility forms folded (NFKC), invisible format characters
-    (zero-width spaces, direction overrides) dropped, runs of spaces made one. Checked after this,
-    "Trending\u200b" is "Trending", and a name of invisible characters is empty."""
-    folded = unicodedata.normalize("NFKC", raw)
-    return " ".join("".join(c for c in folded if unicodedata.category(c) != "Cf").split())
-
-
 def _check_name_is_free(name: str, others: list[InterestProfile]) -> None:
     # Case-insensitive: "Speech" and "speech" would be two sections nobody can tell apart.
     if any(p.name.casefold() == name.casefold() for p in others):
@@ -196,23 +185,26 @@ def set_digest_size(
 
 
 def _whole_number(raw: str, field: str, *, low: int, high: int) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise FieldError(field, f"Give a whole number from {low} to {high}.") from None
-    if not low <= value <= high:
+    # ASCII digits only: int() also takes "1_0", full-width and Arabic-Indic digits (U+FF15,
+    # U+0665), which the page would then show back as a different number than the one typed.
+    digits = raw.strip()
+    if not (digits.isascii() and digits.isdigit() and low <= int(digits) <= high):
         raise FieldError(field, f"Give a whole number from {low} to {high}.")
-    return value
+    return int(digits)
 
 
 def _fraction(raw: str, field: str) -> float:
+    number = raw.strip()
+    # float() also takes "0.2_5" and full-width digits; the page offers only plain decimals.
+    if not number.isascii() or "_" in number:
+        raise FieldError(field, "Give a number from 0 to 1.")
     try:
-        value = float(raw.strip())
+        value = float(number)
     except ValueError:
         raise FieldError(field, "Give a number from 0 to 1.") from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise FieldError(field, "Give a number from 0 to 1.")
-    return value
+    return value or 0.0  # "-0" is stored and shown as 0, not -0.0
 
 
 def set_schedule(

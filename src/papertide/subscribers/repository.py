@@ -114,14 +114,38 @@ def retire_confirm_tokens(
     session: Session, *, subscriber_id: int, at: datetime, older_than_id: int | None = None
 ) -> None:
     """Mark a subscriber's unused confirm tokens used (only those before `older_than_id` if given)."""
+    _retire_tokens(
+        session, subscriber_id=subscriber_id, purpose=TokenPurpose.CONFIRM, at=at, older_than_id=older_than_id
+    )
+
+
+def retire_manage_tokens(session: Session, *, subscriber_id: int, at: datetime) -> None:
+    """Mark a subscriber's unused manage tokens used: their links stop opening the page."""
+    _retire_tokens(session, subscriber_id=subscriber_id, purpose=TokenPurpose.MANAGE, at=at)
+
+
+def _retire_tokens(
+    session: Session, *, subscriber_id: int, purpose: str, at: datetime, older_than_id: int | None = None
+) -> None:
     stmt = update(SubscriberToken).where(
         SubscriberToken.subscriber_id == subscriber_id,
-        SubscriberToken.purpose == TokenPurpose.CONFIRM,
+        SubscriberToken.purpose == purpose,
         SubscriberToken.used_at.is_(None),
     )
     if older_than_id is not None:
         stmt = stmt.where(SubscriberToken.id < older_than_id)
     session.execute(stmt.values(used_at=at), execution_options={"synchronize_session": False})
+
+
+def has_unused_token(session: Session, *, subscriber_id: int, purpose: str, created_after: datetime) -> bool:
+    """Whether the subscriber has a token of this purpose, unused and created after `created_after`."""
+    stmt = select(SubscriberToken.id).where(
+        SubscriberToken.subscriber_id == subscriber_id,
+        SubscriberToken.purpose == purpose,
+        SubscriberToken.used_at.is_(None),
+        SubscriberToken.created_at > created_after,
+    )
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def profiles(session: Session, subscriber_id: int) -> list[InterestProfile]:

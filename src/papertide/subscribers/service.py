@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -28,6 +29,9 @@ FIRST_PROFILE = "My interests"  # the profile a sign-up's interests become
 SIGN_UP_WINDOW = timedelta(hours=1)  # allow_sign_up counts per clock hour
 MAX_INTERESTS = 10
 MAX_INTEREST_LENGTH = 120
+# Unicode categories a reader never sees: format characters (Cf: zero-width space, bidi overrides)
+# and controls (Cc: DEL, NUL; the whitespace among them is kept and folded as whitespace).
+INVISIBLE = frozenset({"Cf", "Cc"})
 
 
 class SubscriptionError(ValueError):
@@ -117,12 +121,24 @@ def normalize_email(raw: str) -> str:
         raise SubscriptionError(f"That email address is not valid: {error}") from None
 
 
+def visible_text(raw: str) -> str:
+    """Text as a reader sees it: compatibility forms folded (NFKC), invisible format characters
+    (zero-width spaces, direction overrides) and control characters (DEL) dropped, runs of spaces
+    made one. Checked after this, "Trending\u200b" is "Trending", and text of invisible characters
+    is empty."""
+    folded = unicodedata.normalize("NFKC", raw)
+    kept = "".join(c for c in folded if c.isspace() or unicodedata.category(c) not in INVISIBLE)
+    return " ".join(kept.split())
+
+
 def parse_interests(raw: str) -> list[str]:
-    """Free text, one phrase per line or comma; blank and repeated phrases dropped."""
+    """Free text, one phrase per line or comma; blank, invisible and repeated phrases dropped."""
     phrases: list[str] = []
     for part in raw.replace("\n", ",").split(","):
-        phrase = " ".join(part.split())
-        if not phrase or phrase.lower() in (p.lower() for p in phrases):
+        # As it reads: a phrase of zero-width spaces would match nothing and still count as one,
+        # and "speech" with a hidden character would be a second "speech" the reader cannot see.
+        phrase = visible_text(part)
+        if not phrase or phrase.casefold() in (p.casefold() for p in phrases):
             continue
         if len(phrase) > MAX_INTEREST_LENGTH:
             raise SubscriptionError(
@@ -236,6 +252,9 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Lin
     if subscriber.status != SubscriberStatus.CONFIRMED:
         subscriber.status = SubscriberStatus.CONFIRMED
         subscriber.confirmed_at = now
+        # A new subscription starts sending: a pause from before an unsubscribe is not this
+        # subscription's, and nothing on the confirmed page says the digest is paused.
+        subscriber.paused_at = None
     repository.mark_used(row, at=now)
     # An older link still in the mailbox must not switch back to the choices this one replaced.
     repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now, older_than_id=row.id)
@@ -275,6 +294,20 @@ def stop(session: Session, *, subscriber: Subscriber, now: datetime) -> None:
         subscriber.unsubscribed_at = now
     # A confirmation still waiting in the mailbox must not quietly start the digest again.
     repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now)
+    # Nor may a manage link from before the unsubscribe open the page of a later subscription:
+    # whoever holds an old digest (a forward, a shared inbox) is not vouched for by a new confirm.
+    repository.retire_manage_tokens(session, subscriber_id=subscriber.id, at=now)
+
+
+def awaits_confirmation(session: Session, *, subscriber: Subscriber, now: datetime | None = None) -> bool:
+    """Whether the address has a confirm link it could still press (signed up, not yet confirmed)."""
+    now = now or datetime.now(UTC)
+    return repository.has_unused_token(
+        session,
+        subscriber_id=subscriber.id,
+        purpose=TokenPurpose.CONFIRM,
+        created_after=now - CONFIRM_TOKEN_TTL,
+    )
 
 
 def allow_sign_up(session: Session, *, client: str, limit: int, now: datetime) -> SignUpAllowance:

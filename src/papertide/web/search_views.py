@@ -116,6 +116,8 @@ def explain(error: ValidationError) -> str:
 def _sentence(problem: Any) -> str:
     loc = [str(part) for part in problem["loc"]]
     if not loc:  # the rule on the whole query: something to search for
+        if "no word to search for" in _message(problem):
+            return "Type a word to find: a -word only leaves papers out (or search by author)."
         return "Type some words to search for, or an author."
     field = loc[1] if loc[0] == "filters" and len(loc) > 1 else loc[0]
     if field == "categories":

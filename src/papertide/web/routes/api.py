@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from papertide.config import Settings, get_settings
 from papertide.db import read_session
 from papertide.papers import repository as paper_repository
+from papertide.papers.categories import CATEGORY
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking import service as ranking_service
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexUnavailable
 from papertide.search.schemas import (
-    CATEGORY,
     MAX_AUTHOR_LENGTH,
     MAX_CATEGORIES,
     MAX_PAGE,

@@ -29,6 +29,14 @@ from papertide.web.reader_cookie import set_reader
 router = APIRouter(prefix="/manage/{token}")
 FORM = "manage"  # one CSRF token for every form on the page
 NOT_FOUND = "This manage link is not valid. Use the “Manage your digest” link in your newest digest."
+UNSUBSCRIBED = (
+    "This address has unsubscribed, so there is no digest to manage. Subscribe again to start a new one."
+)
+RETIRED = (
+    "This manage link stopped working when the address unsubscribed, so nothing was changed. "
+    "Use the “Manage your digest” link in your newest digest, or the one on the page that confirmed "
+    "your new subscription."
+)
 ProfileId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 CsrfField = Annotated[str | None, Form(max_length=500)]
 # The notice a redirect back to the page shows; only these fixed texts, never text from the URL.
@@ -48,6 +56,13 @@ def _subscriber(session: Session, token: str, *, lock: bool) -> Subscriber:
     link = subscriber_service.read_link(session, token, TokenPurpose.MANAGE, lock=lock)
     if link is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
+    subscriber = link.subscriber
+    if link.state == LinkState.USED and subscriber.status == SubscriberStatus.CONFIRMED:
+        # A manage link is used up only by an unsubscribe: this one belongs to a subscription
+        # that ended, and a new one comes with its own links.
+        raise HTTPException(status_code=410, detail=RETIRED)
+    if link.state == LinkState.USED:
+        raise HTTPException(status_code=410, detail=UNSUBSCRIBED)
     if link.state != LinkState.VALID:
         days = subscriber_service.MANAGE_TOKEN_TTL.days
         raise HTTPException(
@@ -55,19 +70,20 @@ def _subscriber(session: Session, token: str, *, lock: bool) -> Subscriber:
             detail=f"This manage link has expired (links work for {days} days), so nothing was changed. "
             "Every digest carries a fresh one, or fill in the subscribe form with your address to get one by email.",
         )
-    if link.subscriber.status == SubscriberStatus.PENDING:
+    # An address that unsubscribed and has just signed up again is, like a new one, waiting for
+    # its Confirm button: that is the next step to tell it, not that it has left.
+    if subscriber.status == SubscriberStatus.PENDING or (
+        subscriber.status == SubscriberStatus.UNSUBSCRIBED
+        and subscriber_service.awaits_confirmation(session, subscriber=subscriber)
+    ):
         raise HTTPException(
             status_code=409,
             detail="This address is not confirmed yet. Press Confirm in the email this link came with; "
             "then this link opens your preferences.",
         )
-    if link.subscriber.status != SubscriberStatus.CONFIRMED:
-        raise HTTPException(
-            status_code=410,
-            detail="This address has unsubscribed, so there is no digest to manage. "
-            "Subscribe again to start a new one.",
-        )
-    return link.subscriber
+    if subscriber.status != SubscriberStatus.CONFIRMED:
+        raise HTTPException(status_code=410, detail=UNSUBSCRIBED)
+    return subscriber
 
 
 def reader(session: SessionDep, token: str) -> Subscriber:

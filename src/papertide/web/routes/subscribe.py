@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from papertide.db import unit_of_work
 from papertide.digests.mailer import Mailer, MailError
 from papertide.digests.render import confirmation_message, manage_link_message
-from papertide.models import TokenPurpose
+from papertide.models import SubscriberStatus, TokenPurpose
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
@@ -228,6 +228,13 @@ def unsubscribe(request: Request, session: SessionDep, token: str) -> HTMLRespon
     link = subscriber_service.unsubscribe(session, token)
     if link is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
+    if link.state == LinkState.USED and link.subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        # A mail provider may send its one-click POST again (a retry, a second click): what it asks
+        # for holds, so it is told so, not an error. Once the address has subscribed again, the old
+        # link is spent (410 below) and cannot end the new subscription.
+        return templates.TemplateResponse(
+            request, "pages/unsubscribed.html", {"email": link.subscriber.email}
+        )
     if link.state != LinkState.VALID:
         return templates.TemplateResponse(
             request, "pages/unsubscribe.html", {"problem": _link_problem(link)}, status_code=410

@@ -1,0 +1,27 @@
+"""arXiv categories as readers name them: a whole category ("cs.CL", "hep-th") or an archive ("cs").
+
+One rule for search filters and digest profiles alike: a name without a dot is an archive and also
+takes in the archive's subject classes, as arXiv's own listings do ("cs" is every cs.* paper, and
+"hep-th", which has none, is itself). A reader who filters on "cs" expects computer science, not the
+few papers filed under a bare "cs" (none: arXiv files every cs paper under a subject class).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# cs.CL, math.AG, hep-th, q-bio.NC, cs: lowercase archive, then an optional subject class.
+CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+
+
+def archives(chosen: Iterable[str]) -> list[str]:
+    """The chosen names that are archives (no subject class), whose subject classes count too."""
+    return [name for name in chosen if "." not in name]
+
+
+def matching(paper_categories: Iterable[str], chosen: Iterable[str]) -> list[str]:
+    """The paper's categories that the chosen names take in, sorted."""
+    wanted = set(chosen)
+    prefixes = tuple(f"{name}." for name in archives(wanted))
+    return sorted(c for c in paper_categories if c in wanted or (prefixes and c.startswith(prefixes)))
