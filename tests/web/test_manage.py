@@ -14,11 +14,19 @@ from sqlalchemy.orm import Session
 from papertide.config import get_settings
 from papertide.digests import service as digest_service
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import DigestDelivery, InterestProfile, Subscriber, SubscriberStatus, SubscriberToken
+from papertide.models import (
+    DigestDelivery,
+    InterestProfile,
+    PaperVote,
+    Subscriber,
+    SubscriberStatus,
+    SubscriberToken,
+)
 from papertide.subscribers import repository, service
 from papertide.web.app import create_app
 from papertide.web.deps import csrf_token
-from papertide.web.reader_cookie import COOKIE_NAME
+from papertide.web.reader_cookie import COOKIE_NAME, VOTE_FORM
+from tests.factories import make_paper
 from tests.helpers import Inbox, csrf_from, free_port, link_token, subscribe_and_confirm, subscriber_by_email
 
 
@@ -647,3 +655,25 @@ def test_an_invisible_sign_up_interest_counts_as_none(
     assert mailed("ghost@example.org") == mailed("plain@example.org")
     confirmed_manage_page(client, invisible)
     assert profile_names(session, "ghost@example.org") == [], "no profile of invisible phrases"
+
+
+def test_a_browser_marked_before_an_unsubscribe_votes_only_after_the_new_manage_page_marks_it(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    make_paper(session, id="2601.99999", title="A paper to vote on")
+    session.commit()
+    paused_then_left(client, inbox)  # its manage page marked this browser for that subscription
+    assert client.cookies.get(COOKIE_NAME)
+    new = confirmed_manage_page(client, sign_up(client, inbox, "back@example.org", "robots"))
+    [profile] = session.scalars(select(InterestProfile)).all()
+    ballot = {"vote": "1", "profile": str(profile.id), "csrf": csrf_token(get_settings(), VOTE_FORM)}
+
+    old_page = client.get("/papers/2601.99999")
+    old_vote = client.post("/papers/2601.99999/vote", data=ballot)
+
+    assert 'name="vote"' not in old_page.text, "no buttons for the old subscription's cookie"
+    assert old_vote.status_code == 403
+    assert session.scalar(select(func.count()).select_from(PaperVote)) == 0
+    client.get(new)  # the new subscription's page marks the browser again
+    assert client.post("/papers/2601.99999/vote", data=ballot).status_code == 200
+    assert session.scalar(select(func.count()).select_from(PaperVote)) == 1

@@ -287,6 +287,23 @@ def vote_targets(session: Session, *, subscriber_id: int, profile_id: int | None
     return repository.profiles(session, subscriber_id)
 
 
+def subscription_stamp(subscriber: Subscriber) -> int:
+    """When this subscription was confirmed, in microseconds (as stored; a leave and a return can
+    fall in one second): what the reader cookie is tied to."""
+    if subscriber.confirmed_at is None:
+        return 0
+    return round(subscriber.confirmed_at.timestamp() * 1_000_000)
+
+
+def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> int | None:
+    """The subscriber a reader cookie names, if it was written for their present subscription; None
+    after an unsubscribe, and still None after they subscribe again (the cookie is the old one's)."""
+    subscriber = repository.get(session, subscriber_id)
+    if subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return None
+    return subscriber_id if subscription_stamp(subscriber) == subscribed else None
+
+
 def reader_profiles(session: Session, *, subscriber_id: int) -> list[InterestProfile]:
     """The profiles a paper page offers to teach: a confirmed subscriber's, else none."""
     subscriber = repository.get(session, subscriber_id)

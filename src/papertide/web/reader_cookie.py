@@ -1,11 +1,15 @@
 """The reader cookie: a manage link sets it, so the paper pages can offer this reader's votes.
 
-It holds only the subscriber's id, signed (signing.LinkPurpose.READER) and expiring like the
-manage link itself; HttpOnly, because no script ever needs it, and SameSite=Lax, so another site
+It holds only the subscriber's id and when that subscription was confirmed, signed
+(signing.LinkPurpose.READER) and expiring like the manage link itself; the confirmation time ties it
+to one subscription, so a cookie from before an unsubscribe does not speak for a later one
+(preferences.current_reader checks it); HttpOnly, because no script ever needs it, and SameSite=Lax, so another site
 cannot post a vote with it (the vote form carries a CSRF token as well).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fastapi import Request, Response
 
@@ -17,10 +21,16 @@ VOTE_FORM = "paper-vote"  # the CSRF form name of the paper page's vote buttons
 MAX_AGE = MAX_AGE_SECONDS[LinkPurpose.READER]
 
 
-def set_reader(response: Response, settings: Settings, subscriber_id: int) -> None:
+@dataclass(frozen=True)
+class ReaderCookie:
+    subscriber_id: int
+    subscribed: int  # the subscription's confirmation time, microseconds since the epoch
+
+
+def set_reader(response: Response, settings: Settings, subscriber_id: int, *, subscribed: int) -> None:
     response.set_cookie(
         COOKIE_NAME,
-        sign(settings.resolved_secret_key(), LinkPurpose.READER, {"s": subscriber_id}),
+        sign(settings.resolved_secret_key(), LinkPurpose.READER, {"s": subscriber_id, "c": subscribed}),
         max_age=MAX_AGE,
         httponly=True,
         samesite="lax",
@@ -28,13 +38,14 @@ def set_reader(response: Response, settings: Settings, subscriber_id: int) -> No
     )
 
 
-def reader_id(request: Request, settings: Settings) -> int | None:
-    """The subscriber this browser belongs to, or None (no cookie, forged, expired)."""
+def reader_cookie(request: Request, settings: Settings) -> ReaderCookie | None:
+    """The subscription this browser was marked with, or None (no cookie, forged, expired, or one
+    written before cookies named their subscription)."""
     value = request.cookies.get(COOKIE_NAME)
     if not value:
         return None
     verified = verify(settings.resolved_secret_key(), LinkPurpose.READER, value)
-    subscriber_id = verified.payload.get("s")
-    if verified.state != LinkState.VALID or type(subscriber_id) is not int:
+    subscriber_id, subscribed = verified.payload.get("s"), verified.payload.get("c")
+    if verified.state != LinkState.VALID or type(subscriber_id) is not int or type(subscribed) is not int:
         return None
-    return subscriber_id
+    return ReaderCookie(subscriber_id, subscribed)

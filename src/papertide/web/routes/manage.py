@@ -178,7 +178,7 @@ def manage_page(
 ) -> HTMLResponse:
     """The reader's choices; also remembers this browser as the reader's, for votes on paper pages."""
     response = _page(request, session, settings, token=token, subscriber=subscriber, saved=saved)
-    set_reader(response, settings, subscriber.id)
+    set_reader(response, settings, subscriber.id, subscribed=preferences.subscription_stamp(subscriber))
     return response
 
 

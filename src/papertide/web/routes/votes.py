@@ -21,7 +21,7 @@ from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, verify
 from papertide.subscribers import preferences
 from papertide.subscribers.preferences import NotSubscribed, UnknownPaper, UnknownProfile
 from papertide.web.deps import SessionDep, SettingsDep, check_csrf, templates
-from papertide.web.reader_cookie import VOTE_FORM, reader_id
+from papertide.web.reader_cookie import VOTE_FORM, reader_cookie
 
 router = APIRouter()
 NOT_FOUND = "This vote link is not valid. Use the buttons in your newest digest."
@@ -165,7 +165,12 @@ def vote_on_paper_page(
 ) -> HTMLResponse:
     """The paper page's buttons, for a browser a manage link has marked as the reader's."""
     check_csrf(settings, csrf, VOTE_FORM)
-    subscriber_id = reader_id(request, settings)
+    cookie = reader_cookie(request, settings)
+    subscriber_id = (
+        preferences.current_reader(session, subscriber_id=cookie.subscriber_id, subscribed=cookie.subscribed)
+        if cookie
+        else None
+    )
     if subscriber_id is None:
         raise HTTPException(
             status_code=403,
