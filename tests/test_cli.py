@@ -204,3 +204,117 @@ def test_up_takes_a_web_worker_count_and_refuses_zero() -> None:
 
     assert result.exit_code == 2
     assert "--web-workers" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["serve", "--port", "0"], {}),
+        (["serve", "--port", "65536"], {}),
+        (["up", "--port", "0"], {}),
+        (["up", "--port", "70000"], {}),
+        (["up"], {"PORT": "0"}),
+    ],
+)
+def test_serve_and_up_refuse_a_port_nobody_can_reach_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    import uvicorn
+
+    from papertide import cli
+
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    work: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: work.append("bind"))
+    monkeypatch.setattr(cli, "_run_everything", lambda *a, **k: work.append("sample and score"))
+
+    result = runner.invoke(app, args, env=env)
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output
+    assert work == []
+    assert not (tmp_path / "site_url").exists(), "no http://127.0.0.1:0 published"
+
+
+def test_a_bad_base_url_stops_a_command_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org/?utm=mail")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["status"])
+    finally:
+        monkeypatch.delenv("PAPERTIDE_BASE_URL")
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2
+    assert (
+        "error: PAPERTIDE_BASE_URL='https://papers.example.org/?utm=mail' has a query string" in result.output
+    )
+    assert "Traceback" not in result.output
+
+
+def test_reindex_while_another_process_writes_the_index_says_so_and_exits_1(
+    database: str, session: Session
+) -> None:
+    from papertide.search import keyword_index
+    from tests.factories import make_paper
+
+    make_paper(session, id="2601.92001", abstract="Graph neural networks.")
+    session.commit()
+
+    with keyword_index.shared(get_settings()).writer():  # the worker feeding it
+        result = runner.invoke(app, ["reindex"])
+
+    assert result.exit_code == 1
+    assert "another process is writing the keyword index; try again when it has finished" in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_reindex_rebuilds_a_damaged_index_and_keyword_search_works_again(
+    database: str, session: Session
+) -> None:
+    from papertide.search import keyword_index
+    from tests.factories import make_paper
+
+    make_paper(session, id="2601.92002", title="Graph transformers", abstract="Graph neural networks.")
+    session.commit()
+    path = keyword_index.index_path(get_settings())
+    path.mkdir(parents=True)
+    (path / "meta.json").write_text("{ not json")
+    client = TestClient(create_app(encoder_provider=lambda: None), raise_server_exceptions=False)
+    assert client.get("/api/v1/search", params={"q": "graph", "mode": "keyword"}).status_code == 503
+
+    result = runner.invoke(app, ["reindex"])
+
+    assert result.exit_code == 0, result.output
+    assert "keyword index rebuilt: 1 papers" in result.output
+    found = client.get("/api/v1/search", params={"q": "graph", "mode": "keyword"})
+    assert found.status_code == 200, found.text
+    assert [hit["id"] for hit in found.json()["results"]] == ["2601.92002"]
+
+
+def test_a_second_serve_that_cannot_bind_the_port_keeps_the_running_sites_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from papertide import site_url
+
+    data = tmp_path / "data"
+    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(data))
+    get_settings.cache_clear()
+
+    def address_in_use(*args: Any, **kwargs: Any) -> None:
+        raise OSError(98, "address already in use")
+
+    monkeypatch.setattr(uvicorn, "run", address_in_use)
+    with site_url.published(data, "http://127.0.0.1:8811"):  # `make run PORT=8811`, running
+        try:
+            result = runner.invoke(app, ["serve", "--port", "8811"])  # started again by mistake
+        finally:
+            get_settings.cache_clear()
+
+        assert result.exit_code != 0
+        assert site_url.resolve(data) == "http://127.0.0.1:8811", "the running site is still linked to"

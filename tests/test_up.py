@@ -265,3 +265,39 @@ def test_up_with_two_web_processes_serves_cached_pages_and_stops_cleanly(
     assert "papertide stopped." in log.read_text()
     assert postgres_processes(data_dir) == [], log.read_text()[-3000:]
     assert not any(Path(f"/proc/{pid}").exists() for pid in web), "the web processes ended with up"
+
+
+def site_urls(data_dir: Path) -> list[str]:
+    """The URLs in DATA_DIR/site_url, newest first (each line: URL, then whose it is)."""
+    try:
+        return [line.split()[0] for line in (data_dir / "site_url").read_text().splitlines()]
+    except OSError:
+        return []
+
+
+def test_a_second_up_on_a_busy_port_fails_and_the_running_site_keeps_its_url(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
+) -> None:
+    data_dir, log, port = tmp_path / "data", tmp_path / "up.log", free_port()
+    url = f"http://127.0.0.1:{port}"
+    assert cli(data_dir, log, "ingest", "jsonl", str(papers_file(tmp_path))).wait(timeout=120) == 0
+    first = start(data_dir, port, log)
+    spawned.append(first)
+    wait_healthy(url, first, log)
+
+    second = start(data_dir, port, tmp_path / "second.log")  # `make run` again by mistake
+    spawned.append(second)
+    assert second.wait(timeout=120) != 0, "the port is taken"
+    assert site_urls(data_dir) == [url], "the first site's URL is still published"
+    other = subprocess.run(
+        [sys.executable, "-c", "from papertide.config import Settings; print(Settings().base_url)"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("PAPERTIDE_")}
+        | {"PAPERTIDE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert other.stdout.strip() == url, "a command beside it still links to the running site"
+
+    assert stop(first) == 0
+    assert site_urls(data_dir) == []

@@ -37,6 +37,23 @@ def _every_command() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Help needs no settings, even bad ones (click keeps a subcommand's arguments from this callback).
+    if not {"--help", "-h"} & set(sys.argv[1:]):
+        _check_settings()
+
+
+def _check_settings() -> None:
+    """A bad setting stops every command at its start, named, rather than as a traceback later."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            name = "PAPERTIDE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            _echo(f"error: {message}" if message.startswith(name) else f"error: {name}: {message}")
+        raise typer.Exit(2) from None
 
 
 def _echo(message: str) -> None:
@@ -78,6 +95,11 @@ def _prepare_database() -> None:
     db.upgrade()
 
 
+# Checked before any work: port 0 would publish http://127.0.0.1:0 (uvicorn picks a port nobody
+# is told), and a port past 65535 fails only at the bind, after the sample was loaded and scored.
+PortOption = Annotated[
+    int, typer.Option(envvar="PORT", min=1, max=65535, help="TCP port to listen on, 1-65535")
+]
 MAX_DEFAULT_WEB_WORKERS = 4  # past this a small site gains little and each process holds its own memory
 
 
@@ -90,7 +112,7 @@ def default_web_workers() -> int:
 @app.command()
 def up(
     host: str = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    port: PortOption = 8000,
     web_workers: Annotated[
         int | None,
         typer.Option(min=1, help="web processes (default: one per core, at most 4)", show_default=False),
@@ -163,9 +185,7 @@ def _run_everything(host: str, port: int, web_workers: int) -> None:
 
 
 @app.command()
-def serve(
-    host: str = "127.0.0.1", port: Annotated[int, typer.Option(envvar="PORT")] = 8000, workers: int = 1
-) -> None:
+def serve(host: str = "127.0.0.1", port: PortOption = 8000, workers: int = 1) -> None:
     """The web app only."""
     import uvicorn
 
@@ -378,11 +398,25 @@ def embed(max_batches: int | None = None) -> None:
 @app.command()
 def reindex() -> None:
     """Rebuild the keyword index from the database; searches use the old one until it is done."""
+    from papertide.search import keyword_index
     from papertide.worker import jobs
 
     _setup_logging()
     _prepare_database()
-    typer.echo(f"keyword index rebuilt: {jobs.rebuild_keyword_index(progress=True)} papers")
+    try:
+        try:
+            done = jobs.rebuild_keyword_index(progress=True)
+        except keyword_index.KeywordIndexDamaged:
+            # Nothing in an index that cannot be opened is worth keeping: the database holds it all.
+            keyword_index.discard_if_damaged(get_settings())
+            done = jobs.rebuild_keyword_index(progress=True)
+    except keyword_index.KeywordIndexBusy:
+        _echo("another process is writing the keyword index; try again when it has finished")
+        raise typer.Exit(1) from None
+    except keyword_index.KeywordIndexUnavailable as error:  # e.g. a read-only DATA_DIR
+        _echo(f"error: {error}")
+        raise typer.Exit(1) from None
+    typer.echo(f"keyword index rebuilt: {done} papers")
 
 
 @app.command()
@@ -396,7 +430,10 @@ def score() -> None:
 
 @digest_app.command("send")
 def digest_send(
-    on: Annotated[str | None, typer.Option("--date", help="digest date, YYYY-MM-DD (default today)")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option("--date", help="digest date, YYYY-MM-DD (default: each reader's own local date now)"),
+    ] = None,
 ) -> None:
     """Send every digest due on the date; a second run on the same date sends nothing."""
     from papertide.worker import jobs

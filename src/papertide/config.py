@@ -10,7 +10,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from papertide import site_url
@@ -141,9 +141,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r} is not an IP address or a CIDR network like 10.0.0.0/8") from None
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_base_url_is_unset(cls, data: object) -> object:
+        # `PAPERTIDE_BASE_URL=` (an empty line in .env, a compose default of "") means "not given":
+        # the running site's URL, as if the variable were absent, never links that start with "/".
+        if isinstance(data, dict) and isinstance(data.get("base_url"), str) and not data["base_url"].strip():
+            data = {key: value for key, value in data.items() if key != "base_url"}
+        return data
+
     @field_validator("base_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _base_url(cls, value: str) -> str:
+        value = value.strip()
+        if problem := site_url.problem(value):
+            raise ValueError(f"PAPERTIDE_BASE_URL={value!r} {problem}")
         return value.rstrip("/")
 
     @property
@@ -192,6 +204,15 @@ class Settings(BaseSettings):
         if not key_file.exists():
             _create_key_file(key_file)
         return key_file.read_text().strip()
+
+
+def current_base_url(settings: Settings) -> str:
+    """The base URL as it is now, for a long-lived process (the scheduler) whose cached Settings may
+    predate the site: PAPERTIDE_BASE_URL if given, else the URL a site running on DATA_DIR has
+    published (site_url.py), else the default."""
+    if "base_url" in settings.model_fields_set:
+        return settings.base_url
+    return site_url.resolve(settings.data_dir)
 
 
 class BaseUrlError(ValueError):

@@ -178,3 +178,24 @@ def test_a_data_dir_that_cannot_be_written_does_not_stop_the_site(tmp_path: Path
         ran = True
 
     assert ran
+
+
+def test_a_scheduler_started_before_the_site_links_to_where_the_site_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The embedded default (no database URL, no base URL): a digest run reads the site's URL again,
+    # so a scheduler whose settings were cached before `papertide up --port 8811` links there.
+    monkeypatch.delenv("PAPERTIDE_BASE_URL", raising=False)
+    monkeypatch.delenv("PAPERTIDE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        assert get_settings().base_url == site_url.DEFAULT  # cached before any site ran
+        with site_url.published(tmp_path, "http://127.0.0.1:8811"):
+            during = jobs._settings_with_the_sites_url().require_mail_base_url()
+        after = jobs._settings_with_the_sites_url().base_url
+    finally:
+        get_settings.cache_clear()
+
+    assert during == "http://127.0.0.1:8811"
+    assert after == site_url.DEFAULT, "the site stopped: back to the default"

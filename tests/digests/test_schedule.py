@@ -4,6 +4,7 @@ minutes of a few simulated days, as DIGEST_CRON runs it."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,9 +23,20 @@ from tests.helpers import Inbox
 TICK = timedelta(minutes=15)
 
 
-def reader(session: Session, email: str, *, zone: str, hour: int, days: list[int] | None = None) -> int:
+def reader(
+    session: Session,
+    email: str,
+    *,
+    zone: str,
+    hour: int,
+    days: list[int] | None = None,
+    confirmed_at: datetime | None = None,
+) -> int:
+    """A confirmed reader; `confirmed_at` None: subscribed long ago (a date missed just before the
+    first pass is caught up), else only dates due after it are."""
     subscriber = subscriber_repository.add(session, email=email, papers_per_digest=3, interest_mix=0.5)
     subscriber.status = SubscriberStatus.CONFIRMED
+    subscriber.confirmed_at = confirmed_at
     subscriber.time_zone = zone
     subscriber.send_hour = hour
     subscriber.send_days = days or [1, 2, 3, 4, 5, 6, 7]
@@ -70,15 +82,19 @@ def expected_first_tick(start: datetime, days: int, zone: str, hour: int, local_
 def test_each_reader_gets_one_digest_per_local_date_at_their_local_hour(
     tx_session: Session, start: datetime, change: str
 ) -> None:
-    readers = {
-        reader(tx_session, "utc@example.org", zone="UTC", hour=7): ("UTC", 7),
-        reader(tx_session, "la@example.org", zone="America/Los_Angeles", hour=7): ("America/Los_Angeles", 7),
+    schedules = [
+        ("utc", "UTC", 7),
+        ("la", "America/Los_Angeles", 7),
         # 02:00 does not exist in LA on 8 March and 01:00 happens twice on 1 November.
-        reader(tx_session, "la2@example.org", zone="America/Los_Angeles", hour=2): ("America/Los_Angeles", 2),
-        reader(tx_session, "la1@example.org", zone="America/Los_Angeles", hour=1): ("America/Los_Angeles", 1),
-        reader(tx_session, "in@example.org", zone="Asia/Kolkata", hour=7): ("Asia/Kolkata", 7),
-        reader(tx_session, "ch@example.org", zone="Pacific/Chatham", hour=7): ("Pacific/Chatham", 7),
-        reader(tx_session, "ch0@example.org", zone="Pacific/Chatham", hour=0): ("Pacific/Chatham", 0),
+        ("la2", "America/Los_Angeles", 2),
+        ("la1", "America/Los_Angeles", 1),
+        ("in", "Asia/Kolkata", 7),
+        ("ch", "Pacific/Chatham", 7),
+        ("ch0", "Pacific/Chatham", 0),
+    ]
+    readers = {
+        reader(tx_session, f"{name}@example.org", zone=zone, hour=hour, confirmed_at=start): (zone, hour)
+        for name, zone, hour in schedules
     }
     days = 4
     first_seen = run_clock(tx_session, start, days)
@@ -99,10 +115,11 @@ def test_each_reader_gets_one_digest_per_local_date_at_their_local_hour(
 
 def test_the_hours_in_utc_are_the_ones_a_reader_expects(tx_session: Session) -> None:
     """Spelled out for the zones in the issue, around the changes: the local hour is what stays put."""
-    la = reader(tx_session, "la@example.org", zone="America/Los_Angeles", hour=7)
-    kolkata = reader(tx_session, "in@example.org", zone="Asia/Kolkata", hour=7)
-    chatham = reader(tx_session, "ch@example.org", zone="Pacific/Chatham", hour=7)
-    la_late = reader(tx_session, "la2@example.org", zone="America/Los_Angeles", hour=2)
+    since = datetime(2026, 3, 6, tzinfo=UTC)
+    la = reader(tx_session, "la@example.org", zone="America/Los_Angeles", hour=7, confirmed_at=since)
+    kolkata = reader(tx_session, "in@example.org", zone="Asia/Kolkata", hour=7, confirmed_at=since)
+    chatham = reader(tx_session, "ch@example.org", zone="Pacific/Chatham", hour=7, confirmed_at=since)
+    la_late = reader(tx_session, "la2@example.org", zone="America/Los_Angeles", hour=2, confirmed_at=since)
 
     seen = run_clock(tx_session, datetime(2026, 3, 6, tzinfo=UTC), 4)
     assert seen[(la, date(2026, 3, 7))] == datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # PST, UTC-8
@@ -149,9 +166,9 @@ def test_the_scheduled_pass_mails_a_reader_at_their_hour_once(
     sample_database: str, session: Session, smtp: tuple[Inbox, SmtpMailer]
 ) -> None:
     inbox, mailer = smtp
-    reader(session, "in@example.org", zone="Asia/Kolkata", hour=7)
-    session.commit()
     before = datetime(2026, 11, 24, 1, 15, tzinfo=UTC)  # 06:45 in Kolkata
+    reader(session, "in@example.org", zone="Asia/Kolkata", hour=7, confirmed_at=before)
+    session.commit()
 
     assert jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before) is None  # no run, no mail
     at_seven = jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before + TICK)
@@ -209,3 +226,215 @@ def test_a_zone_python_cannot_load_skips_its_readers_and_nobody_else(tx_session:
 
     assert added == 1
     assert tx_session.scalars(select(DigestDelivery.subscriber_id)).all() == [good]
+
+
+def dates_of(session: Session, sid: int) -> list[date]:
+    stmt = select(DigestDelivery.digest_date).where(DigestDelivery.subscriber_id == sid)
+    return sorted(session.scalars(stmt))
+
+
+def ticking(
+    session: Session, sid: int, start: datetime, end: datetime, every: timedelta = TICK
+) -> dict[date, datetime]:
+    """Run the pass every `every` from `start` until `end`; when each of the reader's dates first appeared."""
+    first_seen: dict[date, datetime] = {}
+    now = start
+    while now < end:
+        service.prepare_deliveries(session, now=now)
+        for day in dates_of(session, sid):
+            first_seen.setdefault(day, now)
+        now += every
+    return first_seen
+
+
+def test_a_send_hour_no_pass_saw_is_caught_up_at_the_next_pass(tx_session: Session) -> None:
+    # The passes of 23:00 to 23:45 never ran (a restart, a deploy, a skipped run); 00:00 is the next.
+    first_pass = datetime(2026, 11, 24, 22, 45, tzinfo=UTC)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=23, confirmed_at=first_pass)
+    service.prepare_deliveries(tx_session, now=first_pass)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC))
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 0, 15, tzinfo=UTC))
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 24)]
+
+
+def test_a_two_hourly_cron_sends_a_23h_reader_one_digest_every_local_date(tx_session: Session) -> None:
+    # DIGEST_CRON="0 */2 * * *": no pass ever runs in the 23:00 hour.
+    start = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=23, confirmed_at=start)
+
+    seen = ticking(tx_session, sid, start, datetime(2026, 11, 28, 0, 1, tzinfo=UTC), every=timedelta(hours=2))
+
+    assert sorted(seen) == [date(2026, 11, day) for day in (23, 24, 25, 26, 27)]
+    for day, at in seen.items():  # each at the first pass after its 23:00
+        assert at == datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+
+
+def test_a_missed_date_is_caught_up_only_inside_the_retry_window(tx_session: Session) -> None:
+    settings = Settings(digest_retry_hours=2)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=21)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 20, 45, tzinfo=UTC), settings=settings)
+
+    # 3 h after its 21:00: older than the window, which would fail it at once; not worth sending.
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC), settings=settings)
+
+    assert dates_of(tx_session, sid) == []
+
+
+def test_a_catch_up_keeps_to_send_days_pause_and_the_subscription(tx_session: Session) -> None:
+    missed = datetime(2026, 11, 24, 22, 45, tzinfo=UTC)  # a Tuesday; the 23:00 passes never ran
+    tuesdays = reader(tx_session, "tue@example.org", zone="UTC", hour=23, days=[2], confirmed_at=missed)
+    mondays = reader(tx_session, "mon@example.org", zone="UTC", hour=23, days=[1], confirmed_at=missed)
+    paused = reader(tx_session, "paused@example.org", zone="UTC", hour=23, confirmed_at=missed)
+    tx_session.get_one(Subscriber, paused).paused_at = missed
+    newcomer = reader(tx_session, "new@example.org", zone="UTC", hour=23, confirmed_at=missed + 2 * TICK)
+    tx_session.flush()
+
+    service.prepare_deliveries(tx_session, now=missed)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC))
+
+    assert dates_of(tx_session, tuesdays) == [date(2026, 11, 24)]
+    assert dates_of(tx_session, mondays) == []
+    assert dates_of(tx_session, paused) == []
+    assert dates_of(tx_session, newcomer) == []  # confirmed after its 23:00 had come
+
+
+def test_send_now_dates_each_reader_with_their_own_local_date(tx_session: Session) -> None:
+    # `papertide digest send` (no --date) at 21:00 in Los Angeles, 05:00 UTC the next day.
+    since = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    la = reader(tx_session, "la@example.org", zone="America/Los_Angeles", hour=7, confirmed_at=since)
+    seen = ticking(tx_session, la, since, since + timedelta(minutes=1))
+    assert list(seen) == [date(2026, 11, 26)]  # 07:00 in LA: the scheduled digest
+    utc = reader(tx_session, "utc@example.org", zone="UTC", hour=7, confirmed_at=since)
+    # 14:00 in Tokyo at the send: before their hour.
+    tokyo = reader(tx_session, "jp@example.org", zone="Asia/Tokyo", hour=23, confirmed_at=since)
+
+    service.prepare_deliveries_now(tx_session, now=datetime(2026, 11, 27, 5, 0, tzinfo=UTC))
+
+    assert dates_of(tx_session, la) == [date(2026, 11, 26)]  # their date: had it already
+    assert dates_of(tx_session, utc) == [date(2026, 11, 27)]
+    assert dates_of(tx_session, tokyo) == [date(2026, 11, 27)]
+    # The next morning in LA brings the next digest, and Tokyo's 23:00 brings no second one.
+    later = ticking(
+        tx_session, la, datetime(2026, 11, 27, 5, 0, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)
+    )
+    assert later[date(2026, 11, 27)] == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert dates_of(tx_session, tokyo) == [date(2026, 11, 27)]
+
+
+def test_send_now_before_the_send_hour_is_that_local_dates_only_digest(tx_session: Session) -> None:
+    early = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)  # 05:30 in Kolkata
+    sid = reader(tx_session, "in@example.org", zone="Asia/Kolkata", hour=7, confirmed_at=early)
+
+    service.prepare_deliveries_now(tx_session, now=early)
+    seen = ticking(tx_session, sid, early, datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
+
+    assert sorted(seen) == [date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26)]
+    assert seen[date(2026, 11, 25)] == datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # 07:00 the next day
+
+
+def move(session: Session, sid: int, *, zone: str | None = None, hour: int | None = None) -> None:
+    subscriber = session.get_one(Subscriber, sid)
+    subscriber.time_zone = zone or subscriber.time_zone
+    subscriber.send_hour = subscriber.send_hour if hour is None else hour
+    session.flush()
+
+
+def created(session: Session, sid: int) -> list[datetime]:
+    stmt = select(DigestDelivery.created_at).where(DigestDelivery.subscriber_id == sid)
+    return sorted(session.scalars(stmt))
+
+
+def local_days_with_a_digest(instants: list[datetime], zone: str) -> set[date]:
+    return {at.astimezone(ZoneInfo(zone)).date() for at in instants}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hour"),
+    [
+        ("Pacific/Niue", "Pacific/Kiritimati", 8),  # 25 h east: Kiritimati's 08:00 came an hour ago
+        ("America/Los_Angeles", "Asia/Tokyo", 8),  # 17 h east: the last one arrived 01:00 there
+        ("Pacific/Pago_Pago", "Pacific/Kiritimati", 0),  # 25 h east, at midnight
+    ],
+)
+def test_moving_east_across_the_date_line_brings_no_second_digest_that_local_day(
+    tx_session: Session, old: str, new: str, hour: int
+) -> None:
+    start = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "east@example.org", zone=old, hour=hour, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 27, tzinfo=UTC))
+    last = created(tx_session, sid)[-1]
+    move(tx_session, sid, zone=new)  # right after a digest, when it matters most
+    ticking(tx_session, sid, last + TICK, datetime(2026, 12, 2, tzinfo=UTC))
+
+    instants = [at for at in created(tx_session, sid) if at >= last]
+    assert min(b - a for a, b in itertools.pairwise(instants)) >= timedelta(hours=20), instants
+    # Every local day in the new zone, from the one the move happened in, brings exactly one.
+    tz = ZoneInfo(new)
+    arrivals = [at.astimezone(tz).date() for at in instants]
+    assert arrivals == [arrivals[0] + timedelta(days=n) for n in range(len(arrivals))], instants
+    assert len(arrivals) >= 5
+    assert all(at.astimezone(tz).hour == hour for at in instants if at > last)
+
+
+def test_a_smaller_move_east_keeps_one_digest_each_local_day(tx_session: Session) -> None:
+    # Berlin 08:00 is 16:00 in Tokyo: the next Tokyo 08:00 is 16 h later, on the next local day.
+    start = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "east@example.org", zone="Europe/Berlin", hour=8, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 27, 7, 15, tzinfo=UTC))  # Berlin 27 Nov 08:15
+    move(tx_session, sid, zone="Asia/Tokyo")
+
+    ticking(tx_session, sid, datetime(2026, 11, 27, 7, 15, tzinfo=UTC), datetime(2026, 11, 29, tzinfo=UTC))
+
+    assert created(tx_session, sid)[-4:] == [
+        datetime(2026, 11, 26, 7, 0, tzinfo=UTC),
+        datetime(2026, 11, 27, 7, 0, tzinfo=UTC),  # 08:00 in Berlin, 16:00 in Tokyo
+        datetime(2026, 11, 27, 23, 0, tzinfo=UTC),  # 08:00 in Tokyo, 28 Nov
+        datetime(2026, 11, 28, 23, 0, tzinfo=UTC),
+    ]
+
+
+def test_moving_west_across_the_date_line_keeps_one_digest_per_date(tx_session: Session) -> None:
+    # Tokyo 08:00: the digest of 28 Nov goes at 23:00 UTC on the 27th (15:00 that day in Los
+    # Angeles). The reader then moves to Los Angeles: its 28 Nov has had its digest, so the next
+    # is 29 Nov 08:00 there. The ledger's key (reader, date) cannot hold a second 28 Nov.
+    start = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "west@example.org", zone="Asia/Tokyo", hour=8, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 27, 23, 15, tzinfo=UTC))
+    assert dates_of(tx_session, sid)[-1] == date(2026, 11, 28)
+    move(tx_session, sid, zone="America/Los_Angeles")
+
+    seen = ticking(
+        tx_session, sid, datetime(2026, 11, 27, 23, 15, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
+    )
+
+    days = dates_of(tx_session, sid)
+    assert days == [days[0] + timedelta(days=n) for n in range(len(days))]  # no date skipped
+    assert seen[date(2026, 11, 29)] == datetime(2026, 11, 29, 16, 0, tzinfo=UTC)  # 08:00 in LA
+    assert seen[date(2026, 11, 30)] == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+
+
+def test_an_earlier_send_hour_goes_at_that_hour_the_next_day(tx_session: Session) -> None:
+    start = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "utc@example.org", zone="UTC", hour=20, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 24, 20, 15, tzinfo=UTC))
+    move(tx_session, sid, hour=7)  # after today's 20:00 digest
+
+    ticking(tx_session, sid, datetime(2026, 11, 24, 20, 15, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+
+    assert created(tx_session, sid) == [
+        datetime(2026, 11, 24, 20, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 7, 0, tzinfo=UTC),
+        datetime(2026, 11, 26, 7, 0, tzinfo=UTC),
+    ]
+
+
+def test_a_later_send_hour_after_todays_digest_adds_nothing_today(tx_session: Session) -> None:
+    start = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "utc@example.org", zone="UTC", hour=7, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 24, 7, 15, tzinfo=UTC))
+    move(tx_session, sid, hour=20)
+
+    ticking(tx_session, sid, datetime(2026, 11, 24, 7, 15, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))
+
+    assert created(tx_session, sid) == [start + timedelta(hours=7), start + timedelta(hours=44)]

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy.orm import Session
 
+from papertide.config import get_settings
 from papertide.search import keyword_index
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexUnavailable
@@ -288,3 +289,28 @@ def test_an_index_that_cannot_be_opened_is_a_503_not_a_500(
 
     assert client.get("/search", params={"q": "speech"}).status_code == 503
     assert client.get("/api/v1/search", params={"q": "speech"}).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "damage", ["meta", "segments"], ids=["unreadable meta.json", "missing segment files"]
+)
+def test_a_damaged_index_says_an_administrator_must_reindex_not_that_it_is_being_built(
+    client: TestClient, damage: str
+) -> None:
+    path = keyword_index.index_path(get_settings())
+    if damage == "meta":
+        (path / "meta.json").write_text("{ not json")
+    else:
+        for part in path.glob("*.term"):
+            part.unlink()
+    keyword_index.forget_all()  # as a web process started after the damage
+
+    page = client.get("/search", params={"q": "speech", "mode": "keyword"})
+    api = client.get("/api/v1/search", params={"q": "speech", "mode": "keyword"})
+
+    for response in (page, api):
+        assert response.status_code == 503
+        assert "The keyword index is damaged; an administrator must run `papertide reindex`" in html.unescape(
+            response.text
+        )
+        assert "being built" not in response.text

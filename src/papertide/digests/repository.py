@@ -9,6 +9,8 @@ from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import (
+    TIMESTAMP,
+    Boolean,
     Connection,
     Date,
     Integer,
@@ -63,6 +65,21 @@ class LocalTime:
     isodow: int  # Monday = 1
 
 
+@dataclass(frozen=True)
+class DueSlot:
+    """The digest of local date `day` is due now for the readers of this zone and send hour; it is
+    not added for a reader with a digest created at or after `taken_since` (one per local day, and
+    none within hours of the last: docs/operations.md#when-digests-go-out)."""
+
+    zone: str
+    hour: int
+    day: date
+    isodow: int
+    catch_up: bool  # `day` is the previous local date: its send time went by with no pass to see it
+    due_at: datetime
+    taken_since: datetime
+
+
 def subscriber_time_zones(session: Session) -> list[str]:
     """The zones of the readers who may be due (a few hundred names at most, however many readers)."""
     stmt = select(Subscriber.time_zone).where(
@@ -71,36 +88,72 @@ def subscriber_time_zones(session: Session) -> list[str]:
     return list(session.scalars(stmt.distinct()))
 
 
-def add_due_deliveries(session: Session, *, local: Sequence[LocalTime]) -> int:
-    """One pending ledger row, dated with the reader's local date, for each reader whose local hour
-    has come on one of their send days (`local`: the clock in each of their zones); a row that
-    exists already (same reader and local date) is left as it is. Returns how many were added."""
-    if not local:
+def subscriber_schedules(session: Session) -> list[tuple[str, int]]:
+    """The (zone, send hour) pairs of the readers who may be due: at most 24 per zone."""
+    stmt = select(Subscriber.time_zone, Subscriber.send_hour).where(
+        Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.paused_at.is_(None)
+    )
+    return [(zone, hour) for zone, hour in session.execute(stmt.distinct())]
+
+
+def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datetime) -> int:
+    """One pending ledger row for each reader with a due slot (their zone and send hour) on one of
+    their send days, unless a digest of theirs was created since the slot's `taken_since`; a row
+    that exists already (same reader and local date) is left as it is. Returns how many were added."""
+    if not slots:
         return 0
     clock = values(
         column("zone", Text),
-        column("day", Date),
         column("hour", Integer),
+        column("day", Date),
         column("isodow", Integer),
+        column("catch_up", Boolean),
+        column("due_at", TIMESTAMP(timezone=True)),
+        column("taken_since", TIMESTAMP(timezone=True)),
         name="clock",
-    ).data([(t.zone, t.day, t.hour, t.isodow) for t in local])
+    ).data([(t.zone, t.hour, t.day, t.isodow, t.catch_up, t.due_at, t.taken_since) for t in slots])
     due = (
-        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value))
-        .join(clock, clock.c.zone == Subscriber.time_zone)
+        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now))
+        .join(clock, and_(clock.c.zone == Subscriber.time_zone, clock.c.hour == Subscriber.send_hour))
         .where(
             *_may_receive(),
-            clock.c.hour >= Subscriber.send_hour,
             clock.c.isodow == func.any(Subscriber.send_days),
+            # A missed date is caught up only for a reader who was subscribed when it was due.
+            or_(
+                ~clock.c.catch_up,
+                Subscriber.confirmed_at.is_(None),
+                Subscriber.confirmed_at <= clock.c.due_at,
+            ),
+            ~exists().where(
+                DigestDelivery.subscriber_id == Subscriber.id,
+                DigestDelivery.created_at >= clock.c.taken_since,
+            ),
         )
     )
     return _insert_deliveries(session, due)
 
 
-def add_deliveries_on(session: Session, *, digest_date: date) -> int:
+def add_deliveries_on(session: Session, *, digest_date: date, now: datetime) -> int:
     """A ledger row dated `digest_date` for every reader whose send days include its weekday,
     whatever their hour (`papertide digest send --date`)."""
-    due = select(Subscriber.id, literal(digest_date), literal(DeliveryStatus.PENDING.value)).where(
-        *_may_receive(), literal(digest_date.isoweekday()) == func.any(Subscriber.send_days)
+    due = select(
+        Subscriber.id, literal(digest_date), literal(DeliveryStatus.PENDING.value), literal(now)
+    ).where(*_may_receive(), literal(digest_date.isoweekday()) == func.any(Subscriber.send_days))
+    return _insert_deliveries(session, due)
+
+
+def add_deliveries_today(session: Session, *, local: Sequence[LocalTime], now: datetime) -> int:
+    """A ledger row dated with each reader's local date now (`local`: the clock in each of their
+    zones) when it is one of their send days, whatever their hour (`papertide digest send`)."""
+    if not local:
+        return 0
+    clock = values(column("zone", Text), column("day", Date), column("isodow", Integer), name="clock").data(
+        [(t.zone, t.day, t.isodow) for t in local]
+    )
+    due = (
+        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now))
+        .join(clock, clock.c.zone == Subscriber.time_zone)
+        .where(*_may_receive(), clock.c.isodow == func.any(Subscriber.send_days))
     )
     return _insert_deliveries(session, due)
 
@@ -114,9 +167,11 @@ def _may_receive() -> list[Any]:
 
 
 def _insert_deliveries(session: Session, due: Any) -> int:
+    # created_at is the pass's own clock (the same instant as the database's in production): the
+    # retry window and the "a digest created since" rule of add_due_deliveries read it.
     stmt = (
         insert(DigestDelivery)
-        .from_select(["subscriber_id", "digest_date", "status"], due)
+        .from_select(["subscriber_id", "digest_date", "status", "created_at"], due)
         .on_conflict_do_nothing(index_elements=["subscriber_id", "digest_date"])
         .returning(DigestDelivery.id)
     )
@@ -140,6 +195,7 @@ def claim_batch(
 ) -> list[tuple[DigestDelivery, Subscriber]]:
     """Row-lock the next `limit` due deliveries, of any date, with ids above `after`, in id order,
     for confirmed, unsuppressed subscribers; rows another transaction has locked are skipped.
+    Those of readers paused since are claimed too: the caller closes them under the claim's locks.
 
     A moving cursor (`after`) rather than a growing `NOT IN` list of the ids tried: the claim costs
     the same for the last delivery of a run as for the first (the partial index on open rows)."""

@@ -14,13 +14,13 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from papertide.config import Settings
+from papertide.config import Settings, get_settings
 from papertide.digests import build, repository
 from papertide.digests.build import build_digest
 from papertide.digests.candidates import DigestRun
@@ -93,21 +93,75 @@ class Batch:
 
 
 def prepare_deliveries(
-    session: Session, *, now: datetime | None = None, digest_date: date | None = None
+    session: Session,
+    *,
+    now: datetime | None = None,
+    digest_date: date | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Add a ledger row for every subscriber due; returns how many were added.
 
-    On the schedule (`digest_date` None) a subscriber is due once their local hour has come on one
-    of their send days, and the row carries their local date: every run in the same local day
+    On the schedule (`digest_date` None) a subscriber is due once their local send hour has come on
+    one of their send days, and the row carries their local date: every run in the same local day
     finds the row there and adds none, so each reader gets one digest per local date, across DST
-    changes too. With `digest_date` (`papertide digest send --date`) everyone whose send days
-    include that date is due on it, whatever the hour.
+    changes too. A date whose send hour no pass saw (a restart, a long DIGEST_CRON) is caught up at
+    the next pass while it is inside the retry window. With `digest_date` (`papertide digest send
+    --date`) everyone whose send days include that date is due on it, whatever the hour.
     """
-    if digest_date is not None:
-        return repository.add_deliveries_on(session, digest_date=digest_date)
     at = now or datetime.now(UTC)
-    local = [t for zone in repository.subscriber_time_zones(session) if (t := local_time(zone, at))]
-    return repository.add_due_deliveries(session, local=local)
+    if digest_date is not None:
+        return repository.add_deliveries_on(session, digest_date=digest_date, now=at)
+    window = timedelta(hours=(settings or get_settings()).digest_retry_hours)
+    slots = [
+        slot
+        for zone, hour in repository.subscriber_schedules(session)
+        if (slot := due_slot(zone, hour, now=at, window=window))
+    ]
+    return repository.add_due_deliveries(session, slots=slots, now=at)
+
+
+def prepare_deliveries_now(session: Session, *, now: datetime) -> int:
+    """`papertide digest send` with no date: a row dated with each reader's own local date now, on
+    their send days, whatever their hour; the scheduled pass later that local day adds none."""
+    local = [t for zone in repository.subscriber_time_zones(session) if (t := local_time(zone, now))]
+    return repository.add_deliveries_today(session, local=local, now=now)
+
+
+# A digest created this long before another is due, on that one's local day, stands in for it
+# (below); further apart, both go: a 23-hour DST day and a catch-up pass up to 3 hours late fit.
+MIN_SPACING = timedelta(hours=20)
+
+
+def due_slot(zone: str, hour: int, *, now: datetime, window: timedelta) -> repository.DueSlot | None:
+    """The digest due now for readers of `zone` at send `hour`: today's once its hour has come,
+    before that yesterday's while inside the retry `window` (its hour may have gone by with no pass
+    to see it; a row that is there already makes it a no-op); None when neither, or for a zone
+    Python cannot load."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("subscribers with the unknown time zone %r get no digest until it is corrected", zone)
+        return None
+    today = now.astimezone(tz).date()
+    catch_up = _instant(today, hour, tz) > now
+    day = today - timedelta(days=1) if catch_up else today
+    due_at = _instant(day, hour, tz)
+    if due_at > now or (catch_up and due_at <= now - window):
+        return None
+    # Skipped for a reader whose last digest was created on this local day (in the zone they have
+    # now) less than MIN_SPACING before it was due: after a move east across the date line, or a
+    # catch-up in the small hours, the digest they had this day stands in for it (one a local day).
+    day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    taken_since = max(day_start, due_at - MIN_SPACING)
+    return repository.DueSlot(
+        zone=zone,
+        hour=hour,
+        day=day,
+        isodow=day.isoweekday(),
+        catch_up=catch_up,
+        due_at=due_at,
+        taken_since=taken_since,
+    )
 
 
 def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
@@ -122,14 +176,23 @@ def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
     return repository.LocalTime(zone=zone, day=local.date(), hour=local.hour, isodow=local.isoweekday())
 
 
+def _instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
+    # fold=0: an hour that does not exist (the spring change) is the instant the clock jumps past
+    # it, and an hour that happens twice (the autumn change) is its first time.
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+
+
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:
     """Close what can no longer go: past the retry window (the ledger row is older than
     DIGEST_RETRY_HOURS), or for a subscriber who has left or been suppressed since."""
     window = timedelta(hours=settings.digest_retry_hours)
     reason = f"not delivered within {settings.digest_retry_hours:g} h"
     expired = repository.expire_overdue(session, created_before=now - window, reason=reason)
-    gone = "closed: the subscriber unsubscribed, paused or was suppressed before it went out"
-    return expired + repository.close_for_gone_subscribers(session, reason=gone)
+    return expired + repository.close_for_gone_subscribers(session, reason=GONE)
+
+
+GONE = "closed: the subscriber unsubscribed, paused or was suppressed before it went out"
+PAUSED = "closed: the subscriber paused before it went out"
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -174,6 +237,13 @@ def start_batch(
     batch.locked = sorted(held)
     # Those not held: another live sender has them with the mail server.
     mine = [(delivery, subscriber) for delivery, subscriber in claimed if delivery.id in held]
+    # A reader who paused after the row was added (during this very run, too) gets nothing: their
+    # due digest is dropped, not kept for their return (docs/digest.md#when-it-arrives). Closed here,
+    # under the hand-off lock, so a `sending` row another live sender has is never touched.
+    for delivery, subscriber in mine:
+        if subscriber.paused_at is not None:
+            _finish(delivery, DeliveryStatus.FAILED, error=PAUSED)
+    mine = [(delivery, subscriber) for delivery, subscriber in mine if subscriber.paused_at is None]
     try:
         to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
         work = _Composing(settings, run, readers=load_readers(session, to_compose))

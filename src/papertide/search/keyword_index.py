@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,11 @@ STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 class KeywordIndexUnavailable(Exception):
     """No keyword index can be opened (an unreadable directory, a damaged index)."""
+
+
+class KeywordIndexDamaged(KeywordIndexUnavailable):
+    """The index's files are unreadable, corrupt or missing: it stays so until `papertide reindex`
+    rebuilds it (a directory being filled, by contrast, opens and answers what it holds so far)."""
 
 
 class KeywordIndexBusy(Exception):
@@ -126,7 +132,7 @@ class KeywordIndex:
                 self.created = not (path / "meta.json").exists()
                 self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
         except (OSError, ValueError) as error:
-            raise KeywordIndexUnavailable(f"cannot open the keyword index at {path}: {error}") from error
+            raise KeywordIndexDamaged(f"cannot open the keyword index at {path}: {error}") from error
         for name, analyzer in self.analyzers.items():
             self.index.register_tokenizer(name, analyzer)
 
@@ -285,7 +291,13 @@ class KeywordIndex:
         try:
             writer = self.index.writer(WRITER_HEAP, threads or min(4, os.cpu_count() or 1))
         except ValueError as error:
-            raise KeywordIndexBusy(f"another process is writing the keyword index: {error}") from error
+            # tantivy says LockBusy when another writer holds the lock; anything else (a read-only
+            # directory, a full disk) will not pass by waiting for that writer to finish.
+            if "LockBusy" in str(error):
+                raise KeywordIndexBusy(f"another process is writing the keyword index: {error}") from error
+            raise KeywordIndexUnavailable(
+                f"cannot write the keyword index at {self.path}: {error}"
+            ) from error
         try:
             yield KeywordWriter(writer)
         except BaseException:
@@ -384,6 +396,29 @@ def shared(settings: Settings) -> KeywordIndex:
         if path not in _shared:
             _shared[path] = KeywordIndex(path)
         return _shared[path]
+
+
+def discard_if_damaged(settings: Settings) -> bool:
+    """Delete DATA_DIR's keyword index if it still cannot be opened, so that a rebuild starts from an
+    empty one; True if it was deleted. The database holds everything the index held."""
+    path = index_path(settings).resolve()
+    with _shared_lock:
+        _shared.pop(path, None)
+    if not path.exists():
+        return False
+    with _creation_lock(path):  # a process creating a fresh index right now is not undone
+        try:
+            tantivy.Index(_schema(), path=str(path), reuse=True)
+        except (OSError, ValueError):
+            log.warning("deleting the damaged keyword index at %s to rebuild it", path)
+            try:
+                shutil.rmtree(path)
+            except OSError as error:  # e.g. files the operator must fix the permissions of first
+                raise KeywordIndexUnavailable(
+                    f"cannot delete the damaged keyword index at {path}: {error}"
+                ) from error
+            return True
+    return False
 
 
 def forget_all() -> None:

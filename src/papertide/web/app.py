@@ -40,7 +40,7 @@ from papertide.web.routes import (
     votes,
 )
 from papertide.web.schemas import ErrorResponse, HealthReport
-from papertide.web.search_views import KEYWORD_INDEX_BUILDING
+from papertide.web.search_views import unavailable_sentence
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("papertide_http_requests_total", "HTTP requests", ["method", "status"])
@@ -192,7 +192,7 @@ def _add_error_pages(app: FastAPI) -> None:
     async def keyword_index_unavailable(request: Request, error: KeywordIndexUnavailable) -> Response:
         # The search routes answer this themselves; here it is one raised opening the index (deps).
         log.warning("the keyword index is unavailable: %s", error)
-        return error_response(request, 503, KEYWORD_INDEX_BUILDING)
+        return error_response(request, 503, unavailable_sentence(error))
 
     # Only errors about reaching the database become 503; the handler re-raises any other (a bug: 500).
     app.add_exception_handler(exc.DBAPIError, outage.database_unavailable)

@@ -20,7 +20,7 @@ from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
 from papertide.search import repository as search_repository
 from papertide.search import service as search_service
-from papertide.search.keyword_index import KeywordIndex
+from papertide.search.keyword_index import KeywordIndex, KeywordIndexDamaged, KeywordIndexUnavailable
 from papertide.search.schemas import (
     MAX_AUTHOR_LENGTH,
     MAX_CATEGORIES,
@@ -36,10 +36,20 @@ KEYWORD_INDEX_BUILDING = (
     "The keyword index is being built, so keyword and hybrid search are off for a few minutes. "
     "Semantic search still works."
 )
+# A damaged index does not mend itself (keyword_index.KeywordIndexDamaged): say who must act and how.
+KEYWORD_INDEX_DAMAGED = (
+    "The keyword index is damaged; an administrator must run `papertide reindex`. "
+    "Until then keyword and hybrid search are off. Semantic search still works."
+)
 PAGE_LINKS_AROUND = 3  # page numbers shown either side of the current one
 # Counting a million papers and their vectors takes tens of milliseconds: each process counts at
 # most once a minute, and a reader sees a count up to a minute old while the worker catches up.
 COVERAGE_TTL_SECONDS = 60.0
+
+
+def unavailable_sentence(error: KeywordIndexUnavailable) -> str:
+    """What the page, the API and the feed say when keyword search cannot run."""
+    return KEYWORD_INDEX_DAMAGED if isinstance(error, KeywordIndexDamaged) else KEYWORD_INDEX_BUILDING
 
 
 class SearchForm(BaseModel):

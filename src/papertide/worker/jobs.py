@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Final, Literal
 
 from sqlalchemy import Connection
 from tqdm import tqdm
 
-from papertide.config import get_settings
+from papertide.config import Settings, current_base_url, get_settings
 from papertide.db import get_engine, unit_of_work
 from papertide.digests import service as digest_service
 from papertide.digests.candidates import DigestRun
@@ -170,12 +171,17 @@ def send_digests(
     encoder: Encoder | None = None,
     now: datetime | None = None,
 ) -> digest_service.DigestRunResult:
-    """Score, fill the ledger for `digest_date` (default: today, UTC) for every subscriber whose send
-    days include it, whatever their send hour, then send every due delivery of any date (new ones,
+    """Score, fill the ledger for `digest_date` for every subscriber whose send days include it,
+    whatever their send hour (no date: each subscriber's own local date now, so a reader west of
+    UTC is not sent tomorrow's digest tonight), then send every due delivery of any date (new ones,
     retries whose backoff ended, hand-offs a dead sender left), each once."""
-    day = digest_date or (now or datetime.now(UTC)).date()
     _rescore()
-    return _deliver(params={"date": day.isoformat()}, prepare=day, mailer=mailer, encoder=encoder, now=now)
+    params: dict[str, object] = {"date": digest_date.isoformat() if digest_date else LOCAL_DATE}
+    return _deliver(params=params, prepare=digest_date or LOCAL_DATE, mailer=mailer, encoder=encoder, now=now)
+
+
+# `prepare` for _deliver: each reader's own local date now, whatever their hour.
+LOCAL_DATE: Final = "local"
 
 
 def send_scheduled_digests(
@@ -186,8 +192,9 @@ def send_scheduled_digests(
     other due delivery goes too. No run record when nothing is due."""
     at = now or datetime.now(UTC)
     with unit_of_work() as session:
-        added = digest_service.prepare_deliveries(session, now=at)
-        digest_service.expire_overdue(session, now=at, settings=get_settings())
+        settings = get_settings()
+        added = digest_service.prepare_deliveries(session, now=at, settings=settings)
+        digest_service.expire_overdue(session, now=at, settings=settings)
         subscriber_service.prune_tokens(session, now=at)
         if digest_service.due_count(session, now=at) == 0:
             return None
@@ -218,6 +225,17 @@ def retry_digests(
     return _deliver(params={"retry": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
 
 
+def _settings_with_the_sites_url() -> Settings:
+    """The settings, read again if a site has published another URL since they were cached: a
+    scheduler started before `papertide up --port P`, or still running after the site moved, must
+    link to where the site answers now (config.current_base_url)."""
+    settings = get_settings()
+    if current_base_url(settings) != settings.base_url:
+        get_settings.cache_clear()
+        settings = get_settings()
+    return settings
+
+
 class MailServerDown(Exception):
     """The circuit breaker: the run stopped after SMTP_BREAKER_FAILURES server failures in a row."""
 
@@ -225,12 +243,12 @@ class MailServerDown(Exception):
 def _deliver(
     *,
     params: dict[str, object],
-    prepare: date | None,
+    prepare: date | Literal["local"] | None,
     mailer: BulkMailer | None,
     encoder: Encoder | None,
     now: datetime | None,
 ) -> digest_service.DigestRunResult:
-    settings = get_settings()
+    settings = _settings_with_the_sites_url()
     result = digest_service.DigestRunResult()
     try:
         with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
@@ -241,10 +259,13 @@ def _deliver(
             settings.require_mail_base_url()
             mailer = mailer or mailer_from_settings(settings)
             with unit_of_work() as session:
-                if prepare is not None:  # (the retry pass has closed what cannot go already)
+                if isinstance(prepare, date):
                     digest_service.prepare_deliveries(
                         session, now=now or datetime.now(UTC), digest_date=prepare
                     )
+                elif prepare == LOCAL_DATE:
+                    digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
+                if prepare is not None:  # (the retry pass has closed what cannot go already)
                     digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
             load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
             _send_due(run, result, mailer=mailer, digests=DigestRun(encoder=load), now=now)

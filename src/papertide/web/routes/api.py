@@ -42,7 +42,7 @@ from papertide.web.schemas import (
     SimilarToPaperResults,
     TrendingPage,
 )
-from papertide.web.search_views import KEYWORD_INDEX_BUILDING
+from papertide.web.search_views import unavailable_sentence
 
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=API_ERRORS)
 NOT_FOUND: dict[int | str, dict[str, object]] = {
@@ -216,8 +216,8 @@ def search(
     # Keyword mode never needs the model: asking the provider would load it (seconds) for nothing.
     try:
         page = search_views.run_search(session, query, encoder=encoder, keywords=keywords, settings=settings)
-    except KeywordIndexUnavailable:
-        raise HTTPException(status_code=503, detail=KEYWORD_INDEX_BUILDING) from None
+    except KeywordIndexUnavailable as error:
+        raise HTTPException(status_code=503, detail=unavailable_sentence(error)) from None
     results = SearchResults.from_page(page)
     response.headers["Server-Timing"] = server_timing.header(page.timings, since=started)
     paging.add_links(response, request, page=query.page, has_next=page.has_next, base_url=settings.base_url)

@@ -73,8 +73,8 @@ def search_feed(
         raise HTTPException(status_code=422, detail=search_views.explain(error)) from None
     try:
         page = search_views.run_search(session, query, encoder=encoder, keywords=keywords, settings=settings)
-    except KeywordIndexUnavailable:
-        raise HTTPException(status_code=503, detail=search_views.KEYWORD_INDEX_BUILDING) from None
+    except KeywordIndexUnavailable as error:
+        raise HTTPException(status_code=503, detail=search_views.unavailable_sentence(error)) from None
     about = " ".join(
         part for part in (query.q, f"by {query.filters.author}" if query.filters.author else "") if part
     )

@@ -46,8 +46,8 @@ def search_page(
         page = search_views.run_search(
             session, query, encoder=encoder, keywords=keywords, settings=settings, highlight=True
         )
-    except KeywordIndexUnavailable:
-        context["error"] = search_views.KEYWORD_INDEX_BUILDING
+    except KeywordIndexUnavailable as error:
+        context["error"] = search_views.unavailable_sentence(error)
         context["semantic_url"] = search_views.link(query, page=1, mode=SearchMode.SEMANTIC.value)
         return templates.TemplateResponse(request, "pages/search.html", context, status_code=503)
     if query.uses_embeddings:  # while the first embedding runs, say how much meaning search covers

@@ -1,0 +1,172 @@
+"""Pausing around a digest run, and `papertide digest send` with no date, against a real SMTP
+server (aiosmtpd): a paused reader's due digest is dropped, never sent; each reader's digest is
+dated with their own local date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from papertide import db
+from papertide.digests.mailer import Envelope, MailSession, SmtpMailer
+from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
+from papertide.worker import jobs
+from tests.helpers import Inbox, digest_ready, smtp_server
+
+DAY = date(2026, 11, 24)
+
+
+def pause(email: str, *, paused: bool = True) -> None:
+    """What the manage page's pause (or resume) button commits, from another connection."""
+    with db.session_factory()() as other:
+        at = datetime.now(UTC) if paused else None
+        other.execute(update(Subscriber).where(Subscriber.email == email).values(paused_at=at))
+        other.commit()
+
+
+class PausingDuringTheRun:
+    """An SMTP mailer during whose hand-off of `first`'s digest the reader `then` pauses."""
+
+    def __init__(self, url: str, *, first: str, then: str) -> None:
+        self.smtp = SmtpMailer(url)
+        self.first, self.then = first, then
+
+    def send(self, message: EmailMessage) -> None:
+        self.smtp.send(message)
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        with self.smtp.session() as post:
+            yield _Pausing(self, post)
+
+
+class _Pausing:
+    def __init__(self, mailer: PausingDuringTheRun, post: MailSession) -> None:
+        self.mailer = mailer
+        self.post = post
+
+    def send(self, envelope: Envelope) -> None:
+        if envelope.recipient == self.mailer.first:
+            pause(self.mailer.then)
+        self.post.send(envelope)
+
+
+def ledger_dates(session: Session) -> list[tuple[str, date]]:
+    stmt = select(Subscriber.email, DigestDelivery.digest_date).join(
+        Subscriber, Subscriber.id == DigestDelivery.subscriber_id
+    )
+    return sorted((email, day) for email, day in session.execute(stmt))
+
+
+def rows(session: Session) -> dict[str, DigestDelivery]:
+    session.expire_all()
+    stmt = select(Subscriber.email, DigestDelivery).join(
+        Subscriber, Subscriber.id == DigestDelivery.subscriber_id
+    )
+    return {row[0]: row[1] for row in session.execute(stmt)}
+
+
+def test_a_reader_who_pauses_while_a_run_is_sending_gets_nothing(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "DIGEST_BATCH", 1)  # as when the list is longer than one batch (50)
+    digest_ready(["a@example.org", "b@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        mailer = PausingDuringTheRun(f"smtp://127.0.0.1:{port}", first="a@example.org", then="b@example.org")
+        result = jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None)
+
+    assert [m["To"] for m in inbox.messages] == ["a@example.org"]
+    assert result.sent == 1
+    dropped = rows(session)["b@example.org"]
+    assert dropped.status == DeliveryStatus.FAILED
+    assert "paused" in (dropped.error or "")
+    assert dropped.message is None
+
+
+def test_a_paused_readers_deferred_digest_is_dropped_at_the_next_run_not_kept(
+    database: str, session: Session
+) -> None:
+    digest_ready(["a@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying451Once()
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)
+        assert rows(session)["a@example.org"].status == DeliveryStatus.DEFERRED
+        pause("a@example.org")
+        jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=5))
+        pause("a@example.org", paused=False)
+        jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=10))
+
+    assert inbox.messages == []
+    assert rows(session)["a@example.org"].status == DeliveryStatus.FAILED
+
+
+def test_a_pause_undone_before_any_run_looked_leaves_the_deferred_digest_to_go(
+    database: str, session: Session
+) -> None:
+    # What docs/digest.md#when-it-arrives says: no run saw the reader paused, so nothing was dropped.
+    digest_ready(["a@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying451Once()
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)
+        pause("a@example.org")
+        pause("a@example.org", paused=False)
+        retried = jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=5))
+
+    assert retried is not None
+    assert retried.sent == 1
+    assert [m["To"] for m in inbox.messages] == ["a@example.org"]
+
+
+class Replying451Once(Inbox):
+    """Defers the first message with a 451, then takes every message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred = False
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        if not self.deferred:
+            self.deferred = True
+            return "451 4.3.0 Mailbox busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_digest_send_with_no_date_uses_each_readers_local_date(database: str, session: Session) -> None:
+    # 05:00 UTC on 27 Nov is 21:00 on 26 Nov in Los Angeles and 14:00 on 27 Nov in Tokyo.
+    digest_ready(["la@example.org", "jp@example.org", "utc@example.org"])
+    for email, zone in (("la@example.org", "America/Los_Angeles"), ("jp@example.org", "Asia/Tokyo")):
+        session.execute(update(Subscriber).where(Subscriber.email == email).values(time_zone=zone))
+    session.commit()
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        result = jobs.send_digests(mailer=mailer, encoder=None, now=datetime(2026, 11, 27, 5, 0, tzinfo=UTC))
+        # 07:00 in Los Angeles on 27 Nov: that date's digest is still to come, and comes.
+        morning = jobs.send_scheduled_digests(
+            mailer=mailer, encoder=None, now=datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+        )
+
+    assert result.sent == 3
+    assert ledger_dates(session) == [
+        ("jp@example.org", date(2026, 11, 27)),
+        ("la@example.org", date(2026, 11, 26)),  # not tomorrow's digest tonight
+        ("la@example.org", date(2026, 11, 27)),
+        ("utc@example.org", date(2026, 11, 27)),
+    ]
+    assert morning is not None
+    assert morning.sent == 1
+    subjects = [
+        str(m["Subject"]).rpartition(" for ")[2] for m in inbox.messages if m["To"] == "la@example.org"
+    ]
+    assert subjects == ["Thu 26 Nov", "Fri 27 Nov"]

@@ -1,0 +1,109 @@
+"""PAPERTIDE_BASE_URL: what is accepted, what stops at startup with the reason, what empty means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from papertide import site_url
+from papertide.config import Settings
+
+PRODUCTION = "postgresql+psycopg://papertide@db/papertide"
+
+
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(tmp_path))
+
+
+@pytest.mark.parametrize("database_url", [None, PRODUCTION], ids=["embedded", "production"])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://papers.example.org/?utm=mail", "has a query string"),
+        ("https://papers.example.org/?", "has a query string"),
+        ("https://papers.example.org/#top", "has a fragment"),
+        ("https://papers.example.org:99999", "port out of range"),
+        ("https://papers.example.org:0", "port out of range"),
+        ("https://papers.example.org:http", "port out of range"),
+        ("ftp://papers.example.org", "not an http(s) URL"),
+        ("papers.example.org", "not an http(s) URL"),
+        ("/papers", "not an http(s) URL"),
+        ("javascript:alert(1)//papers.example.org", "not an http(s) URL"),
+        ("https://papers.example .org", "not an http(s) URL"),
+        ("http://[::1", "not an http(s) URL"),
+        ("https://", "has no host"),
+        ("https://admin:secret@papers.example.org", "user name or password"),
+    ],
+)
+def test_a_bad_base_url_is_refused_at_startup_naming_the_setting_and_the_problem(
+    monkeypatch: pytest.MonkeyPatch, database_url: str | None, url: str, reason: str
+) -> None:
+    if database_url:
+        monkeypatch.setenv("PAPERTIDE_DATABASE_URL", database_url)
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", url)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert "PAPERTIDE_BASE_URL" in str(refused.value)
+    assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://papers.example.org/", "https://papers.example.org"),
+        ("http://papers.example.org:8080", "http://papers.example.org:8080"),
+        ("https://example.org/papertide/", "https://example.org/papertide"),
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+        (" https://papers.example.org ", "https://papers.example.org"),
+    ],
+)
+def test_an_absolute_http_url_with_a_path_prefix_is_accepted(url: str, kept: str) -> None:
+    settings = Settings(base_url=url, database_url=PRODUCTION)
+
+    assert settings.base_url == kept
+    assert settings.base_url_problem() is None
+
+
+def test_an_empty_base_url_is_unset_in_the_embedded_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "")  # `PAPERTIDE_BASE_URL=` in .env
+
+    assert Settings().base_url == site_url.DEFAULT
+    with site_url.published(tmp_path, "http://127.0.0.1:8811"):
+        assert Settings().base_url == "http://127.0.0.1:8811", "the running site's URL, as if unset"
+
+
+def test_an_empty_base_url_in_production_is_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_DATABASE_URL", PRODUCTION)
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", " ")
+
+    problem = Settings().base_url_problem()
+
+    assert problem is not None
+    assert problem.startswith("PAPERTIDE_BASE_URL is not set")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.1:8000",
+        "http://0:8000",
+        "http://0.0.0.0:8000",
+        "http://[::ffff:127.0.0.1]:8000",
+        "http://[::1]:8000",
+        "http://localhost.:8000",
+    ],
+)
+def test_production_refuses_every_spelling_of_a_loopback_base_url(url: str) -> None:
+    problem = Settings(base_url=url, database_url=PRODUCTION).base_url_problem()
+
+    assert problem is not None
+    assert "only this machine can reach" in problem
