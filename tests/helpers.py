@@ -275,3 +275,15 @@ def embedded_search_corpus(session: Any, encoder: Any) -> None:
     make_search_corpus(session)
     jobs.embed(encoder=encoder)
     keyword_index_now()
+
+
+def embedded_default(monkeypatch: Any, data_dir: Path) -> Path:
+    """papertide as a fresh clone runs it: no PAPERTIDE_DATABASE_URL or PAPERTIDE_BASE_URL, data in
+    `data_dir` (settings read again: the base URL then comes from DATA_DIR/site_url)."""
+    from papertide.config import get_settings
+
+    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    return data_dir

@@ -22,7 +22,7 @@ from papertide.models import JobRun, JobStatus
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
 from tests.faults.processes import cli_env, start_cli, stop_cli
-from tests.helpers import digest_ready, wait_until
+from tests.helpers import digest_ready, embedded_default, wait_until
 
 runner = CliRunner()
 
@@ -121,11 +121,7 @@ def test_serve_publishes_its_url_for_the_commands_beside_it_and_removes_it_at_ex
 ) -> None:
     import uvicorn
 
-    data = tmp_path / "data"
-    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(data))
-    get_settings.cache_clear()
+    data = embedded_default(monkeypatch, tmp_path / "data")
     seen: dict[str, str] = {}
 
     def fake_run(*args: Any, **kwargs: Any) -> None:
@@ -300,11 +296,7 @@ def test_a_second_serve_that_cannot_bind_the_port_keeps_the_running_sites_url(
 
     from papertide import site_url
 
-    data = tmp_path / "data"
-    for name in ("PAPERTIDE_BASE_URL", "PAPERTIDE_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(data))
-    get_settings.cache_clear()
+    data = embedded_default(monkeypatch, tmp_path / "data")
 
     def address_in_use(*args: Any, **kwargs: Any) -> None:
         raise OSError(98, "address already in use")

@@ -20,7 +20,7 @@ from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestDelivery, JobRun, JobStatus
 from papertide.web.app import create_app
 from papertide.worker import jobs
-from tests.helpers import Inbox, csrf_from, digest_ready, smtp_server
+from tests.helpers import Inbox, csrf_from, digest_ready, embedded_default, smtp_server
 
 DAY = datetime(2026, 11, 24, tzinfo=UTC).date()
 # Long enough that `List-Unsubscribe: <base/unsubscribe/token>` cannot fit a 78-character line.
@@ -185,10 +185,7 @@ def test_a_scheduler_started_before_the_site_links_to_where_the_site_answers(
 ) -> None:
     # The embedded default (no database URL, no base URL): a digest run reads the site's URL again,
     # so a scheduler whose settings were cached before `papertide up --port 8811` links there.
-    monkeypatch.delenv("PAPERTIDE_BASE_URL", raising=False)
-    monkeypatch.delenv("PAPERTIDE_DATABASE_URL", raising=False)
-    monkeypatch.setenv("PAPERTIDE_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
+    embedded_default(monkeypatch, tmp_path)
     try:
         assert get_settings().base_url == site_url.DEFAULT  # cached before any site ran
         with site_url.published(tmp_path, "http://127.0.0.1:8811"):
