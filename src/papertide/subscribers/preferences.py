@@ -248,7 +248,7 @@ def _day(raw: str, field: str) -> int:
 
 def parse_time_zone(raw: str) -> str:
     """An IANA zone name from the list the page offers (e.g. Asia/Kolkata). The scheduler works out
-    each reader's local hour with the same Python zone database (digests/service.local_time)."""
+    each reader's local hour with the same Python zone database (digests/schedule.local_time)."""
     name = raw.strip()
     if not name:
         raise FieldError("time_zone", "Choose a time zone, e.g. Europe/Berlin or UTC.")

@@ -1,0 +1,72 @@
+"""When a reader's digest is due: their local date and send hour, from Python's zone database.
+
+Pure time arithmetic for the scheduler's pass (service.prepare_deliveries): which local date is due
+for a (zone, send hour) now, a missed one caught up inside the retry window, and the clock in a
+zone. Python, not Postgres, does it: Postgres reads names such as CET as fixed abbreviations with
+no summer time, and its zone rules are those of its build (docs/operations.md#when-digests-go-out).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from papertide.digests import repository
+
+log = logging.getLogger(__name__)
+
+
+# A digest created this long before another is due, on that one's local day, stands in for it
+# (below); further apart, both go: a 23-hour DST day and a catch-up pass up to 3 hours late fit.
+MIN_SPACING = timedelta(hours=20)
+
+
+def due_slot(zone: str, hour: int, *, now: datetime, window: timedelta) -> repository.DueSlot | None:
+    """The digest due now for readers of `zone` at send `hour`: today's once its hour has come,
+    before that yesterday's while inside the retry `window` (its hour may have gone by with no pass
+    to see it; a row that is there already makes it a no-op); None when neither, or for a zone
+    Python cannot load."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("subscribers with the unknown time zone %r get no digest until it is corrected", zone)
+        return None
+    today = now.astimezone(tz).date()
+    catch_up = _instant(today, hour, tz) > now
+    day = today - timedelta(days=1) if catch_up else today
+    due_at = _instant(day, hour, tz)
+    if due_at > now or (catch_up and due_at <= now - window):
+        return None
+    # Skipped for a reader whose last digest was created on this local day (in the zone they have
+    # now) less than MIN_SPACING before it was due: after a move east across the date line, or a
+    # catch-up in the small hours, the digest they had this day stands in for it (one a local day).
+    day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    taken_since = max(day_start, due_at - MIN_SPACING)
+    return repository.DueSlot(
+        zone=zone,
+        hour=hour,
+        day=day,
+        isodow=day.isoweekday(),
+        catch_up=catch_up,
+        due_at=due_at,
+        taken_since=taken_since,
+    )
+
+
+def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
+    """The clock in `zone` at `now`, from Python's zone database: the one the manage page checks
+    names against, so what a reader chose is what decides (Postgres's own zone rules can lag, and
+    it reads names such as CET as fixed abbreviations with no summer time)."""
+    try:
+        local = now.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("subscribers with the unknown time zone %r get no digest until it is corrected", zone)
+        return None
+    return repository.LocalTime(zone=zone, day=local.date(), hour=local.hour, isodow=local.isoweekday())
+
+
+def _instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
+    # fold=0: an hour that does not exist (the spring change) is the instant the clock jumps past
+    # it, and an hour that happens twice (the autumn change) is its first time.
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
