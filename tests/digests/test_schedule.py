@@ -16,6 +16,7 @@ from papertide.config import Settings
 from papertide.digests import service
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
+from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.worker import jobs
 from tests.helpers import Inbox
@@ -268,6 +269,64 @@ def test_a_two_hourly_cron_sends_a_23h_reader_one_digest_every_local_date(tx_ses
     assert sorted(seen) == [date(2026, 11, day) for day in (23, 24, 25, 26, 27)]
     for day, at in seen.items():  # each at the first pass after its 23:00
         assert at == datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("hour", "every"), [(8, timedelta(days=1)), (19, timedelta(hours=6)), (20, timedelta(hours=6))]
+)
+def test_a_slow_cron_still_brings_one_digest_every_local_date(
+    tx_session: Session, hour: int, every: timedelta
+) -> None:
+    # DIGEST_CRON="0 6 * * *" (or every 6 hours): each date is caught up at a pass after its hour;
+    # yesterday's catch-up must not hide today's.
+    start = datetime(2026, 11, 18, 6, 0, tzinfo=UTC)
+    sid = reader(
+        tx_session, "slow@example.org", zone="UTC", hour=hour, confirmed_at=start - timedelta(days=1)
+    )
+
+    seen = ticking(tx_session, sid, start, start + timedelta(days=6), every=every)
+
+    days = sorted(seen)
+    assert days == [days[0] + timedelta(days=n) for n in range(len(days))], "one for every date, none skipped"
+    assert len(days) >= 6, days
+
+
+def test_a_date_that_fell_in_a_pause_is_not_made_up_after_the_resume(tx_session: Session) -> None:
+    subscriber = tx_session.get_one(
+        Subscriber,
+        reader(
+            tx_session, "away@example.org", zone="UTC", hour=8, confirmed_at=datetime(2026, 11, 1, tzinfo=UTC)
+        ),
+    )
+    preferences.pause(subscriber=subscriber, now=datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))  # paused: nothing
+    preferences.resume(subscriber=subscriber, now=datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+    tx_session.flush()
+
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+    assert dates_of(tx_session, subscriber.id) == [date(2026, 11, 25)], (
+        "the 24th was paused; the 25th goes at 08:00"
+    )
+
+
+def test_a_date_that_fell_in_a_pause_with_no_pass_running_is_not_made_up_either(tx_session: Session) -> None:
+    subscriber = tx_session.get_one(
+        Subscriber,
+        reader(
+            tx_session, "away@example.org", zone="UTC", hour=8, confirmed_at=datetime(2026, 11, 1, tzinfo=UTC)
+        ),
+    )
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 6, 45, tzinfo=UTC))
+    preferences.pause(subscriber=subscriber, now=datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    # The scheduler is down from here until the morning after: no pass sees the 24th's 08:00.
+    preferences.resume(subscriber=subscriber, now=datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+    tx_session.flush()
+
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+
+    assert date(2026, 11, 24) not in dates_of(tx_session, subscriber.id), "the 24th fell in the pause"
 
 
 def test_a_missed_date_is_caught_up_only_inside_the_retry_window(tx_session: Session) -> None:

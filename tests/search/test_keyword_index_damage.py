@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -64,19 +63,26 @@ def test_a_writer_held_elsewhere_is_busy(tmp_path: Path) -> None:
             pass
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
-def test_a_read_only_index_is_not_reported_as_busy(tmp_path: Path) -> None:
-    filled(tmp_path / "index")
-    (tmp_path / "index" / ".tantivy-writer.lock").unlink(missing_ok=True)
-    (tmp_path / "index").chmod(0o555)
-    try:
-        with pytest.raises(KeywordIndexUnavailable) as refused, KeywordIndex(tmp_path / "index").writer():
-            pass
-    finally:
-        (tmp_path / "index").chmod(0o755)
+def test_an_index_folder_that_cannot_be_made_is_unavailable_not_damaged(tmp_path: Path) -> None:
+    # A file where the folder should be: no process can make it, root included (a read-only or full
+    # DATA_DIR fails the same way); reindex cannot mend it, so it must not be called damaged.
+    settings = Settings(data_dir=tmp_path)
+    path = keyword_index.index_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder")
 
-    assert not isinstance(refused.value, KeywordIndexBusy)
-    assert "cannot write the keyword index" in str(refused.value)
+    with pytest.raises(KeywordIndexUnavailable) as refused:
+        KeywordIndex(path)
+
+    assert not isinstance(refused.value, KeywordIndexDamaged | KeywordIndexBusy)
+    assert "cannot use the keyword index folder" in str(refused.value)
+    sentence = search_views.unavailable_sentence(refused.value)
+    assert "reindex" not in sentence, "a reindex would not help"
+    assert "being built" not in sentence, "nor would waiting"
+    assert "administrator fixes it" in sentence
+    with pytest.raises(KeywordIndexUnavailable):
+        keyword_index.discard_if_damaged(settings)
+    assert path.read_text() == "not a folder", "nothing was deleted"
 
 
 def test_discarding_removes_a_damaged_index_and_keeps_a_healthy_one(tmp_path: Path) -> None:

@@ -344,8 +344,9 @@ def test_pause_keeps_the_first_time_and_resume_clears_it(tx_session: Session) ->
     preferences.pause(subscriber=subscriber, now=NOW.replace(hour=10))
     assert subscriber.paused_at == NOW
 
-    preferences.resume(subscriber=subscriber)
+    preferences.resume(subscriber=subscriber, now=NOW.replace(hour=11))
     assert subscriber.paused_at is None
+    assert subscriber.resumed_at == NOW.replace(hour=11)
 
 
 def test_the_latest_vote_stands_and_marks_the_profile_for_retraining(tx_session: Session) -> None:

@@ -187,6 +187,23 @@ def test_a_one_click_unsubscribe_sent_twice_is_answered_ok_both_times(
     assert choices(session, "twice@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
 
 
+def test_no_old_digests_unsubscribe_link_ends_a_later_subscription(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    press_confirm(client, sign_up(client, inbox, "again@example.org"))
+    subscriber = subscriber_by_email(session, "again@example.org")
+    first, second = (service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE) for _ in range(2))
+    session.commit()  # two digests, each with its own link
+    assert client.post(f"/unsubscribe/{second}").status_code == 200
+    assert client.post(f"/unsubscribe/{first}").status_code == 200, "already unsubscribed: fine"
+    press_confirm(client, sign_up(client, inbox, "again@example.org"))  # back again
+
+    replay = client.post(f"/unsubscribe/{first}", data={"List-Unsubscribe": "One-Click"})
+
+    assert replay.status_code == 410
+    assert choices(session, "again@example.org")[0] == SubscriberStatus.CONFIRMED
+
+
 def test_a_used_unsubscribe_link_says_so_and_shows_no_button(
     client: TestClient, inbox: Inbox, session: Session
 ) -> None:

@@ -37,6 +37,7 @@ from papertide.models import (
     DeliveryStatus,
     DigestDelivery,
     DigestItem,
+    DigestPass,
     InterestProfile,
     MailSuppression,
     Paper,
@@ -96,6 +97,23 @@ def subscriber_schedules(session: Session) -> list[tuple[str, int]]:
     return [(zone, hour) for zone, hour in session.execute(stmt.distinct())]
 
 
+_SCHEDULED_PASS = "scheduled"
+
+
+def last_pass(session: Session) -> datetime | None:
+    """When the scheduler's digest pass last ran; None before the first."""
+    return session.scalar(select(DigestPass.last_at).where(DigestPass.name == _SCHEDULED_PASS))
+
+
+def record_pass(session: Session, *, at: datetime) -> None:
+    """Note that a pass ran at `at` (two schedulers at once: the later time stands)."""
+    stmt = insert(DigestPass).values(name=_SCHEDULED_PASS, last_at=at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"], set_={"last_at": func.greatest(DigestPass.last_at, stmt.excluded.last_at)}
+    )
+    session.execute(stmt)
+
+
 def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datetime) -> int:
     """One pending ledger row for each reader with a due slot (their zone and send hour) on one of
     their send days, unless a digest of theirs was created since the slot's `taken_since`; a row
@@ -118,12 +136,14 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
         .where(
             *_may_receive(),
             clock.c.isodow == func.any(Subscriber.send_days),
-            # A missed date is caught up only for a reader who was subscribed when it was due.
+            # A missed date is caught up only for a reader who was subscribed when it was due, and
+            # not paused then (a pause drops what falls in it; resuming does not bring it back).
             or_(
                 ~clock.c.catch_up,
                 Subscriber.confirmed_at.is_(None),
                 Subscriber.confirmed_at <= clock.c.due_at,
             ),
+            or_(~clock.c.catch_up, Subscriber.resumed_at.is_(None), Subscriber.resumed_at <= clock.c.due_at),
             ~exists().where(
                 DigestDelivery.subscriber_id == Subscriber.id,
                 DigestDelivery.created_at >= clock.c.taken_since,

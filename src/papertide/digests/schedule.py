@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 MIN_SPACING = timedelta(hours=20)
 
 
-def due_slot(zone: str, hour: int, *, now: datetime, window: timedelta) -> repository.DueSlot | None:
+def due_slot(
+    zone: str, hour: int, *, now: datetime, window: timedelta, seen_until: datetime | None = None
+) -> repository.DueSlot | None:
     """The digest due now for readers of `zone` at send `hour`: today's once its hour has come,
-    before that yesterday's while inside the retry `window` (its hour may have gone by with no pass
-    to see it; a row that is there already makes it a no-op); None when neither, or for a zone
-    Python cannot load."""
+    before that yesterday's if its hour went by with no pass to see it (after `seen_until`, the
+    last pass; None: unknown) and inside the retry `window` (a row that is there already makes it
+    a no-op); None when neither, or for a zone Python cannot load."""
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -38,11 +40,21 @@ def due_slot(zone: str, hour: int, *, now: datetime, window: timedelta) -> repos
     due_at = _instant(day, hour, tz)
     if due_at > now or (catch_up and due_at <= now - window):
         return None
-    # Skipped for a reader whose last digest was created on this local day (in the zone they have
-    # now) less than MIN_SPACING before it was due: after a move east across the date line, or a
-    # catch-up in the small hours, the digest they had this day stands in for it (one a local day).
-    day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-    taken_since = max(day_start, due_at - MIN_SPACING)
+    if catch_up and seen_until is not None and due_at <= seen_until:
+        # A pass saw this hour and added what was due then: a reader it skipped (paused, or a
+        # digest that day already after a move east) is not made up for now.
+        return None
+    if catch_up:
+        # A missed date goes now, unless a digest came after its hour (that one was its digest).
+        # Yesterday's own catch-up came before this date's hour, so a daily DIGEST_CRON still
+        # brings one digest every date.
+        taken_since = due_at
+    else:
+        # Skipped for a reader whose last digest was created on this local day (in the zone they
+        # have now) less than MIN_SPACING before it was due: after a move east across the date
+        # line, or a catch-up in the small hours, the digest they had this day stands in for it.
+        day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        taken_since = max(day_start, due_at - MIN_SPACING)
     return repository.DueSlot(
         zone=zone,
         hour=hour,

@@ -111,12 +111,15 @@ def prepare_deliveries(
     if digest_date is not None:
         return repository.add_deliveries_on(session, digest_date=digest_date, now=at)
     window = timedelta(hours=(settings or get_settings()).digest_retry_hours)
+    seen_until = repository.last_pass(session)
     slots = [
         slot
         for zone, hour in repository.subscriber_schedules(session)
-        if (slot := schedule.due_slot(zone, hour, now=at, window=window))
+        if (slot := schedule.due_slot(zone, hour, now=at, window=window, seen_until=seen_until))
     ]
-    return repository.add_due_deliveries(session, slots=slots, now=at)
+    added = repository.add_due_deliveries(session, slots=slots, now=at)
+    repository.record_pass(session, at=at)
+    return added
 
 
 def prepare_deliveries_now(session: Session, *, now: datetime) -> int:

@@ -1,7 +1,7 @@
 """ORM models; importing this package registers every table on Base.metadata."""
 
 from papertide.models.base import Base
-from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression
+from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, DigestPass, MailSuppression
 from papertide.models.ops import JobRun, JobStatus, RateLimit, RequestLimit, SourceState
 from papertide.models.paper import (
     KeywordPending,
@@ -30,6 +30,7 @@ __all__ = [
     "DeliveryStatus",
     "DigestDelivery",
     "DigestItem",
+    "DigestPass",
     "Frequency",
     "InterestProfile",
     "JobRun",

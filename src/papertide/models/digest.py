@@ -88,3 +88,13 @@ class MailSuppression(Base):
     reason: Mapped[str] = mapped_column(Text)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("digest_delivery.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DigestPass(Base):
+    """When the scheduler's digest pass last ran (one row): a date whose send hour a pass saw is
+    never caught up later; only one that fell while no pass ran is (digests/schedule.py)."""
+
+    __tablename__ = "digest_pass"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_at: Mapped[datetime]

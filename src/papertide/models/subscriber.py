@@ -67,6 +67,7 @@ class Subscriber(Base):
         ARRAY(SmallInteger), default=lambda: list(EVERY_DAY), server_default=text("'{1,2,3,4,5,6,7}'")
     )
     paused_at: Mapped[datetime | None]
+    resumed_at: Mapped[datetime | None]  # a missed date is not caught up if it fell in a pause
     trending_papers: Mapped[int] = mapped_column(Integer, default=8, server_default=text("8"))
 
     __table_args__ = (

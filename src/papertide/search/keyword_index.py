@@ -65,6 +65,11 @@ class KeywordIndexDamaged(KeywordIndexUnavailable):
     rebuilds it (a directory being filled, by contrast, opens and answers what it holds so far)."""
 
 
+class KeywordIndexFolderUnusable(KeywordIndexUnavailable):
+    """DATA_DIR's index folder (or its lock file) cannot be made or written: a read-only or full
+    disk, a file in the way. An operator fixes the folder; a reindex would fail the same way."""
+
+
 class KeywordIndexBusy(Exception):
     """Another process holds the index's writer lock: it is feeding the index right now."""
 
@@ -130,9 +135,13 @@ class KeywordIndex:
             path.mkdir(parents=True, exist_ok=True)
             with _creation_lock(path):  # two processes starting at once must not both create it
                 self.created = not (path / "meta.json").exists()
-                self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
-        except (OSError, ValueError) as error:
-            raise KeywordIndexDamaged(f"cannot open the keyword index at {path}: {error}") from error
+                self.index = _open(self.schema, path)
+        except OSError as error:
+            # The folder or its lock file cannot be made (read-only DATA_DIR, a file in the way, a
+            # full disk): the operator fixes that, and a reindex would fail the same way.
+            raise KeywordIndexFolderUnusable(
+                f"cannot use the keyword index folder {path}: {error}"
+            ) from error
         for name, analyzer in self.analyzers.items():
             self.index.register_tokenizer(name, analyzer)
 
@@ -398,6 +407,14 @@ def shared(settings: Settings) -> KeywordIndex:
         return _shared[path]
 
 
+def _open(schema: tantivy.Schema, path: Path) -> tantivy.Index:
+    """tantivy's index in `path`; KeywordIndexDamaged when what is there cannot be read as one."""
+    try:
+        return tantivy.Index(schema, path=str(path), reuse=True)
+    except (OSError, ValueError) as error:
+        raise KeywordIndexDamaged(f"cannot open the keyword index at {path}: {error}") from error
+
+
 def discard_if_damaged(settings: Settings) -> bool:
     """Delete DATA_DIR's keyword index if it still cannot be opened, so that a rebuild starts from an
     empty one; True if it was deleted. The database holds everything the index held."""
@@ -406,18 +423,25 @@ def discard_if_damaged(settings: Settings) -> bool:
         _shared.pop(path, None)
     if not path.exists():
         return False
-    with _creation_lock(path):  # a process creating a fresh index right now is not undone
+    try:
+        with _creation_lock(path):  # a process creating a fresh index right now is not undone
+            return _delete_if_unreadable(path)
+    except OSError as error:
+        raise KeywordIndexFolderUnusable(f"cannot use the keyword index folder {path}: {error}") from error
+
+
+def _delete_if_unreadable(path: Path) -> bool:
+    try:
+        _open(_schema(), path)
+    except KeywordIndexDamaged:
+        log.warning("deleting the damaged keyword index at %s to rebuild it", path)
         try:
-            tantivy.Index(_schema(), path=str(path), reuse=True)
-        except (OSError, ValueError):
-            log.warning("deleting the damaged keyword index at %s to rebuild it", path)
-            try:
-                shutil.rmtree(path)
-            except OSError as error:  # e.g. files the operator must fix the permissions of first
-                raise KeywordIndexUnavailable(
-                    f"cannot delete the damaged keyword index at {path}: {error}"
-                ) from error
-            return True
+            shutil.rmtree(path)
+        except OSError as error:  # e.g. files the operator must fix the permissions of first
+            raise KeywordIndexUnavailable(
+                f"cannot delete the damaged keyword index at {path}: {error}"
+            ) from error
+        return True
     return False
 
 

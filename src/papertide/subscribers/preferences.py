@@ -275,8 +275,11 @@ def pause(*, subscriber: Subscriber, now: datetime) -> None:
         subscriber.paused_at = now
 
 
-def resume(*, subscriber: Subscriber) -> None:
-    subscriber.paused_at = None
+def resume(*, subscriber: Subscriber, now: datetime) -> None:
+    if subscriber.paused_at is not None:
+        subscriber.paused_at = None
+        # A date due during the pause is not made up later (digests/repository.add_due_deliveries).
+        subscriber.resumed_at = now
 
 
 def vote_targets(session: Session, *, subscriber_id: int, profile_id: int | None) -> list[InterestProfile]:

@@ -124,6 +124,11 @@ def retire_manage_tokens(session: Session, *, subscriber_id: int, at: datetime) 
     _retire_tokens(session, subscriber_id=subscriber_id, purpose=TokenPurpose.MANAGE, at=at)
 
 
+def retire_unsubscribe_tokens(session: Session, *, subscriber_id: int, at: datetime) -> None:
+    """Mark a subscriber's unused unsubscribe tokens used: every old digest's link is spent."""
+    _retire_tokens(session, subscriber_id=subscriber_id, purpose=TokenPurpose.UNSUBSCRIBE, at=at)
+
+
 def _retire_tokens(
     session: Session, *, subscriber_id: int, purpose: str, at: datetime, older_than_id: int | None = None
 ) -> None:

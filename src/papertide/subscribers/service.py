@@ -296,7 +296,9 @@ def stop(session: Session, *, subscriber: Subscriber, now: datetime) -> None:
     repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now)
     # Nor may a manage link from before the unsubscribe open the page of a later subscription:
     # whoever holds an old digest (a forward, a shared inbox) is not vouched for by a new confirm.
+    # Nor may the unsubscribe link of any old digest end it (each digest carries its own).
     repository.retire_manage_tokens(session, subscriber_id=subscriber.id, at=now)
+    repository.retire_unsubscribe_tokens(session, subscriber_id=subscriber.id, at=now)
 
 
 def awaits_confirmation(session: Session, *, subscriber: Subscriber, now: datetime | None = None) -> bool:

@@ -20,7 +20,12 @@ from papertide.embeddings.encoder import Encoder
 from papertide.papers import repository as paper_repository
 from papertide.search import repository as search_repository
 from papertide.search import service as search_service
-from papertide.search.keyword_index import KeywordIndex, KeywordIndexDamaged, KeywordIndexUnavailable
+from papertide.search.keyword_index import (
+    KeywordIndex,
+    KeywordIndexDamaged,
+    KeywordIndexFolderUnusable,
+    KeywordIndexUnavailable,
+)
 from papertide.search.schemas import (
     MAX_AUTHOR_LENGTH,
     MAX_CATEGORIES,
@@ -41,6 +46,10 @@ KEYWORD_INDEX_DAMAGED = (
     "The keyword index is damaged; an administrator must run `papertide reindex`. "
     "Until then keyword and hybrid search are off. Semantic search still works."
 )
+KEYWORD_INDEX_FOLDER = (
+    "The keyword index's folder cannot be used (the server log says why); keyword and hybrid search "
+    "are off until an administrator fixes it. Semantic search still works."
+)
 PAGE_LINKS_AROUND = 3  # page numbers shown either side of the current one
 # Counting a million papers and their vectors takes tens of milliseconds: each process counts at
 # most once a minute, and a reader sees a count up to a minute old while the worker catches up.
@@ -49,7 +58,11 @@ COVERAGE_TTL_SECONDS = 60.0
 
 def unavailable_sentence(error: KeywordIndexUnavailable) -> str:
     """What the page, the API and the feed say when keyword search cannot run."""
-    return KEYWORD_INDEX_DAMAGED if isinstance(error, KeywordIndexDamaged) else KEYWORD_INDEX_BUILDING
+    if isinstance(error, KeywordIndexDamaged):
+        return KEYWORD_INDEX_DAMAGED
+    if isinstance(error, KeywordIndexFolderUnusable):
+        return KEYWORD_INDEX_FOLDER
+    return KEYWORD_INDEX_BUILDING
 
 
 class SearchForm(BaseModel):

@@ -335,7 +335,7 @@ def pause(subscriber: LockedReaderDep, token: str) -> Response:
 
 @router.post("/resume")
 def resume(subscriber: LockedReaderDep, token: str) -> Response:
-    preferences.resume(subscriber=subscriber)
+    preferences.resume(subscriber=subscriber, now=datetime.now(UTC))
     return _back(token, "resumed", "pause")
 
 
