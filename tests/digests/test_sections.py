@@ -98,7 +98,13 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     votes = re.findall(r'href="http://testserver/vote/([^"]+)"', html)
     assert len(votes) == 2 * len(items)
     first = verify(get_settings().resolved_secret_key(), LinkPurpose.VOTE, votes[0]).payload
-    assert first == {"s": subscriber_id, "p": speech_id, "paper": items[0].paper_id, "v": 1}
+    assert first == {
+        "s": subscriber_id,
+        "c": 0,
+        "p": speech_id,
+        "paper": items[0].paper_id,
+        "v": 1,
+    }  # c: never confirmed by mail here
 
     # The view-in-browser page shows the same sections and papers as the email.
     view = re.search(r'href="http://testserver/digest/([^"]+)"', html)

@@ -139,6 +139,30 @@ def test_a_trending_vote_for_another_readers_profile_is_refused(
     assert votes(session) == []
 
 
+def test_a_vote_link_from_an_earlier_subscription_records_nothing(
+    client: TestClient, session: Session, paper: str
+) -> None:
+    from datetime import UTC, datetime
+
+    subscriber_id, [speech] = reader(session, "back@example.org", "speech")
+    owner = session.get_one(Subscriber, subscriber_id)
+    owner.confirmed_at = datetime(2026, 11, 1, tzinfo=UTC)
+    session.commit()
+    sent_then = {"s": subscriber_id, "c": preferences.subscription_stamp(owner), "p": speech, "paper": paper}
+    owner.confirmed_at = datetime(2026, 11, 20, tzinfo=UTC)  # left, then signed up and confirmed again
+    session.commit()
+    sent_now = {**sent_then, "c": preferences.subscription_stamp(owner)}
+
+    old = client.post(vote_link({**sent_then, "v": 1}))
+    page = client.get(vote_link({**sent_then, "v": 1}))
+    new = client.post(vote_link({**sent_now, "v": -1}))
+
+    assert (old.status_code, page.status_code) == (410, 410)
+    assert "earlier subscription of this address" in old.text
+    assert new.status_code == 200
+    assert votes(session) == [(speech, paper, -1)], "only the new subscription's link voted"
+
+
 @pytest.mark.parametrize("how", ["tampered", "other key", "other purpose", "bad payload"])
 def test_a_forged_vote_link_is_404_and_records_nothing(
     client: TestClient, session: Session, paper: str, how: str

@@ -31,6 +31,7 @@ from papertide.embeddings.encoder import Encoder
 from papertide.models import Frequency, InterestProfile, Paper, Subscriber, SubscriberStatus
 from papertide.papers import categories
 from papertide.papers import repository as paper_repository
+from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,14 @@ def build_digest(
         if delivery_id is not None
         else None
     )
-    rendered = _rendered(sections, pool, subscriber_id=subscriber.id, secret=secret, base_url=base)
+    rendered = _rendered(
+        sections,
+        pool,
+        subscriber_id=subscriber.id,
+        subscription=preferences.subscription_stamp(subscriber),
+        secret=secret,
+        base_url=base,
+    )
     message = digest_message(
         message_id=message_id,
         sender=settings.mail_from,
@@ -171,10 +179,17 @@ def profile_feed(
 
 
 def _rendered(
-    sections: list[Section], pool: CandidatePool, *, subscriber_id: int, secret: str, base_url: str
+    sections: list[Section],
+    pool: CandidatePool,
+    *,
+    subscriber_id: int,
+    subscription: int,
+    secret: str,
+    base_url: str,
 ) -> list[RenderedSection]:
     def vote(paper_id: str, profile_id: int | None, value: int) -> str:
-        payload = {"s": subscriber_id, "p": profile_id, "paper": paper_id, "v": value}
+        # "c": the subscription the digest was sent for; a vote link does not outlive it.
+        payload = {"s": subscriber_id, "c": subscription, "p": profile_id, "paper": paper_id, "v": value}
         return f"{base_url}/vote/{signing.sign(secret, signing.LinkPurpose.VOTE, payload)}"
 
     return [

@@ -307,6 +307,11 @@ def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> 
     return subscriber_id if subscription_stamp(subscriber) == subscribed else None
 
 
+def is_subscribed(session: Session, *, subscriber_id: int) -> bool:
+    subscriber = repository.get(session, subscriber_id)
+    return subscriber is not None and subscriber.status == SubscriberStatus.CONFIRMED
+
+
 def reader_profiles(session: Session, *, subscriber_id: int) -> list[InterestProfile]:
     """The profiles a paper page offers to teach: a confirmed subscriber's, else none."""
     subscriber = repository.get(session, subscriber_id)

@@ -28,6 +28,10 @@ NOT_FOUND = "This vote link is not valid. Use the buttons in your newest digest.
 PROFILE_GONE = (
     "The interest profile this paper was sent for has been deleted, so this vote has nowhere to go."
 )
+OLD_SUBSCRIPTION = (
+    "This vote link came with a digest of an earlier subscription of this address, so no vote was "
+    "recorded. Vote from a newer digest, or from the paper's page."
+)
 ProfileField = Annotated[str, Form(max_length=24)]
 BIGINT_MAX = 2**63 - 1  # a profile id past this is nobody's (and Postgres could not compare it)
 
@@ -40,6 +44,7 @@ class Ballot:
     profile_id: int | None
     paper_id: str
     vote: int
+    subscription: int | None = None  # None: a link from a digest sent before links named it
 
 
 def _ballot(settings: Settings, signed: str) -> Ballot:
@@ -58,10 +63,13 @@ def _ballot(settings: Settings, signed: str) -> Ballot:
         and (p.get("p") is None or type(p.get("p")) is int)
         and isinstance(p.get("paper"), str)
         and p.get("v") in (1, -1)
+        and (p.get("c") is None or type(p.get("c")) is int)
     )
     if not valid:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    return Ballot(subscriber_id=p["s"], profile_id=p["p"], paper_id=p["paper"], vote=p["v"])
+    return Ballot(
+        subscriber_id=p["s"], profile_id=p["p"], paper_id=p["paper"], vote=p["v"], subscription=p.get("c")
+    )
 
 
 def _paper(session: Session, paper_id: str) -> Paper:
@@ -72,6 +80,7 @@ def _paper(session: Session, paper_id: str) -> Paper:
 
 
 def _targets(session: Session, ballot: Ballot) -> list[InterestProfile]:
+    _same_subscription(session, ballot)
     try:
         return preferences.vote_targets(
             session, subscriber_id=ballot.subscriber_id, profile_id=ballot.profile_id
@@ -108,10 +117,22 @@ def vote(
     if ballot.profile_id is not None:
         chosen = _targets(session, ballot)[0]
     else:
+        _same_subscription(session, ballot)
         chosen = _chosen_profile(session, subscriber_id=ballot.subscriber_id, raw=profile)
     return _record(
         request, session, subscriber_id=ballot.subscriber_id, profile=chosen, paper=paper, value=ballot.vote
     )
+
+
+def _same_subscription(session: Session, ballot: Ballot) -> None:
+    """A link from a digest of an earlier subscription of the address (it unsubscribed and came
+    back) votes for nobody: whoever holds that old email is not vouched for by the new confirm."""
+    if ballot.subscription is None:
+        return
+    if preferences.current_reader(
+        session, subscriber_id=ballot.subscriber_id, subscribed=ballot.subscription
+    ) is None and preferences.is_subscribed(session, subscriber_id=ballot.subscriber_id):
+        raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
 
 
 def _chosen_profile(session: Session, *, subscriber_id: int, raw: str) -> InterestProfile:
