@@ -307,9 +307,14 @@ def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> 
     return subscriber_id if subscription_stamp(subscriber) == subscribed else None
 
 
-def is_subscribed(session: Session, *, subscriber_id: int) -> bool:
+def from_an_earlier_subscription(session: Session, *, subscriber_id: int, subscribed: int) -> bool:
+    """Whether a link stamped `subscribed` (subscription_stamp) came with mail of a subscription the
+    confirmed subscriber has since ended and begun again; False for one not confirmed now, whose
+    votes _still_subscribed refuses with its own reason."""
     subscriber = repository.get(session, subscriber_id)
-    return subscriber is not None and subscriber.status == SubscriberStatus.CONFIRMED
+    if subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return False
+    return subscription_stamp(subscriber) != subscribed
 
 
 def reader_profiles(session: Session, *, subscriber_id: int) -> list[InterestProfile]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request, Response
+from sqlalchemy.orm import Session
 
 from papertide.config import Settings
 from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, sign, verify
+from papertide.subscribers import preferences
 
 COOKIE_NAME = "papertide_reader"
 VOTE_FORM = "paper-vote"  # the CSRF form name of the paper page's vote buttons
@@ -49,3 +51,14 @@ def reader_cookie(request: Request, settings: Settings) -> ReaderCookie | None:
     if verified.state != LinkState.VALID or type(subscriber_id) is not int or type(subscribed) is not int:
         return None
     return ReaderCookie(subscriber_id, subscribed)
+
+
+def reader_id(request: Request, settings: Settings, session: Session) -> int | None:
+    """The subscriber this browser belongs to now: its cookie, written for their present
+    subscription; None without one, or for a subscription since ended."""
+    cookie = reader_cookie(request, settings)
+    if cookie is None:
+        return None
+    return preferences.current_reader(
+        session, subscriber_id=cookie.subscriber_id, subscribed=cookie.subscribed
+    )

@@ -20,7 +20,7 @@ from papertide.search import repository as search_repository
 from papertide.subscribers import preferences
 from papertide.web import caching, paper_views, view_counting
 from papertide.web.deps import SessionDep, SettingsDep, csrf_token, templates
-from papertide.web.reader_cookie import VOTE_FORM, reader_cookie
+from papertide.web.reader_cookie import VOTE_FORM, reader_id
 
 router = APIRouter()
 PAGE_SIZE = 30
@@ -83,12 +83,7 @@ def paper_page(
 
 def _vote_buttons(request: Request, session: Session, settings: Settings) -> dict[str, object]:
     """The vote buttons ("more / less like this") for the reader this browser belongs to, if any."""
-    cookie = reader_cookie(request, settings)
-    subscriber_id = (
-        preferences.current_reader(session, subscriber_id=cookie.subscriber_id, subscribed=cookie.subscribed)
-        if cookie
-        else None
-    )
+    subscriber_id = reader_id(request, settings, session)
     if subscriber_id is None:
         return {"reader": False, "vote_profiles": []}
     return {

@@ -21,7 +21,7 @@ from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, verify
 from papertide.subscribers import preferences
 from papertide.subscribers.preferences import NotSubscribed, UnknownPaper, UnknownProfile
 from papertide.web.deps import SessionDep, SettingsDep, check_csrf, templates
-from papertide.web.reader_cookie import VOTE_FORM, reader_cookie
+from papertide.web.reader_cookie import VOTE_FORM, reader_id
 
 router = APIRouter()
 NOT_FOUND = "This vote link is not valid. Use the buttons in your newest digest."
@@ -129,9 +129,9 @@ def _same_subscription(session: Session, ballot: Ballot) -> None:
     back) votes for nobody: whoever holds that old email is not vouched for by the new confirm."""
     if ballot.subscription is None:
         return
-    if preferences.current_reader(
+    if preferences.from_an_earlier_subscription(
         session, subscriber_id=ballot.subscriber_id, subscribed=ballot.subscription
-    ) is None and preferences.is_subscribed(session, subscriber_id=ballot.subscriber_id):
+    ):
         raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
 
 
@@ -186,12 +186,7 @@ def vote_on_paper_page(
 ) -> HTMLResponse:
     """The paper page's buttons, for a browser a manage link has marked as the reader's."""
     check_csrf(settings, csrf, VOTE_FORM)
-    cookie = reader_cookie(request, settings)
-    subscriber_id = (
-        preferences.current_reader(session, subscriber_id=cookie.subscriber_id, subscribed=cookie.subscribed)
-        if cookie
-        else None
-    )
+    subscriber_id = reader_id(request, settings, session)
     if subscriber_id is None:
         raise HTTPException(
             status_code=403,
