@@ -13,9 +13,11 @@
    minutes on a CPU; cached in the user's cache folder, keyed by the text and the model). A
    synthetic encoder stands in for the GPU worker: a paper's vector is the sum of its sentences'
    real embeddings (each with half its paper's title vector), plus noise made of the real papers'
-   own residuals (real embedding minus that reconstruction), scaled so that nearest-neighbour
-   similarities among synthetic papers match those among the real ones (the printed spread
-   check). So vectors lie where real ones lie, between them, not in near-duplicate clusters. They
+   own residuals (real embedding minus that reconstruction), scaled so that the corpus grows as
+   dense as real papers do: its median nearest-neighbour cosine at 1,380, 10,000 and 50,000 papers
+   against the real papers' own curve (measured on subsets of them, extrapolated with its fitted
+   intrinsic dimension; the printed spread check). So vectors lie where real ones lie, between
+   them, not in near-duplicate clusters around the ~1,400 real papers. They
    go through the worker's own path (jobs.embed: claim, encode, write, and the HNSW index as the
    product builds it); a thread watches pg_stat_progress_create_index to time the HNSW build.
 3. Latency. `papertide serve` in a subprocess on the built database; one HTTP client asks
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -60,7 +63,7 @@ SAMPLE = ROOT / "src/papertide/data/hf_daily_papers.json.gz"
 SNAPSHOT = ROOT / "tests/fixtures/kaggle_arxiv_snapshot/arxiv-metadata-oai-snapshot.first200.jsonl"
 DATABASE = "bench_search_scale"
 STATE = "search_scale.json"  # in --keep DIR: what was built, and how long each step took
-EF_SEARCH = (10, 20, 40, 64, 100, 200, 400)
+EF_SEARCH = (10, 20, 40, 64, 100, 200, 300, 400, 500, 600, 800)
 # Issue 10's targets, on a 2-core machine at 1M papers.
 TARGET_P95_MS = {"keyword": 30.0, "semantic": 30.0, "hybrid": 50.0}
 TARGET_RECALL = 0.95
@@ -349,34 +352,86 @@ class SyntheticEncoder:
         return vectors
 
 
-def _nearest_similarity(vectors: Any) -> float:
-    """Median cosine similarity of each vector to its nearest other vector."""
+def _nearest_similarity(vectors: Any, *, sample: int = 1000, seed: int = 0) -> float:
+    """Median cosine similarity of (up to `sample` of) the vectors to their nearest other vector."""
     import numpy as np
 
-    sims = vectors @ vectors.T
-    np.fill_diagonal(sims, -1.0)
+    rows = np.random.default_rng(seed).choice(len(vectors), min(sample, len(vectors)), replace=False)
+    sims = vectors[rows] @ vectors.T
+    sims[np.arange(len(rows)), rows] = -1.0
     return float(np.median(sims.max(axis=1)))
 
 
-def calibrated_encoder(material: Material, real: RealVectors, seed: int) -> tuple[SyntheticEncoder, str]:
-    """The noise scale at which synthetic papers are as spread as real ones (median nearest-neighbour cosine)."""
+# Sizes at which the synthetic corpus's spread is compared with the real papers': the real ones'
+# own count, and two larger sizes where near-duplicate clusters would show (a corpus made of a
+# few real papers' remixes grows dense around each of them much faster than real papers do).
+SPREAD_SIZES = (1_380, 10_000, 50_000)
+NOISE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+@dataclass(frozen=True)
+class SpreadCurve:
+    """How close real papers' nearest neighbours get as the corpus grows: nearest-neighbour chord
+    distance d(N) = scale * N ** (-1 / dimension), fitted on random subsets of the real papers (the
+    law of nearest-neighbour distances in a space of that intrinsic dimension)."""
+
+    scale: float
+    dimension: float
+    measured: int  # the real papers' own count: beyond it the curve is extrapolated
+
+    def similarity(self, n: int) -> float:
+        distance = self.scale * math.pow(n, -1.0 / self.dimension)
+        return 1.0 - distance * distance / 2.0
+
+    @classmethod
+    def of(cls, vectors: Any, *, draws: int = 5) -> SpreadCurve:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        sizes = [s for s in (100, 200, 400, 800) if s < len(vectors)] + [len(vectors)]
+        logs_n, logs_d = [], []
+        for size in sizes:
+            for draw in range(draws if size < len(vectors) else 1):
+                subset = vectors[rng.choice(len(vectors), size, replace=False)]
+                similarity = _nearest_similarity(subset, seed=draw)
+                logs_n.append(np.log(size))
+                logs_d.append(np.log(np.sqrt(2.0 - 2.0 * similarity)))
+        slope, intercept = np.polyfit(logs_n, logs_d, 1)
+        return cls(float(np.exp(intercept)), float(-1.0 / slope), len(vectors))
+
+
+def calibrated_encoder(
+    material: Material, real: RealVectors, seed: int, n: int
+) -> tuple[SyntheticEncoder, str]:
+    """The noise scale at which the corpus grows as dense as real papers would.
+
+    The corpus's own first papers at each of SPREAD_SIZES (up to n) against the real papers'
+    SpreadCurve at the same size (measured at their own count, extrapolated beyond it); the scale
+    with the least squared error in median nearest-neighbour cosine is used."""
     from papertide.embeddings.encoder import paper_text
 
-    # Each real paper is the main paper of one synthetic paper: like is compared with like.
-    n = len(material.papers)
-    remixed = (synthetic_paper(i, n, material, seed + 1, main_index=i) for i in range(n))
-    texts = [paper_text(p["title"], p["abstract"]) for p in remixed]
-    target = _nearest_similarity(real.papers)
-    best: tuple[float, float, float] | None = None
-    for scale in (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
-        spread = _nearest_similarity(SyntheticEncoder(material, real, noise_scale=scale).encode(texts))
-        if best is None or abs(spread - target) < abs(best[1] - target):
-            best = (scale, spread, target)
+    curve = SpreadCurve.of(real.papers)
+    sizes = [s for s in SPREAD_SIZES if s <= n] or [n]
+    papers = (synthetic_paper(i, n, material, seed) for i in range(max(sizes)))
+    texts = [paper_text(p["title"], p["abstract"]) for p in papers]
+    targets = [curve.similarity(s) for s in sizes]
+    best: tuple[float, float, list[float]] | None = None
+    for scale in NOISE_SCALES:
+        vectors = SyntheticEncoder(material, real, noise_scale=scale).encode(texts)
+        spread = [_nearest_similarity(vectors[:s]) for s in sizes]
+        error = sum((a - b) ** 2 for a, b in zip(spread, targets, strict=True))
+        if best is None or error < best[0]:
+            best = (error, scale, spread)
     assert best is not None
-    scale, spread, target = best
+    _, scale, spread = best
+    pairs = ", ".join(
+        f"{s:,}: {t:.3f} real{'' if s <= curve.measured else ' (extrapolated)'} / {v:.3f} synthetic"
+        for s, t, v in zip(sizes, targets, spread, strict=True)
+    )
     note = (
-        f"spread check, {n:,} papers each: median cosine to the nearest neighbour {target:.3f} real, "
-        f"{spread:.3f} synthetic (noise scale {scale})"
+        f"spread check, median cosine to the nearest neighbour at each corpus size ({pairs}); noise "
+        f"scale {scale}; the real papers' nearest-neighbour dimension {curve.dimension:.1f}, so at "
+        f"{n:,} papers real ones would sit at {curve.similarity(n):.3f}"
     )
     return SyntheticEncoder(material, real, noise_scale=scale), note
 
@@ -588,32 +643,45 @@ def report_keyword_pass(rows: list[tuple[str, int, float]]) -> None:
         print(f"\nOurs / baseline: {rows[0][2] / rows[1][2]:.2f}x.")
 
 
-def build(work: Path, n: int, seed: int, material: Material, real: RealVectors, state: Path | None) -> Build:
-    """Load, index and embed the corpus; each step timed."""
-    steps: list[tuple[str, int, float]] = []
+class Steps(list[tuple[str, int, float]]):
+    """(step, items, seconds) of the build, each step logged as it runs."""
 
-    def timed(label: str, step: Callable[[], int | None]) -> float:
+    def timed(self, label: str, step: Callable[[], int | None]) -> float:
         log(f"{label} ...")
         start = time.perf_counter()
         items = step() or 0
         seconds = time.perf_counter() - start
-        steps.append((label, items, seconds))
+        self.append((label, items, seconds))
         log(f"  {label}: {items:,} in {seconds:.1f}s")
         return seconds
 
+
+def build(work: Path, n: int, seed: int, material: Material, real: RealVectors, state: Path | None) -> Build:
+    """Load, index and embed the corpus; each step timed."""
+    steps = Steps()
     snapshot = work / "snapshot.jsonl"
-    timed("generate the snapshot file", lambda: write_snapshot(snapshot, n, material, seed))
-    timed("bulk load (load_snapshot)", lambda: load_papers(snapshot))
+    steps.timed("generate the snapshot file", lambda: write_snapshot(snapshot, n, material, seed))
+    steps.timed("bulk load (load_snapshot)", lambda: load_papers(snapshot))
     snapshot.unlink()
-    timed("keyword index (jobs.index_keywords)", index_keywords)
-    encoder, spread = calibrated_encoder(material, real, seed)
+    steps.timed("keyword index (jobs.index_keywords)", index_keywords)
+    result = build_vectors(steps, n, seed, material, real)
+    if state is not None:
+        state.write_text(json.dumps({"papers": n, "seed": seed, "built": True, "build": asdict(result)}))
+    return result
+
+
+def build_vectors(steps: Steps, n: int, seed: int, material: Material, real: RealVectors) -> Build:
+    """The vectors through the worker's path, and the HNSW graph as the product builds it; timed."""
+    encoder, spread = calibrated_encoder(material, real, seed, n)
     log(spread)
     with IndexBuildWatch() as watch:
-        write_s = timed("vectors (jobs.embed, synthetic encoder)", lambda: write_vectors(encoder))
+        write_s = steps.timed("vectors (jobs.embed, synthetic encoder)", lambda: write_vectors(encoder))
         vectors = steps[-1][1]
         made_by_writes = bool(vector_indexes())
         created_in_writes = watch.seconds or 0.0
-        index_s = timed("HNSW index (embedding_service.ensure_index)", lambda: build_vector_index(encoder))
+        index_s = steps.timed(
+            "HNSW index (embedding_service.ensure_index)", lambda: build_vector_index(encoder)
+        )
     # What the write path itself costs: less the stand-in encoder and any index build inside jobs.embed.
     alone = write_s - encoder.seconds - created_in_writes
     steps.insert(-1, ("vectors: the write path alone (less the encoder and CREATE INDEX)", vectors, alone))
@@ -626,11 +694,36 @@ def build(work: Path, n: int, seed: int, material: Material, real: RealVectors, 
         hnsw_s, note = write_s, f"filled batch by batch while the vectors were written ({write_s:,.0f}s)"
     else:
         hnsw_s, note = index_s, f"built after the vectors ({index_s:,.0f}s)"
-    timed("autovacuum settles", wait_for_autovacuum)
-    result = Build(n, steps, note, hnsw_s, spread)
-    if state is not None:
-        state.write_text(json.dumps({"papers": n, "seed": seed, "built": True, "build": asdict(result)}))
-    return result
+    steps.timed("autovacuum settles", wait_for_autovacuum)
+    return Build(n, list(steps), note, hnsw_s, spread)
+
+
+def rebuild_vectors(state: Path, n: int, seed: int, material: Material, real: RealVectors) -> Build:
+    """Every vector of the kept corpus written again (with today's calibration) and its graph built
+    again, as a first build does: the papers, their text and the keyword index are kept."""
+    from sqlalchemy import text
+
+    from papertide.db import unit_of_work
+
+    saved = json.loads(state.read_text())
+    kept = [
+        step for step in saved["build"]["steps"] if not step[0].startswith(("vectors", "HNSW", "autovacuum"))
+    ]
+    with unit_of_work() as session:
+        for name in session.scalars(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'paper_embedding' AND "
+                "(indexname LIKE 'ix_paper_embedding_hnsw_%' OR indexname LIKE 'ix_paper_embedding_fresh_%')"
+            )
+        ).all():
+            session.execute(text(f'DROP INDEX "{name}"'))
+        session.execute(text("TRUNCATE paper_embedding"))
+    log("dropped the kept vectors and their graph")
+    steps = Steps(tuple(step) for step in kept)
+    built = build_vectors(steps, n, seed, material, real)
+    saved["build"] = asdict(built)
+    state.write_text(json.dumps(saved))
+    return built
 
 
 def prepare(data_dir: Path, state: Path | None, n: int, seed: int) -> bool:
@@ -932,12 +1025,18 @@ def product_nearest(vector: Any, *, model: str, ef_search: int | None) -> tuple[
 
 @dataclass
 class Recall:
-    rows: list[tuple[str, float, float, float]]  # (ef_search label, recall@10, p50 ms, p95 ms)
+    # (ef_search label, recall@10, p50 ms, p95 ms, how much less similar the top 10 found is than
+    # the exact top 10: the mean over queries of the difference of their mean cosines)
+    rows: list[tuple[str, float, float, float, float]]
     product: float
     product_label: str
     product_walked: int  # queries for which the product's nearest() used an HNSW index
     uses_hnsw: bool
     similarity: tuple[float, float]  # median cosine of a query's 1st and 10th exact neighbour
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def _recall(found: list[list[str]], exact: list[list[str]]) -> float:
@@ -955,12 +1054,16 @@ def measure_recall(encoder: Any, queries: list[Query]) -> Recall:
     exact = [_nearest(statement, v, model=model, settings=("enable_indexscan = off",)) for v in vectors]
     exact_ids = [e.ids for e in exact]
     configured, source = product_ef_search()
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float]] = []
     for ef in sorted({*EF_SEARCH, *([configured] if configured else [])}):
         runs = [_nearest(statement, v, model=model, settings=(f"hnsw.ef_search = {ef}",)) for v in vectors]
         recall = _recall([r.ids for r in runs], exact_ids)
         label = f"{ef}" + (f" (configured: {source})" if ef == configured else "")
-        rows.append((label, recall, _pct([r.ms for r in runs], 50), _pct([r.ms for r in runs], 95)))
+        shortfall = sum(
+            _mean(e.similarities) - _mean(r.similarities) for e, r in zip(exact, runs, strict=True)
+        )
+        ms = [r.ms for r in runs]
+        rows.append((label, recall, _pct(ms, 50), _pct(ms, 95), shortfall / len(runs)))
         log(f"  recall@10 at ef_search {ef}: {recall:.3f}")
     product = [product_nearest(v, model=model, ef_search=configured) for v in vectors]
     depth = getattr(search_service, "CANDIDATES", 50)
@@ -1019,11 +1122,11 @@ def compare_graphs(encoder: Any, queries: list[Query], n: int) -> list[tuple[str
                     f"(v vector_cosine_ops) WITH (m = {m}, ef_construction = {construction})"
                 )
                 seconds = time.perf_counter() - start
-                recalls = []
+                at: dict[int, float] = {}
                 for ef in (100, 200):
                     conn.execute(f"SET hnsw.ef_search = {ef}")
-                    recalls.append(_recall([sorted(nearest(v)) for v in vectors], [sorted(e) for e in exact]))
-                rows.append((f"m {m}, ef_construction {construction}", seconds, *recalls))
+                    at[ef] = _recall([sorted(nearest(v)) for v in vectors], [sorted(e) for e in exact])
+                rows.append((f"m {m}, ef_construction {construction}", seconds, at[100], at[200]))
         finally:
             conn.execute("DROP TABLE IF EXISTS bench_graph_probe")
     return rows
@@ -1135,10 +1238,13 @@ def report_steps(samples: dict[str, list[Sample]]) -> None:
 
 def report_recall(recall: Recall, count: int) -> None:
     print(f"\n### HNSW recall@10 against exact search ({count} queries)\n")
-    print("| hnsw.ef_search | recall@10 | p50 ms | p95 ms |\n|---|---:|---:|---:|")
-    for label, value, p50, p95 in recall.rows:
-        print(f"| {label} | {value:.3f} | {p50:,.1f} | {p95:,.1f} |")
-    print(f"| product: {recall.product_label} | {recall.product:.3f} | | |")
+    print(
+        "| hnsw.ef_search | recall@10 | p50 ms | p95 ms | mean cosine of the top 10 below the exact top 10's |\n"
+        "|---|---:|---:|---:|---:|"
+    )
+    for label, value, p50, p95, shortfall in recall.rows:
+        print(f"| {label} | {value:.3f} | {p50:,.1f} | {p95:,.1f} | {shortfall:.4f} |")
+    print(f"| product: {recall.product_label} | {recall.product:.3f} | | | |")
     hnsw = "yes" if recall.uses_hnsw else "**no** (an exact scan: the rows above mean nothing)"
     walked = recall.product_walked
     product = (
@@ -1179,6 +1285,8 @@ class Options:
     keep: Path | None
     rebuild_hnsw: bool = False
     rebuild_keywords: bool = False
+    rebuild_vectors: bool = False
+    recall_only: bool = False
     compare_graphs: int = 0
     warm_up: int = 1000
 
@@ -1194,6 +1302,14 @@ def parse_args() -> Options:
         "--rebuild-keywords",
         action="store_true",
         help="with --keep and a kept corpus: time the keyword pass (ours and the replace-each baseline) again",
+    )
+    parser.add_argument(
+        "--rebuild-vectors",
+        action="store_true",
+        help="with --keep and a kept corpus: write every vector again (today's calibration) and build its graph",
+    )
+    parser.add_argument(
+        "--recall-only", action="store_true", help="measure recall only (no web app, no latency)"
     )
     parser.add_argument(
         "--compare-graphs",
@@ -1226,6 +1342,8 @@ def parse_args() -> Options:
         keep=args.keep,
         rebuild_hnsw=args.rebuild_hnsw,
         rebuild_keywords=args.rebuild_keywords,
+        rebuild_vectors=args.rebuild_vectors,
+        recall_only=args.recall_only,
         compare_graphs=args.compare_graphs,
         warm_up=args.warm_up,
     )
@@ -1264,6 +1382,8 @@ def run(options: Options, space: Workspace) -> None:
         assert space.state is not None
         built = Build(**json.loads(space.state.read_text())["build"])
         log(f"reusing the corpus in {space.root} ({options.papers:,} papers)")
+        if options.rebuild_vectors:
+            built = rebuild_vectors(space.state, options.papers, options.seed, material, real)
         if options.rebuild_hnsw:
             seconds = rebuild_graph_timed()
             built.hnsw_seconds = seconds
@@ -1296,6 +1416,13 @@ def run(options: Options, space: Workspace) -> None:
         mode: make_queries(options.warm_up, options.papers, material, options.seed + 7 + n)
         for n, mode in enumerate(TARGET_P95_MS)
     }
+    if options.recall_only:
+        log("recall against exact search")
+        recall = measure_recall(encoder, queries[: options.recall_queries])
+        print(f"\n## Search at scale: {options.papers:,} papers, recall only ({machine()})")
+        report_build(built, space.data_dir)
+        report_recall(recall, options.recall_queries)
+        return
     log("starting the web app")
     process, url = start_web(space.root)
     try:
