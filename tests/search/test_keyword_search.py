@@ -71,6 +71,16 @@ def test_a_quoted_phrase_must_appear_in_order_and_minus_excludes(database: str, 
     assert ids(session, 'neural -"radiance fields"') == ["2601.30002"]
 
 
+def test_a_quoted_phrase_with_an_underscored_word_matches_as_the_text_is_split(
+    database: str, session: Session
+) -> None:
+    make_paper(session, id="2601.30011", abstract="We study snake_case naming in code.")
+    make_paper(session, id="2601.30012", abstract="Naming a snake in case studies.")
+    session.commit()
+
+    assert ids(session, '"snake_case naming"') == ["2601.30011"]
+
+
 @pytest.mark.parametrize(
     "q", ['title:x OR (y^5) AND "unclosed', "*:* -", "\\'; DROP TABLE paper; --", "a" * 300, '"""', "-"]
 )
@@ -139,6 +149,17 @@ def test_sort_by_trend_puts_this_weeks_trending_matches_first(sample_database: s
     assert {hit.paper.id for hit in by_trend.hits[: len(trending)]} == {hit.paper.id for hit in trending}
     assert by_trend.total == run(session, "language models").total
     assert by_relevance != [hit.paper.id for hit in by_trend.hits]
+
+
+def test_a_subject_class_in_lowercase_finds_what_arxivs_spelling_finds(
+    database: str, session: Session
+) -> None:
+    make_paper(session, id="2601.30021", abstract="Parsing.", categories=["cs.CL"])
+    make_paper(session, id="2601.30022", abstract="Parsing.", categories=["cond-mat.str-el"])
+    session.commit()
+
+    assert ids(session, "parsing", filters={"categories": ["cs.cl"]}) == ["2601.30021"]
+    assert ids(session, "parsing", filters={"categories": ["cond-mat.str-el"]}) == ["2601.30022"]
 
 
 def test_hostile_filters_are_refused_with_a_reason() -> None:

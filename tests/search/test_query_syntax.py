@@ -34,4 +34,4 @@ def test_every_part_of_any_input_is_made_of_word_characters(q: str) -> None:
     query = parse(q)
     parts = [*query.words, *(w for p in query.phrases for w in p), *(w for p in query.excluded for w in p)]
 
-    assert all(part and all(ch.isalnum() or ch == "_" for ch in part) for part in parts)
+    assert all(part and all(ch.isalnum() for ch in part) for part in parts)

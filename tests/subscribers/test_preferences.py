@@ -296,6 +296,14 @@ def test_categories_as_arxiv_writes_them_are_kept() -> None:
     ]
 
 
+def test_a_subject_class_typed_in_lowercase_is_kept_as_arxiv_spells_it() -> None:
+    assert preferences.parse_categories("cs.cl, stat.ml cs.CL cond-mat.str-el") == [
+        "cs.CL",
+        "stat.ML",
+        "cond-mat.str-el",
+    ]
+
+
 def test_a_mix_of_minus_zero_is_stored_as_zero(tx_session: Session) -> None:
     subscriber = reader(tx_session)
 

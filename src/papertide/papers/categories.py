@@ -15,6 +15,14 @@ from collections.abc import Iterable
 CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 
 
+def spelled(name: str) -> str:
+    """The name as arXiv spells it, where a reader's case can be told from it: every two-letter subject
+    class is in capitals (cs.CL, math.AG, astro-ph.CO, q-bio.NC), so "cs.cl" is cs.CL; longer ones
+    (cond-mat.str-el, physics.optics) are left as written. Matching is exact after this."""
+    archive, dot, subject = name.partition(".")
+    return f"{archive}.{subject.upper()}" if dot and len(subject) == 2 and subject.isalpha() else name
+
+
 def archives(chosen: Iterable[str]) -> list[str]:
     """The chosen names that are archives (no subject class), whose subject classes count too."""
     return [name for name in chosen if "." not in name]

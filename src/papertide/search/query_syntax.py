@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 # A quoted phrase (an unclosed quote runs to the end), or a run of non-space characters; either may
-# carry a leading minus. Words are the \w runs inside: punctuation separates, as the tokenizer does.
+# carry a leading minus. Words are the letter and digit runs inside: punctuation and "_" separate,
+# as the index's tokenizer does (a "snake_case" in a phrase is two words, at two positions).
 _PART = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)

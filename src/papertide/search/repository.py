@@ -122,18 +122,23 @@ def nearest(
     limit: int,
     exclude: str | None = None,
     filters: SearchFilters | None = None,
+    among: Sequence[str] | None = None,
     ef_search: int = 100,
 ) -> list[tuple[str, float]]:
     """(paper_id, cosine similarity) of the nearest embeddings from `model`: the HNSW graph's and
     the fresh part's (embeddings/repository.py), so a vector counts from its commit on.
 
     With filters, the graph's candidates are filtered after the fact; when that leaves fewer than
-    `limit` (a narrow filter), the filtered papers are ranked exactly instead."""
+    `limit` (a narrow filter), the filtered papers are ranked exactly instead. `among`: only these
+    papers (an author's, as the keyword index found them)."""
     want = limit + (1 if exclude else 0)
     # ef_search bounds how many candidates HNSW returns: at least the page's depth.
     session.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(ef_search, want))})
     dim = len(vector)
     where, params = _filter_sql(filters)
+    if among is not None:
+        where += " AND p.id = ANY(CAST(:among AS text[]))"
+        params["among"] = list(among)
     params |= {
         "query": "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]",
         "model": model,
@@ -180,11 +185,7 @@ def _filter_sql(filters: SearchFilters | None) -> tuple[str, dict[str, Any]]:
     conditions: list[str] = []
     params: dict[str, Any] = {}
     if filters.author:
-        # Each word of the name, as a whole word of some author's name (as the keyword index matches).
-        words = ["".join(ch for ch in word if ch.isalnum()) for word in filters.author.split()]
-        for n, word in enumerate(w for w in words if w):
-            conditions.append(f"array_to_string(p.authors, ' ') ~* ('\\m' || :author_{n} || '\\M')")
-            params[f"author_{n}"] = word
+        raise ValueError("an author filter is matched by the keyword index: pass its papers as `among`")
     if filters.categories:
         condition = "p.categories && CAST(:categories AS text[])"
         params["categories"] = list(filters.categories)

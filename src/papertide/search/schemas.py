@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from papertide.models import Paper
-from papertide.papers.categories import CATEGORY
+from papertide.papers.categories import CATEGORY, spelled
 from papertide.search import query_syntax
 
 MAX_QUERY_LENGTH = 300
@@ -69,7 +69,7 @@ class SearchFilters(BaseModel):
         for category in value:
             if not CATEGORY.fullmatch(category):
                 raise ValueError(f"{category[:40]!r} is not an arXiv category (like cs.CL or hep-th)")
-        return tuple(dict.fromkeys(value))
+        return tuple(dict.fromkeys(spelled(category) for category in value))
 
     @field_validator("date_from", "date_to")
     @classmethod

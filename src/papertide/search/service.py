@@ -49,6 +49,7 @@ MEANING_DEPTH = 1000  # semantic results have no edge: the nearest 1,000 are its
 SORT_POOL = 200  # a sort by date or trend reorders the 200 nearest by meaning, not all 1,000
 TREND_PERIOD = "week"
 TREND_POOL = 5000  # the most trending papers a sort by trend looks among
+AUTHOR_PAPERS = 50_000  # the most papers an author filter of a search by meaning ranks among
 
 # Searches of the keyword index that can run beside other work: the keyword list of a hybrid search
 # while the model embeds the query, the word matches of a semantic page while its rows load.
@@ -87,6 +88,12 @@ class _QueryVectors:
 
 
 _QUERY_VECTORS = _QueryVectors()
+
+
+@dataclass
+class _Nearest:
+    rows: list[tuple[str, float]]  # (paper id, similarity), nearest first, -words already taken out
+    fetched: int  # how many the vector search returned before that: fewer than asked means no more
 
 
 @dataclass
@@ -139,21 +146,23 @@ def search(
         assert encoder is not None
         with clock.step("embed"):
             vector = _QUERY_VECTORS.vector(encoder, parsed.text)
-    search_meaning: Callable[[int], list[tuple[str, float]]] = lambda depth: []  # noqa: E731
+    search_meaning: Callable[[int], _Nearest] = lambda depth: _Nearest([], 0)  # noqa: E731
     if vector is not None:
         assert encoder is not None
 
-        def search_meaning(depth: int) -> list[tuple[str, float]]:
+        def search_meaning(depth: int) -> _Nearest:
+            filters, among = _author_as_papers(query.filters, keywords, clock)
             with clock.step("vector"):
                 rows = repository.nearest(
                     session,
                     vector=vector,
                     model=encoder.name,
                     limit=depth,
-                    filters=query.filters,
+                    filters=filters,
+                    among=among,
                     ef_search=ef_search,
                 )
-            return _without_excluded(rows, parsed, keywords, clock)
+            return _Nearest(_without_excluded(rows, parsed, keywords, clock), len(rows))
 
     ranked = _rank(
         session,
@@ -214,66 +223,149 @@ def _rank(
     *,
     words: bool,
     meaning: bool,
-    search_meaning: Callable[[int], list[tuple[str, float]]],
+    search_meaning: Callable[[int], _Nearest],
     keyword_list: Future[KeywordHits] | None = None,
 ) -> _Ranked:
-    """Every id up to the end of the requested page, in the requested order."""
-    end = query.offset + query.limit
+    """Every id up to the end of the requested page, in the requested order.
+
+    Every page slices one ordering: the lists fused or reordered are as deep on page 9 as on page 1,
+    so paging neither repeats nor skips a paper and the count does not change from page to page."""
     sort = (
         query.sort if parsed.text or query.sort != SearchSort.RELEVANCE else SearchSort.NEWEST
     )  # an author alone
     if words and not meaning:
         return _keyword_only(session, query, parsed, keywords, clock, sort=sort)
-    depth = min(MEANING_DEPTH, max(CANDIDATES, end) if sort == SearchSort.RELEVANCE else SORT_POOL)
-    semantic_rows = search_meaning(depth)
-    semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(semantic_rows, start=1)}
-    keyword_ranks: dict[str, int] = {}
-    word_matches: set[str] | None = None
-    total, estimate = len(semantic_rows), True
     if query.mode == SearchMode.SEMANTIC:
-        order = [pid for pid, _ in semantic_rows]
-        scores = dict(semantic_rows)
-        if len(semantic_rows) < depth:
-            estimate = False  # a filter left fewer than the depth: that is all there is
+        return _semantic_only(session, query, clock, sort=sort, search_meaning=search_meaning)
+    return _hybrid(
+        session,
+        query,
+        parsed,
+        keywords,
+        clock,
+        sort=sort,
+        search_meaning=search_meaning,
+        keyword_list=keyword_list,
+    )
+
+
+def _semantic_only(
+    session: Session,
+    query: SearchQuery,
+    clock: _Clock,
+    *,
+    sort: SearchSort,
+    search_meaning: Callable[[int], _Nearest],
+) -> _Ranked:
+    """Meaning alone: the nearest papers by similarity (a list with no edge: the nearest
+    MEANING_DEPTH are its matches), or the nearest SORT_POOL reordered by date or trend."""
+    end = query.offset + query.limit
+    relevance = sort == SearchSort.RELEVANCE
+    # A deeper list only adds to the end of a shallower one, so the depth may follow the page.
+    depth = min(MEANING_DEPTH, max(CANDIDATES, end)) if relevance else SORT_POOL
+    near = search_meaning(depth)
+    rows = near.rows
+    if near.fetched < depth:
+        total, estimate = len(rows), False  # a filter left fewer than the depth: that is all there is
+    elif relevance:
+        # The nearest MEANING_DEPTH count as matches; -words thin them as they thinned these.
+        total, estimate = round(MEANING_DEPTH * len(rows) / near.fetched), True
     else:
-        found = keyword_list.result() if keyword_list else _keyword_list(query, parsed, keywords, clock)
-        with clock.step("keyword"):
-            also = (
-                keywords.search(parsed, filters=query.filters, only=list(semantic), limit=len(semantic))
-                if semantic
-                else None
-            )
-        keyword_ranks = {pid: n for n, (pid, _) in enumerate(found.hits, start=1)}
-        # Every keyword match counts, plus what only the meaning found (the semantic list has no edge).
-        total = found.total + len(semantic) - (also.total if also else 0)
-        with clock.step("fuse"):
-            scores = fuse(found.hits, semantic_rows)
-            order = sorted(scores, key=lambda pid: (-scores[pid], pid))
-        # Every fused paper is in one list or both, so these two searches already say which the words match.
-        word_matches = set(keyword_ranks) | ({pid for pid, _ in also.hits} if also else set())
+        total, estimate = len(rows), True  # the pool a sort reorders, whatever lies beyond it
+    order = [pid for pid, _ in rows]
     if sort == SearchSort.NEWEST:
         order = _newest_first(session, order, clock)
     elif sort == SearchSort.TRENDING:
         order = _trending_first(session, order, clock)
-    return _Ranked(
-        order[: max(end, 0)] if order else [],
-        total,
-        estimate,
-        keyword_ranks,
-        semantic,
-        scores,
-        word_matches,
-    )
+    semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(rows, start=1)}
+    return _Ranked(order[: max(end, 0)], total, estimate, {}, semantic, dict(rows))
+
+
+def _hybrid(
+    session: Session,
+    query: SearchQuery,
+    parsed: UserQuery,
+    keywords: KeywordIndex,
+    clock: _Clock,
+    *,
+    sort: SearchSort,
+    search_meaning: Callable[[int], _Nearest],
+    keyword_list: Future[KeywordHits] | None,
+) -> _Ranked:
+    """Words and meaning: every keyword match, plus the nearest CANDIDATES papers by meaning.
+
+    By relevance: the fused head (the first CANDIDATES of each list, fused), then the keyword
+    matches beyond it in BM25 order. Newest: all of them by date. Trending: those trending this
+    week first, then the rest by relevance."""
+    end = query.offset + query.limit
+    rows = search_meaning(CANDIDATES).rows
+    semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(rows, start=1)}
+    found = keyword_list.result() if keyword_list else _keyword_list(query, parsed, keywords, clock)
+    with clock.step("keyword"):
+        also = (
+            {
+                pid
+                for pid, _ in keywords.search(
+                    parsed, filters=query.filters, only=list(semantic), limit=len(semantic)
+                ).hits
+            }
+            if semantic
+            else set()
+        )
+    keyword_ranks = {pid: n for n, (pid, _) in enumerate(found.hits, start=1)}
+    # What the words match among the listed papers (the semantic list's too, beyond the keyword head).
+    matched = set(keyword_ranks) | also
+    meaning_only = [pid for pid in semantic if pid not in also]
+    total = found.total + len(meaning_only)  # every keyword match, and what only the meaning found
+    with clock.step("fuse"):
+        scores = fuse(found.hits, rows)
+        head = sorted(scores, key=lambda pid: (-scores[pid], pid))
+    if sort == SearchSort.NEWEST:
+        with clock.step("keyword"):
+            newest = keywords.search(parsed, filters=query.filters, newest_first=True, limit=max(end, 1))
+        matched |= {pid for pid, _ in newest.hits}
+        # The first `end` of all of them by date are among the first `end` keyword matches by date
+        # and the papers only the meaning found.
+        order = _newest_first(session, [pid for pid, _ in newest.hits] + meaning_only, clock)
+        return _Ranked(order[:end], total, True, keyword_ranks, semantic, scores, matched)
+    first: list[str] = []
+    if sort == SearchSort.TRENDING:
+        with clock.step("sort"):
+            trend = repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL)
+        trend_ids = [pid for pid, _ in trend]
+        with clock.step("keyword"):
+            hits = keywords.search(
+                parsed, filters=query.filters, only=trend_ids, limit=max(1, len(trend_ids))
+            )
+        trending = {pid for pid, _ in hits.hits} | (set(meaning_only) & set(trend_ids))
+        first = [pid for pid in trend_ids if pid in trending]
+        matched |= {pid for pid, _ in hits.hits}
+        taken = set(first)
+        head = [pid for pid in head if pid not in taken]
+    prefix = first + head
+    order = prefix
+    if end > len(prefix) and found.total > len(matched & set(prefix)):
+        # Past the head: the keyword matches not yet listed, in BM25 order, straight from the index.
+        rest_offset = max(0, query.offset - len(prefix))
+        with clock.step("keyword"):
+            rest = keywords.search(
+                parsed,
+                filters=query.filters,
+                skip=sorted(matched | set(first)),
+                offset=rest_offset,
+                limit=end - len(prefix) - rest_offset,
+            )
+        matched |= {pid for pid, _ in rest.hits}
+        order = prefix + [""] * rest_offset + [pid for pid, _ in rest.hits]
+    return _Ranked(order[:end], total, True, keyword_ranks, semantic, scores, matched)
 
 
 def _keyword_list(
     query: SearchQuery, parsed: UserQuery, keywords: KeywordIndex, clock: _Clock
 ) -> KeywordHits:
-    """Hybrid's keyword list: every paper with any of the words, by BM25, as deep as the page needs."""
+    """Hybrid's keyword head: the first CANDIDATES papers with any of the words, by BM25, and the total."""
     with clock.step("keyword"):
-        return keywords.search(
-            parsed, filters=query.filters, limit=max(CANDIDATES, query.offset + query.limit)
-        )
+        return keywords.search(parsed, filters=query.filters, limit=CANDIDATES)
 
 
 def _keyword_only(
@@ -337,6 +429,20 @@ def _word_matches(
         return set()
     with clock.step("keyword"):
         return {pid for pid, _ in keywords.search(parsed, filters=filters, only=ids, limit=len(ids)).hits}
+
+
+def _author_as_papers(
+    filters: SearchFilters, keywords: KeywordIndex, clock: _Clock
+) -> tuple[SearchFilters, list[str] | None]:
+    """An author filter as the papers the keyword index finds for the name: one rule for every mode
+    (its name analyzer: accents folded, "O'Brien" and "Jean-Pierre" split as in the index)."""
+    if not filters.author:
+        return filters, None
+    with clock.step("keyword"):
+        papers = keywords.search(
+            UserQuery(), filters=SearchFilters(author=filters.author), limit=AUTHOR_PAPERS
+        )
+    return filters.model_copy(update={"author": None}), [pid for pid, _ in papers.hits]
 
 
 def _without_excluded(

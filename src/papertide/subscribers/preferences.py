@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from papertide.models import EVERY_DAY, Frequency, InterestProfile, Subscriber, SubscriberStatus
 from papertide.papers import repository as paper_repository
-from papertide.papers.categories import CATEGORY
+from papertide.papers.categories import CATEGORY, spelled
 from papertide.subscribers import repository
 from papertide.subscribers.service import MAX_PROFILES as MAX_PROFILES  # re-exported: the page shows it
 from papertide.subscribers.service import SubscriptionError, parse_interests, visible_text
@@ -91,8 +91,8 @@ def parse_categories(raw: str) -> list[str]:
             raise FieldError(
                 "categories", f"“{part[:40]}” is not an arXiv category (write them like cs.CL or stat.ML)."
             )
-        if part not in found:
-            found.append(part)
+        if (name := spelled(part)) not in found:
+            found.append(name)
     if len(found) > MAX_CATEGORIES:
         raise FieldError("categories", f"Give at most {MAX_CATEGORIES} categories (you gave {len(found)}).")
     return found
