@@ -6,12 +6,17 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from papertide import site_url
-from papertide.config import Settings
+from papertide.config import Settings, get_settings
+from papertide.digests.mailer import SmtpMailer
+from papertide.worker import jobs
+from tests.helpers import Inbox, digest_ready, smtp_server
 
 SITE_A = "http://127.0.0.1:8811"
 SITE_B = "http://127.0.0.1:8822"
@@ -139,3 +144,42 @@ def test_a_process_started_before_the_site_gets_the_sites_url_from_current_base_
     explicit = Settings(data_dir=tmp_path, base_url="https://papers.example.org/")
     with site_url.published(tmp_path, SITE_A):
         assert current_base_url(explicit) == "https://papers.example.org", "an explicit URL always wins"
+
+
+@pytest.mark.parametrize(
+    ("url", "ascii_form"),
+    [
+        ("https://papiers.café.example", "https://papiers.xn--caf-dma.example"),
+        ("https://papers.example.org:8443/été", "https://papers.example.org:8443/%C3%A9t%C3%A9"),
+    ],
+)
+def test_a_base_url_beyond_ascii_is_refused_at_startup_with_its_ascii_spelling(
+    monkeypatch: pytest.MonkeyPatch, url: str, ascii_form: str
+) -> None:
+    """Accepted, it went into List-Unsubscribe RFC 2047-encoded, and providers offered no unsubscribe."""
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", url)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert f"PAPERTIDE_BASE_URL={url!r} has letters beyond ASCII" in str(refused.value)
+    assert f"give the same address in ASCII: {ascii_form}" in str(refused.value)
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", ascii_form)
+    assert Settings().base_url == ascii_form
+
+
+def test_the_ascii_spelling_of_an_international_host_goes_into_list_unsubscribe_as_written(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papiers.xn--caf-dma.example")
+    get_settings.cache_clear()
+    digest_ready(["a@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        jobs.send_digests(
+            digest_date=date(2026, 11, 24), mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+    get_settings.cache_clear()
+
+    assert b"\nList-Unsubscribe: <https://papiers.xn--caf-dma.example/" in inbox.raw[0].replace(
+        b"\r\n", b"\n"
+    )

@@ -436,6 +436,8 @@ def digest_send(
     ] = None,
 ) -> None:
     """Send every digest due on the date; a second run on the same date sends nothing."""
+    from sqlalchemy.exc import OperationalError
+
     from papertide.worker import jobs
 
     _setup_logging()
@@ -448,6 +450,13 @@ def digest_send(
         result = jobs.send_digests(digest_date=day)
     except BaseUrlError as error:  # recorded as the digest run's failure; nothing was sent
         _echo(f"error: {error}")
+        raise typer.Exit(1) from None
+    except OperationalError as error:  # a database restart, a cut connection: not a bug to trace
+        reason = str(error.orig or error).strip().splitlines()[0]
+        _echo(
+            f"error: lost the database connection during the digest run ({reason}); every digest"
+            " sent before that is recorded: run `papertide digest send` again to send the rest"
+        )
         raise typer.Exit(1) from None
     typer.echo(
         f"sent {result.sent}, nothing new for {result.empty}, failed {result.failed},"

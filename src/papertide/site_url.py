@@ -20,7 +20,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 log = logging.getLogger(__name__)
 FILE_NAME = "site_url"
@@ -201,7 +201,24 @@ def problem(url: str) -> str | None:
         return "has a query string (?...): links are built by appending paths to it"
     if "#" in url:
         return "has a fragment (#...): links are built by appending paths to it"
+    if not url.isascii():
+        return _beyond_ascii(parts)
     return None
+
+
+def _beyond_ascii(parts: SplitResult) -> str:
+    """Why a URL with letters beyond ASCII is refused, and its ASCII spelling to give instead.
+
+    Links go into email headers (List-Unsubscribe) that must stay ASCII: a mail library
+    RFC 2047-encodes a header with anything else, and mail providers then offer no unsubscribe.
+    The same address in ASCII (IDNA for the host, %-escapes for the path) opens the same site."""
+    try:
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except UnicodeError:
+        return "has a host name beyond ASCII that is no valid international domain name"
+    port = f":{parts.port}" if parts.port else ""
+    spelled = f"{parts.scheme}://{host}{port}{quote(parts.path, safe='/%')}"
+    return f"has letters beyond ASCII; give the same address in ASCII: {spelled}"
 
 
 def is_loopback(url: str) -> bool:

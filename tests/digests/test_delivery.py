@@ -15,6 +15,7 @@ from email.parser import BytesParser
 
 import psycopg
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,13 +28,15 @@ from papertide.models import (
     DigestDelivery,
     InterestProfile,
     JobRun,
+    MailSuppression,
     Subscriber,
     SubscriberStatus,
 )
+from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder
-from tests.helpers import Inbox, digest_ready, smtp_server
+from tests.helpers import Inbox, digest_ready, free_port, smtp_server
 
 DAY = date(2026, 11, 24)
 
@@ -205,6 +208,37 @@ def test_a_5xx_for_a_recipient_suppresses_the_address_and_shows_it_masked_on_sta
     assert "gone@example.org" not in page
 
 
+def test_addresses_a_server_without_smtputf8_cannot_take_fail_alone_and_the_run_goes_on(
+    database: str, session: Session
+) -> None:
+    """The sign-up form takes josé@example.org; a relay without SMTPUTF8 cannot carry it. That is
+    this address's failure, known before the server is asked, not the server's: three in a row
+    must not trip the breaker and hold back everyone after them."""
+    international = ["josé@example.org", "zoë@example.org", "åsa@example.org"]
+    digest_ready([*international, "a@example.org", "b@example.org"])
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+    finally:
+        controller.stop()
+
+    assert result.stopped is None
+    assert (result.sent, result.failed, result.deferred) == (2, 3, 0)
+    assert sorted(str(m["To"]) for m in inbox.messages) == ["a@example.org", "b@example.org"]
+    rows = ledger(session)
+    for address in international:
+        row = rows[address]
+        assert (row.status, row.next_attempt_at) == (DeliveryStatus.FAILED, None), "not retried"
+        assert f"cannot take mail to {address}" in (row.error or "")
+        assert "SMTPUTF8" in (row.error or "")
+    assert session.scalars(select(MailSuppression)).all() == [], "the address itself may be fine"
+
+
 def test_two_senders_at_once_send_each_digest_once(database: str, session: Session) -> None:
     emails = [f"r{i}@example.org" for i in range(6)]
     digest_ready(emails)
@@ -294,6 +328,38 @@ def test_an_unsubscribe_closes_a_delivery_left_open_so_a_later_return_never_gets
             change.execute(update(Subscriber).values(status=SubscriberStatus.CONFIRMED))  # back, weeks later
             change.commit()
         jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=20))
+
+    row = ledger(session)["a@example.org"]
+    assert inbox.messages == []
+    assert row.status == DeliveryStatus.FAILED
+    assert "unsubscribed" in (row.error or "")
+
+
+def test_a_digest_put_off_before_an_unsubscribe_never_goes_to_the_addresss_next_subscription(
+    database: str, session: Session
+) -> None:
+    """Its links belong to the old subscription (its one-click unsubscribe answers 410 now), and
+    the new subscription starts with its own digests."""
+    digest_ready(["a@example.org"])
+    now = datetime.now(UTC)
+    inbox = Replying(data=["451 4.3.0 try again later"])
+    with smtp_server(inbox) as port:
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None, now=now)  # deferred
+        with db.session_factory()() as change:
+            reader = change.scalars(select(Subscriber)).one()
+            subscriber_service.stop(change, subscriber=reader, now=now + timedelta(minutes=1))
+            change.commit()
+        with db.session_factory()() as change:  # signs up again and confirms before the retry
+            token = subscriber_service.subscribe(
+                change, email="a@example.org", interests="", frequency="daily"
+            ).confirm_token
+            change.commit()
+        assert token is not None
+        with db.session_factory()() as change:
+            subscriber_service.confirm(change, token, now=now + timedelta(minutes=10))
+            change.commit()
+        jobs.retry_digests(mailer=mailer, now=now + timedelta(minutes=15))
 
     row = ledger(session)["a@example.org"]
     assert inbox.messages == []

@@ -15,10 +15,18 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
+from papertide.digests import repository as digest_repository
 from papertide.digests import service
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import Envelope, MailError, MailFailure
-from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, MailSuppression, SubscriberStatus
+from papertide.models import (
+    DeliveryStatus,
+    DigestDelivery,
+    DigestItem,
+    MailSuppression,
+    Subscriber,
+    SubscriberStatus,
+)
 from papertide.ranking import service as ranking_service
 from papertide.ranking.trending import TrendParams
 from papertide.subscribers import repository as subscriber_repository
@@ -281,3 +289,33 @@ def test_hand_offs_put_back_before_the_mail_server_saw_them_go_later_as_the_same
     again = start(tx_session, locks, size=10)
     assert [h.envelope for h in again.hand_offs] == [h.envelope for h in batch.hand_offs]
     assert [(h.resend, h.attempt) for h in again.hand_offs] == [(False, 1)] * 2
+
+
+def test_a_delivery_made_within_clock_skew_of_a_confirmation_is_still_sent(
+    tx_session: Session, ledger: list[int], locks: Connection
+) -> None:
+    """A web host whose clock runs a little ahead of the database's must not close a new reader's digest."""
+    ann = tx_session.get(Subscriber, ledger[0])
+    assert ann is not None
+    ann.confirmed_at = NOW + timedelta(minutes=2)
+    batch = start(tx_session, locks, size=2, now=NOW + timedelta(minutes=5))
+    release(locks, *batch.hand_offs)
+
+    assert sorted(h.recipient for h in batch.hand_offs) == ["ann@example.org", "bob@example.org"]
+
+
+def test_a_delivery_claimed_after_its_reader_unsubscribed_and_confirmed_again_is_closed_unsent(
+    tx_session: Session, ledger: list[int], locks: Connection
+) -> None:
+    """The unsubscribe and the new confirmation both fell between two runs' looks at the ledger."""
+    ann = tx_session.get(Subscriber, ledger[0])
+    assert ann is not None
+    # The new subscription's, made longer after the row than two hosts' clocks may disagree by.
+    ann.confirmed_at = NOW + digest_repository.CONFIRMATION_SKEW + timedelta(minutes=5)
+    batch = start(tx_session, locks, size=2, now=NOW + timedelta(minutes=15))
+    release(locks, *batch.hand_offs)
+
+    assert [h.recipient for h in batch.hand_offs] == ["bob@example.org"]
+    closed = tx_session.scalars(select(DigestDelivery).where(DigestDelivery.subscriber_id == ann.id)).one()
+    assert closed.status == DeliveryStatus.FAILED
+    assert "earlier subscription" in (closed.error or "")

@@ -21,12 +21,22 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from papertide import db
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, JobRun, JobStatus
+from papertide.digests.repository import HAND_OFF_LOCK
+from papertide.digests.service import DigestRunResult
+from papertide.models import (
+    DeliveryStatus,
+    DigestDelivery,
+    DigestItem,
+    JobRun,
+    JobStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 from papertide.worker import jobs
 from tests.faults.processes import cli_env, start_cli
 from tests.helpers import Inbox, digest_ready, free_port, smtp_server
@@ -290,6 +300,99 @@ def test_a_server_that_never_answers_costs_the_breaker_limit_not_one_timeout_per
     }
 
 
+def test_readers_with_nothing_new_between_server_failures_do_not_reset_the_breaker(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty digest asks nothing of the server, so it says nothing about whether the server is up."""
+    digest_ready([])
+    names = ["r0", "r1", "e2", "r3", "e4", "r5", "r6", "e7", "r8"]  # e*: nothing new for them
+    with db.session_factory()() as adding:
+        for name in names:
+            trending = 0 if name.startswith("e") else 3
+            adding.add(
+                Subscriber(
+                    email=f"{name}@example.org",
+                    status=SubscriberStatus.CONFIRMED,
+                    papers_per_digest=3,
+                    trending_papers=trending,
+                    interest_mix=0.5,
+                )
+            )
+        adding.commit()
+    with silent_server() as (port, connections):
+        monkeypatch.setenv("PAPERTIDE_SMTP_URL", f"smtp://127.0.0.1:{port}")
+        monkeypatch.setenv("PAPERTIDE_SMTP_TIMEOUT_SECONDS", "0.3")
+        db.reset()
+        result = jobs.send_digests(digest_date=DAY, encoder=None)
+
+    assert len(connections) == 3, "three silent connections, then the run stopped"
+    assert result.stopped is not None
+    assert "failed 3 times in a row" in result.stopped
+    assert (result.deferred, result.empty) == (3, 1)
+
+
+def test_a_server_that_answers_a_byte_at_a_time_costs_the_breaker_limit_not_a_stalled_run(
+    database: str, session: Session
+) -> None:
+    """A tarpit (OpenBSD spamd's "stutter"): a multi-line greeting that never ends, trickled slower
+    than a byte per timeout. No single read times out; the reply as a whole must."""
+    digest_ready([f"r{i}@example.org" for i in range(4)])
+    with stuttering_server(every=0.05) as port:
+        out: list[DigestRunResult] = []
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=0.3)
+        run = threading.Thread(
+            target=lambda: out.append(jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None)),
+            daemon=True,
+        )
+        run.start()
+        run.join(timeout=60)  # a bound on the wait, not on the run: it was stuck for ever
+        assert not run.is_alive(), "the run is still reading the greeting"
+
+    [result] = out
+    assert result.stopped is not None
+    assert "failed 3 times in a row" in result.stopped
+    assert "timed out" in result.stopped
+    assert Counter(r.status for r in ledger(session)) == {
+        DeliveryStatus.DEFERRED: 3,
+        DeliveryStatus.PENDING: 1,
+    }
+
+
+@contextmanager
+def stuttering_server(every: float) -> Iterator[int]:
+    """Greets every connection with "220-please wait" lines, one byte per `every` seconds, for ever."""
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.1)
+
+        def talk(connection: socket.socket) -> None:
+            with connection:
+                while not stop.is_set():
+                    for byte in b"220-please wait\r\n":
+                        try:
+                            connection.sendall(bytes([byte]))
+                        except OSError:
+                            return  # the client gave up
+                        if stop.wait(every):
+                            return
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    continue
+                threading.Thread(target=talk, args=(connection,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            yield int(listener.getsockname()[1])
+        finally:
+            stop.set()
+
+
 def smtp_mailer(port: int) -> SmtpMailer:
     return SmtpMailer(f"smtp://127.0.0.1:{port}")
 
@@ -317,3 +420,207 @@ def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
             listener.shutdown(socket.SHUT_RDWR)
             for connection in accepted:
                 connection.close()
+
+
+class Holding(Inbox):
+    """Keeps the first message at the end of DATA, unanswered, until `release` is set (the window
+    in which the sender has a message with the mail server); takes the others at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        if not self.arrived.is_set():
+            self.arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def end_the_hand_off_lock_session() -> None:
+    """What idle_session_timeout, a proxy's idle cut or an operator's "kill idle sessions" does to
+    the one connection of a run that sits idle while the mail server has a message."""
+    query = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = :kind"
+        " AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    with db.get_engine().connect() as connection:
+        assert connection.execute(query, {"kind": HAND_OFF_LOCK}).scalars().all(), (
+            "a run holds hand-off locks"
+        )
+        connection.commit()
+
+
+@contextmanager
+def sending_in_background(port: int) -> Iterator[list[DigestRunResult]]:
+    """`send_digests` for DAY in a thread; yields the list its result lands in, and waits for it."""
+    out: list[DigestRunResult] = []
+    thread = threading.Thread(
+        target=lambda: out.append(jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None)),
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield out
+    finally:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the first sender never finished"
+
+
+def test_a_sender_that_lost_its_hand_off_locks_stops_before_its_next_message(
+    database: str, session: Session
+) -> None:
+    """A second sender (the retry cron) takes the lost run's deliveries as a dead sender's: the
+    first must not send them too. Only the message with the server when the locks went may arrive
+    twice, as the same message (the documented unknown case)."""
+    emails = [f"r{i}@example.org" for i in range(5)]
+    digest_ready(emails)
+    inbox = Holding()
+    with smtp_server(inbox) as port, sending_in_background(port) as first:
+        assert inbox.arrived.wait(60)
+        end_the_hand_off_lock_session()
+        second = jobs.retry_digests(mailer=smtp_mailer(port))
+        inbox.release.set()
+
+    copies = Counter(str(m["To"]) for m in inbox.messages)
+    assert copies == {"r0@example.org": 2, **dict.fromkeys(emails[1:], 1)}
+    assert len({str(m["Message-ID"]) for m in inbox.to("r0@example.org")}) == 1, "the same message twice"
+    assert second is not None
+    assert second.sent == 5
+    assert first[0].sent == 1
+    assert first[0].stopped is not None
+    assert "lost the database session that held this run's hand-off locks" in first[0].stopped
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
+    runs = session.scalars(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id)).all()
+    assert [r.status for r in runs] == [JobStatus.FAILED, JobStatus.OK]
+    assert "hand-off locks" in (runs[0].error or "")
+
+
+def test_a_run_that_lost_its_locks_alone_leaves_the_rest_for_the_next_run(
+    database: str, session: Session
+) -> None:
+    emails = [f"r{i}@example.org" for i in range(4)]
+    digest_ready(emails)
+    inbox = Holding()
+    with smtp_server(inbox) as port:
+        with sending_in_background(port) as first:
+            assert inbox.arrived.wait(60)
+            end_the_hand_off_lock_session()
+            inbox.release.set()
+        # Put back as they were, not left `sending` as if a sender had died with them.
+        assert [r.status for r in ledger(session)] == ["sent", "pending", "pending", "pending"]
+        assert [r.attempts for r in ledger(session)] == [1, 0, 0, 0]
+        later = jobs.retry_digests(mailer=smtp_mailer(port))
+
+    assert first[0].sent == 1
+    assert first[0].stopped is not None
+    assert later is not None
+    assert later.sent == 3
+    assert sorted(str(m["To"]) for m in inbox.messages) == emails
+
+
+def test_a_run_whose_lock_session_ends_after_its_last_message_still_succeeds(
+    database: str, session: Session
+) -> None:
+    """The locks of a finished batch went with their session: nothing to unlock, nothing failed."""
+    digest_ready(["a@example.org"])
+    inbox = Holding()
+    with smtp_server(inbox) as port, sending_in_background(port) as first:
+        assert inbox.arrived.wait(60)
+        end_the_hand_off_lock_session()
+        inbox.release.set()
+
+    assert first[0].sent == 1
+    assert first[0].stopped is None
+    run = session.scalars(select(JobRun).where(JobRun.job == "digest")).one()
+    assert run.status == JobStatus.OK, run.error
+    assert [r.status for r in ledger(session)] == [DeliveryStatus.SENT]
+
+
+def test_an_idle_session_timeout_shorter_than_a_hand_off_ends_none_of_the_runs_sessions(
+    database: str, session: Session
+) -> None:
+    """A database with idle_session_timeout (PostgreSQL 14+) below the time the mail server takes:
+    the run's own connections are idle that long, and a run that lost them would stop each time."""
+    emails = [f"r{i}@example.org" for i in range(3)]
+    digest_ready(emails)
+    name = db.get_engine().url.database
+    with db.get_engine().connect() as connection:
+        connection.execute(text(f"ALTER DATABASE \"{name}\" SET idle_session_timeout = '300ms'"))
+        connection.commit()
+    db.reset()
+    with smtp_server(Slow(0.5)) as port:
+        result = jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None)
+
+    assert result.stopped is None
+    assert (result.sent, result.deferred, result.failed) == (3, 0, 0)
+
+
+class Slow(Inbox):
+    """Takes `delay` seconds over each message."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_retry_pass_leaves_a_paused_readers_digest_that_a_live_sender_is_handing_over(
+    database: str, session: Session
+) -> None:
+    """The reader pauses while the server has their digest, and the retry pass runs then: the
+    server accepted it, so the ledger says `sent`, not `failed` (the sender holding its hand-off
+    lock decides, as with any delivery in hand-off)."""
+    digest_ready(["a@example.org"])
+    inbox = Holding()
+    with smtp_server(inbox) as port, sending_in_background(port) as first:
+        assert inbox.arrived.wait(60)
+        with db.session_factory()() as pausing:  # the manage page's Pause button
+            pausing.execute(update(Subscriber).values(paused_at=datetime.now(UTC)))
+            pausing.commit()
+        jobs.retry_digests(mailer=smtp_mailer(port))
+        inbox.release.set()
+
+    assert len(inbox.messages) == 1
+    assert first[0].sent == 1
+    [row] = ledger(session)
+    assert (row.status, row.error) == (DeliveryStatus.SENT, None)
+
+
+def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_exits_1(
+    database: str, session: Session, tmp_path: Path
+) -> None:
+    """Every session of the sender ends while the server has its first message (what a database
+    restart does); the operator reads one line, not a traceback, and a rerun sends the rest."""
+    digest_ready([f"r{i}@example.org" for i in range(3)])
+    inbox = Holding()
+    log = tmp_path / "send.log"
+    with smtp_server(inbox) as port:
+        env = {
+            **cli_env(database, tmp_path / "data", smtp_url=f"smtp://127.0.0.1:{port}"),
+            "PGAPPNAME": SENDER,
+        }
+        process = start_cli(["digest", "send", "--date", DAY.isoformat()], env, log)
+        assert inbox.arrived.wait(120), log.read_text()[-3000:]
+        with db.get_engine().connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": SENDER},
+            )
+            connection.commit()
+        inbox.release.set()
+        code = process.wait(timeout=120)
+        first = log.read_text()
+        rerun = start_cli(["digest", "send", "--date", DAY.isoformat()], env, tmp_path / "rerun.log").wait(
+            120
+        )
+
+    assert code == 1, first[-3000:]
+    assert "Traceback" not in first
+    assert "error: lost the database connection during the digest run" in first
+    assert rerun == 0, (tmp_path / "rerun.log").read_text()[-3000:]
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import math
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from papertide.config import Settings
@@ -84,11 +87,16 @@ def classify(error: smtplib.SMTPException | OSError, *, where: str | None = None
     `where` names the hand-off ("SMTP host:port refused mail to x"); the message then ends with the
     server's reply, else it is smtplib's own words."""
     kind, code, reply = _reading(error)
+    if isinstance(error, NeedsSmtpUtf8) and where:
+        where = where.replace(" refused mail to ", " cannot take mail to ", 1)
     text = f"{where}: {reply or error}" if where else str(error)
     return MailError(text, kind=kind, code=code, reply=reply)
 
 
 def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int | None, str | None]:
+    if isinstance(error, NeedsSmtpUtf8):
+        # The server works; it cannot carry this one address. Asking again will not change that.
+        return MailFailure.PERMANENT, None, None
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         replies = list(error.recipients.values())
         code, words = replies[0] if replies else (0, b"")
@@ -171,7 +179,8 @@ class SmtpMailer:
         self.password = unquote(parsed.password) if parsed.password else None
         options = parse_qs(parsed.query)
         self.starttls = options.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
-        # Per socket operation: a server that accepts and never answers costs this, not minutes.
+        # Per reply, as a whole (_within_deadline), and per connect or send: a server that accepts
+        # and never answers, or answers a byte at a time, costs this, not minutes.
         self.timeout = timeout
         self.reuse = reuse
 
@@ -213,10 +222,60 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         if self.implicit_tls:
-            return smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            return _SmtpSsl(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+        return _Smtp(self.host, self.port, timeout=self.timeout)
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, each reply bounded as a whole by the timeout (_within_deadline)."""
+
+    def getreply(self) -> tuple[int, bytes]:
+        return _within_deadline(self, super().getreply)
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    def getreply(self) -> tuple[int, bytes]:
+        return _within_deadline(self, super().getreply)
+
+
+def _within_deadline(client: smtplib.SMTP, read: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
+    """Read one reply (all its lines) by `client.timeout` from now, or fail as a timeout.
+
+    A socket timeout bounds each read, not a reply: a tarpit that trickles a byte a second, or a
+    multi-line greeting that never ends ("220-please wait"), never lets a read time out and held
+    a run for ever. Here every read waits only for what is left of the reply's time."""
+    if client.file is None and client.sock is not None:
+        client.file = io.BufferedReader(_ReplyReader(client))  # smtplib's makefile('rb'), bounded
+    reader = client.file.raw if isinstance(client.file, io.BufferedReader) else None
+    if isinstance(reader, _ReplyReader):
+        reader.due = time.monotonic() + client.timeout
+    try:
+        return read()
+    finally:
+        if client.sock is not None:  # the full timeout again for what we send next
+            client.sock.settimeout(client.timeout)
+
+
+class _ReplyReader(io.RawIOBase):
+    """The client's socket as a file whose reads end at `due` (time.monotonic()), all together."""
+
+    def __init__(self, client: smtplib.SMTP) -> None:
+        super().__init__()
+        self.client = client
+        self.due = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        sock = self.client.sock
+        if sock is None:
+            raise OSError("the connection is closed")
+        left = self.due - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"timed out: no complete reply within {self.client.timeout:g} s")
+        sock.settimeout(left)
+        return sock.recv_into(buffer)
 
 
 class SmtpSession:
@@ -314,12 +373,17 @@ def _refused(
     raise error
 
 
+class NeedsSmtpUtf8(smtplib.SMTPNotSupportedError):
+    """An address beyond ASCII (josé@example.org) and a server without SMTPUTF8 (RFC 6531): a
+    failure of this one message, found without asking the server anything, not of the server."""
+
+
 def _mail_options(client: smtplib.SMTP, envelope: Envelope, size: int) -> list[str]:
     """SIZE where the server takes it; SMTPUTF8 for an address beyond ASCII (as send_message does)."""
     options = [f"SIZE={size}"] if client.has_extn("size") else []
     if not (envelope.sender + envelope.recipient).isascii():
         if not client.has_extn("smtputf8"):
-            raise smtplib.SMTPNotSupportedError(
+            raise NeedsSmtpUtf8(
                 "the address needs internationalized email (SMTPUTF8), which the server does not offer"
             )
         options += ["SMTPUTF8", "BODY=8BITMIME"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -79,6 +79,13 @@ class DueSlot:
     catch_up: bool  # `day` is the previous local date: its send time went by with no pass to see it
     due_at: datetime
     taken_since: datetime
+
+
+# A delivery made before the subscriber's current confirmation belongs to an earlier subscription.
+# created_at is the database's clock, confirmed_at the web app's: a delivery counts as earlier only
+# when it is older by more than this, so a web host whose clock runs ahead cannot close a new
+# reader's first digest (a deferred digest is minutes old at least when its reader comes back).
+CONFIRMATION_SKEW = timedelta(minutes=5)
 
 
 def subscriber_time_zones(session: Session) -> list[str]:
@@ -314,23 +321,67 @@ def expire_overdue(session: Session, *, created_before: datetime, reason: str) -
 
 def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
     """Close the open deliveries (a hand-off left unknown included) of subscribers who unsubscribed,
-    paused or were suppressed since: they never go out, not even if the address subscribes again later."""
-    gone = select(Subscriber.id).where(
-        or_(
-            Subscriber.status != SubscriberStatus.CONFIRMED,
-            Subscriber.paused_at.is_not(None),
-            ~_not_suppressed(),
+    paused or were suppressed since, and those made for an earlier subscription of a reader who
+    has subscribed again (created before their current confirmation): they never go out, not even
+    if the address subscribes again later. A `sending` row whose hand-off lock another sender holds
+    is left to that sender: the mail server may be taking it right now."""
+    gone = (
+        select(DigestDelivery.id, DigestDelivery.status)
+        .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
+        .where(
+            DigestDelivery.status.in_(OPEN),
+            or_(
+                Subscriber.status != SubscriberStatus.CONFIRMED,
+                Subscriber.paused_at.is_not(None),
+                ~_not_suppressed(),
+                DigestDelivery.created_at < Subscriber.confirmed_at - CONFIRMATION_SKEW,
+            ),
         )
     )
+    rows = session.execute(gone).all()
+    if not rows:
+        return 0
+    in_hand_off = [row.id for row in rows if row.status == DeliveryStatus.SENDING]
+    free = try_hand_off_xact_locks(session, in_hand_off)
     stmt = (
         update(DigestDelivery)
         .where(
+            DigestDelivery.id.in_([row.id for row in rows]),
             DigestDelivery.status.in_(OPEN),
-            DigestDelivery.subscriber_id.in_(gone.scalar_subquery()),
+            # Checked again on the row as it is at the update: one a live sender has just claimed
+            # (now `sending`, its lock not ours) is left alone.
+            or_(DigestDelivery.status != DeliveryStatus.SENDING, DigestDelivery.id.in_(free)),
         )
         .values(status=DeliveryStatus.FAILED, error=reason, next_attempt_at=None, message=None)
     )
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def try_hand_off_xact_locks(session: Session, delivery_ids: Sequence[int]) -> set[int]:
+    """Of these deliveries, those whose hand-off lock was free and is now held until this
+    transaction ends: a sender holding one (pg_try_advisory_lock, same keys) has it with the
+    mail server, so whoever does not get it must leave that delivery alone."""
+    if not delivery_ids:
+        return set()
+    stmt = text(
+        "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id"
+        " WHERE pg_try_advisory_xact_lock(:kind, CAST(id % 2147483647 AS integer))"
+    )
+    return set(session.execute(stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}).scalars())
+
+
+def check_connection(connection: Connection) -> None:
+    """One round trip: raises when the connection's database session has ended (its backend
+    terminated, idle_session_timeout, a restart), and with it every advisory lock it held."""
+    connection.execute(text("SELECT 1"))
+
+
+def keep_session(connection: Connection) -> None:
+    """No idle_session_timeout (PostgreSQL 14+; nothing on older ones) for this session: a digest
+    run's own connections sit idle while the mail server has a message, and must outlive that."""
+    connection.execute(
+        text("SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout'")
+    )
 
 
 def sent_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:

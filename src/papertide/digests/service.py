@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings, get_settings
@@ -140,6 +141,7 @@ def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> in
 
 GONE = "closed: the subscriber unsubscribed, paused or was suppressed before it went out"
 PAUSED = "closed: the subscriber paused before it went out"
+EARLIER_SUBSCRIPTION = "closed: made for an earlier subscription of the address (unsubscribed since)"
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -185,12 +187,16 @@ def start_batch(
     # Those not held: another live sender has them with the mail server.
     mine = [(delivery, subscriber) for delivery, subscriber in claimed if delivery.id in held]
     # A reader who paused after the row was added (during this very run, too) gets nothing: their
-    # due digest is dropped, not kept for their return (docs/digest.md#when-it-arrives). Closed here,
-    # under the hand-off lock, so a `sending` row another live sender has is never touched.
+    # due digest is dropped, not kept for their return (docs/digest.md#when-it-arrives); nor does a
+    # digest made before an unsubscribe go to the address's later subscription. Closed here, under
+    # the hand-off lock, so a `sending` row another live sender has is never touched.
+    still = []
     for delivery, subscriber in mine:
-        if subscriber.paused_at is not None:
-            _finish(delivery, DeliveryStatus.FAILED, error=PAUSED)
-    mine = [(delivery, subscriber) for delivery, subscriber in mine if subscriber.paused_at is None]
+        if reason := _closed_since(delivery, subscriber):
+            _finish(delivery, DeliveryStatus.FAILED, error=reason)
+        else:
+            still.append((delivery, subscriber))
+    mine = still
     try:
         to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
         work = _Composing(settings, run, readers=load_readers(session, to_compose))
@@ -200,6 +206,16 @@ def start_batch(
         release(locks, batch)
         raise
     return batch
+
+
+def _closed_since(delivery: DigestDelivery, subscriber: Subscriber) -> str | None:
+    """Why this claimed delivery must not go any more, or None."""
+    if subscriber.paused_at is not None:
+        return PAUSED
+    confirmed = subscriber.confirmed_at
+    if confirmed is not None and delivery.created_at < confirmed - repository.CONFIRMATION_SKEW:
+        return EARLIER_SUBSCRIPTION
+    return None
 
 
 @dataclass
@@ -240,19 +256,58 @@ def put_off(
     return _defer_or_give_up(delivery, error, now=now, settings=settings)
 
 
-def put_back(session: Session, hand_offs: Sequence[HandOff]) -> None:
+def put_back(session: Session, hand_offs: Sequence[HandOff], *, locks_lost: bool = False) -> None:
     """Hand-offs that never reached the mail server (the run stopped first: the breaker) go back
-    to how they were, with the message they were composed with: the next run sends those bytes."""
+    to how they were, with the message they were composed with: the next run sends those bytes.
+
+    `locks_lost`: the run's hand-off locks went with their connection, so another sender may have
+    resumed some of these already; only those whose lock can be taken now are put back."""
+    ids = [hand_off.delivery_id for hand_off in hand_offs]
+    ours = set(repository.try_hand_off_xact_locks(session, ids) if locks_lost else ids)
     for hand_off in hand_offs:
+        if hand_off.delivery_id not in ours:
+            continue
         delivery = repository.lock_for_record(session, hand_off.delivery_id)
         if delivery is not None and delivery.status == DeliveryStatus.SENDING:
             delivery.status, delivery.attempts, delivery.next_attempt_at = hand_off.before
 
 
 def release(locks: Connection, batch: Batch) -> None:
-    """Give up the batch's hand-off locks, once its outcomes are committed (or the step failed)."""
-    repository.release_hand_off_locks(locks, batch.locked)
-    batch.locked = []
+    """Give up the batch's hand-off locks, once its outcomes are committed (or the step failed).
+
+    On a connection whose session has ended the locks are gone with it: nothing to give up, and
+    no reason to fail a run (or hide the error that ended it) over that."""
+    held, batch.locked = batch.locked, []
+    if locks.invalidated:  # found dead already (holds_hand_off_locks)
+        return
+    try:
+        repository.release_hand_off_locks(locks, held)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("the hand-off locks' connection had ended; its locks went with it: %s", error.orig)
+
+
+def holds_hand_off_locks(locks: Connection) -> bool:
+    """Whether the session holding the run's hand-off locks is still there (and so its locks).
+
+    A session-level lock lives exactly as long as its session; a session can end under a live
+    sender (pg_terminate_backend, idle_session_timeout, a proxy's idle cut), and then a second
+    sender takes the deliveries for ones a dead sender left: this sender must send no more."""
+    if locks.invalidated:  # it would connect again, to a session that holds nothing
+        return False
+    try:
+        repository.check_connection(locks)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        return False
+    return True
+
+
+def keep_open(connection: Connection) -> None:
+    """A run's own connection is exempt from idle_session_timeout (repository.keep_session)."""
+    repository.keep_session(connection)
 
 
 def _mark_sending(

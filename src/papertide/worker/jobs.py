@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Final, Literal
+from typing import Final, Literal, NoReturn
 
 from sqlalchemy import Connection
 from tqdm import tqdm
@@ -20,6 +20,7 @@ from papertide.digests import service as digest_service
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import (
     BulkMailer,
+    Envelope,
     MailError,
     MailFailure,
     MailSession,
@@ -236,8 +237,16 @@ def _settings_with_the_sites_url() -> Settings:
     return settings
 
 
-class MailServerDown(Exception):
+class RunStopped(Exception):
+    """The run stopped early on purpose; `result.stopped` says why, the rest waits for the next run."""
+
+
+class MailServerDown(RunStopped):
     """The circuit breaker: the run stopped after SMTP_BREAKER_FAILURES server failures in a row."""
+
+
+class HandOffLocksLost(RunStopped):
+    """The session holding the run's hand-off locks ended: another sender may take its deliveries."""
 
 
 def _deliver(
@@ -269,7 +278,7 @@ def _deliver(
                     digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
             load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
             _send_due(run, result, mailer=mailer, digests=DigestRun(encoder=load), now=now)
-    except MailServerDown:
+    except RunStopped:
         pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
     return result
 
@@ -321,7 +330,9 @@ def _send_due(
                 continue
             after, progress = batch.last_id, progress or bool(batch.hand_offs)
             try:
-                _hand_over_batch(batch, line=line, result=result, run=run, breaker=breaker, now=now)
+                _hand_over_batch(
+                    batch, locks=locks, line=line, result=result, run=run, breaker=breaker, now=now
+                )
             finally:
                 digest_service.release(locks, batch)
 
@@ -337,7 +348,13 @@ class _Breaker:
     failures: int = 0
 
     def trips(self, error: MailError | None) -> bool:
-        self.failures = self.failures + 1 if error and error.kind == MailFailure.SERVER else 0
+        """Count a hand-off's outcome. Only the server's own answer (an acceptance, or a reply
+        with a code) shows it is up and resets the count; an outcome decided without asking it
+        (an address it cannot take, known from its EHLO) leaves the count as it was."""
+        if error is not None and error.kind == MailFailure.SERVER:
+            self.failures += 1
+        elif error is None or error.code is not None:
+            self.failures = 0
         return self.failures >= self.limit
 
 
@@ -376,6 +393,7 @@ class _Line:
 def _hand_over_batch(
     batch: digest_service.Batch,
     *,
+    locks: Connection,
     line: _Line,
     result: digest_service.DigestRunResult,
     run: RunHandle,
@@ -383,30 +401,48 @@ def _hand_over_batch(
     now: datetime | None,
 ) -> None:
     for n, hand_off in enumerate(batch.hand_offs):
-        delivered, error = _hand_over(hand_off, line=line, now=now)
+        if hand_off.envelope is None:  # nothing new for this reader: no mail, no word from the server
+            result.add(digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY))
+            run.counts = result.counts
+            continue
+        if not digest_service.holds_hand_off_locks(locks):
+            _stop(batch.hand_offs[n:], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
+        delivered, error = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
         result.add(delivered)
         run.counts = result.counts
         if breaker.trips(error):
-            with unit_of_work() as session:
-                # Never handed over: back to how they were, so the breaker leaves them waiting.
-                digest_service.put_back(session, batch.hand_offs[n + 1 :])
-            result.stopped = (
+            why = (
                 f"the mail server failed {breaker.failures} times in a row (last: {error}); "
                 "stopped early, the rest waits for the next run"
             )
-            log.error("digest run %s", result.stopped)
-            raise MailServerDown(result.stopped)
+            _stop(batch.hand_offs[n + 1 :], result=result, stop=MailServerDown(why))
+
+
+_LOCKS_LOST = (
+    "lost the database session that held this run's hand-off locks (terminated, or an idle"
+    " timeout); stopped before the next message so that no other sender and this one both send"
+    " it, the rest waits for the next run"
+)
+
+
+def _stop(
+    unsent: list[digest_service.HandOff], *, result: digest_service.DigestRunResult, stop: RunStopped
+) -> NoReturn:
+    with unit_of_work() as session:
+        # Never handed over: back to how they were, so they wait for the next run.
+        digest_service.put_back(session, unsent, locks_lost=isinstance(stop, HandOffLocksLost))
+    result.stopped = str(stop)
+    log.error("digest run %s", stop)
+    raise stop
 
 
 def _hand_over(
-    hand_off: digest_service.HandOff, *, line: _Line, now: datetime | None
+    hand_off: digest_service.HandOff, envelope: Envelope, *, line: _Line, now: datetime | None
 ) -> tuple[digest_service.Delivered, MailError | None]:
     """Give the message to the mail server (no transaction is open), then record how that ended."""
-    if hand_off.envelope is None:
-        return digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY), None
     error: MailError | None = None
     try:
-        line.post.send(hand_off.envelope)
+        line.post.send(envelope)
     except MailError as failed:
         error = failed
     if error is None:
@@ -427,6 +463,7 @@ def _hand_off_locks() -> Iterator[Connection]:
     connection = get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
     connection.detach()
     try:
+        digest_service.keep_open(connection)
         yield connection
     finally:
         connection.close()
@@ -445,6 +482,7 @@ def _outcomes(*, autocommit: bool = False) -> Iterator[Connection]:
     connection.detach()  # its settings must not go back to the pool with it
     try:
         connection.exec_driver_sql("SET synchronous_commit TO off")
+        digest_service.keep_open(connection)  # it may wait long between two failures to record
         connection.commit()
         yield connection
     finally:
