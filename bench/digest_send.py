@@ -217,6 +217,17 @@ def build_template(data: Path, subscribers: int, encoder: Any) -> tuple[int, int
     return counts
 
 
+def upgrade_template(data: Path, template: str) -> None:
+    """A template kept by --data from an older papertide: its schema brought to the newest migration
+    (a run on an older schema fails on the first column the code reads and the template lacks)."""
+    from papertide import db, embedded_pg
+
+    os.environ["PAPERTIDE_DATA_DIR"] = str(data)
+    db.reset()
+    db.upgrade(embedded_pg.to_sqlalchemy_url(embedded_pg.admin_uri(data), template))
+    db.reset()  # no connection left on the template, or it cannot be copied
+
+
 def use_copy(data: Path, name: str, *, template: str, pause_after: int | None = None) -> None:
     """A fresh copy of the template; papertide points at it from now on."""
     import psycopg
@@ -651,6 +662,8 @@ def main() -> None:
         if not built.exists():
             profiles, phrases = build_template(data, count, encoder)
             built.write_text(f"{profiles:,} profiles, {phrases:,} distinct phrases")
+        else:
+            upgrade_template(data, setup.template)
         print(f"{count:,} subscribers, {built.read_text()}", flush=True)
         timers = instrument()
         paths = [("ours: one connection, batches", True, 1), ("baseline: a connection per message", False, 1)]
