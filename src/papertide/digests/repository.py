@@ -284,11 +284,16 @@ def try_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> set[in
 
     A session-level advisory lock on the sender's own autocommit connection: held while the
     message is with the mail server, with no transaction open, and gone when that process dies."""
+    return set(locks.execute(*_try_locks("pg_try_advisory_lock", delivery_ids)).scalars())
+
+
+def _try_locks(function: str, delivery_ids: Sequence[int]) -> tuple[Any, dict[str, Any]]:
+    """The statement (and its parameters) that tries each delivery's hand-off lock with `function`."""
     stmt = text(
         "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id"
-        " WHERE pg_try_advisory_lock(:kind, CAST(id % 2147483647 AS integer))"
+        f" WHERE {function}(:kind, CAST(id % 2147483647 AS integer))"
     )
-    return set(locks.execute(stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}).scalars())
+    return stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}
 
 
 def release_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> None:
@@ -363,11 +368,7 @@ def try_hand_off_xact_locks(session: Session, delivery_ids: Sequence[int]) -> se
     mail server, so whoever does not get it must leave that delivery alone."""
     if not delivery_ids:
         return set()
-    stmt = text(
-        "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id"
-        " WHERE pg_try_advisory_xact_lock(:kind, CAST(id % 2147483647 AS integer))"
-    )
-    return set(session.execute(stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}).scalars())
+    return set(session.execute(*_try_locks("pg_try_advisory_xact_lock", delivery_ids)).scalars())
 
 
 def check_connection(connection: Connection) -> None:

@@ -14,7 +14,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -301,17 +301,7 @@ def _hybrid(
     rows = search_meaning(CANDIDATES).rows
     semantic = {pid: (n, sim) for n, (pid, sim) in enumerate(rows, start=1)}
     found = keyword_list.result() if keyword_list else _keyword_list(query, parsed, keywords, clock)
-    with clock.step("keyword"):
-        also = (
-            {
-                pid
-                for pid, _ in keywords.search(
-                    parsed, filters=query.filters, only=list(semantic), limit=len(semantic)
-                ).hits
-            }
-            if semantic
-            else set()
-        )
+    also = _word_matches(list(semantic), parsed, query.filters, keywords, clock)
     keyword_ranks = {pid: n for n, (pid, _) in enumerate(found.hits, start=1)}
     # What the words match among the listed papers (the semantic list's too, beyond the keyword head).
     matched = set(keyword_ranks) | also
@@ -330,16 +320,10 @@ def _hybrid(
         return _Ranked(order[:end], total, True, keyword_ranks, semantic, scores, matched)
     first: list[str] = []
     if sort == SearchSort.TRENDING:
-        with clock.step("sort"):
-            trend = repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL)
-        trend_ids = [pid for pid, _ in trend]
-        with clock.step("keyword"):
-            hits = keywords.search(
-                parsed, filters=query.filters, only=trend_ids, limit=max(1, len(trend_ids))
-            )
-        trending = {pid for pid, _ in hits.hits} | (set(meaning_only) & set(trend_ids))
-        first = [pid for pid in trend_ids if pid in trending]
-        matched |= {pid for pid, _ in hits.hits}
+        trend = _trending_matches(session, parsed, query.filters, keywords, clock)
+        matched |= set(trend.words)
+        also_trending = trend.words | set(meaning_only)
+        first = [pid for pid in trend.ids if pid in also_trending]
         taken = set(first)
         head = [pid for pid in head if pid not in taken]
     prefix = first + head
@@ -381,17 +365,13 @@ def _keyword_only(
     filters = query.filters
     with clock.step("keyword"):
         if sort == SearchSort.TRENDING:
-            trend = repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL)
-            in_trend = keywords.search(
-                parsed, filters=filters, only=[pid for pid, _ in trend], limit=max(1, len(trend))
-            )
-            matched = {pid for pid, _ in in_trend.hits}
-            first = [pid for pid, _ in trend if pid in matched]
+            trend = _trending_matches(session, parsed, filters, keywords, None)
+            first = [pid for pid in trend.ids if pid in trend.words]
             rest_offset = max(0, query.offset - len(first))
             rest = keywords.search(parsed, filters=filters, skip=first, offset=rest_offset, limit=query.limit)
             order = first + [""] * rest_offset + [pid for pid, _ in rest.hits]
             ranks = {pid: n for n, pid in enumerate(order, start=1) if pid}
-            return _Ranked(order, rest.total + len(first), False, ranks, {}, dict(trend))
+            return _Ranked(order, rest.total + len(first), False, ranks, {}, trend.scores)
         found = keywords.search(
             parsed,
             filters=filters,
@@ -403,6 +383,25 @@ def _keyword_only(
     order = [""] * query.offset + [pid for pid, _ in found.hits]
     ranks = {pid: query.offset + n for n, (pid, _) in enumerate(found.hits, start=1)}
     return _Ranked(order, found.total, False, ranks, {}, dict(found.hits))
+
+
+@dataclass
+class _Trending:
+    ids: list[str]  # this week's most trending papers (up to TREND_POOL), most trending first
+    scores: dict[str, float]  # their trend scores
+    words: set[str]  # those of them the words and the filters match
+
+
+def _trending_matches(
+    session: Session, parsed: UserQuery, filters: SearchFilters, keywords: KeywordIndex, clock: _Clock | None
+) -> _Trending:
+    """This week's trending papers, and which of them the query matches (a sort by trend puts those first)."""
+    with clock.step("sort") if clock else nullcontext():
+        trend = repository.trend_scores(session, period=TREND_PERIOD, limit=TREND_POOL)
+    ids = [pid for pid, _ in trend]
+    with clock.step("keyword") if clock else nullcontext():
+        hits = keywords.search(parsed, filters=filters, only=ids, limit=max(1, len(ids)))
+    return _Trending(ids, dict(trend), {pid for pid, _ in hits.hits})
 
 
 def _newest_first(session: Session, ids: list[str], clock: _Clock) -> list[str]:
