@@ -258,9 +258,9 @@ def _by_categories(
     profile: InterestProfile, pool: CandidatePool, relevance: np.ndarray[Any, Any], why: list[str | None]
 ) -> ProfileFit:
     """Papers in one of the profile's arXiv categories belong too, whatever their words."""
-    chosen = set(profile.categories)
-    for n, paper_categories in enumerate(pool.categories):
-        hit = categories.matching(paper_categories, chosen)
+    match = categories.matcher(profile.categories)
+    for n, paper_categories in enumerate(pool.categories if profile.categories else ()):
+        hit = match(paper_categories)
         if hit and why[n] is None:
             why[n] = f"in {hit[0]}"
     return ProfileFit(profile_id=profile.id, name=profile.name, relevance=relevance.tolist(), why=why)

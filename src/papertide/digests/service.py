@@ -381,12 +381,21 @@ def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber,
     return True
 
 
-def record_sent(connection: Connection, *, hand_off: HandOff, now: datetime) -> Delivered | None:
-    """A message the server took, recorded `sent` by one autocommitted statement (the common
-    outcome); None when the delivery is not `sending` any more: record_outcome decides then."""
-    if repository.record_sent(connection, delivery_id=hand_off.delivery_id, now=now):
-        return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT)
-    return None
+def record_sent_holding_locks(locks: Connection, *, hand_off: HandOff, now: datetime) -> Delivered | None:
+    """A message the server took, recorded `sent` by one autocommitted statement on the session
+    that holds the run's hand-off locks (the common outcome, so it doubles as that session's
+    liveness check). None when the delivery is not `sending` any more, or that session has ended
+    (the locks with it: holds_hand_off_locks now says so): record_outcome decides then."""
+    if locks.invalidated:
+        return None
+    try:
+        recorded = repository.record_sent(locks, delivery_id=hand_off.delivery_id, now=now)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("the hand-off locks' session ended after a message went out: %s", error.orig)
+        return None
+    return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT) if recorded else None
 
 
 def record_outcome(

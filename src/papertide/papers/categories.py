@@ -9,7 +9,7 @@ few papers filed under a bare "cs" (none: arXiv files every cs paper under a sub
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # cs.CL, math.AG, hep-th, q-bio.NC, cs: lowercase archive, then an optional subject class.
 CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
@@ -30,6 +30,15 @@ def archives(chosen: Iterable[str]) -> list[str]:
 
 def matching(paper_categories: Iterable[str], chosen: Iterable[str]) -> list[str]:
     """The paper's categories that the chosen names take in, sorted."""
+    return matcher(chosen)(paper_categories)
+
+
+def matcher(chosen: Iterable[str]) -> Callable[[Iterable[str]], list[str]]:
+    """matching() with the chosen names read once, for a profile matched against a whole pool."""
     wanted = set(chosen)
     prefixes = tuple(f"{name}." for name in archives(wanted))
-    return sorted(c for c in paper_categories if c in wanted or (prefixes and c.startswith(prefixes)))
+
+    def match(paper_categories: Iterable[str]) -> list[str]:
+        return sorted(c for c in paper_categories if c in wanted or (prefixes and c.startswith(prefixes)))
+
+    return match

@@ -300,10 +300,9 @@ def _send_due(
     with (
         _hand_off_locks() as locks,
         _outcomes() as outcomes,
-        _outcomes(autocommit=True) as sent,
         mailer.session() as post,
     ):
-        line = _Line(post=post, outcomes=outcomes, sent=sent)
+        line = _Line(post=post, outcomes=outcomes, locks=locks)
         after, progress = 0, False
         while True:
             try:
@@ -383,11 +382,13 @@ def _put_off(failed: digest_service.ComposeFailed, *, now: datetime | None) -> d
 @dataclass(frozen=True)
 class _Line:
     """Where a run's messages go, and where their outcomes are written, one commit per message:
-    `sent` by one autocommitted statement on `sent`, anything else in a transaction on `outcomes`."""
+    `sent` by one autocommitted statement on `locks`, the session that holds the hand-off locks (so
+    the record also shows that session is still there, with no round trip of its own); anything
+    else, and a `sent` that session could not record, in a transaction on `outcomes`."""
 
     post: MailSession
     outcomes: Connection
-    sent: Connection
+    locks: Connection
 
 
 def _hand_over_batch(
@@ -400,14 +401,17 @@ def _hand_over_batch(
     breaker: _Breaker,
     now: datetime | None,
 ) -> None:
+    # Before each message the sender knows that the session holding its locks has answered since
+    # the last message went out: the last `sent` was recorded on it, or it answers a check now.
+    answered = False
     for n, hand_off in enumerate(batch.hand_offs):
         if hand_off.envelope is None:  # nothing new for this reader: no mail, no word from the server
             result.add(digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY))
             run.counts = result.counts
             continue
-        if not digest_service.holds_hand_off_locks(locks):
+        if not answered and not digest_service.holds_hand_off_locks(locks):
             _stop(batch.hand_offs[n:], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
-        delivered, error = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
+        delivered, error, answered = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
         result.add(delivered)
         run.counts = result.counts
         if breaker.trips(error):
@@ -438,31 +442,36 @@ def _stop(
 
 def _hand_over(
     hand_off: digest_service.HandOff, envelope: Envelope, *, line: _Line, now: datetime | None
-) -> tuple[digest_service.Delivered, MailError | None]:
-    """Give the message to the mail server (no transaction is open), then record how that ended."""
+) -> tuple[digest_service.Delivered, MailError | None, bool]:
+    """Give the message to the mail server (no transaction is open), then record how that ended;
+    the last item says whether the hand-off locks' session recorded it (and so is still there)."""
     error: MailError | None = None
     try:
         line.post.send(envelope)
     except MailError as failed:
         error = failed
     if error is None:
-        sent = digest_service.record_sent(line.sent, hand_off=hand_off, now=now or datetime.now(UTC))
+        sent = digest_service.record_sent_holding_locks(
+            line.locks, hand_off=hand_off, now=now or datetime.now(UTC)
+        )
         if sent is not None:
-            return sent, None
+            return sent, None, True
     with unit_of_work(line.outcomes) as session:
         delivered = digest_service.record_outcome(
             session, hand_off=hand_off, error=error, now=now or datetime.now(UTC), settings=get_settings()
         )
-    return delivered, error
+    return delivered, error, False
 
 
 @contextmanager
 def _hand_off_locks() -> Iterator[Connection]:
     """The run's own autocommit connection, outside the pool: the advisory lock it holds while a
-    message is with the mail server is not a transaction, and goes when it closes or the process dies."""
+    message is with the mail server is not a transaction, and goes when it closes or the process dies.
+    It also records each `sent`, committing without waiting for the disk as `_outcomes` does."""
     connection = get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
     connection.detach()
     try:
+        connection.exec_driver_sql("SET synchronous_commit TO off")
         digest_service.keep_open(connection)
         yield connection
     finally:
@@ -470,15 +479,12 @@ def _hand_off_locks() -> Iterator[Connection]:
 
 
 @contextmanager
-def _outcomes(*, autocommit: bool = False) -> Iterator[Connection]:
+def _outcomes() -> Iterator[Connection]:
     """A connection of the run's own for recording outcomes, outside the pool (no checkout and ping
     per message), committing without waiting for the disk (synchronous_commit off): a database crash
     can lose the last outcomes committed, which leaves those deliveries `sending`, resent as the
-    same bytes (the unknown case, docs/operations.md#digests); a crash of the sender loses none.
-    `autocommit`: each statement its own transaction (the one-statement `sent`)."""
+    same bytes (the unknown case, docs/operations.md#digests); a crash of the sender loses none."""
     connection = get_engine().connect()
-    if autocommit:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
     connection.detach()  # its settings must not go back to the pool with it
     try:
         connection.exec_driver_sql("SET synchronous_commit TO off")
