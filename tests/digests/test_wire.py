@@ -5,6 +5,7 @@ built: the same headers, text and HTML once parsed back, and headers on the wire
 from __future__ import annotations
 
 import email
+import html as htmllib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -261,3 +262,60 @@ def test_a_wire_message_is_its_bytes_and_reads_as_an_email_message() -> None:
     assert message["To"] == "r@example.org"
     assert parts(message) == ("hello\n", "<p>hi</p>\n")
     assert bytes(message) == raw, "reading it does not change its bytes"
+
+
+def ordinary_sections() -> list[RenderedSection]:
+    """A digest as most are: ASCII titles and abstracts, one accented name and a dash."""
+    papers = [
+        Paper("2611.00101", "World Models for Video Editing", ["Zoë Ångström", "A. Author"], "We show " * 40),
+        Paper("2611.00102", "Retrieval, Revisited — Again", ["B. Writer"], "An abstract. " * 30),
+    ]
+    rendered = [
+        RenderedPaper(p, f"matches 'world models' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}")
+        for n, p in enumerate(papers, start=1)
+    ]
+    return [RenderedSection("World models", rendered[:1]), RenderedSection("Trending", rendered[1:])]
+
+
+def test_an_ordinary_digests_html_goes_7bit_in_its_templates_lines_and_shows_the_same_page() -> None:
+    kwargs = arguments(sections=ordinary_sections(), sender="papertide <digest@example.org>")
+    raw = bytes(digest_message(**kwargs))
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text_part, html_part = message.iter_parts()
+    old_text, old_html = parts(email_package_digest(message, **kwargs))
+
+    assert html_part["Content-Transfer-Encoding"] == "7bit"
+    html = html_part.get_content()
+    assert "Zo&#235; &#197;ngstr&#246;m" in html, "non-ASCII as character references"
+    assert htmllib.unescape(html) == htmllib.unescape(old_html), "the same page"
+    assert text_part.get_content() == old_text
+    assert raw.isascii(), "still 7-bit on the wire: no server needs 8BITMIME"
+    assert max(len(line) for line in raw.split(b"\n")) <= 998, "RFC 5322's hard limit"
+    assert html_part.get_payload().count("\n") == old_html.count("\n"), "the templates' own lines"
+    assert not message.defects
+    assert not any(p.defects for p in message.iter_parts())
+
+
+def test_an_html_line_past_998_characters_goes_quoted_printable_as_written() -> None:
+    at_limit, past = "x" * 998, "x" * 999
+    for line, encoding in ((at_limit, "7bit"), (past, "quoted-printable")):
+        raw = alternative_bytes([("Subject", "s")], text="t\n", html=f"{line}\nZoë\n")
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        html_part = message.get_body(preferencelist=("html",))
+        assert html_part is not None
+        assert html_part["Content-Transfer-Encoding"] == encoding
+        assert html_part.get_content() == (f"{line}\nZo&#235;\n" if encoding == "7bit" else f"{line}\nZoë\n")
+
+
+def test_an_ordinary_digest_goes_through_a_real_smtp_server_unchanged() -> None:
+    kwargs = arguments(sections=ordinary_sections())
+    raw = bytes(digest_message(**kwargs))
+    inbox = Inbox()
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+        post.send(Envelope("digest@example.org", kwargs["to"], raw))
+
+    [received] = inbox.raw
+    assert b"Content-Transfer-Encoding: 7bit" in received
+    assert received == raw.replace(b"\n", b"\r\n")

@@ -115,15 +115,42 @@ def _policy_header(name: str, value: str) -> bytes:
 
 def _text_part(subtype: str, content: str) -> bytes:
     """A text/<subtype> part in UTF-8: lines ended as set_content() ends them (every CR, LF and
-    CRLF one LF, a last one added), quoted-printable (lines of at most 76, `=` and a lone `.`
-    escaped, trailing blanks kept), or base64 where that is shorter (mostly non-Latin text)."""
-    data = b"\n".join(content.encode("utf-8").splitlines()) + b"\n"
-    encoded, encoding = binascii.b2a_qp(data), "quoted-printable"
-    if len(encoded) > 4 * ((len(data) + 2) // 3) * 77 // 76:  # base64 with its line breaks
-        encoded, encoding = base64.encodebytes(data), "base64"
+    CRLF one LF, a last one added); 7-bit as it is when it can go so (below); else quoted-printable
+    (lines of at most 76, `=` and a lone `.` escaped, trailing blanks kept), or base64 where that is
+    shorter (mostly non-Latin text)."""
+    data = _lines(content)
+    if subtype == "html" and not _seven_bit(data):
+        # The same page with its non-ASCII as character references (&#235;), where that makes it
+        # 7-bit: most digests are ASCII but for a name or a dash, and then go with the templates'
+        # own lines, half the lines of quoted-printable (aiosmtpd's CPU is per line) and no =3D.
+        escaped = _lines(content.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+        data = escaped if _seven_bit(escaped) else data
+    if _seven_bit(data):
+        encoded, encoding = data, "7bit"
+    else:
+        encoded, encoding = binascii.b2a_qp(data), "quoted-printable"
+        if len(encoded) > 4 * ((len(data) + 2) // 3) * 77 // 76:  # base64 with its line breaks
+            encoded, encoding = base64.encodebytes(data), "base64"
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: {encoding}\n\n'
     ).encode("ascii") + encoded
+
+
+def _lines(content: str) -> bytes:
+    return b"\n".join(content.encode("utf-8").splitlines()) + b"\n"
+
+
+# RFC 5322 §2.1.1: a line MUST NOT be longer than 998 characters (without its CRLF); RFC 2045 §2.7:
+# 7-bit data is such lines of ASCII with no NUL. Any server takes it, with or without 8BITMIME.
+_MAX_7BIT_LINE = 998
+
+
+def _seven_bit(data: bytes) -> bool:
+    return (
+        data.isascii()
+        and b"\0" not in data
+        and max(len(line) for line in data.split(b"\n")) <= _MAX_7BIT_LINE
+    )
 
 
 def alternative_bytes(headers: list[tuple[str, str]], *, text: str, html: str) -> bytes:
@@ -131,7 +158,8 @@ def alternative_bytes(headers: list[tuple[str, str]], *, text: str, html: str) -
     ends (what the EmailMessage path stores; the mailer sends them with CRLF)."""
     parts = [_text_part("plain", text), _text_part("html", html)]
     # "=_" never occurs in quoted-printable or base64 text (an `=` there is `=XX`, a soft break or
-    # base64's padding at a line end), so the boundary cannot occur in the parts; checked anyway.
+    # base64's padding at a line end), so the boundary cannot occur in those parts; a 7-bit part
+    # could hold it, so it is checked.
     boundary = f"=_papertide_{secrets.token_hex(12)}"
     while any(boundary.encode("ascii") in part for part in parts):
         boundary = f"=_papertide_{secrets.token_hex(12)}"

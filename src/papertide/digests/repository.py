@@ -270,13 +270,16 @@ def record_sent(executor: Session | Connection, *, delivery_id: int, now: dateti
     """`sending` -> `sent` in one statement (the common outcome, once per message); False when the
     delivery was not `sending` any more (another sender recorded it). On an autocommit Connection
     the statement is its own transaction: one round trip, no BEGIN and COMMIT around it."""
-    table = _table(DigestDelivery)  # Core, lighter than the ORM, for the commonest statement of a run
-    stmt = (
-        update(table)
-        .where(table.c.id == delivery_id, table.c.status == DeliveryStatus.SENDING)
-        .values(status=DeliveryStatus.SENT, sent_at=now, error=None, next_attempt_at=None, message=None)
-    )
-    return bool(executor.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    params = {"id": delivery_id, "now": now, "sending": DeliveryStatus.SENDING, "sent": DeliveryStatus.SENT}
+    return bool(executor.execute(_RECORD_SENT, params).rowcount)  # type: ignore[attr-defined]
+
+
+# Written once, as text: built from expressions on every call, the statement cost more CPU than
+# the database spent on it (bench/digest_send.py under py-spy).
+_RECORD_SENT = text(
+    "UPDATE digest_delivery SET status = :sent, sent_at = :now, error = NULL, next_attempt_at = NULL,"
+    " message = NULL WHERE id = :id AND status = :sending"
+)
 
 
 def try_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> set[int]:
