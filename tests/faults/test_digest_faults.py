@@ -12,6 +12,7 @@ import random
 import signal
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.digests import repository
 from papertide.digests.mailer import SmtpMailer
 from papertide.digests.repository import HAND_OFF_LOCK
 from papertide.digests.service import DigestRunResult
@@ -589,6 +591,37 @@ def test_a_retry_pass_leaves_a_paused_readers_digest_that_a_live_sender_is_handi
     assert first[0].sent == 1
     [row] = ledger(session)
     assert (row.status, row.error) == (DeliveryStatus.SENT, None)
+
+
+def test_a_second_senders_first_pass_does_not_hold_up_the_first_senders_records(
+    database: str, session: Session
+) -> None:
+    """Two senders at once: the second's first pass goes past the first's hand-offs without
+    row-locking them, so the first records each `sent` as the server answers, not only once the
+    second has composed and committed its own batch."""
+    digest_ready(["a@example.org", "b@example.org"])
+    inbox = Holding()
+    with smtp_server(inbox) as port, sending_in_background(port) as first:
+        assert inbox.arrived.wait(60)  # both digests are `sending`, a@'s is with the server
+        with db.session_factory()() as second:  # its batch transaction, still open
+            claimed = repository.claim_batch(
+                second, now=datetime.now(UTC), after=0, limit=50, in_hand_off=False
+            )
+            inbox.release.set()
+            assert _ends_within(first, seconds=20), "the first sender's records waited on the second's claim"
+            second.rollback()
+
+    assert claimed == []
+    assert first[0].sent == 2
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
+
+
+def _ends_within(run: list[DigestRunResult], *, seconds: float) -> bool:
+    """Whether the background run (sending_in_background) has its result within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not run and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(run)
 
 
 def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_exits_1(

@@ -218,11 +218,13 @@ def _due(now: datetime) -> Any:
 
 
 def claim_batch(
-    session: Session, *, now: datetime, after: int, limit: int
+    session: Session, *, now: datetime, after: int, limit: int, in_hand_off: bool = True
 ) -> list[tuple[DigestDelivery, Subscriber]]:
     """Row-lock the next `limit` due deliveries, of any date, with ids above `after`, in id order,
     for confirmed, unsuppressed subscribers; rows another transaction has locked are skipped.
     Those of readers paused since are claimed too: the caller closes them under the claim's locks.
+    `in_hand_off` False leaves out `sending` rows: those of a live sender (whose `sent` would wait
+    on this claim's row locks) as well as a dead one's, which a later claim takes.
 
     A moving cursor (`after`) rather than a growing `NOT IN` list of the ids tried: the claim costs
     the same for the last delivery of a run as for the first (the partial index on open rows)."""
@@ -230,7 +232,7 @@ def claim_batch(
         select(DigestDelivery, Subscriber)
         .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
         .where(
-            _due(now),
+            _due(now) if in_hand_off else _due(now) & (DigestDelivery.status != DeliveryStatus.SENDING),
             DigestDelivery.id > after,
             Subscriber.status == SubscriberStatus.CONFIRMED,
             _not_suppressed(),

@@ -168,9 +168,11 @@ def start_batch(
     size: int,
     settings: Settings,
     run: DigestRun,
+    in_hand_off: bool = True,
 ) -> Batch:
     """Claim up to `size` due deliveries with ids above `after`, compose those never composed, and
     mark each `sending`; an empty batch (`last_id` None) when nothing is due after `after`.
+    `in_hand_off` False: not those left `sending` (repository.claim_batch).
 
     The caller commits before handing any message over, and holds the hand-off locks `locks` took
     until it has recorded the outcomes (release()): a concurrent sender skips a delivery another
@@ -178,7 +180,7 @@ def start_batch(
     its connection). One transaction for the whole batch: one claim, one commit, and the
     subscribers' rows written together, instead of one of each per digest.
     """
-    claimed = repository.claim_batch(session, now=now, after=after, limit=size)
+    claimed = repository.claim_batch(session, now=now, after=after, limit=size, in_hand_off=in_hand_off)
     if not claimed:
         return Batch()
     batch = Batch(last_id=claimed[-1][0].id)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Final, Literal, NoReturn
 
 from sqlalchemy import Connection
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from papertide.config import Settings, current_base_url, get_settings
@@ -298,12 +299,19 @@ def _send_due(
     breaker = _Breaker(limit=settings.smtp_breaker_failures)
     _warm_up(digests, now=now)
     with (
+        # A digest's matrix products are small (a pool of 500 against a few phrases); BLAS threads
+        # woken and left spinning for each cost a third of a sender's CPU, and two senders' threads
+        # fought for the cores (bench/digest_send.py). Process-wide while the run sends.
+        threadpool_limits(limits=1, user_api="blas"),
         _hand_off_locks() as locks,
         _outcomes() as outcomes,
         mailer.session() as post,
     ):
         line = _Line(post=post, outcomes=outcomes, locks=locks)
-        after, progress = 0, False
+        # The first pass leaves `sending` rows alone, so two live senders never row-lock each
+        # other's hand-offs (a claim holding them made the other's `sent` wait for its commit);
+        # later passes, from the start again, take those a dead sender left.
+        after, progress, in_hand_off = 0, False, False
         while True:
             try:
                 with unit_of_work() as session:
@@ -315,6 +323,7 @@ def _send_due(
                         size=DIGEST_BATCH,
                         settings=settings,
                         run=digests,
+                        in_hand_off=in_hand_off,
                     )
             except digest_service.ComposeFailed as failed:
                 result.add(_put_off(failed, now=now))
@@ -322,10 +331,11 @@ def _send_due(
                 progress = True  # it is deferred now: claiming from the same cursor skips it
                 continue
             if batch.last_id is None:
-                if not progress:
+                if not progress and in_hand_off:
                     return
-                # Once more from the start, for what another sender had row-locked as the cursor passed.
-                after, progress = 0, False
+                # Once more from the start, for what another sender had row-locked as the cursor
+                # passed, and for what a dead sender left in hand-off.
+                after, progress, in_hand_off = 0, False, True
                 continue
             after, progress = batch.last_id, progress or bool(batch.hand_offs)
             try:
