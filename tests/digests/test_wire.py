@@ -292,7 +292,7 @@ def test_an_ordinary_digests_html_goes_7bit_in_its_templates_lines_and_shows_the
     assert text_part.get_content() == old_text
     assert raw.isascii(), "still 7-bit on the wire: no server needs 8BITMIME"
     assert max(len(line) for line in raw.split(b"\n")) <= 998, "RFC 5322's hard limit"
-    assert html_part.get_payload().count("\n") == old_html.count("\n"), "the templates' own lines"
+    assert str(html_part.get_payload()).count("\n") == old_html.count("\n"), "the templates' own lines"
     assert not message.defects
     assert not any(p.defects for p in message.iter_parts())
 

@@ -326,7 +326,7 @@ class PhraseMatcher:
 def _median(values: Array) -> Array:
     """Each column's middle value (the upper one of an even count): a partition, cheaper than np.median."""
     middle = len(values) // 2
-    return np.partition(values, middle, axis=0)[middle]
+    return np.asarray(np.partition(values, middle, axis=0)[middle])
 
 
 def _rows(matrix: Array, items: Sequence[object]) -> Array:
