@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from papertide import db
 from papertide.digests import repository
+from papertide.digests import service as digest_service
 from papertide.digests.mailer import SmtpMailer
 from papertide.digests.repository import HAND_OFF_LOCK
 from papertide.digests.service import DigestRunResult
@@ -622,6 +624,84 @@ def _ends_within(run: list[DigestRunResult], *, seconds: float) -> bool:
     while not run and time.monotonic() < deadline:
         time.sleep(0.05)
     return bool(run)
+
+
+def test_a_delivery_another_sender_sent_while_this_one_failed_to_compose_it_stays_sent(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Composing fails (the model, once); the batch's rollback lets the row's locks go, and a second
+    sender (the retry cron) claims, sends and records it before the first puts it off. The first
+    must not turn that `sent` into `deferred`, or the retry sends the reader a second copy."""
+    digest_ready(["a@example.org"])
+    inbox = Inbox()
+    compose, put_off = digest_service._compose, jobs._put_off
+    failures: list[int] = []
+    second: list[DigestRunResult | None] = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> bool:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the model failed once")
+        return bool(compose(*args, **kwargs))
+
+    def second_sender_first(failed: digest_service.ComposeFailed, *, now: datetime | None) -> Any:
+        second.append(jobs.retry_digests(mailer=smtp_mailer(port)))
+        return put_off(failed, now=now)
+
+    monkeypatch.setattr(digest_service, "_compose", failing_once)
+    monkeypatch.setattr(jobs, "_put_off", second_sender_first)
+    with smtp_server(inbox) as port:
+        first = jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None)
+        later = jobs.retry_digests(mailer=smtp_mailer(port), now=datetime.now(UTC) + timedelta(hours=2))
+
+    assert Counter(str(m["To"]) for m in inbox.messages) == {"a@example.org": 1}
+    assert [(r.status, r.attempts) for r in ledger(session)] == [(DeliveryStatus.SENT, 1)]
+    assert (first.sent, first.deferred) == (0, 0), "the second sender sent it, not this run"
+    assert second[0] is not None
+    assert second[0].sent == 1
+    assert later is None or later.sent == 0
+
+
+class HoldingNth(Inbox):
+    """Keeps the `nth` message (from 0) unanswered until `release`; takes the others at once."""
+
+    def __init__(self, nth: int) -> None:
+        super().__init__()
+        self.nth, self.count = nth, 0
+        self.arrived, self.release = threading.Event(), threading.Event()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.count += 1
+        if self.count - 1 == self.nth:
+            self.arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_lock_session_lost_with_a_batchs_last_message_stops_the_run_before_the_next_batch(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session ends while the server has the last message of a batch: that one is recorded
+    `sent` on the outcome connection, and the run stops with its reason before it claims again
+    (not on a database error from the dead connection); the next run sends the rest."""
+    monkeypatch.setattr(jobs, "DIGEST_BATCH", 2)
+    emails = [f"r{i}@example.org" for i in range(4)]
+    digest_ready(emails)
+    inbox = HoldingNth(1)
+    with smtp_server(inbox) as port, sending_in_background(port) as first:
+        assert inbox.arrived.wait(60)
+        end_the_hand_off_lock_session()
+        inbox.release.set()
+    with smtp_server(inbox) as port:
+        later = jobs.retry_digests(mailer=smtp_mailer(port))
+
+    assert first[0].sent == 2
+    assert first[0].stopped is not None
+    assert "lost the database session that held this run's hand-off locks" in first[0].stopped
+    assert later is not None
+    assert later.sent == 2
+    assert Counter(str(m["To"]) for m in inbox.messages) == dict.fromkeys(emails, 1)
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
 
 
 def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_exits_1(

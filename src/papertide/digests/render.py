@@ -119,7 +119,7 @@ def _text_part(subtype: str, content: str) -> bytes:
     (lines of at most 76, `=` and a lone `.` escaped, trailing blanks kept), or base64 where that is
     shorter (mostly non-Latin text)."""
     data = _lines(content)
-    if subtype == "html" and not _seven_bit(data):
+    if subtype == "html" and not _seven_bit(data) and not _C1_CONTROLS.search(content):
         # The same page with its non-ASCII as character references (&#235;), where that makes it
         # 7-bit: most digests are ASCII but for a name or a dash, and then go with the templates'
         # own lines, half the lines of quoted-printable (aiosmtpd's CPU is per line) and no =3D.
@@ -134,6 +134,12 @@ def _text_part(subtype: str, content: str) -> bytes:
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: {encoding}\n\n'
     ).encode("ascii") + encoded
+
+
+# HTML reads &#128; to &#159; as the Windows-1252 characters (the euro sign, an ellipsis, a curly
+# quote), not as the C1 controls they number (mojibake such as "Ï\x80" for π is in real arXiv
+# data): such text keeps its bytes.
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
 
 
 def _lines(content: str) -> bytes:

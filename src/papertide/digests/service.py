@@ -184,7 +184,7 @@ def start_batch(
     if not claimed:
         return Batch()
     batch = Batch(last_id=claimed[-1][0].id)
-    held = repository.try_hand_off_locks(locks, [delivery.id for delivery, _ in claimed])
+    held = _try_hand_off_locks(locks, [delivery.id for delivery, _ in claimed])
     batch.locked = sorted(held)
     # Those not held: another live sender has them with the mail server.
     mine = [(delivery, subscriber) for delivery, subscriber in claimed if delivery.id in held]
@@ -210,6 +210,22 @@ def start_batch(
     return batch
 
 
+class LockSessionEnded(Exception):
+    """The session that holds the run's hand-off locks has ended (a sender learns it when it next
+    needs that session): this sender must take no more deliveries."""
+
+
+def _try_hand_off_locks(locks: Connection, delivery_ids: list[int]) -> set[int]:
+    if locks.invalidated:  # found dead by the last message's record (record_sent_holding_locks)
+        raise LockSessionEnded
+    try:
+        return repository.try_hand_off_locks(locks, delivery_ids)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        raise LockSessionEnded from error
+
+
 def _closed_since(delivery: DigestDelivery, subscriber: Subscriber) -> str | None:
     """Why this claimed delivery must not go any more, or None."""
     if subscriber.paused_at is not None:
@@ -231,10 +247,11 @@ class _Composing:
 
 
 def _start(session: Session, delivery: DigestDelivery, subscriber: Subscriber, work: _Composing) -> HandOff:
+    claimed = (delivery.status, delivery.attempts)
     try:
         return _mark_sending(session, delivery, subscriber, work)
     except Exception as error:
-        raise ComposeFailed(delivery.id, error) from error
+        raise ComposeFailed(delivery.id, error, claimed=claimed) from error
 
 
 class ComposeFailed(Exception):
@@ -242,20 +259,26 @@ class ComposeFailed(Exception):
     that delivery is put off, and the run goes on (the others of the batch are claimed again), so
     one bad delivery never blocks everyone after it."""
 
-    def __init__(self, delivery_id: int, error: Exception) -> None:
+    def __init__(self, delivery_id: int, error: Exception, *, claimed: tuple[str, int]) -> None:
         super().__init__(f"composing delivery {delivery_id} failed: {type(error).__name__}: {error}")
         self.delivery_id = delivery_id
+        self.claimed = claimed  # (status, attempts) as claimed: put_off acts only on that row still
 
 
 def put_off(
-    session: Session, *, delivery_id: int, error: str, now: datetime, settings: Settings
-) -> Delivered:
-    """A delivery that could not be composed: try it again after a backoff, inside the retry window."""
-    delivery = repository.lock_for_record(session, delivery_id)
+    session: Session, *, failed: ComposeFailed, now: datetime, settings: Settings
+) -> Delivered | None:
+    """A delivery that could not be composed: try it again after a backoff, inside the retry window.
+
+    None when it is no longer as this run claimed it: the rollback let its locks go, and another
+    sender may have claimed, sent and recorded it since (or put it off itself); that is kept."""
+    delivery = repository.lock_for_record(session, failed.delivery_id)
     if delivery is None:
-        return Delivered(delivery_id=delivery_id, status=DeliveryStatus.FAILED, error=error)
+        return Delivered(delivery_id=failed.delivery_id, status=DeliveryStatus.FAILED, error=str(failed))
+    if (delivery.status, delivery.attempts) != failed.claimed:
+        return None
     delivery.attempts += 1
-    return _defer_or_give_up(delivery, error, now=now, settings=settings)
+    return _defer_or_give_up(delivery, str(failed), now=now, settings=settings)
 
 
 def put_back(session: Session, hand_offs: Sequence[HandOff], *, locks_lost: bool = False) -> None:

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Final, Literal, NoReturn
 
 from sqlalchemy import Connection
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from papertide.config import Settings, current_base_url, get_settings
@@ -36,6 +35,7 @@ from papertide.search import keyword_index
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexBusy
 from papertide.subscribers import service as subscriber_service
+from papertide.worker.blas import one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -299,10 +299,7 @@ def _send_due(
     breaker = _Breaker(limit=settings.smtp_breaker_failures)
     _warm_up(digests, now=now)
     with (
-        # A digest's matrix products are small (a pool of 500 against a few phrases); BLAS threads
-        # woken and left spinning for each cost a third of a sender's CPU, and two senders' threads
-        # fought for the cores (bench/digest_send.py). Process-wide while the run sends.
-        threadpool_limits(limits=1, user_api="blas"),
+        one_blas_thread(),  # small matrix products: spinning BLAS threads cost more than they gave
         _hand_off_locks() as locks,
         _outcomes() as outcomes,
         mailer.session() as post,
@@ -325,8 +322,11 @@ def _send_due(
                         run=digests,
                         in_hand_off=in_hand_off,
                     )
+            except digest_service.LockSessionEnded:  # with the last message: nothing else to put back
+                _stop([], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
             except digest_service.ComposeFailed as failed:
-                result.add(_put_off(failed, now=now))
+                if (put_off := _put_off(failed, now=now)) is not None:
+                    result.add(put_off)
                 run.counts = result.counts
                 progress = True  # it is deferred now: claiming from the same cursor skips it
                 continue
@@ -377,15 +377,13 @@ def _warm_up(digests: DigestRun, *, now: datetime | None) -> None:
         log.exception("encoding the readers' interest phrases failed")
 
 
-def _put_off(failed: digest_service.ComposeFailed, *, now: datetime | None) -> digest_service.Delivered:
+def _put_off(
+    failed: digest_service.ComposeFailed, *, now: datetime | None
+) -> digest_service.Delivered | None:
     log.exception("digest run: %s; put off, going on with the next", failed)
     with unit_of_work() as session:
         return digest_service.put_off(
-            session,
-            delivery_id=failed.delivery_id,
-            error=str(failed),
-            now=now or datetime.now(UTC),
-            settings=get_settings(),
+            session, failed=failed, now=now or datetime.now(UTC), settings=get_settings()
         )
 
 
