@@ -324,7 +324,9 @@ def test_an_ordinary_digest_goes_through_a_real_smtp_server_unchanged() -> None:
 def test_c1_control_characters_keep_their_bytes_not_the_windows_1252_characters_html_reads() -> None:
     """arXiv mojibake ("Ï\\x80" for π, in tests/fixtures/arxiv_api): as &#128; an HTML parser would
     show a euro sign; the part goes quoted-printable, as written, like the browser view."""
-    paper = Paper("2611.00001", "Testing with prior (\u00cf\u0080, 1-\u00cf\u0080)", ["A. B"], "Don\u0092t panic.")
+    paper = Paper(
+        "2611.00001", "Testing with prior (\u00cf\u0080, 1-\u00cf\u0080)", ["A. B"], "Don\u0092t panic."
+    )
     kwargs = arguments(sections=[RenderedSection("Trending", [RenderedPaper(paper, "trending")])])
     message = email.message_from_bytes(bytes(digest_message(**kwargs)), policy=policy.default)
     assert isinstance(message, EmailMessage)
