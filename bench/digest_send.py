@@ -605,8 +605,9 @@ def digest_lines(rendered: list[dict[str, Any]]) -> tuple[float, float, float]:
         message = email.message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
         # Each part: its lines, its two headers, the blank line and the boundary line before it.
-        contents = [str(part.get_content()) for part in message.iter_parts()]
-        lines = [b"\n".join(html.unescape(c).encode().splitlines()) + b"\n" for c in contents]
+        text, page = (str(part.get_content()) for part in message.iter_parts())
+        # The HTML as written, before its non-ASCII became character references.
+        lines = [b"\n".join(c.encode().splitlines()) + b"\n" for c in (text, html.unescape(page))]
         quoted += raw.partition(b"\n\n")[0].count(b"\n") + sum(
             binascii.b2a_qp(b).count(b"\n") + 4 for b in lines
         )

@@ -233,9 +233,8 @@ class _Smtp(smtplib.SMTP):
         return _within_deadline(self, super().getreply)
 
 
-class _SmtpSsl(smtplib.SMTP_SSL):
-    def getreply(self) -> tuple[int, bytes]:
-        return _within_deadline(self, super().getreply)
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    """The same over implicit TLS."""
 
 
 def _within_deadline(client: smtplib.SMTP, read: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:

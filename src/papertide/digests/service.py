@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -215,15 +216,24 @@ class LockSessionEnded(Exception):
     needs that session): this sender must take no more deliveries."""
 
 
-def _try_hand_off_locks(locks: Connection, delivery_ids: list[int]) -> set[int]:
-    if locks.invalidated:  # found dead by the last message's record (record_sent_holding_locks)
+@contextmanager
+def _on_lock_session(locks: Connection) -> Iterator[None]:
+    """Statements on the session that holds the run's hand-off locks: LockSessionEnded when that
+    session is gone (found so before, or by this statement), any other error as it is. Never
+    connected again: a new session would hold none of the locks."""
+    if locks.invalidated:
         raise LockSessionEnded
     try:
-        return repository.try_hand_off_locks(locks, delivery_ids)
+        yield
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
         raise LockSessionEnded from error
+
+
+def _try_hand_off_locks(locks: Connection, delivery_ids: list[int]) -> set[int]:
+    with _on_lock_session(locks):
+        return repository.try_hand_off_locks(locks, delivery_ids)
 
 
 def _closed_since(delivery: DigestDelivery, subscriber: Subscriber) -> str | None:
@@ -303,14 +313,11 @@ def release(locks: Connection, batch: Batch) -> None:
     On a connection whose session has ended the locks are gone with it: nothing to give up, and
     no reason to fail a run (or hide the error that ended it) over that."""
     held, batch.locked = batch.locked, []
-    if locks.invalidated:  # found dead already (holds_hand_off_locks)
-        return
     try:
-        repository.release_hand_off_locks(locks, held)
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
-        log.warning("the hand-off locks' connection had ended; its locks went with it: %s", error.orig)
+        with _on_lock_session(locks):
+            repository.release_hand_off_locks(locks, held)
+    except LockSessionEnded:
+        log.info("the hand-off locks' session had ended; its locks went with it")
 
 
 def holds_hand_off_locks(locks: Connection) -> bool:
@@ -319,13 +326,10 @@ def holds_hand_off_locks(locks: Connection) -> bool:
     A session-level lock lives exactly as long as its session; a session can end under a live
     sender (pg_terminate_backend, idle_session_timeout, a proxy's idle cut), and then a second
     sender takes the deliveries for ones a dead sender left: this sender must send no more."""
-    if locks.invalidated:  # it would connect again, to a session that holds nothing
-        return False
     try:
-        repository.check_connection(locks)
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
+        with _on_lock_session(locks):
+            repository.check_connection(locks)
+    except LockSessionEnded:
         return False
     return True
 
@@ -411,14 +415,11 @@ def record_sent_holding_locks(locks: Connection, *, hand_off: HandOff, now: date
     that holds the run's hand-off locks (the common outcome, so it doubles as that session's
     liveness check). None when the delivery is not `sending` any more, or that session has ended
     (the locks with it: holds_hand_off_locks now says so): record_outcome decides then."""
-    if locks.invalidated:
-        return None
     try:
-        recorded = repository.record_sent(locks, delivery_id=hand_off.delivery_id, now=now)
-    except DBAPIError as error:
-        if not error.connection_invalidated:
-            raise
-        log.warning("the hand-off locks' session ended after a message went out: %s", error.orig)
+        with _on_lock_session(locks):
+            recorded = repository.record_sent(locks, delivery_id=hand_off.delivery_id, now=now)
+    except LockSessionEnded:
+        log.warning("the hand-off locks' session ended by the time a message went out")
         return None
     return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT) if recorded else None
 

@@ -339,9 +339,7 @@ def _send_due(
                 continue
             after, progress = batch.last_id, progress or bool(batch.hand_offs)
             try:
-                _hand_over_batch(
-                    batch, locks=locks, line=line, result=result, run=run, breaker=breaker, now=now
-                )
+                _hand_over_batch(batch, line=line, result=result, run=run, breaker=breaker, now=now)
             finally:
                 digest_service.release(locks, batch)
 
@@ -402,7 +400,6 @@ class _Line:
 def _hand_over_batch(
     batch: digest_service.Batch,
     *,
-    locks: Connection,
     line: _Line,
     result: digest_service.DigestRunResult,
     run: RunHandle,
@@ -417,7 +414,7 @@ def _hand_over_batch(
             result.add(digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY))
             run.counts = result.counts
             continue
-        if not answered and not digest_service.holds_hand_off_locks(locks):
+        if not answered and not digest_service.holds_hand_off_locks(line.locks):
             _stop(batch.hand_offs[n:], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
         delivered, error, answered = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
         result.add(delivered)
