@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestItem, InterestProfile, Subscriber, SubscriberStatus
-from papertide.papers.categories import matching
+from papertide.papers.categories import matcher
 from papertide.worker import jobs
 from tests.factories import make_paper
 from tests.helpers import T0, Inbox, smtp_server
@@ -19,11 +19,11 @@ DAY = date(2026, 11, 24)
 
 
 def test_an_archive_takes_in_its_subject_classes_and_nothing_that_only_starts_like_it() -> None:
-    assert matching({"cs.LG", "stat.ML"}, {"cs"}) == ["cs.LG"]
-    assert matching({"hep-th"}, {"hep-th"}) == ["hep-th"]
-    assert matching({"hep-th", "hep-ph"}, {"hep"}) == [], "hep is no archive of hep-th's"
-    assert matching({"cs.LG"}, {"cs.CL"}) == []
-    assert matching({"math.CO", "cs.DM"}, {"math", "cs.DM"}) == ["cs.DM", "math.CO"]
+    assert matcher({"cs"})({"cs.LG", "stat.ML"}) == ["cs.LG"]
+    assert matcher({"hep-th"})({"hep-th"}) == ["hep-th"]
+    assert matcher({"hep"})({"hep-th", "hep-ph"}) == [], "hep is no archive of hep-th's"
+    assert matcher({"cs.CL"})({"cs.LG"}) == []
+    assert matcher({"math", "cs.DM"})({"math.CO", "cs.DM"}) == ["cs.DM", "math.CO"]
 
 
 def test_a_profile_of_an_archive_gets_its_papers_with_the_category_as_the_reason(

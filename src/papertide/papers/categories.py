@@ -28,13 +28,9 @@ def archives(chosen: Iterable[str]) -> list[str]:
     return [name for name in chosen if "." not in name]
 
 
-def matching(paper_categories: Iterable[str], chosen: Iterable[str]) -> list[str]:
-    """The paper's categories that the chosen names take in, sorted."""
-    return matcher(chosen)(paper_categories)
-
-
 def matcher(chosen: Iterable[str]) -> Callable[[Iterable[str]], list[str]]:
-    """matching() with the chosen names read once, for a profile matched against a whole pool."""
+    """A function giving the categories of a paper that the chosen names take in, sorted; the
+    chosen names are read once, for a profile matched against a whole pool."""
     wanted = set(chosen)
     prefixes = tuple(f"{name}." for name in archives(wanted))
 
