@@ -218,9 +218,9 @@ def profile_fit(
     relevance = np.zeros(size, dtype=np.float32)
     why: list[str | None] = [None] * size
     vectors = run.vectors(session, pool)
-    if vectors is None:
+    if vectors is None or pool.embedded is None:
         return _by_categories(profile, pool, relevance, why)
-    embedded = _embedded(vectors)
+    embedded = pool.embedded
     learned = _learned(session, run=run, profile=profile)
     matcher = run.matcher(session) if profile.phrases else None
     phrase_vectors = run.phrase_vectors(profile.phrases) if matcher is not None else None
@@ -257,18 +257,15 @@ def _cutoff(session: Session, run: DigestRun, model: learning.ProfileModel) -> f
 def _by_categories(
     profile: InterestProfile, pool: CandidatePool, relevance: np.ndarray[Any, Any], why: list[str | None]
 ) -> ProfileFit:
-    """Papers in one of the profile's arXiv categories belong too, whatever their words."""
-    match = categories.matcher(profile.categories)
-    for n, paper_categories in enumerate(pool.categories if profile.categories else ()):
-        hit = match(paper_categories)
-        if hit and why[n] is None:
-            why[n] = f"in {hit[0]}"
+    """Papers in one of the profile's arXiv categories belong too, whatever their words; the reason
+    names the first of the paper's categories the profile takes in."""
+    if profile.categories:
+        match = categories.matcher(profile.categories)
+        for category in sorted(c for c in pool.by_category if match((c,))):
+            for n in pool.by_category[category]:
+                if why[n] is None:
+                    why[n] = f"in {category}"
     return ProfileFit(profile_id=profile.id, name=profile.name, relevance=relevance.tolist(), why=why)
-
-
-def _embedded(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Rows that are real vectors: a paper not embedded yet has zeros, and fits nothing by meaning."""
-    return np.asarray(np.abs(vectors).sum(axis=1) > 0)
 
 
 def _learned(

@@ -43,11 +43,14 @@ class CandidatePool:
     papers: list[PoolPaper]
     details: dict[str, DigestPaper]
     texts: list[PaperText]
-    categories: list[frozenset[str]]
+    # Each category the pool's papers carry, with the papers (positions in `papers`) that carry it:
+    # a profile's categories are looked up once each, not tested against every paper.
+    by_category: dict[str, list[int]]
     # (len(papers), dim) unit vectors, zeros where a paper has none yet; loaded on first use, so a
     # run whose readers have no interests never loads the model.
     vectors: np.ndarray[Any, Any] | None = None
     vectors_loaded: bool = False
+    embedded: np.ndarray[Any, Any] | None = None  # which rows of `vectors` are real vectors
 
 
 class DigestRun:
@@ -74,21 +77,23 @@ class DigestRun:
         rows = ranking_repository.trending(session, period=period, limit=CANDIDATE_POOL)
         if not rows:
             return None
-        papers, details, texts, categories = [], {}, [], []
+        papers, details, texts = [], {}, []
+        by_category: dict[str, list[int]] = {}
         for rank, (paper, score) in enumerate(rows, start=1):
             papers.append(PoolPaper(paper.id, score.score, score.components, rank))
             details[paper.id] = DigestPaper(paper.id, paper.title, list(paper.authors or []), paper.abstract)
             texts.append(
                 PaperText(paper.id, f"{paper.title} {paper.abstract}", tuple(paper.categories or ()))
             )
-            categories.append(frozenset(paper.categories or ()))
+            for category in dict.fromkeys(paper.categories or ()):
+                by_category.setdefault(category, []).append(rank - 1)
         return CandidatePool(
             period=period,
             as_of=rows[0][1].as_of.date(),
             papers=papers,
             details=details,
             texts=texts,
-            categories=categories,
+            by_category=by_category,
         )
 
     def vectors(self, session: Session, pool: CandidatePool) -> np.ndarray[Any, Any] | None:
@@ -99,8 +104,15 @@ class DigestRun:
                 ids = [p.paper_id for p in pool.papers]
                 found = repository.embeddings_for(session, ids, model=model)
                 pool.vectors = _stack([found.get(pid) for pid in ids])
+                if pool.vectors is not None:
+                    # A paper not embedded yet has zeros, and fits nothing by meaning.
+                    pool.embedded = np.abs(pool.vectors).sum(axis=1) > 0
             pool.vectors_loaded = True
         return pool.vectors
+
+    def remember_phrases(self, vectors: dict[str, np.ndarray[Any, Any]]) -> None:
+        """Phrase vectors an earlier run of the same model stored: not encoded again."""
+        self._phrases.update(vectors)
 
     def phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray[Any, Any] | None:
         """Unit vectors of the phrases, each encoded once per run; None without the model."""

@@ -159,30 +159,35 @@ class _WordIndex:
 
 class Background:
     """Corpus statistics to calibrate a phrase against: a random sample of paper vectors (unit length)
-    and their texts, built once per digest run and shared by every subscriber.
+    and how many of its texts use each word, built once per digest run and shared by every subscriber.
 
     Its vocabulary also numbers the words of the papers and phrases scored against it (it only grows).
     """
 
-    def __init__(self, vectors: Array, index: _WordIndex, vocabulary: dict[str, int]) -> None:
+    def __init__(
+        self, vectors: Array, document_counts: Counter[int], size: int, vocabulary: dict[str, int]
+    ) -> None:
         self.vectors = vectors
-        self.index = index
+        self.document_counts = document_counts  # word id -> texts of the sample that use it
         self.vocabulary = vocabulary
-        self.size = index.size
+        self.size = size
 
     @classmethod
     def build(cls, vectors: Array, texts: Sequence[str]) -> Background:
-        """Index the sample's words; the vectors are kept as given (rows of unit length)."""
+        """Count the sample's words (each once per text); the vectors are kept as given (rows of unit
+        length). Only the counts are kept: a phrase reads the background's idf, never its texts."""
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or len(matrix) != len(texts) or len(texts) == 0:
             raise ValueError("a background needs one vector per text, and at least one text")
         vocabulary: dict[str, int] = {}
-        return cls(matrix, _WordIndex(texts, vocabulary), vocabulary)
+        counts: Counter[int] = Counter()
+        for text in texts:
+            counts.update({vocabulary.setdefault(t, len(vocabulary)) for t in terms(text)})
+        return cls(matrix, counts, len(texts), vocabulary)
 
     def idf(self, term: int) -> float:
         """Rarer words say more: ln((N + 1) / (papers with the word + 0.5))."""
-        found = len(self.index.postings[term][0]) if term in self.index.postings else 0
-        return math.log((self.size + 1) / (found + 0.5))
+        return math.log((self.size + 1) / (self.document_counts.get(term, 0) + 0.5))
 
 
 @dataclass(frozen=True)

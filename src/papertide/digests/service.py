@@ -151,13 +151,26 @@ def due_count(session: Session, *, now: datetime) -> int:
 
 
 def warm_up(session: Session, *, run: DigestRun, now: datetime) -> int:
-    """Encode every phrase the due digests will match, in one call to the model, before the first
-    is composed; returns how many. The model costs about as much per call as per few hundred short
-    phrases, so one reader at a time (a call each) cost more than all the rest of the run."""
-    phrases = repository.due_phrases(session, now=now)
-    if phrases:
-        run.phrase_vectors(phrases)
-    return len(phrases)
+    """Have every phrase the due digests will match ready before the first is composed: the vectors
+    earlier runs stored, and the rest encoded in one call to the model and stored for the next runs
+    (committed with the caller's transaction); returns how many phrases. The model costs about as
+    much per call as per few hundred short phrases, so one reader at a time (a call each) cost more
+    than all the rest of the run."""
+    model = run.model_name
+    if model is None:
+        return 0
+    due = repository.due_phrases(session, now=now, model=model)
+    run.remember_phrases({phrase: vector for phrase, vector in due if vector is not None})
+    new = [phrase for phrase, vector in due if vector is None]
+    vectors = run.phrase_vectors(new)
+    if vectors is not None:
+        repository.store_phrase_vectors(session, model=model, phrases=new, vectors=vectors)
+    return len(due)
+
+
+def prune_phrase_vectors(session: Session) -> int:
+    """Forget the stored vectors of phrases no profile holds any more (the scheduler's chore)."""
+    return repository.prune_phrase_vectors(session)
 
 
 def start_batch(

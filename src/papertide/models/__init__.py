@@ -1,7 +1,14 @@
 """ORM models; importing this package registers every table on Base.metadata."""
 
 from papertide.models.base import Base
-from papertide.models.digest import DeliveryStatus, DigestDelivery, DigestItem, DigestPass, MailSuppression
+from papertide.models.digest import (
+    DeliveryStatus,
+    DigestDelivery,
+    DigestItem,
+    DigestPass,
+    MailSuppression,
+    PhraseEmbedding,
+)
 from papertide.models.ops import JobRun, JobStatus, RateLimit, RequestLimit, SourceState
 from papertide.models.paper import (
     KeywordPending,
@@ -43,6 +50,7 @@ __all__ = [
     "PaperSignal",
     "PaperView",
     "PaperViewVisitor",
+    "PhraseEmbedding",
     "PaperVote",
     "RateLimit",
     "RequestLimit",

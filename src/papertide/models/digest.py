@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
 
 from sqlalchemy import (
     BigInteger,
@@ -98,3 +101,17 @@ class DigestPass(Base):
 
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     last_at: Mapped[datetime]
+
+
+class PhraseEmbedding(Base):
+    """An interest phrase's vector from one model, kept from one digest run to the next: a run
+    encodes only the phrases no run has seen (a new reader's, an edited profile's, every phrase once
+    after the model changes), where it encoded every due phrase each time. Rows of phrases no
+    profile holds any more are pruned by the scheduler (digests.service.prune_phrase_vectors)."""
+
+    __tablename__ = "phrase_embedding"
+
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    phrase: Mapped[str] = mapped_column(Text, primary_key=True)
+    embedding: Mapped[Any] = mapped_column(Vector())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

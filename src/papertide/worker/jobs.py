@@ -198,6 +198,7 @@ def send_scheduled_digests(
         added = digest_service.prepare_deliveries(session, now=at, settings=settings)
         digest_service.expire_overdue(session, now=at, settings=settings)
         subscriber_service.prune_tokens(session, now=at)
+        digest_service.prune_phrase_vectors(session)
         if digest_service.due_count(session, now=at) == 0:
             return None
     if added:
@@ -370,9 +371,10 @@ def _warm_up(digests: DigestRun, *, now: datetime | None) -> None:
         with unit_of_work() as session:
             digest_service.warm_up(session, run=digests, now=now or datetime.now(UTC))
     except Exception:
-        # The digests of readers with interests then try the model one by one, and are put off if
-        # it still fails; the others go out.
-        log.exception("encoding the readers' interest phrases failed")
+        # The digests of readers with interests then try the model one by one (what was read or
+        # encoded before the failure is kept for the run), and are put off if it still fails; the
+        # others go out. Vectors not stored are encoded again by the next run.
+        log.exception("loading or encoding the readers' interest phrases failed")
 
 
 def _put_off(
