@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from papertide.digests import candidates
+from papertide.digests import repository as digest_repository
 from papertide.digests import service as digest_service
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestItem, InterestProfile, PhraseEmbedding
@@ -122,9 +123,10 @@ def test_phrase_vectors_that_cannot_be_stored_still_serve_the_run(
     def refuse(*args: object, **kwargs: object) -> None:
         raise RuntimeError("phrase_embedding is not writable")
 
-    monkeypatch.setattr(digest_service.repository, "store_phrase_vectors", refuse)
+    monkeypatch.setattr(digest_repository, "store_phrase_vectors", refuse)
     counting = Counting(real_encoder)
     assert jobs.send_digests(digest_date=date(2026, 11, 24), mailer=mailer, encoder=counting).sent == 1
     assert stored(session) == {}
     assert counting.encoded.count("speech recognition") == 1  # not once per reader or profile
+    assert len(inbox.messages) == 1
     assert re.search(r"matches '(speech recognition|text to speech)'", " ".join(speech_reasons(session)))

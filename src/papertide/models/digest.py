@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-
 from sqlalchemy import (
     BigInteger,
     Date,
