@@ -434,6 +434,12 @@ def digest_send(
         str | None,
         typer.Option("--date", help="digest date, YYYY-MM-DD (default: each reader's own local date now)"),
     ] = None,
+    senders: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=16, help="sender processes when many digests are due (default: DIGEST_SENDERS)"
+        ),
+    ] = None,
 ) -> None:
     """Send every digest due on the date; a second run on the same date sends nothing."""
     from sqlalchemy.exc import OperationalError
@@ -447,7 +453,7 @@ def digest_send(
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
     try:
-        result = jobs.send_digests(digest_date=day)
+        result = jobs.send_digests(digest_date=day, senders=senders)
     except BaseUrlError as error:  # recorded as the digest run's failure; nothing was sent
         _echo(f"error: {error}")
         raise typer.Exit(1) from None

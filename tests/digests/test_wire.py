@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from papertide import paths
 from papertide.digests.mailer import Envelope, SmtpMailer
 from papertide.digests.render import (
     MAIL_POLICY,
@@ -343,8 +344,8 @@ def test_c1_control_characters_keep_their_bytes_not_the_windows_1252_characters_
     assert "\u20ac" not in shown, "no euro sign where the title has none"
 
 
-def html_payload(html: str) -> str:
-    raw = alternative_bytes([("Subject", "s")], text="t\n", html=html)
+def html_payload(html: str, *, pack_html: bool = True) -> str:
+    raw = alternative_bytes([("Subject", "s")], text="t\n", html=html, pack_html=pack_html)
     html_part = email.message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("html",))
     assert html_part is not None
     assert html_part["Content-Transfer-Encoding"] == "7bit"
@@ -359,6 +360,11 @@ def test_html_lines_are_packed_up_to_998_octets_with_one_space_where_each_line_e
     assert html_payload(f"{exact}\n{'z' * 501}\n") == f"{exact}\n{'z' * 501}\n"  # 999 would not be
 
 
-def test_html_whose_white_space_matters_keeps_its_lines() -> None:
-    for html in ("<pre>\n  indented\n    code\n</pre>\n", '<p style="white-space:pre">a\n  b</p>\n'):
-        assert html_payload(html) == html
+def test_html_is_packed_only_when_asked_and_the_digest_template_is_html_whose_white_space_may_be() -> None:
+    html = "<pre>\n  indented\n    code\n</pre>\n"
+    assert html_payload(html, pack_html=False) == html
+    # The digest packs its HTML: safe while its template keeps no white space as written. (A
+    # paper's fields cannot add such markup: they are escaped.)
+    template = (paths.TEMPLATES_DIR / "email" / "digest.html").read_text().lower()
+    for marker in ("<pre", "<textarea", "<listing", "<plaintext", "<xmp", "white-space"):
+        assert marker not in template, f"{marker}: the digest's HTML must not be packed (render.py)"

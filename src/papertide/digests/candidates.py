@@ -56,8 +56,11 @@ class CandidatePool:
 class DigestRun:
     """The caches of one digest run. Not shared between runs: the next run sees new scores."""
 
-    def __init__(self, *, encoder: Callable[[], Encoder | None]) -> None:
+    def __init__(self, *, encoder: Callable[[], Encoder | None], model: str | None = None) -> None:
+        """`model`: the name of the model `encoder` loads, where it is known without loading it (a
+        run whose phrases were all stored by earlier runs then never loads the model)."""
         self._encoder = encoder
+        self._model = model
         self._pools: dict[str, CandidatePool | None] = {}
         self._phrases: dict[str, np.ndarray[Any, Any]] = {}
         self._background: tuple[np.ndarray[Any, Any], list[str]] | None = None
@@ -65,6 +68,8 @@ class DigestRun:
 
     @property
     def model_name(self) -> str | None:
+        if self._model is not None:
+            return self._model
         encoder = self._encoder()
         return encoder.name if encoder is not None else None
 
@@ -115,12 +120,15 @@ class DigestRun:
         self._phrases.update(vectors)
 
     def phrase_vectors(self, phrases: Sequence[str]) -> np.ndarray[Any, Any] | None:
-        """Unit vectors of the phrases, each encoded once per run; None without the model."""
-        encoder = self._encoder()
-        if encoder is None or not phrases:
+        """Unit vectors of the phrases, each encoded once per run (or stored by an earlier run);
+        None when one must be encoded and the model is not there."""
+        if not phrases:
             return None
         new = [p for p in dict.fromkeys(phrases) if p not in self._phrases]
         if new:
+            encoder = self._encoder()
+            if encoder is None:
+                return None
             self._phrases.update(zip(new, encoder.encode(new), strict=True))
         return np.stack([self._phrases[p] for p in phrases]).astype(np.float32)
 

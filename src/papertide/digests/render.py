@@ -113,18 +113,21 @@ def _policy_header(name: str, value: str) -> bytes:
     return MAIL_POLICY.fold_binary(name, MAIL_POLICY.header_store_parse(name, value)[1])
 
 
-def _text_part(subtype: str, content: str) -> bytes:
+def _text_part(subtype: str, content: str, *, pack: bool = False) -> bytes:
     """A text/<subtype> part in UTF-8: lines ended as set_content() ends them (every CR, LF and
     CRLF one LF, a last one added); 7-bit as it is when it can go so (below); else quoted-printable
     (lines of at most 76, `=` and a lone `.` escaped, trailing blanks kept), or base64 where that is
-    shorter (mostly non-Latin text)."""
+    shorter (mostly non-Latin text). `pack`: HTML whose line breaks and indentation may be joined
+    into long lines (_packed_html)."""
     data = _lines(content)
     if subtype == "html":
         # The same page with its non-ASCII as character references (&#235;), where that makes it
-        # 7-bit (most digests are ASCII but for a name or a dash), its short lines packed into long
-        # ones: it goes as written, in a tenth of the lines of quoted-printable (a mail server's
-        # CPU is per line: aiosmtpd's about 1.7 µs) and with no =3D.
-        seven_bit = _packed_html(_html_references(content, data))
+        # 7-bit (most digests are ASCII but for a name or a dash), and packed: it goes as written,
+        # in a tenth of the lines of quoted-printable (a mail server's CPU is per line: aiosmtpd's
+        # about 1.7 µs) and with no =3D.
+        seven_bit = _html_references(data)
+        if seven_bit is not None and pack:
+            seven_bit = _packed_html(seven_bit)
         data = seven_bit if seven_bit is not None and _seven_bit(seven_bit) else data
     if _seven_bit(data):
         encoded, encoding = data, "7bit"
@@ -137,23 +140,22 @@ def _text_part(subtype: str, content: str) -> bytes:
     ).encode("ascii") + encoded
 
 
-def _html_references(content: str, data: bytes) -> bytes | None:
-    """`data` (the HTML's bytes) in ASCII, non-ASCII written as character references; None where
-    that would change the page (C1 controls, below)."""
+def _html_references(data: bytes) -> bytes | None:
+    """`data` (the HTML's UTF-8 bytes) in ASCII, non-ASCII written as character references; None
+    where that would change the page (C1 controls, below)."""
     if data.isascii():
         return data
-    if _C1_CONTROLS.search(content):
+    if _C1_CONTROLS.search(data):
         return None
-    return _lines(content.encode("ascii", "xmlcharrefreplace").decode("ascii"))
+    return data.decode("utf-8").encode("ascii", "xmlcharrefreplace")
 
 
-def _packed_html(data: bytes | None) -> bytes | None:
+def _packed_html(data: bytes) -> bytes:
     """HTML lines joined by one space, each line's indentation dropped, into lines of at most
-    _MAX_7BIT_LINE octets (a longer line is left as it is). The same page: outside <pre>,
-    <textarea> and the like, a run of white space reads as one space; HTML that has such an
-    element is left as it is."""
-    if data is None or _PRESERVED_WHITESPACE.search(data):
-        return data
+    _MAX_7BIT_LINE octets (a longer line is left as it is). The same page for HTML whose white
+    space is not kept as written (no <pre>, <textarea>, or `white-space` style: a run of white
+    space reads as one space), such as the digest's template, whose own markup alone can hold
+    those (the papers' fields are escaped text); tests/digests/test_wire.py checks the template."""
     lines: list[bytes] = []
     for line in data.split(b"\n"):
         piece = line.strip(b" \t")
@@ -166,13 +168,10 @@ def _packed_html(data: bytes | None) -> bytes | None:
     return b"\n".join(lines) + b"\n"
 
 
-_PRESERVED_WHITESPACE = re.compile(rb"<(pre|textarea|listing|plaintext|xmp)\b|white-space", re.I)
-
-
 # HTML reads &#128; to &#159; as the Windows-1252 characters (the euro sign, an ellipsis, a curly
 # quote), not as the C1 controls they number (mojibake such as "Ï\x80" for π is in real arXiv
 # data): such text keeps its bytes.
-_C1_CONTROLS = re.compile("[\x80-\x9f]")
+_C1_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]")  # in UTF-8: a bytes search finds \xc2 fast
 
 
 def _lines(content: str) -> bytes:
@@ -192,10 +191,13 @@ def _seven_bit(data: bytes) -> bool:
     )
 
 
-def alternative_bytes(headers: list[tuple[str, str]], *, text: str, html: str) -> bytes:
+def alternative_bytes(
+    headers: list[tuple[str, str]], *, text: str, html: str, pack_html: bool = False
+) -> bytes:
     """A multipart/alternative message (text, then HTML) with these headers, as bytes with LF line
-    ends (what the EmailMessage path stores; the mailer sends them with CRLF)."""
-    parts = [_text_part("plain", text), _text_part("html", html)]
+    ends (what the EmailMessage path stores; the mailer sends them with CRLF). `pack_html`: the
+    HTML's white space is not kept as written (_packed_html)."""
+    parts = [_text_part("plain", text), _text_part("html", html, pack=pack_html)]
     # "=_" never occurs in quoted-printable or base64 text (an `=` there is `=XX`, a soft break or
     # base64's padding at a line end), so the boundary cannot occur in those parts; a 7-bit part
     # could hold it, so it is checked.
@@ -345,7 +347,7 @@ def digest_message(
     ]
     text = env.get_template("email/digest.txt").render(**context)
     html = env.get_template("email/digest.html").render(**context)
-    return WireMessage(alternative_bytes(headers, text=text, html=html))
+    return WireMessage(alternative_bytes(headers, text=text, html=html, pack_html=True))
 
 
 def digest_html(

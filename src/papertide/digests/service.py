@@ -60,6 +60,13 @@ class DigestRunResult:
     def counts(self) -> dict[str, int]:
         return {"sent": self.sent, "empty": self.empty, "deferred": self.deferred, "failed": self.failed}
 
+    def merge(self, counts: dict[str, int]) -> None:
+        """Another sender's counts (its errors are in its own run record)."""
+        self.sent += counts.get("sent", 0)
+        self.empty += counts.get("empty", 0)
+        self.deferred += counts.get("deferred", 0)
+        self.failed += counts.get("failed", 0)
+
 
 @dataclass
 class Delivered:

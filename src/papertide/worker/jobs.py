@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Final, Literal, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 from sqlalchemy import Connection
 from tqdm import tqdm
@@ -35,6 +35,7 @@ from papertide.search import keyword_index
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexBusy
 from papertide.subscribers import service as subscriber_service
+from papertide.worker import senders as senders_module
 from papertide.worker.blas import one_blas_thread
 
 log = logging.getLogger(__name__)
@@ -172,14 +173,23 @@ def send_digests(
     mailer: BulkMailer | None = None,
     encoder: Encoder | None = None,
     now: datetime | None = None,
+    senders: int | None = None,
 ) -> digest_service.DigestRunResult:
     """Score, fill the ledger for `digest_date` for every subscriber whose send days include it,
     whatever their send hour (no date: each subscriber's own local date now, so a reader west of
     UTC is not sent tomorrow's digest tonight), then send every due delivery of any date (new ones,
-    retries whose backoff ended, hand-offs a dead sender left), each once."""
+    retries whose backoff ended, hand-offs a dead sender left), each once; with `senders` processes
+    (default DIGEST_SENDERS) when enough are due."""
     _rescore()
     params: dict[str, object] = {"date": digest_date.isoformat() if digest_date else LOCAL_DATE}
-    return _deliver(params=params, prepare=digest_date or LOCAL_DATE, mailer=mailer, encoder=encoder, now=now)
+    return _deliver(
+        params=params,
+        prepare=digest_date or LOCAL_DATE,
+        mailer=mailer,
+        encoder=encoder,
+        now=now,
+        senders=senders,
+    )
 
 
 # `prepare` for _deliver: each reader's own local date now, whatever their hour.
@@ -258,9 +268,13 @@ def _deliver(
     mailer: BulkMailer | None,
     encoder: Encoder | None,
     now: datetime | None,
+    senders: int | None = None,
 ) -> digest_service.DigestRunResult:
+    """One digest run in this process, with `senders` processes in all (default DIGEST_SENDERS)
+    when enough digests are due (worker/senders.py); the result counts every sender's digests."""
     settings = _settings_with_the_sites_url()
     result = digest_service.DigestRunResult()
+    others = senders_module.Senders()
     try:
         with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
             run.counts = result.counts
@@ -278,11 +292,30 @@ def _deliver(
                     digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
                 if prepare is not None:  # (the retry pass has closed what cannot go already)
                     digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
+                due = digest_service.due_count(session, now=now or datetime.now(UTC))
             load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
-            _send_due(run, result, mailer=mailer, digests=DigestRun(encoder=load), now=now)
+            model = encoder.name if encoder is not None else settings.embedding_model
+            digests = DigestRun(encoder=load, model=model)
+            _warm_up(digests, now=now)  # stored before the other senders start: they load no model
+            extra = senders_module.extra_senders(senders or settings.digest_senders, due=due)
+            others = senders_module.start(extra, _another_sender, args=(params, mailer, now))
+            _send_due(run, result, mailer=mailer, digests=digests, now=now)
     except RunStopped:
         pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
+    finally:
+        for counts in others.finish():
+            result.merge(counts)
     return result
+
+
+def _another_sender(
+    params: dict[str, object], mailer: BulkMailer, now: datetime | None, number: int, results: Any
+) -> None:
+    """A sender process's whole life (worker/senders.py): send what is due, report the counts."""
+    result = _deliver(
+        params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
+    )
+    results.put(result.counts)
 
 
 def _send_due(
@@ -298,7 +331,6 @@ def _send_due(
     soon as the server has answered (so a killed sender leaves at most that one message unknown)."""
     settings = get_settings()
     breaker = _Breaker(limit=settings.smtp_breaker_failures)
-    _warm_up(digests, now=now)
     with (
         one_blas_thread(),  # small matrix products: spinning BLAS threads cost more than they gave
         _hand_off_locks() as locks,

@@ -1,0 +1,116 @@
+"""Several sender processes for one digest run (DIGEST_SENDERS, worker/senders.py): they share the
+due digests through the ledger, each reader gets one digest, the run's result counts them all; a
+sender that dies costs what any dead sender costs. Real database, real SMTP, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from collections import Counter
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from papertide import db
+from papertide.models import DeliveryStatus, JobRun, JobStatus
+from papertide.worker import jobs
+from papertide.worker import senders as senders_module
+from tests.faults.test_digest_faults import (
+    assert_nothing_lost_and_only_same_message_resends,
+    ledger,
+    smtp_mailer,
+)
+from tests.helpers import Inbox, digest_ready, smtp_server
+
+DAY = date(2026, 11, 26)
+
+
+def digest_runs(session: Session) -> list[JobRun]:
+    session.expire_all()
+    return list(session.scalars(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id)))
+
+
+class SlowInbox(Inbox):
+    """Takes each message after a pause, as a mail server across a network does: a lone sender
+    spends the run waiting, and the others have time to start and take their share."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        await asyncio.sleep(0.03)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_three_senders_share_a_run_and_each_reader_gets_one_digest(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(senders_module, "DIGESTS_PER_SENDER", 40)  # 3 senders for 300 readers
+    emails = [f"r{i}@example.org" for i in range(300)]
+    digest_ready(emails)
+    inbox = SlowInbox()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
+
+    assert Counter(str(m["To"]) for m in inbox.messages) == dict.fromkeys(emails, 1)
+    assert result.sent == 300, "the run's result counts the other senders' digests too"
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
+    runs = digest_runs(session)
+    assert len(runs) == 3, "each sender process records its own run"
+    assert {r.status for r in runs} == {JobStatus.OK}, "and each sent some of the digests"
+    assert sorted(r.params.get("sender", 1) for r in runs) == [1, 2, 3]
+    assert len({r.pid for r in runs}) == 3, "three processes"
+    assert sum(r.counts["sent"] for r in runs) == 300, "no digest recorded by two senders"
+
+
+def test_a_run_with_few_due_digests_starts_no_other_sender(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_DIGEST_SENDERS", "4")
+    db.reset()  # settings read again (the database fixture resets them after the test)
+    digest_ready([f"r{i}@example.org" for i in range(5)])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        assert jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None).sent == 5
+    assert len(digest_runs(session)) == 1
+    assert senders_module.extra_senders(4, due=5) == 0
+    assert senders_module.extra_senders(4, due=250) == 1
+    assert senders_module.extra_senders(4, due=10_000) == 3
+
+
+class KillingASender(Inbox):
+    """Kills one of the other sender processes when the `nth` message arrives."""
+
+    def __init__(self, nth: int) -> None:
+        super().__init__()
+        self.nth, self.killed = nth, 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        others = [
+            p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")
+        ]
+        if len(self.messages) >= self.nth and not self.killed and others:
+            assert others[0].pid is not None
+            os.kill(others[0].pid, signal.SIGKILL)
+            self.killed = 1
+        return reply
+
+
+def test_a_sender_killed_mid_run_loses_nothing_and_the_others_finish(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(senders_module, "DIGESTS_PER_SENDER", 40)
+    monkeypatch.setattr(jobs, "DIGEST_BATCH", 5)  # a killed sender leaves a batch in hand-off
+    emails = [f"r{i}@example.org" for i in range(200)]
+    digest_ready(emails)
+    inbox = KillingASender(nth=120)
+    with smtp_server(inbox) as port:
+        first = jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
+        later = jobs.retry_digests(mailer=smtp_mailer(port))  # what the dead one left in hand-off
+
+    assert inbox.killed == 1, "a sender was killed during the run"
+    assert first.sent + (later.sent if later else 0) >= 200 - 1 - 5
+    assert_nothing_lost_and_only_same_message_resends(inbox, session, kills=1)
+    assert {str(m["To"]) for m in inbox.messages} == set(emails)
