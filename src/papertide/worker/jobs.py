@@ -180,15 +180,19 @@ def send_digests(
     UTC is not sent tomorrow's digest tonight), then send every due delivery of any date (new ones,
     retries whose backoff ended, hand-offs a dead sender left), each once; with `senders` processes
     (default DIGEST_SENDERS) when enough are due."""
-    _rescore()
     params: dict[str, object] = {"date": digest_date.isoformat() if digest_date else LOCAL_DATE}
+    # The other senders (if any) start now and import while this process rescores and prepares.
+    wanted = senders or get_settings().digest_senders
+    others = _start_senders(senders_module.Senders(), wanted - 1, params=params, mailer=mailer, now=now)
+    _rescore()
     return _deliver(
         params=params,
         prepare=digest_date or LOCAL_DATE,
         mailer=mailer,
         encoder=encoder,
         now=now,
-        senders=senders,
+        senders=wanted,
+        others=others,
     )
 
 
@@ -269,49 +273,97 @@ def _deliver(
     encoder: Encoder | None,
     now: datetime | None,
     senders: int | None = None,
+    others: senders_module.Senders | None = None,
 ) -> digest_service.DigestRunResult:
     """One digest run in this process, with `senders` processes in all (default DIGEST_SENDERS)
-    when enough digests are due (worker/senders.py); the result counts every sender's digests."""
-    settings = _settings_with_the_sites_url()
+    when enough digests are due (worker/senders.py; `others`: started already, waiting for the
+    word); the result counts every sender's digests."""
     result = digest_service.DigestRunResult()
-    others = senders_module.Senders()
+    others = others if others is not None else senders_module.Senders()
     try:
-        with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
-            run.counts = result.counts
-            # Inside the run: a bad SMTP URL, or links that would not reach the site (production
-            # with no public PAPERTIDE_BASE_URL), is a failed digest run with its reason on
-            # /status, before anything is composed or sent.
-            settings.require_mail_base_url()
-            mailer = mailer or mailer_from_settings(settings)
-            with unit_of_work() as session:
-                if isinstance(prepare, date):
-                    digest_service.prepare_deliveries(
-                        session, now=now or datetime.now(UTC), digest_date=prepare
-                    )
-                elif prepare == LOCAL_DATE:
-                    digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
-                if prepare is not None:  # (the retry pass has closed what cannot go already)
-                    digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
-                due = digest_service.due_count(session, now=now or datetime.now(UTC))
-            load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
-            model = encoder.name if encoder is not None else settings.embedding_model
-            digests = DigestRun(encoder=load, model=model)
-            _warm_up(digests, now=now)  # stored before the other senders start: they load no model
-            extra = senders_module.extra_senders(senders or settings.digest_senders, due=due)
-            others = senders_module.start(extra, _another_sender, args=(params, mailer, now))
-            _send_due(run, result, mailer=mailer, digests=digests, now=now)
+        _run_and_send(
+            result,
+            params=params,
+            prepare=prepare,
+            mailer=mailer,
+            encoder=encoder,
+            now=now,
+            senders=senders,
+            others=others,
+        )
     except RunStopped:
         pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
     finally:
+        # Whatever happened, the other senders are waited for (told to stop if never told to go).
         for counts in others.finish():
             result.merge(counts)
     return result
 
 
-def _another_sender(
-    params: dict[str, object], mailer: BulkMailer, now: datetime | None, number: int, results: Any
+def _run_and_send(
+    result: digest_service.DigestRunResult,
+    *,
+    params: dict[str, object],
+    prepare: date | Literal["local"] | None,
+    mailer: BulkMailer | None,
+    encoder: Encoder | None,
+    now: datetime | None,
+    senders: int | None,
+    others: senders_module.Senders,
 ) -> None:
-    """A sender process's whole life (worker/senders.py): send what is due, report the counts."""
+    settings = _settings_with_the_sites_url()
+    with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
+        run.counts = result.counts
+        # Inside the run: a bad SMTP URL, or links that would not reach the site (production
+        # with no public PAPERTIDE_BASE_URL), is a failed digest run with its reason on
+        # /status, before anything is composed or sent.
+        settings.require_mail_base_url()
+        given, mailer = mailer, mailer or mailer_from_settings(settings)
+        with unit_of_work() as session:
+            if isinstance(prepare, date):
+                digest_service.prepare_deliveries(session, now=now or datetime.now(UTC), digest_date=prepare)
+            elif prepare == LOCAL_DATE:
+                digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
+            if prepare is not None:  # (the retry pass has closed what cannot go already)
+                digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
+            due = digest_service.due_count(session, now=now or datetime.now(UTC))
+        load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
+        model = encoder.name if encoder is not None else settings.embedding_model
+        digests = DigestRun(encoder=load, model=model)
+        _warm_up(digests, now=now)  # stored before the other senders go: they load no model
+        extra = senders_module.extra_senders(senders or settings.digest_senders, due=due)
+        if not others.processes:  # none started early: start those this run wants now
+            _start_senders(others, extra, params=params, mailer=given, now=now)
+        others.release(extra)
+        _send_due(run, result, mailer=mailer, digests=digests, now=now)
+
+
+def _start_senders(
+    others: senders_module.Senders,
+    count: int,
+    *,
+    params: dict[str, object],
+    mailer: BulkMailer | None,
+    now: datetime | None,
+) -> senders_module.Senders:
+    """`mailer`: the one the run was given, else None: each sender makes its own from the settings,
+    inside its own run record (a bad SMTP_URL is a failed run on /status, not a crash here)."""
+    others.start(count, _another_sender, args=(params, mailer, now))
+    return others
+
+
+def _another_sender(
+    params: dict[str, object],
+    mailer: BulkMailer | None,
+    now: datetime | None,
+    orders: senders_module.Orders,
+    number: int,
+    results: Any,
+) -> None:
+    """A sender process's whole life (worker/senders.py): when the run says go, send what is due
+    and report the counts."""
+    if not orders.wait():
+        return
     result = _deliver(
         params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
     )

@@ -3,10 +3,11 @@
 A sender spends much of each message waiting: on the mail server's replies and on the database's
 commits. While it waits, a second process composes its own batch; on 2 cores three senders kept
 both busy (bench/digest_send.py, docs/benchmarks.md). The run's own process prepares the ledger and
-readies the phrase vectors first (so the others load no model), then starts the others. Each is a
-full sender of its own (its own run record, its own hand-off locks and mail connection): the ledger
-already lets any number of senders share a run (docs/operations.md#digests), so one that dies costs
-what a dead sender costs, and the others go on.
+readies the phrase vectors first (so the others load no model), then lets the others go. They may
+be started earlier, to import while the run's process rescores and prepares (one core is idle
+then), and wait for the word. Each is a full sender of its own (its own run record, its own
+hand-off locks and mail connection): the ledger already lets any number of senders share a run
+(docs/operations.md#digests), so one that dies costs what a dead sender costs, and the others go on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Fewer due digests than this per sender: another process is not worth its start (about a second
 # of imports) and its mail connection.
 DIGESTS_PER_SENDER = 100
+GO, STOP = "go", "stop"
 
 
 def extra_senders(wanted: int, *, due: int) -> int:
@@ -32,14 +34,50 @@ def extra_senders(wanted: int, *, due: int) -> int:
 
 @dataclass
 class Senders:
-    """The processes started for a run, and where each puts its counts when it ends."""
+    """The processes started for a run; `orders` tells each to go or stop, `results` is where each
+    puts its counts when it ends."""
 
     processes: list[BaseProcess] = field(default_factory=list)
-    results: Any = None  # a multiprocessing Queue of count dicts
+    orders: Any = None  # multiprocessing Queues, made with the first process
+    results: Any = None
+    released: bool = False
+
+    def start(self, count: int, target: Callable[..., None], *, args: tuple[Any, ...]) -> None:
+        """`count` processes, each running target(*args, orders, number, results), where
+        `orders.wait()` blocks until the run says go (True) or stop (False); number 2, 3, ... (the
+        run's own process is 1). Spawned, not forked: a fork would copy this process's database
+        connections and model threads."""
+        if count <= 0:
+            return
+        context = multiprocessing.get_context("spawn")
+        if self.orders is None:
+            self.orders, self.results = context.Queue(), context.Queue()
+        for number in range(len(self.processes) + 2, len(self.processes) + count + 2):
+            process = context.Process(
+                target=target,
+                args=(*args, Orders(self.orders), number, self.results),
+                name=f"papertide-digest-sender-{number}",
+            )
+            try:
+                process.start()
+            except Exception:  # (a mailer that cannot go to another process, no memory for one)
+                log.exception("could not start digest sender %d; the run goes on with %d", number, number - 1)
+                return
+            self.processes.append(process)
+
+    def release(self, count: int) -> None:
+        """Let `count` of the processes send; the others end without sending."""
+        for n in range(len(self.processes)):
+            self.orders.put(GO if n < count else STOP)
+        self.released = True
 
     def finish(self) -> list[dict[str, int]]:
-        """Wait for every process to end; the counts of those that ended normally. A process that
-        died is logged: what it had claimed waits for the next pass, as after any dead sender."""
+        """Wait for every process to end; the counts of those that sent. A process that died is
+        logged: what it had claimed waits for the next pass, as after any dead sender."""
+        if not self.processes:
+            return []
+        if not self.released:
+            self.release(0)
         counts: list[dict[str, int]] = []
         while len(counts) < len(self.processes) and (
             any(p.is_alive() for p in self.processes) or not self.results.empty()
@@ -55,23 +93,19 @@ class Senders:
         return counts
 
 
-def start(count: int, target: Callable[..., None], *, args: tuple[Any, ...]) -> Senders:
-    """`count` processes, each running target(*args, number, results); number 2, 3, ... (the run's
-    own process is 1). Spawned, not forked: a fork would copy this process's database connections
-    and model threads."""
-    if count <= 0:
-        return Senders()
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    processes: list[BaseProcess] = []
-    for number in range(2, count + 2):
-        process = context.Process(
-            target=target, args=(*args, number, results), name=f"papertide-digest-sender-{number}"
-        )
-        try:
-            process.start()
-        except Exception:  # (a mailer that cannot be sent to another process, no memory for one)
-            log.exception("could not start digest sender %d; the run goes on with %d", number, number - 1)
-            break
-        processes.append(process)
-    return Senders(processes, results)
+@dataclass
+class Orders:
+    """A started sender's side of `orders`."""
+
+    orders: Any
+
+    def wait(self) -> bool:
+        """True once the run says go; False when it says stop, or when the run's process is gone
+        (killed before it said either: nobody is left to ask)."""
+        parent = multiprocessing.parent_process()
+        while True:
+            try:
+                return bool(self.orders.get(timeout=1.0) == GO)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    return False
