@@ -328,8 +328,8 @@ def _run_and_send(
                 digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
             due = digest_service.due_count(session, now=now or datetime.now(UTC))
         load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
-        model = encoder.name if encoder is not None else settings.embedding_model
-        digests = DigestRun(encoder=load, model=model)
+        # The model the settings name, known without loading it (a given encoder names its own).
+        digests = DigestRun(encoder=load, model=settings.embedding_model if encoder is None else None)
         _warm_up(digests, now=now)  # stored before the other senders go: they load no model
         extra = senders_module.extra_senders(senders or settings.digest_senders, due=due)
         if not others.processes:  # none started early: start those this run wants now
