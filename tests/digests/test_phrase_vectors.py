@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -130,3 +131,18 @@ def test_phrase_vectors_that_cannot_be_stored_still_serve_the_run(
     assert counting.encoded.count("speech recognition") == 1  # not once per reader or profile
     assert len(inbox.messages) == 1
     assert re.search(r"matches '(speech recognition|text to speech)'", " ".join(speech_reasons(session)))
+
+
+def test_a_loaded_model_other_than_the_configured_one_stores_and_matches_no_new_phrase(
+    real_encoder: Any,
+) -> None:
+    """A long-lived process loaded its model before EMBEDDING_MODEL named another: its vectors must
+    not be stored (nor read) as the configured model's."""
+    loaded = Counting(real_encoder, name="the-model-loaded-before")
+    run = candidates.DigestRun(encoder=lambda: loaded, model="the-configured-model")
+    run.remember_phrases({"known": np.ones(384, np.float32)})
+    assert run.phrase_vectors(["new phrase"]) is None
+    assert loaded.encoded == []
+    known = run.phrase_vectors(["known"])  # what the configured model's runs stored still serves
+    assert known is not None
+    assert known.shape == (1, 384)

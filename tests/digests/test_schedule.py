@@ -497,3 +497,23 @@ def test_a_later_send_hour_after_todays_digest_adds_nothing_today(tx_session: Se
     ticking(tx_session, sid, datetime(2026, 11, 24, 7, 15, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC))
 
     assert created(tx_session, sid) == [start + timedelta(hours=7), start + timedelta(hours=44)]
+
+
+def test_a_failed_phrase_vector_prune_does_not_hold_up_the_scheduled_pass(
+    sample_database: str, session: Session, smtp: tuple[Inbox, SmtpMailer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forgetting unused phrase vectors is a chore of the digest pass: when it fails, the pass still
+    prepares and sends (the next pass tries the chore again)."""
+    inbox, mailer = smtp
+    before = datetime(2026, 11, 24, 1, 15, tzinfo=UTC)
+    reader(session, "in@example.org", zone="Asia/Kolkata", hour=7, confirmed_at=before)
+    session.commit()
+
+    def failing(session: Session) -> int:
+        raise RuntimeError("statement timeout")
+
+    monkeypatch.setattr(service, "prune_phrase_vectors", failing)
+    at_seven = jobs.send_scheduled_digests(mailer=mailer, encoder=None, now=before + TICK)
+    assert at_seven is not None
+    assert at_seven.sent == 1
+    assert [m["To"] for m in inbox.messages] == ["in@example.org"]

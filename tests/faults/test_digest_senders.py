@@ -110,6 +110,8 @@ def test_a_sender_killed_mid_run_loses_nothing_and_the_others_finish(
         later = jobs.retry_digests(mailer=smtp_mailer(port))  # what the dead one left in hand-off
 
     assert inbox.killed == 1, "a sender was killed during the run"
+    assert first.stopped is not None
+    assert "ended with exit code -9" in first.stopped, "a run whose sender died stopped early"
     # (What the dead sender sent is in the ledger, not in the run's result: its count died with it.)
     assert first.sent + (later.sent if later else 0) <= 200
     assert_nothing_lost_and_only_same_message_resends(inbox, session, kills=1)
@@ -132,3 +134,19 @@ def test_senders_started_early_end_when_the_run_fails_before_it_sends(
     assert run.status == JobStatus.FAILED
     assert "PAPERTIDE_SMTP_URL" in (run.error or "")
     assert {r.status for r in ledger(session)} <= {DeliveryStatus.PENDING}
+
+
+def test_an_interrupted_run_ends_its_other_senders_too(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted while it rescores (SIGINT to it alone, SystemExit), before it has told the other
+    senders anything: they end with it, nothing waits for a word that never comes."""
+    digest_ready([f"r{i}@example.org" for i in range(300)])
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "score", interrupted)
+    with pytest.raises(KeyboardInterrupt), smtp_server(Inbox()) as port:
+        jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")]

@@ -8,6 +8,7 @@ here for the length of the run and each digest only does its own arithmetic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,8 @@ from papertide.digests.compose import PoolPaper
 from papertide.digests.matching import PaperText
 from papertide.embeddings.encoder import Encoder
 from papertide.ranking import repository as ranking_repository
+
+log = logging.getLogger(__name__)
 
 CANDIDATE_POOL = 500  # the period's top papers by trend that a digest chooses from
 BACKGROUND_SAMPLE = 2000  # random papers a phrase is compared with, and a profile's weak negatives
@@ -128,6 +131,11 @@ class DigestRun:
         if new:
             encoder = self._encoder()
             if encoder is None:
+                return None
+            if self._model is not None and encoder.name != self._model:
+                # A process whose model was loaded before the settings named another: its vectors
+                # would be stored and read as the other model's. No new phrase until a restart.
+                log.error("the loaded model %s is not EMBEDDING_MODEL %s: restart", encoder.name, self._model)
                 return None
             self._phrases.update(zip(new, encoder.encode(new), strict=True))
         return np.stack([self._phrases[p] for p in phrases]).astype(np.float32)

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import psycopg
 from sqlalchemy import (
     TIMESTAMP,
     Boolean,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from papertide.embeddings.repository import from_vector_bytes, vector_bytes
@@ -491,10 +493,13 @@ def _copy_rows(session: Session, table: str, columns: dict[str, str], rows: Sequ
     session.flush()
     raw: Any = session.connection().connection.driver_connection
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(list(columns.values()))
-        for row in rows:
-            copy.write_row(tuple(row[name] for name in columns))
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(list(columns.values()))
+            for row in rows:
+                copy.write_row(tuple(row[name] for name in columns))
+    except psycopg.Error as error:  # as SQLAlchemy raises it, so callers handle one kind (a cut connection)
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def get_delivery(session: Session, delivery_id: int) -> DigestDelivery | None:

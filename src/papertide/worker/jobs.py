@@ -184,7 +184,11 @@ def send_digests(
     # The other senders (if any) start now and import while this process rescores and prepares.
     wanted = senders or get_settings().digest_senders
     others = _start_senders(senders_module.Senders(), wanted - 1, params=params, mailer=mailer, now=now)
-    _rescore()
+    try:
+        _rescore()
+    except BaseException:  # (Ctrl-C, SystemExit: the others must not wait for a word that never comes)
+        others.stop()
+        raise
     return _deliver(
         params=params,
         prepare=digest_date or LOCAL_DATE,
@@ -212,12 +216,22 @@ def send_scheduled_digests(
         added = digest_service.prepare_deliveries(session, now=at, settings=settings)
         digest_service.expire_overdue(session, now=at, settings=settings)
         subscriber_service.prune_tokens(session, now=at)
-        digest_service.prune_phrase_vectors(session)
-        if digest_service.due_count(session, now=at) == 0:
-            return None
+        due = digest_service.due_count(session, now=at)
+    _prune_phrase_vectors()
+    if due == 0:
+        return None
     if added:
         _rescore()
     return _deliver(params={"scheduled": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
+
+
+def _prune_phrase_vectors() -> None:
+    try:
+        with unit_of_work() as session:
+            digest_service.prune_phrase_vectors(session)
+    except Exception:
+        # A chore: the vectors of phrases nobody holds cost disk, not digests. The next pass tries again.
+        log.exception("forgetting the vectors of phrases no profile holds failed")
 
 
 def _rescore() -> None:
@@ -293,10 +307,15 @@ def _deliver(
         )
     except RunStopped:
         pass  # recorded as the run's failure; what was sent is in `result`, the rest waits
+    except (KeyboardInterrupt, SystemExit):
+        others.stop()  # interrupted: the others end now too (each leaves at most one message unknown)
+        raise
     finally:
-        # Whatever happened, the other senders are waited for (told to stop if never told to go).
-        for counts in others.finish():
-            result.merge(counts)
+        # Otherwise the other senders are waited for (told to stop if never told to go); one that
+        # stopped early or died makes the whole run one that stopped early.
+        for outcome in others.finish():
+            result.merge(outcome.counts)
+            result.stopped = result.stopped or outcome.stopped
     return result
 
 
@@ -367,7 +386,9 @@ def _another_sender(
     result = _deliver(
         params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
     )
-    results.put(result.counts)
+    results.put(
+        senders_module.Outcome(result.counts, result.stopped and f"sender {number}: {result.stopped}")
+    )
 
 
 def _send_due(

@@ -32,6 +32,14 @@ def extra_senders(wanted: int, *, due: int) -> int:
     return max(0, min(wanted, due // DIGESTS_PER_SENDER) - 1)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one of the other senders did: its counts, and why it stopped early (None: it did not)."""
+
+    counts: dict[str, int]
+    stopped: str | None = None
+
+
 @dataclass
 class Senders:
     """The processes started for a run; `orders` tells each to go or stop, `results` is where each
@@ -71,26 +79,38 @@ class Senders:
             self.orders.put(GO if n < count else STOP)
         self.released = True
 
-    def finish(self) -> list[dict[str, int]]:
-        """Wait for every process to end; the counts of those that sent. A process that died is
-        logged: what it had claimed waits for the next pass, as after any dead sender."""
+    def finish(self) -> list[Outcome]:
+        """Wait for every process to end; what each did. One that died (an error, a kill) is an
+        outcome that stopped early, without counts: what it had claimed waits for the next pass,
+        as after any dead sender, and its digests sent are in the ledger."""
         if not self.processes:
             return []
         if not self.released:
             self.release(0)
-        counts: list[dict[str, int]] = []
-        while len(counts) < len(self.processes) and (
+        outcomes: list[Outcome] = []
+        while len(outcomes) < len(self.processes) and (
             any(p.is_alive() for p in self.processes) or not self.results.empty()
         ):
             try:
-                counts.append(self.results.get(timeout=0.5))
+                outcomes.append(self.results.get(timeout=0.5))
             except queue.Empty:
                 continue
         for process in self.processes:
             process.join()
             if process.exitcode != 0:
                 log.error("digest sender %s ended with exit code %s", process.name, process.exitcode)
-        return counts
+                outcomes.append(Outcome({}, f"{process.name} ended with exit code {process.exitcode}"))
+        self.processes = []
+        return outcomes
+
+    def stop(self) -> None:
+        """End every process now (SIGTERM): for a run interrupted itself."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join()
+        self.processes = []
 
 
 @dataclass
