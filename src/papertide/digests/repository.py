@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import psycopg
 from sqlalchemy import (
     TIMESTAMP,
     Boolean,
@@ -30,9 +29,9 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from papertide import bulk
 from papertide.embeddings.repository import from_vector_bytes, vector_bytes
 from papertide.models import (
     DeliveryStatus,
@@ -318,7 +317,7 @@ def record_sent(executor: Session | Connection, *, delivery_id: int, now: dateti
 
 
 # Written once, as text: built from expressions on every call, the statement cost more CPU than
-# the database spent on it (bench/digest_send.py under py-spy).
+# the database spent on it (py-spy on bench/digest_send.py's run, during development).
 _RECORD_SENT = text(
     "UPDATE digest_delivery SET status = :sent, sent_at = :now, error = NULL, next_attempt_at = NULL,"
     " message = NULL WHERE id = :id AND status = :sending"
@@ -484,22 +483,16 @@ _ITEM_COLUMNS = {
 
 
 def _copy_rows(session: Session, table: str, columns: dict[str, str], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `rows` with one binary COPY, in the session's transaction (its pending changes
-    flushed first, as an execute would). A batch's thousand digest papers: an executemany ran the
-    statement once per row on the server, one statement over an array per column spent 4.5 ms of
-    the sender's CPU writing the arrays as text; the COPY 0.7 ms (bench/digest_send.py)."""
-    if not rows:
-        return
-    session.flush()
-    raw: Any = session.connection().connection.driver_connection
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types(list(columns.values()))
-            for row in rows:
-                copy.write_row(tuple(row[name] for name in columns))
-    except psycopg.Error as error:  # as SQLAlchemy raises it, so callers handle one kind (a cut connection)
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+    """A batch's rows by one binary COPY: a thousand digest papers as arrays of text cost the
+    sender 4.5 ms of CPU a batch, the COPY 0.7 ms (a one-off measurement, docs/benchmarks.md)."""
+    if rows:
+        bulk.copy_rows(
+            session,
+            table,
+            list(columns),
+            list(columns.values()),
+            (tuple(r[c] for c in columns) for r in rows),
+        )
 
 
 def get_delivery(session: Session, delivery_id: int) -> DigestDelivery | None:

@@ -32,6 +32,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from papertide import bulk
 from papertide.models import Paper, PaperEmbedding
 
 # What pgvector's build needs per vector beyond its values (neighbour lists, element headers):
@@ -355,15 +356,15 @@ def write_embeddings(
     """
     dim = int(vectors.shape[1])
     session.execute(_CREATE_STAGING)
-    raw: Any = session.connection().connection.driver_connection
-    register_vector(raw)
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(
-            "COPY embedding_staging (paper_id, model, dim, text_hash, embedding) FROM STDIN (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.set_types(["text", "text", "int4", "text", "vector"])
-        for paper, vector in zip(papers, vectors, strict=True):
-            copy.write_row((paper.id, model, dim, paper.text_hash, vector))
+    register_vector(bulk.driver_connection(session))  # numpy arrays written as pgvector's binary form
+    bulk.copy_rows(
+        session,
+        "embedding_staging",
+        ("paper_id", "model", "dim", "text_hash", "embedding"),
+        ("text", "text", "int4", "text", "vector"),
+        (
+            (paper.id, model, dim, paper.text_hash, vector)
+            for paper, vector in zip(papers, vectors, strict=True)
+        ),
+    )
     session.execute(_MERGE)

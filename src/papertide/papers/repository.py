@@ -11,6 +11,7 @@ from sqlalchemy import case, column, delete, func, literal, literal_column, sele
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import Session
 
+from papertide import bulk
 from papertide.models import Paper, PaperScore, PaperSignal, PaperView, PaperViewVisitor, Topic
 from papertide.papers.schemas import PaperIn
 
@@ -286,12 +287,7 @@ def staging_row(r: PaperIn) -> StagingRow:
 def copy_and_merge(session: Session, rows: Sequence[StagingRow], *, source: str) -> tuple[int, int]:
     """COPY `rows` (binary) into the staging table and merge them into paper; returns (new, updated)."""
     session.execute(_CREATE_STAGING)
-    raw: Any = session.connection().connection.driver_connection
-    statement = f"COPY paper_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(_STAGING_TYPES)
-        for row in rows:
-            copy.write_row(row)
+    bulk.copy_rows(session, "paper_staging", STAGING_COLUMNS, _STAGING_TYPES, rows)
     staged = (
         select(*(_STAGING.c[name] for name in STAGING_COLUMNS), literal(source).label("source"))
         .ext(distinct_on(_STAGING.c.id))
