@@ -241,16 +241,22 @@ def upgrade_template(data: Path, template: str, encoder: Any) -> None:
     db.reset()  # no connection left on the template, or it cannot be copied
 
 
+def every_phrase(session: Any) -> list[str]:
+    """The distinct phrases of every profile, sorted."""
+    from sqlalchemy import func, select
+
+    from papertide.models import InterestProfile
+
+    return sorted(session.scalars(select(func.unnest(InterestProfile.phrases)).distinct()))
+
+
 def encode_every_phrase(encoder: Any) -> tuple[int, float, float]:
     """What a run without stored phrase vectors adds: every phrase encoded in one call (phrases,
     seconds, CPU seconds)."""
-    from sqlalchemy import func, select
-
     from papertide.db import unit_of_work
-    from papertide.models import InterestProfile
 
     with unit_of_work() as session:
-        phrases = sorted(session.scalars(select(func.unnest(InterestProfile.phrases)).distinct()))
+        phrases = every_phrase(session)
     start, cpu = time.perf_counter(), time.process_time()
     encoder.encode(phrases)
     return len(phrases), time.perf_counter() - start, time.process_time() - cpu
@@ -259,17 +265,16 @@ def encode_every_phrase(encoder: Any) -> tuple[int, float, float]:
 def store_phrase_vectors(encoder: Any) -> int:
     """Every profile phrase's vector, stored as a digest run stores the phrases it encoded: the
     runs measure a day on which the readers' phrases are known (the day after their first
-    digest). What a first run adds, encoding the phrases, is measured beside (`phrases encoded`)."""
-    from sqlalchemy import func, select
+    digest). What a first run adds, encoding the phrases, is printed beside (encode_every_phrase)."""
+    from sqlalchemy import select
 
     from papertide.db import unit_of_work
     from papertide.digests import repository
-    from papertide.models import InterestProfile, PhraseEmbedding
+    from papertide.models import PhraseEmbedding
 
     with unit_of_work() as session:
-        held = select(func.unnest(InterestProfile.phrases)).distinct()
         known = select(PhraseEmbedding.phrase).where(PhraseEmbedding.model == encoder.name)
-        phrases = sorted(set(session.scalars(held)) - set(session.scalars(known)))
+        phrases = sorted(set(every_phrase(session)) - set(session.scalars(known)))
         if phrases:
             repository.store_phrase_vectors(
                 session, model=encoder.name, phrases=phrases, vectors=encoder.encode(phrases)

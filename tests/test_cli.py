@@ -54,6 +54,13 @@ def test_digest_send_rejects_a_bad_date(database: str) -> None:
     assert "--date must be YYYY-MM-DD" in result.output
 
 
+@pytest.mark.parametrize("senders", ["0", "17", "three"])
+def test_digest_send_refuses_a_sender_count_out_of_range_before_any_work(senders: str) -> None:
+    result = runner.invoke(app, ["digest", "send", "--senders", senders])
+    assert result.exit_code == 2
+    assert "--senders" in result.output
+
+
 def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_database: str) -> None:
     client = TestClient(create_app(encoder_provider=lambda: None), client=("127.0.0.1", 50000))
     token = client.get("/subscribe").text.split('name="csrf" value="')[1].split('"')[0]

@@ -107,3 +107,12 @@ def test_production_refuses_every_spelling_of_a_loopback_base_url(url: str) -> N
 
     assert problem is not None
     assert "only this machine can reach" in problem
+
+
+@pytest.mark.parametrize("value", ["0", "17", "two"])
+def test_a_digest_sender_count_out_of_range_is_refused_at_startup_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_DIGEST_SENDERS", value)
+    with pytest.raises(ValidationError, match="digest_senders"):
+        Settings()

@@ -61,11 +61,9 @@ class DigestRunResult:
         return {"sent": self.sent, "empty": self.empty, "deferred": self.deferred, "failed": self.failed}
 
     def merge(self, counts: dict[str, int]) -> None:
-        """Another sender's counts (its errors are in its own run record)."""
-        self.sent += counts.get("sent", 0)
-        self.empty += counts.get("empty", 0)
-        self.deferred += counts.get("deferred", 0)
-        self.failed += counts.get("failed", 0)
+        """Another sender's `counts` (its errors are in its own run record)."""
+        for name in self.counts:
+            setattr(self, name, getattr(self, name) + counts.get(name, 0))
 
 
 @dataclass

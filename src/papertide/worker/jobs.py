@@ -345,12 +345,14 @@ def _run_and_send(
                 digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
             if prepare is not None:  # (the retry pass has closed what cannot go already)
                 digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
-            due = digest_service.due_count(session, now=now or datetime.now(UTC))
+            wanted = senders or settings.digest_senders
+            # (How many are due matters only to a run that may share them with other senders.)
+            due = digest_service.due_count(session, now=now or datetime.now(UTC)) if wanted > 1 else 0
         load = (lambda: encoder) if encoder is not None else functools.cache(optional_encoder)
         # The model the settings name, known without loading it (a given encoder names its own).
         digests = DigestRun(encoder=load, model=settings.embedding_model if encoder is None else None)
         _warm_up(digests, now=now)  # stored before the other senders go: they load no model
-        extra = senders_module.extra_senders(senders or settings.digest_senders, due=due)
+        extra = senders_module.extra_senders(wanted, due=due)
         if not others.processes:  # none started early: start those this run wants now
             _start_senders(others, extra, params=params, mailer=given, now=now)
         others.release(extra)
@@ -365,8 +367,9 @@ def _start_senders(
     mailer: BulkMailer | None,
     now: datetime | None,
 ) -> senders_module.Senders:
-    """`mailer`: the one the run was given, else None: each sender makes its own from the settings,
-    inside its own run record (a bad SMTP_URL is a failed run on /status, not a crash here)."""
+    """`count` more senders in `others`, waiting for the word. `mailer`: the one the run was given,
+    else None: each sender makes its own from the settings, inside its own run record (a bad
+    SMTP_URL is a failed run on /status, not a crash here)."""
     others.start(count, _another_sender, args=(params, mailer, now))
     return others
 
