@@ -195,10 +195,12 @@ def _may_receive() -> list[Any]:
 
 def _insert_deliveries(session: Session, due: Any) -> int:
     # created_at is the pass's own clock (the same instant as the database's in production): the
-    # retry window and the "a digest created since" rule of add_due_deliveries read it.
+    # retry window and the "a digest created since" rule of add_due_deliveries read it. In
+    # subscriber order: ids follow it, and a run sends in id order (a table scan's order is the
+    # heap's, which reuses the space of deleted rows).
     stmt = (
         insert(DigestDelivery)
-        .from_select(["subscriber_id", "digest_date", "status", "created_at"], due)
+        .from_select(["subscriber_id", "digest_date", "status", "created_at"], due.order_by(Subscriber.id))
         .on_conflict_do_nothing(index_elements=["subscriber_id", "digest_date"])
         .returning(DigestDelivery.id)
     )
