@@ -1,6 +1,7 @@
-"""Pausing around a digest run, and `papertide digest send` with no date, against a real SMTP
-server (aiosmtpd): a paused reader's due digest is dropped, never sent; each reader's digest is
-dated with their own local date."""
+"""Pausing around a digest run, `papertide digest send` with no date, and two senders on one
+reader, against a real SMTP server (aiosmtpd): a paused reader's due digest is dropped, never
+sent; each reader's digest is dated with their own local date; two digests of one reader never
+share a paper."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.config import get_settings
+from papertide.digests import service as digest_service
+from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import Envelope, MailSession, SmtpMailer
-from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
+from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
 from papertide.worker import jobs
 from tests.helpers import Inbox, digest_ready, smtp_server
 
@@ -170,3 +174,59 @@ def test_digest_send_with_no_date_uses_each_readers_local_date(database: str, se
         str(m["Subject"]).rpartition(" for ")[2] for m in inbox.messages if m["To"] == "la@example.org"
     ]
     assert subjects == ["Thu 26 Nov", "Fri 27 Nov"]
+
+
+def test_two_senders_never_compose_one_readers_two_open_dates_at_once(
+    database: str, session: Session
+) -> None:
+    """After an outage a reader has two dates due; two senders claim one each. The second must
+    not compose until the first has committed its papers, or both digests carry the same ones."""
+    digest_ready(["a@example.org"], papers=12, per_digest=3)
+    jobs.score()
+    for day in (DAY - timedelta(days=1), DAY):
+        digest_service.prepare_deliveries(session, digest_date=day)
+    session.commit()
+    engine = db.get_engine()
+    with (
+        db.session_factory()() as first,
+        db.session_factory()() as second,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as first_locks,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as second_locks,
+    ):
+        earlier = _start(first, first_locks)  # composed, its papers not yet committed
+        later = _start(second, second_locks)  # the row lock skips to the other date
+        assert [h.delivery_id for h in earlier.hand_offs] == [earlier.last_id]
+        assert later.last_id is not None
+        assert later.hand_offs == []  # left: the reader is being composed
+        first.commit()  # the earlier date is with the mail server now
+        second.rollback()
+        digest_service.release(second_locks, later)
+
+        again = _start(second, second_locks, size=2)  # a later pass, from the start: the one left
+        assert [h.delivery_id for h in again.hand_offs] == [later.last_id]
+        second.commit()
+        digest_service.release(second_locks, again)
+        digest_service.release(first_locks, earlier)
+
+    papers = {
+        day: {
+            paper
+            for (paper,) in session.execute(select(DigestItem.paper_id).where(DigestItem.delivery_id == d.id))
+        }
+        for d in session.scalars(select(DigestDelivery))
+        for day in [d.digest_date]
+    }
+    assert [len(p) for p in papers.values()] == [3, 3]
+    assert not papers[DAY] & papers[DAY - timedelta(days=1)]
+
+
+def _start(session: Session, locks: Connection, *, size: int = 1) -> digest_service.Batch:
+    return digest_service.start_batch(
+        session,
+        locks=locks,
+        now=datetime.now(UTC),
+        after=0,
+        size=size,
+        settings=get_settings(),
+        run=DigestRun(encoder=lambda: None),
+    )

@@ -54,6 +54,8 @@ OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # pg_try_advisory_lock(int, int): this first key names "a digest hand-off", the second is the delivery.
 HAND_OFF_LOCK = 0x64696773  # "digs"
+# The same with "a reader's digest being composed" first, and the subscriber second.
+COMPOSE_LOCK = 0x64696763  # "digc"
 
 
 @dataclass(frozen=True)
@@ -334,13 +336,14 @@ def try_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> set[in
     return set(locks.execute(*_try_locks("pg_try_advisory_lock", delivery_ids)).scalars())
 
 
-def _try_locks(function: str, delivery_ids: Sequence[int]) -> tuple[Any, dict[str, Any]]:
-    """The statement (and its parameters) that tries each delivery's hand-off lock with `function`."""
+def _try_locks(function: str, ids: Sequence[int], *, kind: int = HAND_OFF_LOCK) -> tuple[Any, dict[str, Any]]:
+    """The statement (and its parameters) that tries the lock `kind` of each id with `function`.
+    Two ids equal modulo 2^31 - 1 share a lock: the second waits for a later pass, nothing worse."""
     stmt = text(
         "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id"
         f" WHERE {function}(:kind, CAST(id % 2147483647 AS integer))"
     )
-    return stmt, {"kind": HAND_OFF_LOCK, "ids": list(delivery_ids)}
+    return stmt, {"kind": kind, "ids": list(ids)}
 
 
 def release_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> None:
@@ -416,6 +419,16 @@ def try_hand_off_xact_locks(session: Session, delivery_ids: Sequence[int]) -> se
     if not delivery_ids:
         return set()
     return set(session.execute(*_try_locks("pg_try_advisory_xact_lock", delivery_ids)).scalars())
+
+
+def try_compose_locks(session: Session, subscriber_ids: Sequence[int]) -> set[int]:
+    """Of these subscribers, those whose compose lock this transaction now holds, until it ends:
+    while one sender composes a reader's digest, another composing a second open date of theirs
+    cannot see the papers the first has chosen (they are not committed yet)."""
+    if not subscriber_ids:
+        return set()
+    wanted = sorted(set(subscriber_ids))
+    return set(session.execute(*_try_locks("pg_try_advisory_xact_lock", wanted, kind=COMPOSE_LOCK)).scalars())
 
 
 def check_connection(connection: Connection) -> None:

@@ -217,7 +217,7 @@ def start_batch(
             _finish(delivery, DeliveryStatus.FAILED, error=reason)
         else:
             still.append((delivery, subscriber))
-    mine = still
+    mine = _one_composer_per_reader(session, still)
     try:
         to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
         work = _Composing(settings, run, readers=load_readers(session, to_compose))
@@ -227,6 +227,19 @@ def start_batch(
         release(locks, batch)
         raise
     return batch
+
+
+def _one_composer_per_reader(
+    session: Session, claimed: list[tuple[DigestDelivery, Subscriber]]
+) -> list[tuple[DigestDelivery, Subscriber]]:
+    """Those of the claimed deliveries this sender may go on with: a reader's digests are composed
+    by one sender at a time, or a second open date of theirs (after an outage, a backfill), claimed
+    by another sender, could repeat the papers the first has chosen but not yet committed. The
+    compose lock is held until this batch commits, and then the papers are in the ledger; one left
+    out stays due, its hand-off lock is released with the batch's, and a later pass claims it."""
+    to_compose = [subscriber.id for delivery, subscriber in claimed if delivery.message is None]
+    held = repository.try_compose_locks(session, to_compose)
+    return [(d, s) for d, s in claimed if d.message is not None or s.id in held]
 
 
 class LockSessionEnded(Exception):
