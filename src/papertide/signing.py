@@ -22,6 +22,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 class LinkPurpose(StrEnum):
     VOTE = "vote"  # {"s": subscriber id, "p": profile id or None, "paper": paper id, "v": 1 | -1}
+    # {"d": delivery id}: a vote on one of that digest's items, its rank and direction in the path.
+    # One signature for a whole digest, where a VOTE link is one per button.
+    DIGEST_VOTE = "digest-vote"
     VIEW = "view"  # {"d": delivery id}
     READER = "reader"  # {"s": subscriber id}: the browser cookie a manage link sets
 
@@ -29,6 +32,7 @@ class LinkPurpose(StrEnum):
 # How long a link from an email keeps working.
 MAX_AGE_SECONDS = {
     LinkPurpose.VOTE: 90 * 24 * 3600,
+    LinkPurpose.DIGEST_VOTE: 90 * 24 * 3600,
     LinkPurpose.VIEW: 90 * 24 * 3600,
     LinkPurpose.READER: 30 * 24 * 3600,
 }

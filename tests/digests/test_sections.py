@@ -72,7 +72,7 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     inbox, mailer = smtp
     monkeypatch.setattr(candidates, "CANDIDATE_POOL", POOL)  # the sample's week, embedded in seconds
     embed_pool(session, real_encoder, POOL)
-    subscriber_id, speech_id, video_id = reader_with_profiles(session)
+    _, speech_id, video_id = reader_with_profiles(session)
 
     assert jobs.send_digests(digest_date=DAY_ONE, mailer=mailer, encoder=real_encoder).sent == 1  # type: ignore[arg-type]
 
@@ -94,17 +94,17 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     for item in by_section["Trending"]:
         assert re.match(r"#\d+ this week", item.reason)
 
-    # Each item's vote links are signed for this reader, this paper and its section's profile.
+    # Each item's vote links sign the digest once and name the item by its rank in the ledger.
     votes = re.findall(r'href="http://testserver/vote/([^"]+)"', html)
     assert len(votes) == 2 * len(items)
-    first = verify(get_settings().resolved_secret_key(), LinkPurpose.VOTE, votes[0]).payload
-    assert first == {
-        "s": subscriber_id,
-        "c": 0,
-        "p": speech_id,
-        "paper": items[0].paper_id,
-        "v": 1,
-    }  # c: never confirmed by mail here
+    signed = {v.split("/")[0] for v in votes}
+    assert len(signed) == 1
+    delivery = verify(get_settings().resolved_secret_key(), LinkPurpose.DIGEST_VOTE, signed.pop()).payload
+    assert delivery == {"d": items[0].delivery_id}
+    by_rank = sorted(items, key=lambda i: i.rank)
+    assert [v.split("/", 1)[1] for v in votes] == [
+        f"{i.rank}/{direction}" for i in by_rank for direction in ("more", "less")
+    ]
 
     # The view-in-browser page shows the same sections and papers as the email.
     view = re.search(r'href="http://testserver/digest/([^"]+)"', html)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from papertide.config import get_settings
 from papertide.digests.mailer import OutboxMailer, list_outbox
 from papertide.embeddings.encoder import Encoder
-from papertide.models import PaperVote, SubscriberStatus
+from papertide.models import DigestItem, PaperVote, SubscriberStatus
 from papertide.signing import LinkPurpose, LinkState, verify
 from papertide.subscribers import repository
 from tests.helpers import subscriber_by_email
@@ -117,10 +117,15 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     # Vote from the "world models" section: the page's button records it in that profile.
     in_section = html[html.index(">world models</h2>") :]
     [more, *_] = links(in_section, "vote")
-    signed = more.rsplit("/", 1)[1]
-    ballot = verify(get_settings().resolved_secret_key(), LinkPurpose.VOTE, signed)
-    assert ballot.state == LinkState.VALID
-    assert ballot.payload["p"] == profiles["world models"]
+    signed, rank, direction = more.split("/vote/", 1)[1].split("/")
+    delivery = verify(get_settings().resolved_secret_key(), LinkPurpose.DIGEST_VOTE, signed)
+    assert delivery.state == LinkState.VALID
+    item = session.scalars(
+        select(DigestItem).where(
+            DigestItem.delivery_id == delivery.payload["d"], DigestItem.rank == int(rank)
+        )
+    ).one()
+    assert (item.section, item.profile_id, direction) == ("world models", profiles["world models"], "more")
     page.goto(local(more, base))
     assert session.scalars(select(PaperVote)).all() == [], "opening the link records nothing"
     page.click("button:has-text('like this, for')")
@@ -128,7 +133,7 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     session.expire_all()
     votes = session.scalars(select(PaperVote)).all()
     assert [(v.profile_id, v.paper_id, v.vote) for v in votes] == [
-        (profiles["world models"], ballot.payload["paper"], ballot.payload["v"])
+        (profiles["world models"], item.paper_id, 1)
     ]
 
     # View in browser: the digest as sent, styled.
@@ -141,7 +146,7 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     [manage, *_] = links(html, "manage")
     page.goto(local(manage, base))
     assert page.locator("h1").inner_text() == "Manage your digest"
-    page.goto(f"{base}/papers/{ballot.payload['paper']}")
+    page.goto(f"{base}/papers/{item.paper_id}")
     assert page.locator("#vote select[name=profile] option").all_inner_texts() == [
         "My interests",
         "world models",

@@ -4,6 +4,7 @@ message; and the same digest again as a web page (view in browser)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -98,10 +99,13 @@ def build_digest(
     rendered = _rendered(
         sections,
         pool,
-        subscriber_id=subscriber.id,
-        subscription=preferences.subscription_stamp(subscriber),
-        secret=secret,
-        base_url=base,
+        votes=_VoteLinks(
+            base_url=base,
+            secret=secret,
+            subscriber_id=subscriber.id,
+            subscription=preferences.subscription_stamp(subscriber),
+            delivery_id=delivery_id,
+        ),
     )
     message = digest_message(
         message_id=message_id,
@@ -178,35 +182,59 @@ def profile_feed(
     return ProfileFeed(profile=profile, period=period, as_of=pool.as_of, papers=chosen)
 
 
-def _rendered(
-    sections: list[Section],
-    pool: CandidatePool,
-    *,
-    subscriber_id: int,
-    subscription: int,
-    secret: str,
-    base_url: str,
-) -> list[RenderedSection]:
-    def vote(paper_id: str, profile_id: int | None, value: int) -> str:
-        # "c": the subscription the digest was sent for; a vote link does not outlive it.
-        payload = {"s": subscriber_id, "c": subscription, "p": profile_id, "paper": paper_id, "v": value}
-        return f"{base_url}/vote/{signing.sign(secret, signing.LinkPurpose.VOTE, payload)}"
+@dataclass
+class _VoteLinks:
+    """A digest's "more / less like this" links. A sent digest signs its delivery once, and each
+    link names the item by its rank (`/vote/<signed>/3/more`): the vote finds the item's paper and
+    profile in the ledger. A preview, which has no delivery, signs each link's whole vote."""
 
-    return [
-        RenderedSection(
-            title=s.title,
-            papers=[
+    base_url: str
+    secret: str
+    subscriber_id: int
+    subscription: int
+    delivery_id: int | None
+    _signed: str | None = None
+
+    def url(self, *, rank: int, paper_id: str, profile_id: int | None, value: int) -> str:
+        if self.delivery_id is None:
+            # "c": the subscription the digest was made for; a vote link does not outlive it.
+            payload = {
+                "s": self.subscriber_id,
+                "c": self.subscription,
+                "p": profile_id,
+                "paper": paper_id,
+                "v": value,
+            }
+            return f"{self.base_url}/vote/{signing.sign(self.secret, signing.LinkPurpose.VOTE, payload)}"
+        if self._signed is None:
+            payload = {"d": self.delivery_id}
+            self._signed = signing.sign(self.secret, signing.LinkPurpose.DIGEST_VOTE, payload)
+        return f"{self.base_url}/vote/{self._signed}/{rank}/{VOTE_DIRECTIONS[value]}"
+
+
+VOTE_DIRECTIONS = {1: "more", -1: "less"}  # the last part of a digest's vote link
+
+
+def _rendered(sections: list[Section], pool: CandidatePool, *, votes: _VoteLinks) -> list[RenderedSection]:
+    """The sections as the templates show them; an item's rank is its place in the whole digest,
+    counted from 1 across the sections, as the ledger stores it (service._compose)."""
+    rendered: list[RenderedSection] = []
+    rank = 0
+    for s in sections:
+        papers = []
+        for e in s.entries:
+            rank += 1
+            link = functools.partial(votes.url, rank=rank, paper_id=e.paper_id, profile_id=s.profile_id)
+            papers.append(
                 RenderedPaper(
                     paper=pool.details[e.paper_id],
                     reason=e.reason,
-                    more_url=vote(e.paper_id, s.profile_id, 1),
-                    less_url=vote(e.paper_id, s.profile_id, -1),
+                    more_url=link(value=1),
+                    less_url=link(value=-1),
                 )
-                for e in s.entries
-            ],
-        )
-        for s in sections
-    ]
+            )
+        rendered.append(RenderedSection(title=s.title, papers=papers))
+    return rendered
 
 
 def profile_fit(

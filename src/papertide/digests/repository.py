@@ -540,6 +540,26 @@ class SampledPaper:
     embedding: np.ndarray[Any, Any]  # float32
 
 
+def digest_item_at(
+    session: Session, *, delivery_id: int, rank: int
+) -> Row[str, int | None, str, int, datetime, datetime | None] | None:
+    """The item at `rank` of a delivery, with whom it went to and when, for a vote from its link."""
+    stmt = (
+        select(
+            DigestItem.paper_id,
+            DigestItem.profile_id,
+            DigestItem.section,
+            DigestDelivery.subscriber_id,
+            DigestDelivery.created_at,
+            Subscriber.confirmed_at,
+        )
+        .join(DigestDelivery, DigestDelivery.id == DigestItem.delivery_id)
+        .join(Subscriber, Subscriber.id == DigestDelivery.subscriber_id)
+        .where(DigestItem.delivery_id == delivery_id, DigestItem.rank == rank)
+    )
+    return session.execute(stmt).first()
+
+
 def background_sample(session: Session, *, model: str, size: int) -> list[SampledPaper]:
     """About `size` random papers embedded by `model`, the same ones on every call while the table
     is unchanged: TABLESAMPLE reads a share of the table's pages, not all of a million rows, and

@@ -25,6 +25,7 @@ from papertide.config import Settings, get_settings
 from papertide.digests import build, repository, schedule
 from papertide.digests.build import build_digest
 from papertide.digests.candidates import DigestRun
+from papertide.digests.compose import TRENDING
 from papertide.digests.mailer import Envelope, MailError, MailFailure
 from papertide.digests.readers import Reader, load_readers
 from papertide.digests.render import digest_message_id, mail_address
@@ -549,6 +550,35 @@ def mask_address(email: str) -> str:
 def mask_addresses(text: str) -> str:
     """Every address in a server's reply, masked (replies often quote the recipient)."""
     return _ADDRESS.sub(lambda match: mask_address(match.group(0)), text)
+
+
+@dataclass(frozen=True)
+class VotedItem:
+    """The digest item a vote link names (`/vote/<signed>/<rank>/<more|less>`)."""
+
+    subscriber_id: int
+    paper_id: str
+    profile_id: int | None  # None: from the Trending section, or a profile deleted since
+    profile_gone: bool  # sent in a profile's section, and that profile has been deleted
+    earlier_subscription: bool  # the digest went to a subscription the reader has since ended
+
+
+def voted_item(session: Session, *, delivery_id: int, rank: int) -> VotedItem | None:
+    """The item at `rank` of a delivery, or None (no such delivery or rank)."""
+    row = repository.digest_item_at(session, delivery_id=delivery_id, rank=rank)
+    if row is None:
+        return None
+    confirmed = row.confirmed_at
+    return VotedItem(
+        subscriber_id=row.subscriber_id,
+        paper_id=row.paper_id,
+        profile_id=row.profile_id,
+        profile_gone=row.profile_id is None and row.section != TRENDING,
+        # The rule a run closes such a delivery by (_closed_since): made before the present
+        # confirmation, by more than the clocks' skew.
+        earlier_subscription=confirmed is not None
+        and row.created_at < confirmed - repository.CONFIRMATION_SKEW,
+    )
 
 
 def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str | None:

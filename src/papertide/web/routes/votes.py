@@ -1,4 +1,6 @@
 """Votes, "more like this" / "less like this": from a digest's signed link, and from a paper page.
+A sent digest's link is `/vote/<signed digest>/<rank>/<more|less>`; `/vote/<signed vote>` is the
+link of a preview, and of digests sent before there was the former.
 
 A digest's vote link opens a page with one button; only the button's POST records the vote, so a
 mail scanner that follows every link in a message records nothing. The vote lands in the profile
@@ -15,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
+from papertide.digests import service as digest_service
 from papertide.models import InterestProfile, Paper
 from papertide.papers import repository as paper_repository
 from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, verify
@@ -50,12 +53,7 @@ class Ballot:
 def _ballot(settings: Settings, signed: str) -> Ballot:
     verified = verify(settings.resolved_secret_key(), LinkPurpose.VOTE, signed)
     if verified.state == LinkState.EXPIRED:
-        days = MAX_AGE_SECONDS[LinkPurpose.VOTE] // 86400
-        raise HTTPException(
-            status_code=410,
-            detail=f"This vote link has expired (they work for {days} days), so no vote was recorded. "
-            "Vote from a newer digest, or from the paper's page.",
-        )
+        raise _expired()
     p = verified.payload
     valid = (
         verified.state == LinkState.VALID
@@ -69,6 +67,15 @@ def _ballot(settings: Settings, signed: str) -> Ballot:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     return Ballot(
         subscriber_id=p["s"], profile_id=p["p"], paper_id=p["paper"], vote=p["v"], subscription=p.get("c")
+    )
+
+
+def _expired() -> HTTPException:
+    days = MAX_AGE_SECONDS[LinkPurpose.VOTE] // 86400
+    return HTTPException(
+        status_code=410,
+        detail=f"This vote link has expired (they work for {days} days), so no vote was recorded. "
+        "Vote from a newer digest, or from the paper's page.",
     )
 
 
@@ -95,15 +102,7 @@ def _targets(session: Session, ballot: Ballot) -> list[InterestProfile]:
 def vote_page(request: Request, session: SessionDep, settings: SettingsDep, signed: str) -> HTMLResponse:
     """One button per profile the vote may teach; the GET itself records nothing."""
     ballot = _ballot(settings, signed)
-    paper = _paper(session, ballot.paper_id)
-    context = {
-        "paper": paper,
-        "vote": ballot.vote,
-        "profiles": _targets(session, ballot),
-        "action": f"/vote/{signed}",
-        "csrf_token": None,
-    }
-    return templates.TemplateResponse(request, "pages/vote.html", context)
+    return _vote_page(request, session, ballot, action=f"/vote/{signed}")
 
 
 @router.post("/vote/{signed}", response_class=HTMLResponse)
@@ -112,7 +111,84 @@ def vote(
 ) -> HTMLResponse:
     """The button's POST. No CSRF token: the signature on the link is the proof that it comes from
     the reader's own digest (as with the one-click unsubscribe), and the link cannot be forged."""
-    ballot = _ballot(settings, signed)
+    return _cast(request, session, _ballot(settings, signed), profile=profile)
+
+
+@router.get("/vote/{signed}/{rank}/{direction}", response_class=HTMLResponse)
+def digest_vote_page(
+    request: Request, session: SessionDep, settings: SettingsDep, signed: str, rank: str, direction: str
+) -> HTMLResponse:
+    """A sent digest's link: the same page, for the item at `rank` of the digest `signed` names."""
+    ballot = _digest_ballot(session, settings, signed, rank=rank, direction=direction)
+    return _vote_page(request, session, ballot, action=f"/vote/{signed}/{rank}/{direction}")
+
+
+@router.post("/vote/{signed}/{rank}/{direction}", response_class=HTMLResponse)
+def digest_vote(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    signed: str,
+    rank: str,
+    direction: str,
+    profile: ProfileField = "",
+) -> HTMLResponse:
+    """Its button's POST (no CSRF token, as above: the signed digest is the proof)."""
+    ballot = _digest_ballot(session, settings, signed, rank=rank, direction=direction)
+    return _cast(request, session, ballot, profile=profile)
+
+
+def _digest_ballot(session: Session, settings: Settings, signed: str, *, rank: str, direction: str) -> Ballot:
+    """What a sent digest's vote link says: the item's paper and the profile whose section carried
+    it come from the ledger. Its rank and direction are outside the signature: whoever holds the
+    digest may vote either way on any of its items, as its buttons let them."""
+    verified = verify(settings.resolved_secret_key(), LinkPurpose.DIGEST_VOTE, signed)
+    if verified.state == LinkState.EXPIRED:
+        raise _expired()
+    delivery_id = verified.payload.get("d")
+    valid = (
+        verified.state == LinkState.VALID
+        and type(delivery_id) is int
+        and 0 < delivery_id <= BIGINT_MAX
+        and rank.isascii()
+        and rank.isdigit()
+        and len(rank) <= MAX_RANK_DIGITS
+        and direction in DIRECTIONS
+    )
+    item = None
+    if valid and isinstance(delivery_id, int):
+        item = digest_service.voted_item(session, delivery_id=delivery_id, rank=int(rank))
+    if item is None:
+        raise HTTPException(status_code=404, detail=NOT_FOUND)
+    if item.earlier_subscription:
+        raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
+    if item.profile_gone:
+        raise HTTPException(status_code=410, detail=PROFILE_GONE)
+    return Ballot(
+        subscriber_id=item.subscriber_id,
+        profile_id=item.profile_id,
+        paper_id=item.paper_id,
+        vote=DIRECTIONS[direction],
+    )
+
+
+DIRECTIONS = {"more": 1, "less": -1}
+MAX_RANK_DIGITS = 4  # a digest holds a few dozen items
+
+
+def _vote_page(request: Request, session: Session, ballot: Ballot, *, action: str) -> HTMLResponse:
+    paper = _paper(session, ballot.paper_id)
+    context = {
+        "paper": paper,
+        "vote": ballot.vote,
+        "profiles": _targets(session, ballot),
+        "action": action,
+        "csrf_token": None,
+    }
+    return templates.TemplateResponse(request, "pages/vote.html", context)
+
+
+def _cast(request: Request, session: Session, ballot: Ballot, *, profile: str) -> HTMLResponse:
     paper = _paper(session, ballot.paper_id)
     if ballot.profile_id is not None:
         chosen = _targets(session, ballot)[0]

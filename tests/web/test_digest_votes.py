@@ -1,0 +1,200 @@
+"""Votes from a sent digest's links, `/vote/<signed digest>/<rank>/<more|less>`: the digest is signed
+once, the item is found in the ledger by its rank, a scanner's GET records nothing, and the vote
+lands in the profile whose section carried the paper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from papertide import signing
+from papertide.config import get_settings
+from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
+from papertide.signing import LinkPurpose, sign
+from papertide.subscribers import preferences
+from papertide.web.app import create_app
+from tests.factories import make_paper
+from tests.web.test_votes import reader, stale, votes
+
+SPEECH_PAPER, TRENDING_PAPER = "2601.11111", "2601.22222"
+
+
+@pytest.fixture
+def client(database: str) -> Iterator[TestClient]:
+    with TestClient(create_app(encoder_provider=lambda: None)) as test_client:
+        yield test_client
+
+
+def sent_digest(
+    session: Session, subscriber_id: int, speech: int, *, created_at: datetime | None = None
+) -> int:
+    """A sent digest (committed): the speech section's paper at rank 1, a Trending paper at rank 2."""
+    make_paper(session, id=SPEECH_PAPER, title="A paper about <b>speech</b>")
+    make_paper(session, id=TRENDING_PAPER, title="A trending paper")
+    delivery = DigestDelivery(
+        subscriber_id=subscriber_id,
+        digest_date=date(2026, 11, 24),
+        status=DeliveryStatus.SENT,
+        created_at=created_at or datetime.now(UTC),
+    )
+    session.add(delivery)
+    session.flush()
+    session.add_all(
+        [
+            DigestItem(
+                delivery_id=delivery.id,
+                paper_id=SPEECH_PAPER,
+                rank=1,
+                reason="matches 'speech'",
+                section="speech",
+                profile_id=speech,
+            ),
+            DigestItem(
+                delivery_id=delivery.id,
+                paper_id=TRENDING_PAPER,
+                rank=2,
+                reason="#1 this week",
+                section="Trending",
+            ),
+        ]
+    )
+    session.commit()
+    return delivery.id
+
+
+def link(
+    delivery_id: object, rank: object = 1, direction: str = "more", *, purpose: LinkPurpose | None = None
+) -> str:
+    signed = sign(
+        get_settings().resolved_secret_key(), purpose or LinkPurpose.DIGEST_VOTE, {"d": delivery_id}
+    )
+    return f"/vote/{signed}/{rank}/{direction}"
+
+
+def test_a_scanners_get_records_nothing_and_the_button_votes_in_the_items_profile(
+    client: TestClient, session: Session
+) -> None:
+    subscriber, [speech, _] = reader(session, "r@example.org", "speech", "vision")
+    more = link(sent_digest(session, subscriber, speech), 1, "more")
+
+    page = client.get(more)
+    client.get(more)  # link scanners follow every link, sometimes twice
+
+    assert page.status_code == 200
+    assert "More like this, for “speech”" in page.text
+    assert "A paper about &lt;b&gt;speech&lt;/b&gt;" in page.text
+    assert f'action="{more}"' in page.text
+    assert votes(session) == []
+
+    assert client.post(more).status_code == 200
+    assert votes(session) == [(speech, SPEECH_PAPER, 1)]
+    assert stale(session, speech), "the digest run retrains the profile"
+
+
+def test_less_like_this_from_the_same_digest_replaces_the_vote(client: TestClient, session: Session) -> None:
+    subscriber, [speech] = reader(session, "r@example.org", "speech")
+    delivery = sent_digest(session, subscriber, speech)
+
+    client.post(link(delivery, 1, "more"))
+    less = client.post(link(delivery, 1, "less"))
+
+    assert "will show fewer papers like this one" in less.text
+    assert votes(session) == [(speech, SPEECH_PAPER, -1)]
+
+
+def test_a_trending_item_asks_which_profile_it_teaches(client: TestClient, session: Session) -> None:
+    subscriber, [speech, vision] = reader(session, "r@example.org", "speech", "vision")
+    _, [theirs] = reader(session, "other@example.org", "theirs")
+    trending = link(sent_digest(session, subscriber, speech), 2, "less")
+
+    page = client.get(trending)
+    refused = client.post(trending, data={"profile": str(theirs)})
+    recorded = client.post(trending, data={"profile": str(vision)})
+
+    assert "Less like this, for “speech”" in page.text
+    assert "Less like this, for “vision”" in page.text
+    assert refused.status_code == 403
+    assert recorded.status_code == 200
+    assert votes(session) == [(vision, TRENDING_PAPER, -1)]
+
+
+def test_a_digest_of_an_earlier_subscription_votes_for_nobody(client: TestClient, session: Session) -> None:
+    subscriber, [speech] = reader(session, "back@example.org", "speech")
+    then = datetime.now(UTC) - timedelta(days=20)
+    delivery = sent_digest(session, subscriber, speech, created_at=then)
+    owner = session.get_one(Subscriber, subscriber)
+    owner.confirmed_at = datetime.now(UTC) - timedelta(days=2)  # left, then signed up and confirmed again
+    session.commit()
+
+    for response in (client.get(link(delivery)), client.post(link(delivery))):
+        assert response.status_code == 410
+        assert "earlier subscription of this address" in response.text
+    assert votes(session) == []
+
+
+def test_a_vote_for_a_deleted_profile_is_410_and_says_why(client: TestClient, session: Session) -> None:
+    subscriber, [speech] = reader(session, "r@example.org", "speech")
+    delivery = sent_digest(session, subscriber, speech)
+    preferences.delete_profile(session, subscriber=session.get_one(Subscriber, subscriber), profile_id=speech)
+    session.commit()
+
+    for response in (client.get(link(delivery)), client.post(link(delivery))):
+        assert response.status_code == 410
+        assert "The interest profile this paper was sent for has been deleted" in response.text
+    assert votes(session) == []
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "tampered",
+        "other purpose",
+        "no such rank",
+        "rank zero",
+        "rank not a number",
+        "rank too long",
+        "another direction",
+        "no such delivery",
+        "delivery past bigint",
+        "delivery not a number",
+    ],
+)
+def test_a_link_that_names_no_item_of_a_digest_is_404_and_records_nothing(
+    client: TestClient, session: Session, how: str
+) -> None:
+    subscriber, [speech] = reader(session, "r@example.org", "speech")
+    delivery = sent_digest(session, subscriber, speech)
+    bad = {
+        "tampered": link(delivery).replace("/1/more", "xx/1/more"),
+        "other purpose": link(delivery, purpose=LinkPurpose.VIEW),  # the forwardable view link's key
+        "no such rank": link(delivery, 3),
+        "rank zero": link(delivery, 0),
+        "rank not a number": link(delivery, "\N{FULLWIDTH DIGIT ONE}"),  # str.isdigit says yes
+        "rank too long": link(delivery, "0" * 40 + "1"),
+        "another direction": link(delivery, 1, "most"),
+        "no such delivery": link(delivery + 1),
+        "delivery past bigint": link(2**64),
+        "delivery not a number": link("1"),
+    }[how]
+
+    for response in (client.get(bad), client.post(bad)):
+        assert response.status_code == 404
+        assert "This vote link is not valid" in response.text
+    assert votes(session) == []
+
+
+def test_an_expired_digest_link_is_410_and_says_so(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscriber, [speech] = reader(session, "r@example.org", "speech")
+    expired = link(sent_digest(session, subscriber, speech))
+    monkeypatch.setitem(signing.MAX_AGE_SECONDS, LinkPurpose.DIGEST_VOTE, -1)  # every link is past its age
+
+    for response in (client.get(expired), client.post(expired)):
+        assert response.status_code == 410
+        assert "This vote link has expired" in response.text
+    assert votes(session) == []
