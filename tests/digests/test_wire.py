@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import html as htmllib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email import policy
 from email.message import EmailMessage
@@ -26,6 +26,7 @@ from papertide.digests.render import (
     alternative_bytes,
     digest_message,
     header_bytes,
+    paper_parts,
 )
 from papertide.templating import environment
 from tests.helpers import Inbox, smtp_server
@@ -90,8 +91,14 @@ def arguments(**changes: Any) -> dict[str, Any]:
 def email_package_digest(message: EmailMessage, **kwargs: Any) -> EmailMessage:
     """The digest as the EmailMessage path built it before it was written as bytes: the headers of
     `message` (Date included, so the two can be compared), set_content() and add_alternative()."""
+    sections = [
+        RenderedSection(
+            s.title, [replace(p, parts=paper_parts(p.paper, kwargs["base_url"])) for p in s.papers]
+        )
+        for s in kwargs["sections"]
+    ]
     context = {
-        "sections": kwargs["sections"],
+        "sections": sections,
         "digest_date": kwargs["digest_date"],
         "as_of": kwargs["as_of"],
         "base_url": kwargs["base_url"],

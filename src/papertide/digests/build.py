@@ -27,6 +27,7 @@ from papertide.digests.render import (
     RenderedSection,
     digest_html,
     digest_message,
+    paper_parts,
 )
 from papertide.embeddings.encoder import Encoder
 from papertide.models import Frequency, InterestProfile, Paper, Subscriber, SubscriberStatus
@@ -225,12 +226,17 @@ def _rendered(sections: list[Section], pool: CandidatePool, *, votes: _VoteLinks
         for e in s.entries:
             rank += 1
             link = functools.partial(votes.url, rank=rank, paper_id=e.paper_id, profile_id=s.profile_id)
+            paper = pool.details[e.paper_id]
+            parts = pool.parts.get(e.paper_id)
+            if parts is None:
+                parts = pool.parts[e.paper_id] = paper_parts(paper, votes.base_url)
             papers.append(
                 RenderedPaper(
-                    paper=pool.details[e.paper_id],
+                    paper=paper,
                     reason=e.reason,
                     more_url=link(value=1),
                     less_url=link(value=-1),
+                    parts=parts,
                 )
             )
         rendered.append(RenderedSection(title=s.title, papers=papers))

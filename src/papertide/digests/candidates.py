@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from papertide.digests.compose import PoolPaper
 from papertide.digests.matching import PaperText
 from papertide.embeddings.encoder import Encoder
 from papertide.ranking import repository as ranking_repository
+
+if TYPE_CHECKING:
+    from papertide.digests.render import PaperParts
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ class CandidatePool:
     vectors: np.ndarray[Any, Any] | None = None
     vectors_loaded: bool = False
     embedded: np.ndarray[Any, Any] | None = None  # which rows of `vectors` are real vectors
+    # Each paper's own parts of a digest item, written for the first reader it goes to.
+    parts: dict[str, PaperParts] = field(default_factory=dict)
 
 
 class DigestRun:
