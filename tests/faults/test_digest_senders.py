@@ -150,3 +150,26 @@ def test_an_interrupted_run_ends_its_other_senders_too(
     with pytest.raises(KeyboardInterrupt), smtp_server(Inbox()) as port:
         jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")]
+
+
+def report_environment(orders: senders_module.Orders, number: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """A stand-in sender: says which database its settings name (in the field for a reason)."""
+    from papertide.config import get_settings
+
+    if orders.wait():
+        results.put(senders_module.Outcome({}, stopped=get_settings().database_url))
+
+
+def test_a_sender_started_for_a_later_run_reads_that_runs_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server outlives a run (the scheduler sends every day), started with the first run's
+    environment; each sender must still read the settings of the run it is started for."""
+    seen = []
+    for database in ("postgresql+psycopg://u@/first", "postgresql+psycopg://u@/second"):
+        monkeypatch.setenv("PAPERTIDE_DATABASE_URL", database)
+        senders = senders_module.Senders()
+        senders.start(1, report_environment, args=())
+        senders.release(1)
+        [outcome] = senders.finish()
+        seen.append(outcome.stopped)
+
+    assert seen == ["postgresql+psycopg://u@/first", "postgresql+psycopg://u@/second"]

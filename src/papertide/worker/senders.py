@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+from papertide.config import get_settings
 
 log = logging.getLogger(__name__)
 # Fewer due digests than this per sender: another process is not worth its start (about a second
@@ -53,17 +56,19 @@ class Senders:
     def start(self, count: int, target: Callable[..., None], *, args: tuple[Any, ...]) -> None:
         """`count` processes, each running target(*args, orders, number, results), where
         `orders.wait()` blocks until the run says go (True) or stop (False); number 2, 3, ... (the
-        run's own process is 1). Spawned, not forked: a fork would copy this process's database
-        connections and model threads."""
+        run's own process is 1). Never forked from this process, which may hold database
+        connections and a model's threads: forked from a fork server (`_context`) that has only
+        imported the sender's code, so a process starts without a second of imports each (and in
+        the scheduler, which sends every day, without any after the first run)."""
         if count <= 0:
             return
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         if self.orders is None:
             self.orders, self.results = context.Queue(), context.Queue()
         for number in range(len(self.processes) + 2, len(self.processes) + count + 2):
             process = context.Process(
-                target=target,
-                args=(*args, Orders(self.orders), number, self.results),
+                target=_with_environment,
+                args=(dict(os.environ), target, *args, Orders(self.orders), number, self.results),
                 name=f"papertide-digest-sender-{number}",
             )
             try:
@@ -111,6 +116,29 @@ class Senders:
         for process in self.processes:
             process.join()
         self.processes = []
+
+
+def _context() -> Any:  # a ForkServerContext, or a SpawnContext
+    """The fork server where this platform has one (Linux, macOS), with the senders' code imported
+    once; else spawned processes, which import it each."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([SENDER_CODE])
+    return context
+
+
+SENDER_CODE = "papertide.worker.jobs"  # what a sender runs; the fork server imports it before forking
+
+
+def _with_environment(environment: dict[str, str], target: Callable[..., None], *args: Any) -> None:
+    """target(*args) with the environment the run's process has now. The fork server was started
+    with the environment of the first run of this process, and settings (the database, the mail
+    server, the site's URL) are read from it."""
+    os.environ.clear()
+    os.environ.update(environment)
+    get_settings.cache_clear()
+    target(*args)
 
 
 @dataclass
