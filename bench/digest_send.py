@@ -13,8 +13,9 @@ ledger, send) and for the send phase, and where one digest's time goes (compose,
 ledger), and what rendering one digest costs both ways on the run's first 200 digests: written as
 bytes (render.digest_message) and through Python's email package (the path before). `--cprofile`
 also profiles a run of 1,000 readers and prints the top functions. `--senders N` also runs ours
-with N sender processes (papertide's DIGEST_SENDERS: the others are started, and import, inside the
-timed run).
+with N sender processes (papertide's DIGEST_SENDERS: the others are forked inside the timed run from
+a fork server; the invocation's first such run starts the fork server, which imports the sender's
+code, as every `papertide digest send` does; its later runs reuse it, as the scheduler's do).
 
 The readers' phrase vectors are stored in the database the runs copy, as the first run stores them:
 the runs measure a day after the readers' first digest; what the first run adds is printed beside.
@@ -478,9 +479,26 @@ class Setup:
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of its children that have ended (the other senders)."""
+    """CPU seconds of this process, of its children that have ended, and of the fork server the
+    other senders are forked from with its children that have ended (the other senders: they are
+    the fork server's children, not ours)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return time.process_time() + children.ru_utime + children.ru_stime + _fork_server_cpu()
+
+
+def _fork_server_cpu() -> float:
+    """utime + stime + cutime + cstime of this process's fork server (Linux /proc), 0 if none."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            values = stat.read_text().rsplit(")", 1)[1].split()
+            if int(values[1]) != os.getpid():  # values[1]: the parent's pid
+                continue
+            if b"multiprocessing.forkserver" in (stat.parent / "cmdline").read_bytes():
+                total += sum(int(v) for v in values[11:15])
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while we looked
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run(setup: Setup, name: str, *, reuse: bool, timers: Timers, senders: int = 1) -> dict[str, Any]:
