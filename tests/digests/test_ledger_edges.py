@@ -230,3 +230,38 @@ def _start(session: Session, locks: Connection, *, size: int = 1) -> digest_serv
         settings=get_settings(),
         run=DigestRun(encoder=lambda: None),
     )
+
+
+def test_a_digest_put_back_unsent_is_not_repeated_by_the_readers_next_date(
+    database: str, session: Session
+) -> None:
+    """The circuit breaker puts a composed digest back to `pending` (it keeps its message and goes as
+    it is later); the outage lasts into the next day: that day's digest must not repeat its papers."""
+    digest_ready(["a@example.org"], papers=12, per_digest=3)
+    jobs.score()
+    digest_service.prepare_deliveries(session, digest_date=DAY - timedelta(days=1))
+    session.commit()
+    engine = db.get_engine()
+    with (
+        db.session_factory()() as sender,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locks,
+    ):
+        first = _start(sender, locks)
+        sender.commit()
+        digest_service.put_back(sender, first.hand_offs)  # the mail server is down
+        sender.commit()
+        digest_service.release(locks, first)
+        digest_service.prepare_deliveries(session, digest_date=DAY)
+        session.commit()
+        both = _start(sender, locks, size=5)  # the first again, as stored, and the next day's
+        sender.commit()
+        digest_service.release(locks, both)
+
+    assert len(both.hand_offs) == 2
+    session.expire_all()
+    papers = {
+        d.digest_date: set(session.scalars(select(DigestItem.paper_id).where(DigestItem.delivery_id == d.id)))
+        for d in session.scalars(select(DigestDelivery))
+    }
+    assert [len(p) for p in papers.values()] == [3, 3]
+    assert not papers[DAY] & papers[DAY - timedelta(days=1)]

@@ -17,9 +17,18 @@ from papertide.digests import build, candidates
 from papertide.digests.mailer import SmtpMailer
 from papertide.embeddings import repository as embedding_repository
 from papertide.embeddings.encoder import paper_text
-from papertide.models import DigestItem, InterestProfile, Paper, PaperEmbedding, PaperVote, SubscriberStatus
+from papertide.models import (
+    DigestItem,
+    InterestProfile,
+    Paper,
+    PaperEmbedding,
+    PaperVote,
+    Subscriber,
+    SubscriberStatus,
+)
 from papertide.ranking import repository as ranking_repository
 from papertide.signing import LinkPurpose, verify
+from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.worker import jobs
 from tests.helpers import Inbox
@@ -72,7 +81,7 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     inbox, mailer = smtp
     monkeypatch.setattr(candidates, "CANDIDATE_POOL", POOL)  # the sample's week, embedded in seconds
     embed_pool(session, real_encoder, POOL)
-    _, speech_id, video_id = reader_with_profiles(session)
+    subscriber_id, speech_id, video_id = reader_with_profiles(session)
 
     assert jobs.send_digests(digest_date=DAY_ONE, mailer=mailer, encoder=real_encoder).sent == 1  # type: ignore[arg-type]
 
@@ -100,7 +109,9 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     signed = {v.split("/")[0] for v in votes}
     assert len(signed) == 1
     delivery = verify(get_settings().resolved_secret_key(), LinkPurpose.DIGEST_VOTE, signed.pop()).payload
-    assert delivery == {"d": items[0].delivery_id}
+    reader = session.get_one(Subscriber, subscriber_id)
+    key = preferences.reader_key(reader.id, preferences.subscription_stamp(reader))
+    assert delivery == {"d": items[0].delivery_id, "r": key}
     by_rank = sorted(items, key=lambda i: i.rank)
     assert [v.split("/", 1)[1] for v in votes] == [
         f"{i.rank}/{direction}" for i in by_rank for direction in ("more", "less")

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from papertide import signing
+from papertide import db, signing
 from papertide.config import get_settings
 from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
 from papertide.signing import LinkPurpose, sign
@@ -67,12 +67,33 @@ def sent_digest(
 
 
 def link(
-    delivery_id: object, rank: object = 1, direction: str = "more", *, purpose: LinkPurpose | None = None
+    delivery_id: object,
+    rank: object = 1,
+    direction: str = "more",
+    *,
+    key: object = None,
+    purpose: LinkPurpose | None = None,
 ) -> str:
-    signed = sign(
-        get_settings().resolved_secret_key(), purpose or LinkPurpose.DIGEST_VOTE, {"d": delivery_id}
-    )
+    """The link as a digest carries it; `key`: the reader key it signs (default: the present one
+    of the delivery's reader)."""
+    if key is None:
+        key = reader_key_of(delivery_id)
+    payload = {"d": delivery_id, "r": key}
+    signed = sign(get_settings().resolved_secret_key(), purpose or LinkPurpose.DIGEST_VOTE, payload)
     return f"/vote/{signed}/{rank}/{direction}"
+
+
+def reader_key_of(delivery_id: object) -> str:
+    with db.session_factory()() as session:
+        delivery = (
+            session.get(DigestDelivery, delivery_id)
+            if type(delivery_id) is int and delivery_id < 2**63
+            else None
+        )
+        if delivery is None:
+            return "no-such-reader"
+        owner = session.get_one(Subscriber, delivery.subscriber_id)
+        return preferences.reader_key(owner.id, preferences.subscription_stamp(owner))
 
 
 def test_a_scanners_get_records_nothing_and_the_button_votes_in_the_items_profile(
@@ -124,16 +145,43 @@ def test_a_trending_item_asks_which_profile_it_teaches(client: TestClient, sessi
 
 def test_a_digest_of_an_earlier_subscription_votes_for_nobody(client: TestClient, session: Session) -> None:
     subscriber, [speech] = reader(session, "back@example.org", "speech")
-    then = datetime.now(UTC) - timedelta(days=20)
-    delivery = sent_digest(session, subscriber, speech, created_at=then)
     owner = session.get_one(Subscriber, subscriber)
-    owner.confirmed_at = datetime.now(UTC) - timedelta(days=2)  # left, then signed up and confirmed again
+    owner.confirmed_at = datetime.now(UTC) - timedelta(days=20)
+    session.commit()
+    delivery = sent_digest(session, subscriber, speech, created_at=owner.confirmed_at)
+    sent_then = link(delivery)
+    # Left, then signed up and confirmed again: even within minutes of the old digest's making.
+    owner.confirmed_at = datetime.now(UTC) - timedelta(days=20) + timedelta(minutes=1)
     session.commit()
 
-    for response in (client.get(link(delivery)), client.post(link(delivery))):
+    for response in (client.get(sent_then), client.post(sent_then)):
         assert response.status_code == 410
         assert "earlier subscription of this address" in response.text
+    assert client.post(link(delivery)).status_code == 200, "a digest of the present subscription votes"
+    assert votes(session) == [(speech, SPEECH_PAPER, 1)]
+
+
+def test_a_link_whose_delivery_id_names_another_readers_digest_votes_for_nobody(
+    client: TestClient, session: Session
+) -> None:
+    """A database restored from a backup, the secret key kept: an old email's delivery id may name
+    another reader's digest now. The link signs whose digest it was."""
+    alice, _ = reader(session, "alice@example.org", "speech")
+    bob, [bobs, _] = reader(session, "bob@example.org", "speech", "vision")
+    delivery = sent_digest(session, bob, bobs)
+    alices_old_link = link(delivery, 2, "less", key=reader_key_of_subscriber(session, alice))
+
+    page = client.get(alices_old_link)
+    vote = client.post(alices_old_link, data={"profile": str(bobs)})
+
+    assert (page.status_code, vote.status_code) == (410, 410)
+    assert "vision" not in page.text, "another reader's profiles are not shown"
     assert votes(session) == []
+
+
+def reader_key_of_subscriber(session: Session, subscriber_id: int) -> str:
+    owner = session.get_one(Subscriber, subscriber_id)
+    return preferences.reader_key(owner.id, preferences.subscription_stamp(owner))
 
 
 def test_a_vote_for_a_deleted_profile_is_410_and_says_why(client: TestClient, session: Session) -> None:
@@ -161,6 +209,7 @@ def test_a_vote_for_a_deleted_profile_is_410_and_says_why(client: TestClient, se
         "no such delivery",
         "delivery past bigint",
         "delivery not a number",
+        "no reader key",
     ],
 )
 def test_a_link_that_names_no_item_of_a_digest_is_404_and_records_nothing(
@@ -179,6 +228,7 @@ def test_a_link_that_names_no_item_of_a_digest_is_404_and_records_nothing(
         "no such delivery": link(delivery + 1),
         "delivery past bigint": link(2**64),
         "delivery not a number": link("1"),
+        "no reader key": link(delivery, key=7),
     }[how]
 
     for response in (client.get(bad), client.post(bad)):

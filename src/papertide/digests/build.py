@@ -185,9 +185,10 @@ def profile_feed(
 
 @dataclass
 class _VoteLinks:
-    """A digest's "more / less like this" links. A sent digest signs its delivery once, and each
-    link names the item by its rank (`/vote/<signed>/3/more`): the vote finds the item's paper and
-    profile in the ledger. A preview, which has no delivery, signs each link's whole vote."""
+    """A digest's "more / less like this" links. A sent digest signs its delivery (and whose
+    subscription it went to: preferences.reader_key) once, and each link names the item by its rank
+    (`/vote/<signed>/3/more`): the vote finds the item's paper and profile in the ledger. A
+    preview, which has no delivery, signs each link's whole vote."""
 
     base_url: str
     secret: str
@@ -208,7 +209,10 @@ class _VoteLinks:
             }
             return f"{self.base_url}/vote/{signing.sign(self.secret, signing.LinkPurpose.VOTE, payload)}"
         if self._signed is None:
-            payload = {"d": self.delivery_id}
+            payload = {
+                "d": self.delivery_id,
+                "r": preferences.reader_key(self.subscriber_id, self.subscription),
+            }
             self._signed = signing.sign(self.secret, signing.LinkPurpose.DIGEST_VOTE, payload)
         return f"{self.base_url}/vote/{self._signed}/{rank}/{VOTE_DIRECTIONS[value]}"
 

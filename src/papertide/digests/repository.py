@@ -50,7 +50,8 @@ from papertide.models import (
 
 # Not yet ended: never tried, with the mail server (or left there by a dead sender), or waiting to retry.
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
-# The papers a subscriber has had or is about to get: a later digest never repeats them.
+# The papers a subscriber has had or is about to get: a later digest never repeats them (nor those of
+# a digest composed and put back `pending`: sent_paper_ids_of).
 CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # pg_try_advisory_lock(int, int): this first key names "a digest hand-off", the second is the delivery.
 HAND_OFF_LOCK = 0x64696773  # "digs"
@@ -446,12 +447,17 @@ def keep_session(connection: Connection) -> None:
 
 
 def sent_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Every paper an earlier digest carried, or is still handing over, to each of these
-    subscribers, in one query (those with none are left out)."""
+    """Every paper an earlier digest carried, or is still handing over, or has composed and waits
+    to send (one the circuit breaker put back keeps its message and goes as it is), to each of
+    these subscribers, in one query (those with none are left out)."""
+    composed = and_(DigestDelivery.status == DeliveryStatus.PENDING, DigestDelivery.message.is_not(None))
     stmt = (
         select(DigestDelivery.subscriber_id, DigestItem.paper_id)
         .join(DigestDelivery, DigestDelivery.id == DigestItem.delivery_id)
-        .where(DigestDelivery.subscriber_id.in_(subscriber_ids), DigestDelivery.status.in_(CARRIED))
+        .where(
+            DigestDelivery.subscriber_id.in_(subscriber_ids),
+            or_(DigestDelivery.status.in_(CARRIED), composed),
+        )
     )
     sent: dict[int, set[str]] = {}
     for subscriber_id, paper_id in session.execute(stmt):
@@ -542,15 +548,14 @@ class SampledPaper:
 
 def digest_item_at(
     session: Session, *, delivery_id: int, rank: int
-) -> Row[str, int | None, str, int, datetime, datetime | None] | None:
-    """The item at `rank` of a delivery, with whom it went to and when, for a vote from its link."""
+) -> Row[str, int | None, str, int, datetime | None] | None:
+    """The item at `rank` of a delivery, with whom it went to, for a vote from its link."""
     stmt = (
         select(
             DigestItem.paper_id,
             DigestItem.profile_id,
             DigestItem.section,
             DigestDelivery.subscriber_id,
-            DigestDelivery.created_at,
             Subscriber.confirmed_at,
         )
         .join(DigestDelivery, DigestDelivery.id == DigestItem.delivery_id)

@@ -30,6 +30,7 @@ from papertide.digests.mailer import Envelope, MailError, MailFailure
 from papertide.digests.readers import Reader, load_readers
 from papertide.digests.render import digest_message_id, mail_address
 from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
+from papertide.subscribers import preferences
 
 log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(minutes=5)  # then 10, 20, 40 ... minutes
@@ -218,8 +219,8 @@ def start_batch(
             _finish(delivery, DeliveryStatus.FAILED, error=reason)
         else:
             still.append((delivery, subscriber))
-    mine = _one_composer_per_reader(session, still)
     try:
+        mine = _one_composer_per_reader(session, still)
         to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
         work = _Composing(settings, run, readers=load_readers(session, to_compose))
         batch.hand_offs = [_start(session, delivery, subscriber, work) for delivery, subscriber in mine]
@@ -560,7 +561,7 @@ class VotedItem:
     paper_id: str
     profile_id: int | None  # None: from the Trending section, or a profile deleted since
     profile_gone: bool  # sent in a profile's section, and that profile has been deleted
-    earlier_subscription: bool  # the digest went to a subscription the reader has since ended
+    reader_key: str  # of the subscriber's present subscription: a link signed with another votes for nobody
 
 
 def voted_item(session: Session, *, delivery_id: int, rank: int) -> VotedItem | None:
@@ -568,16 +569,12 @@ def voted_item(session: Session, *, delivery_id: int, rank: int) -> VotedItem | 
     row = repository.digest_item_at(session, delivery_id=delivery_id, rank=rank)
     if row is None:
         return None
-    confirmed = row.confirmed_at
     return VotedItem(
         subscriber_id=row.subscriber_id,
         paper_id=row.paper_id,
         profile_id=row.profile_id,
         profile_gone=row.profile_id is None and row.section != TRENDING,
-        # The rule a run closes such a delivery by (_closed_since): made before the present
-        # confirmation, by more than the clocks' skew.
-        earlier_subscription=confirmed is not None
-        and row.created_at < confirmed - repository.CONFIRMATION_SKEW,
+        reader_key=preferences.reader_key(row.subscriber_id, preferences.stamp_of(row.confirmed_at)),
     )
 
 

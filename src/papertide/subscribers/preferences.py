@@ -8,6 +8,8 @@ lock (`read_link(..., lock=True)`), so two forms sent at once apply one after th
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import zoneinfo
 from dataclasses import dataclass
@@ -293,9 +295,21 @@ def vote_targets(session: Session, *, subscriber_id: int, profile_id: int | None
 def subscription_stamp(subscriber: Subscriber) -> int:
     """When this subscription was confirmed, in microseconds (as stored; a leave and a return can
     fall in one second): what the reader cookie is tied to."""
-    if subscriber.confirmed_at is None:
-        return 0
-    return round(subscriber.confirmed_at.timestamp() * 1_000_000)
+    return stamp_of(subscriber.confirmed_at)
+
+
+def stamp_of(confirmed_at: datetime | None) -> int:
+    """subscription_stamp of a subscriber confirmed at `confirmed_at` (0: never confirmed)."""
+    return 0 if confirmed_at is None else round(confirmed_at.timestamp() * 1_000_000)
+
+
+def reader_key(subscriber_id: int, subscribed: int) -> str:
+    """A short fingerprint of one subscription (subscription_stamp) of one subscriber. A digest's
+    vote links sign it beside the delivery, so they vote for nobody once the delivery's id names
+    another reader's digest (a database restored from a backup, the secret key kept) or its reader
+    has left and subscribed again; 12 characters where the two numbers take 20 or more."""
+    digest = hashlib.blake2b(f"{subscriber_id}:{subscribed}".encode(), digest_size=9).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")
 
 
 def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> int | None:

@@ -353,7 +353,7 @@ def _run_and_send(
         digests = DigestRun(encoder=load, model=settings.embedding_model if encoder is None else None)
         _warm_up(digests, now=now)  # stored before the other senders go: they load no model
         extra = senders_module.extra_senders(wanted, due=due)
-        if not others.processes:  # none started early: start those this run wants now
+        if not others.started:  # none started early: start those this run wants now
             _start_senders(others, extra, params=params, mailer=given, now=now)
         others.release(extra)
         _send_due(run, result, mailer=mailer, digests=digests, now=now)

@@ -16,6 +16,8 @@ import logging
 import multiprocessing
 import os
 import queue
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -52,6 +54,7 @@ class Senders:
     orders: Any = None  # multiprocessing Queues, made with the first process
     results: Any = None
     released: bool = False
+    _starting: threading.Thread | None = None
 
     def start(self, count: int, target: Callable[..., None], *, args: tuple[Any, ...]) -> None:
         """`count` processes, each running target(*args, orders, number, results), where
@@ -59,9 +62,23 @@ class Senders:
         run's own process is 1). Never forked from this process, which may hold database
         connections and a model's threads: forked from a fork server (`_context`) that has only
         imported the sender's code, so a process starts without a second of imports each (and in
-        the scheduler, which sends every day, without any after the first run)."""
+        the scheduler, which sends every day, without any after the first run). They are started
+        on a thread of this process's own: the first start waits for the fork server's imports,
+        which so overlap what this process does meanwhile (the run's rescore)."""
         if count <= 0:
             return
+        self._wait_for_start()
+        self._starting = threading.Thread(
+            target=self._start, args=(count, target, args), name="papertide-digest-senders", daemon=True
+        )
+        self._starting.start()
+
+    @property
+    def started(self) -> bool:
+        """Whether processes were asked for (and, once `_wait_for_start` has run, did start)."""
+        return self._starting is not None or bool(self.processes)
+
+    def _start(self, count: int, target: Callable[..., None], args: tuple[Any, ...]) -> None:
         context = _context()
         if self.orders is None:
             self.orders, self.results = context.Queue(), context.Queue()
@@ -78,8 +95,14 @@ class Senders:
                 return
             self.processes.append(process)
 
+    def _wait_for_start(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+
     def release(self, count: int) -> None:
         """Let `count` of the processes send; the others end without sending."""
+        self._wait_for_start()
         for n in range(len(self.processes)):
             self.orders.put(GO if n < count else STOP)
         self.released = True
@@ -88,6 +111,7 @@ class Senders:
         """Wait for every process to end; what each did. One that died (an error, a kill) is an
         outcome that stopped early, without counts: what it had claimed waits for the next pass,
         as after any dead sender, and its digests sent are in the ledger."""
+        self._wait_for_start()
         if not self.processes:
             return []
         if not self.released:
@@ -110,6 +134,7 @@ class Senders:
 
     def stop(self) -> None:
         """End every process now (SIGTERM): for a run interrupted itself."""
+        self._wait_for_start()
         for process in self.processes:
             if process.is_alive():
                 process.terminate()
@@ -124,7 +149,8 @@ def _context() -> Any:  # a ForkServerContext, or a SpawnContext
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([SENDER_CODE])
+    # The run's main module too: each process would import it again otherwise (as a spawned one does).
+    context.set_forkserver_preload(["__main__", SENDER_CODE])
     return context
 
 
@@ -137,6 +163,8 @@ def _with_environment(environment: dict[str, str], target: Callable[..., None], 
     server, the site's URL) are read from it."""
     os.environ.clear()
     os.environ.update(environment)
+    if hasattr(time, "tzset"):
+        time.tzset()  # TZ as the run has it
     get_settings.cache_clear()
     target(*args)
 

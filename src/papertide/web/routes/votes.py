@@ -9,6 +9,7 @@ whose section carried the paper; a paper from the Trending section asks which pr
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -155,12 +156,15 @@ def _digest_ballot(session: Session, settings: Settings, signed: str, *, rank: s
         and len(rank) <= MAX_RANK_DIGITS
         and direction in DIRECTIONS
     )
+    key = verified.payload.get("r")
     item = None
-    if valid and isinstance(delivery_id, int):
+    if valid and isinstance(delivery_id, int) and isinstance(key, str):
         item = digest_service.voted_item(session, delivery_id=delivery_id, rank=int(rank))
-    if item is None:
+    if item is None or not isinstance(key, str):
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    if item.earlier_subscription:
+    if not hmac.compare_digest(key.encode(), item.reader_key.encode()):
+        # Sent to an earlier subscription of the address (or, after a restore from a backup, the
+        # id is another reader's digest now): whoever holds that email is not vouched for.
         raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
     if item.profile_gone:
         raise HTTPException(status_code=410, detail=PROFILE_GONE)
