@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from papertide.digests.render import RenderedPaper, RenderedSection
+from papertide.digests.render import RenderedPaper, RenderedSection, paper_parts
 from papertide.models import Paper, Topic
 from papertide.papers.schemas import PaperIn
 from papertide.templating import environment, safe_url
@@ -106,7 +106,18 @@ def test_a_digest_never_links_to_a_stored_javascript_url(client: TestClient, ses
     assert paper is not None
     assert paper.code_url == HOSTILE
     context = {
-        "sections": [RenderedSection("Trending", [RenderedPaper(paper=paper, reason="Trending today")])],
+        "sections": [
+            RenderedSection(
+                "Trending",
+                [
+                    RenderedPaper(
+                        paper=paper,
+                        reason="Trending today",
+                        parts=paper_parts(paper, "http://testserver"),  # as a run writes them
+                    )
+                ],
+            )
+        ],
         "digest_date": date(2026, 8, 21),
         "as_of": date(2026, 8, 21),
         "base_url": "http://testserver",
