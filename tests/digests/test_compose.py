@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from papertide.digests.compose import TRENDING, PoolPaper, ProfileFit, compose_sections, reason
-from papertide.digests.render import RenderedPaper, RenderedSection, digest_message, digest_message_id
+from papertide.digests.render import (
+    RenderedPaper,
+    RenderedSection,
+    digest_message,
+    digest_message_id,
+    paper_parts,
+)
 from papertide.models import Paper
 
 POOL = [
@@ -114,7 +120,11 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
         to="r@example.org",
         digest_date=date(2026, 11, 26),
         as_of=date(2026, 8, 21),
-        sections=[RenderedSection("Trending", [RenderedPaper(paper, "5 upvotes")])],
+        sections=[
+            RenderedSection(
+                "Trending", [RenderedPaper(paper, "5 upvotes", paper_parts(paper, "https://pt.example"))]
+            )
+        ],
         base_url="https://pt.example",
         unsubscribe_url="https://pt.example/unsubscribe/tok",
         manage_url="https://pt.example/manage/m",

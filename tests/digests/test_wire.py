@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import html as htmllib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email import policy
 from email.message import EmailMessage
@@ -65,7 +65,11 @@ def hostile_sections() -> list[RenderedSection]:
     ]
     rendered = [
         RenderedPaper(
-            p, f"matches 'speech synthesis' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}"
+            p,
+            f"matches 'speech synthesis' · #{n} this week",
+            paper_parts(p, BASE),
+            f"{BASE}/vote/m{n}",
+            f"{BASE}/vote/l{n}",
         )
         for n, p in enumerate(papers, start=1)
     ]
@@ -91,14 +95,8 @@ def arguments(**changes: Any) -> dict[str, Any]:
 def email_package_digest(message: EmailMessage, **kwargs: Any) -> EmailMessage:
     """The digest as the EmailMessage path built it before it was written as bytes: the headers of
     `message` (Date included, so the two can be compared), set_content() and add_alternative()."""
-    sections = [
-        RenderedSection(
-            s.title, [replace(p, parts=paper_parts(p.paper, kwargs["base_url"])) for p in s.papers]
-        )
-        for s in kwargs["sections"]
-    ]
     context = {
-        "sections": sections,
+        "sections": kwargs["sections"],
         "digest_date": kwargs["digest_date"],
         "as_of": kwargs["as_of"],
         "base_url": kwargs["base_url"],
@@ -279,7 +277,13 @@ def ordinary_sections() -> list[RenderedSection]:
         Paper("2611.00102", "Retrieval, Revisited — Again", ["B. Writer"], "An abstract. " * 30),
     ]
     rendered = [
-        RenderedPaper(p, f"matches 'world models' · #{n} this week", f"{BASE}/vote/m{n}", f"{BASE}/vote/l{n}")
+        RenderedPaper(
+            p,
+            f"matches 'world models' · #{n} this week",
+            paper_parts(p, BASE),
+            f"{BASE}/vote/m{n}",
+            f"{BASE}/vote/l{n}",
+        )
         for n, p in enumerate(papers, start=1)
     ]
     return [RenderedSection("World models", rendered[:1]), RenderedSection("Trending", rendered[1:])]
@@ -338,7 +342,9 @@ def test_c1_control_characters_keep_their_bytes_not_the_windows_1252_characters_
     paper = Paper(
         "2611.00001", "Testing with prior (\u00cf\u0080, 1-\u00cf\u0080)", ["A. B"], "Don\u0092t panic."
     )
-    kwargs = arguments(sections=[RenderedSection("Trending", [RenderedPaper(paper, "trending")])])
+    kwargs = arguments(
+        sections=[RenderedSection("Trending", [RenderedPaper(paper, "trending", paper_parts(paper, BASE))])]
+    )
     message = email.message_from_bytes(bytes(digest_message(**kwargs)), policy=policy.default)
     assert isinstance(message, EmailMessage)
     html_part = message.get_body(preferencelist=("html",))

@@ -364,7 +364,9 @@ def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str 
         if not sections or sections[-1].title != row.section:
             sections.append(RenderedSection(title=row.section, papers=[]))
         paper = DigestPaper(row.id, row.title, list(row.authors or []), row.abstract)
-        sections[-1].papers.append(RenderedPaper(paper=paper, reason=row.reason))
+        sections[-1].papers.append(
+            RenderedPaper(paper=paper, reason=row.reason, parts=paper_parts(paper, settings.base_url))
+        )
     as_of = delivery.as_of_date
     return digest_html(
         digest_date=delivery.digest_date,

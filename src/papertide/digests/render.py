@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -283,9 +283,9 @@ def paper_parts(paper: ShownPaper, base_url: str) -> PaperParts:
 class RenderedPaper:
     paper: ShownPaper
     reason: str
+    parts: PaperParts  # paper_parts(paper, base_url): the templates show the paper through these
     more_url: str | None = None  # the reader's signed "more like this" link (none in a browser view)
     less_url: str | None = None
-    parts: PaperParts | None = None  # written here when not given (a run gives those it has written)
 
 
 @dataclass(frozen=True)
@@ -386,15 +386,8 @@ def digest_html(
 def _digest_context(
     *, digest_date: date, as_of: date | None, sections: list[RenderedSection], base_url: str
 ) -> dict[str, Any]:
-    with_parts = [
-        RenderedSection(
-            title=s.title,
-            papers=[p if p.parts else replace(p, parts=paper_parts(p.paper, base_url)) for p in s.papers],
-        )
-        for s in sections
-    ]
     return {
-        "sections": with_parts,
+        "sections": sections,
         "digest_date": digest_date,
         "as_of": as_of,
         "base_url": base_url,
