@@ -22,8 +22,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 class LinkPurpose(StrEnum):
     VOTE = "vote"  # {"s": subscriber id, "p": profile id or None, "paper": paper id, "v": 1 | -1}
-    # {"d": delivery id}: a vote on one of that digest's items, its rank and direction in the path.
-    # One signature for a whole digest, where a VOTE link is one per button.
+    # {"d": delivery id, "r": preferences.reader_key of the subscription it went to}: a vote on one
+    # of that digest's items, its rank and direction in the path. One signature for a whole digest,
+    # where a VOTE link is one per button.
     DIGEST_VOTE = "digest-vote"
     VIEW = "view"  # {"d": delivery id}
     READER = "reader"  # {"s": subscriber id}: the browser cookie a manage link sets

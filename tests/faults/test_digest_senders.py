@@ -173,3 +173,28 @@ def test_a_sender_started_for_a_later_run_reads_that_runs_settings(monkeypatch: 
         seen.append(outcome.stopped)
 
     assert seen == ["postgresql+psycopg://u@/first", "postgresql+psycopg://u@/second"]
+
+
+def test_where_there_is_no_fork_server_senders_are_spawned_and_read_their_runs_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setenv("PAPERTIDE_DATABASE_URL", "postgresql+psycopg://u@/spawned")
+    assert senders_module._context().get_start_method() == "spawn"
+    senders = senders_module.Senders()
+    senders.start(1, report_environment, args=())
+    senders.release(1)
+    [outcome] = senders.finish()
+
+    assert outcome.stopped == "postgresql+psycopg://u@/spawned"
+
+
+def test_a_sender_that_cannot_start_is_logged_and_the_run_goes_on_without_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    senders = senders_module.Senders()
+    senders.start(2, report_environment, args=(lambda: None,))  # a lambda cannot go to another process
+    senders.release(2)
+
+    assert senders.finish() == []
+    assert "could not start digest sender 2; the run goes on with 1" in caplog.text

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
 from typing import Any
@@ -195,7 +195,7 @@ class _VoteLinks:
     subscriber_id: int
     subscription: int
     delivery_id: int | None
-    _signed: str | None = None
+    _signed: str | None = field(default=None, init=False)  # a sent digest's, once made
 
     def url(self, *, rank: int, paper_id: str, profile_id: int | None, value: int) -> str:
         if self.delivery_id is None:

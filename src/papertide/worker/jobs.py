@@ -181,7 +181,7 @@ def send_digests(
     retries whose backoff ended, hand-offs a dead sender left), each once; with `senders` processes
     (default DIGEST_SENDERS) when enough are due."""
     params: dict[str, object] = {"date": digest_date.isoformat() if digest_date else LOCAL_DATE}
-    # The other senders (if any) start now and import while this process rescores and prepares.
+    # The other senders (if any) start now: their fork server imports while this process rescores.
     wanted = senders or get_settings().digest_senders
     others = _start_senders(senders_module.Senders(), wanted - 1, params=params, mailer=mailer, now=now)
     try:
