@@ -5,23 +5,30 @@ share a paper."""
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
 from papertide import db
 from papertide.config import get_settings
+from papertide.digests import readers as readers_module
 from papertide.digests import service as digest_service
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import Envelope, MailSession, SmtpMailer
-from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
+from papertide.digests.readers import Reader
+from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber, TokenPurpose
+from papertide.subscribers import repository as subscriber_repository
+from papertide.subscribers import service as subscriber_service
+from papertide.subscribers.service import LinkState
 from papertide.worker import jobs
-from tests.helpers import Inbox, digest_ready, smtp_server
+from tests.helpers import Inbox, digest_ready, smtp_server, wait_until
 
 DAY = date(2026, 11, 24)
 
@@ -194,16 +201,15 @@ def test_two_senders_never_compose_one_readers_two_open_dates_at_once(
         engine.connect().execution_options(isolation_level="AUTOCOMMIT") as second_locks,
     ):
         earlier = _start(first, first_locks)  # composed, its papers not yet committed
-        later = _start(second, second_locks)  # the row lock skips to the other date
+        later = _start(second, second_locks)  # the reader's row is locked: their other date is left
         assert [h.delivery_id for h in earlier.hand_offs] == [earlier.last_id]
-        assert later.last_id is not None
-        assert later.hand_offs == []  # left: the reader is being composed
+        assert later.last_id is None
         first.commit()  # the earlier date is with the mail server now
         second.rollback()
-        digest_service.release(second_locks, later)
 
         again = _start(second, second_locks, size=2)  # a later pass, from the start: the one left
-        assert [h.delivery_id for h in again.hand_offs] == [later.last_id]
+        assert len(again.hand_offs) == 1
+        assert again.hand_offs[0].delivery_id != earlier.last_id
         second.commit()
         digest_service.release(second_locks, again)
         digest_service.release(first_locks, earlier)
@@ -265,3 +271,126 @@ def test_a_digest_put_back_unsent_is_not_repeated_by_the_readers_next_date(
     }
     assert [len(p) for p in papers.values()] == [3, 3]
     assert not papers[DAY] & papers[DAY - timedelta(days=1)]
+
+
+def _unsubscribe_from_the_manage_page(email: str) -> None:
+    """What the manage page's Unsubscribe commits: the reader's row locked, then stop()."""
+    with db.session_factory()() as web:
+        reader_id = web.scalars(select(Subscriber.id).where(Subscriber.email == email)).one()
+        reader = subscriber_repository.lock(web, reader_id)
+        assert reader is not None
+        subscriber_service.stop(web, subscriber=reader, now=datetime.now(UTC))
+        web.commit()
+
+
+def _sessions_waiting_on_a_lock() -> int:
+    with db.get_engine().connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
+
+
+def test_an_unsubscribe_while_a_batch_composes_retires_the_links_of_its_digest(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader unsubscribes after the batch claimed their delivery and before it stored their
+    digest's manage and unsubscribe links: those links must not outlive the unsubscribe (they
+    would open, and end, the address's next subscription). The unsubscribe waits for the batch."""
+    digest_ready(["a@example.org"])
+    jobs.score()
+    digest_service.prepare_deliveries(session, digest_date=DAY)
+    session.commit()
+    leaving = threading.Thread(target=_unsubscribe_from_the_manage_page, args=("a@example.org",))
+    readers: dict[int, Reader] = {}
+    real_load_readers = readers_module.load_readers
+
+    def reader_leaves_now(s: Session, subscribers: list[Subscriber]) -> dict[int, Reader]:
+        leaving.start()
+        wait_until(
+            lambda: not leaving.is_alive() or _sessions_waiting_on_a_lock() > 0,
+            timeout=30,
+            what="the unsubscribe to commit or to wait for the batch",
+        )
+        readers.update(real_load_readers(s, subscribers))
+        return readers
+
+    monkeypatch.setattr(digest_service, "load_readers", reader_leaves_now)
+    engine = db.get_engine()
+    with (
+        db.session_factory()() as sender,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locks,
+    ):
+        batch = _start(sender, locks)
+        sender.commit()
+        digest_service.release(locks, batch)
+    leaving.join(timeout=30)
+
+    assert [h.envelope is not None for h in batch.hand_offs] == [True]  # the digest was made
+    [reader] = readers.values()
+    session.expire_all()
+    links = [
+        subscriber_service.read_link(session, reader.manage_token, TokenPurpose.MANAGE),
+        subscriber_service.read_link(session, reader.unsubscribe_token, TokenPurpose.UNSUBSCRIBE),
+    ]
+    assert [link.state if link else None for link in links] == [LinkState.USED, LinkState.USED]
+
+
+class _KilledAfterTheServerTookIt:
+    """The mail server takes the message; the sender is killed before it records `sent`."""
+
+    def __init__(self, smtp: SmtpMailer) -> None:
+        self.smtp = smtp
+
+    def send(self, message: EmailMessage) -> None:
+        self.smtp.send(message)
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        with self.smtp.session() as post:
+            yield _Dying(post)
+
+
+class _Dying:
+    def __init__(self, post: MailSession) -> None:
+        self.post = post
+
+    def send(self, envelope: Envelope) -> None:
+        self.post.send(envelope)
+        raise KeyboardInterrupt  # as a kill -9 after the server's 250
+
+
+def _papers_in(raw: bytes) -> set[bytes]:
+    return set(re.findall(rb"/papers/(\d{4}\.\d{5})", raw))
+
+
+def test_a_digest_the_server_took_is_not_repeated_after_its_unknown_hand_off_is_closed(
+    database: str, session: Session
+) -> None:
+    """Left in hand-off by a killed sender, then closed (the reader paused): its papers were
+    probably delivered, and the reader's next digest after resuming must not repeat them."""
+    digest_ready(["a@example.org"], papers=12, per_digest=3)
+    inbox = Inbox()
+    now = datetime.now(UTC)
+    with smtp_server(inbox) as port:
+        smtp = SmtpMailer(f"smtp://127.0.0.1:{port}")
+        with pytest.raises(KeyboardInterrupt):
+            jobs.send_digests(
+                digest_date=DAY, mailer=_KilledAfterTheServerTookIt(smtp), encoder=None, now=now
+            )
+        assert session.scalars(select(DigestDelivery.status)).one() == DeliveryStatus.SENDING
+        pause("a@example.org")
+        jobs.retry_digests(mailer=smtp, encoder=None, now=now + timedelta(minutes=5))
+        assert rows(session)["a@example.org"].status == DeliveryStatus.FAILED  # closed: paused
+        pause("a@example.org", paused=False)
+        jobs.send_digests(
+            digest_date=DAY + timedelta(days=1), mailer=smtp, encoder=None, now=now + timedelta(days=1)
+        )
+
+    first, second = (_papers_in(raw) for raw in inbox.raw)
+    assert len(first) == len(second) == 3
+    assert not first & second

@@ -61,10 +61,52 @@ from tests.helpers import Inbox, free_port, smtp_server
             MailFailure.SERVER,
             None,
         ),
-        # Only a bad address is suppressed: 5.1.x, or a plain 550/551/553 without an enhanced code.
+        # Only a bad address is suppressed, as its enhanced code says (5.1.x, 5.2.1). A plain 550 is
+        # also a relay's refusal of everyone (Exim's default words): this digest fails, nobody is
+        # suppressed.
         (
             smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"User unknown")}),
+            MailFailure.PERMANENT,
+            None,
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"relay not permitted")}),
+            MailFailure.PERMANENT,
+            None,
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.2.1 mailbox disabled")}),
             MailFailure.RECIPIENT,
+            None,
+        ),
+        # qmail writes its enhanced code at the end: relaying refused, about us.
+        (
+            smtplib.SMTPRecipientsRefused(
+                {"a@example.org": (553, b"sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)")}
+            ),
+            MailFailure.SERVER,
+            None,
+        ),
+        # 421 "closing channel" at RCPT, as at MAIL: the server's failure.
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.org": (421, b"4.3.2 Service shutting down")}),
+            MailFailure.SERVER,
+            None,
+        ),
+        # Our own sender address refused: every message alike. But for one too big for the server.
+        (
+            smtplib.SMTPSenderRefused(553, b"5.1.8 <d@localhost>: Sender address rejected", "d@localhost"),
+            MailFailure.SERVER,
+            None,
+        ),
+        (
+            smtplib.SMTPSenderRefused(552, b"5.3.4 Message size exceeds fixed limit", "d@localhost"),
+            MailFailure.PERMANENT,
+            None,
+        ),
+        (
+            smtplib.SMTPSenderRefused(451, b"4.3.0 try again later", "d@localhost"),
+            MailFailure.TEMPORARY,
             None,
         ),
         (

@@ -517,3 +517,21 @@ def test_a_failed_phrase_vector_prune_does_not_hold_up_the_scheduled_pass(
     assert at_seven is not None
     assert at_seven.sent == 1
     assert [m["To"] for m in inbox.messages] == ["in@example.org"]
+
+
+def test_a_backfill_of_an_old_date_by_hand_leaves_todays_digest_due(tx_session: Session) -> None:
+    """`digest send --date` at 06:00 UTC for a date that went missing days ago: a reader whose send
+    hour is 08:00 UTC still gets the 25th's digest (the backfilled row is not "a digest today")."""
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    sid = reader(tx_session, "utc@example.org", zone="UTC", hour=8, confirmed_at=since)
+    ticking(tx_session, sid, datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+    service.prepare_deliveries(
+        tx_session, now=datetime(2026, 11, 25, 6, 0, tzinfo=UTC), digest_date=date(2026, 11, 20)
+    )
+
+    seen = ticking(
+        tx_session, sid, datetime(2026, 11, 25, 6, 0, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)
+    )
+
+    assert dates_of(tx_session, sid)[-1] == date(2026, 11, 25)
+    assert seen[date(2026, 11, 25)] >= datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from papertide import db
 from papertide.models import PaperVote, Subscriber, SubscriberStatus, TokenPurpose
 from papertide.subscribers import preferences, repository, service
 from papertide.subscribers.preferences import FieldError, UnknownPaper, UnknownProfile
@@ -247,6 +248,9 @@ def test_the_schedule_is_stored_as_send_days_hour_and_zone(
     [
         ("weekdays", [], "1", "7", "UTC", "days", "at least one day"),
         ("weekdays", ["8"], "1", "7", "UTC", "days", "Choose a day of the week"),
+        # More digits than int() reads (4,300): refused by its field, not a ValueError of int's own.
+        ("weekdays", ["1" * 4301], "1", "7", "UTC", "days", "Choose a day of the week"),
+        ("weekly", [], "0" * 4300 + "1", "7", "UTC", "weekly_day", "Choose a day of the week"),
         ("weekly", [], "0", "7", "UTC", "weekly_day", "Choose a day of the week"),
         ("hourly", [], "1", "7", "UTC", "frequency", "every day, chosen weekdays, or once a week"),
         ("daily", [], "1", "24", "UTC", "send_hour", "from 0 to 23"),
@@ -394,6 +398,31 @@ def test_a_vote_for_someone_elses_profile_or_an_unknown_paper_is_refused(tx_sess
             tx_session, subscriber_id=owner.id, profile_id=theirs, paper_id=paper.id, vote=2
         )
     assert tx_session.scalars(select(PaperVote)).all() == []
+
+
+def test_a_vote_whose_profile_was_deleted_since_it_was_read_is_refused_not_a_foreign_key_error(
+    database: str,
+) -> None:
+    """The vote's request read the profile (the vote page); the manage page in another tab deleted
+    it before the vote was stored: the vote is refused as for a deleted profile."""
+    with db.session_factory()() as setup:
+        subscriber = reader(setup)
+        profile_id, paper_id = add(setup, subscriber, "speech"), make_paper(setup).id
+        subscriber_id = subscriber.id
+        setup.commit()
+    with db.session_factory()() as voting:
+        read = repository.get_profile(voting, profile_id)  # held: it stays in the identity map
+        assert read is not None
+        with db.session_factory()() as manage:
+            owner = repository.lock(manage, subscriber_id)
+            assert owner is not None
+            preferences.delete_profile(manage, subscriber=owner, profile_id=profile_id)
+            manage.commit()
+
+        with pytest.raises(UnknownProfile):
+            preferences.record_vote(
+                voting, subscriber_id=subscriber_id, profile_id=profile_id, paper_id=paper_id, vote=1
+            )
 
 
 def test_a_trending_papers_vote_may_teach_any_of_the_readers_profiles(tx_session: Session) -> None:

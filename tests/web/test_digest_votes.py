@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from papertide import db, signing
 from papertide.config import get_settings
+from papertide.digests import build
 from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
 from papertide.signing import LinkPurpose, sign
 from papertide.subscribers import preferences
@@ -177,6 +178,41 @@ def test_a_link_whose_delivery_id_names_another_readers_digest_votes_for_nobody(
     assert (page.status_code, vote.status_code) == (410, 410)
     assert "vision" not in page.text, "another reader's profiles are not shown"
     assert votes(session) == []
+
+
+def view_link(delivery_id: int, key: str | None) -> str:
+    payload: dict[str, object] = {"d": delivery_id} if key is None else {"d": delivery_id, "r": key}
+    return "/digest/" + sign(get_settings().resolved_secret_key(), LinkPurpose.VIEW, payload)
+
+
+def test_a_view_link_shows_its_readers_digest_and_nobody_elses(client: TestClient, session: Session) -> None:
+    """The view link signs whose digest it was, as the vote links do: after a restore from a
+    backup reissued the id, or once the address has left and come back, it shows nothing."""
+    alice, _ = reader(session, "alice@example.org", "speech")
+    bob, [bobs, _] = reader(session, "bob@example.org", "speech", "vision")
+    delivery = sent_digest(session, bob, bobs)
+
+    own = client.get(view_link(delivery, reader_key_of(delivery)))
+    alices_old_link = client.get(view_link(delivery, reader_key_of_subscriber(session, alice)))
+    before_reader_keys = client.get(view_link(delivery, None))
+
+    assert own.status_code == 200
+    assert "A paper about &lt;b&gt;speech&lt;/b&gt;" in own.text
+    assert alices_old_link.status_code == 410
+    assert "earlier subscription" in alices_old_link.text
+    assert "speech" not in alices_old_link.text
+    assert before_reader_keys.status_code == 200, "a link sent before view links named their reader"
+    assert client.get(view_link(delivery, "")).status_code == 410
+
+
+def test_a_sent_digests_view_link_names_its_reader(session: Session) -> None:
+    subscriber, [speech] = reader(session, "r@example.org", "speech")
+    owner = session.get_one(Subscriber, subscriber)
+    delivery = sent_digest(session, subscriber, speech)
+    signed = build.view_url(get_settings(), subscriber=owner, delivery_id=delivery).rsplit("/", 1)[1]
+
+    verified = signing.verify(get_settings().resolved_secret_key(), LinkPurpose.VIEW, signed)
+    assert verified.payload == {"d": delivery, "r": reader_key_of(delivery)}
 
 
 def reader_key_of_subscriber(session: Session, subscriber_id: int) -> str:

@@ -117,3 +117,27 @@ def test_past_hours_are_pruned_as_new_ones_begin(tx_session: Session) -> None:
     windows = tx_session.scalars(select(RequestLimit.window_start).distinct()).all()
     assert windows == [T0 + timedelta(hours=2)]
     assert tx_session.scalar(select(func.count()).select_from(RequestLimit)) == 1
+
+
+def test_one_address_gets_a_few_sign_up_emails_an_hour_however_many_clients_ask(
+    database: str, tmp_path: Path
+) -> None:
+    """A page elsewhere posting the form from each of its visitors' browsers (one client address
+    each) must not fill one inbox: after SIGN_UP_EMAILS_PER_ADDRESS emails in an hour nothing more
+    is sent, and the page says what it always says."""
+    outbox = tmp_path / "outbox"
+    app = web_process(outbox)
+    pages = []
+    for n in range(service.SIGN_UP_EMAILS_PER_ADDRESS + 3):
+        visitor = TestClient(app, client=(f"198.51.100.{n + 1}", 50000))
+        csrf = csrf_from(visitor.get("/subscribe").text)
+        pages.append(visitor.post("/subscribe", data={"email": "victim@example.org", "csrf": csrf}))
+    other = TestClient(app, client=("198.51.100.99", 50000))
+    csrf = csrf_from(other.get("/subscribe").text)
+    other.post("/subscribe", data={"email": "someone-else@example.org", "csrf": csrf})
+
+    sent_to = sorted(p.read_text().split("To: ", 1)[1].split("\n", 1)[0] for p in outbox.iterdir())
+    assert sent_to.count("victim@example.org") == service.SIGN_UP_EMAILS_PER_ADDRESS
+    assert sent_to.count("someone-else@example.org") == 1
+    assert {page.status_code for page in pages} == {200}
+    assert len({page.text for page in pages}) == 1, "the same words whether an email went or not"

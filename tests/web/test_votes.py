@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from papertide import signing
 from papertide.config import get_settings
 from papertide.digests import service as digest_service
+from papertide.digests.service import ViewedDigest
 from papertide.models import InterestProfile, PaperVote, Subscriber, SubscriberStatus
 from papertide.signing import LinkPurpose, sign
 from papertide.subscribers import preferences, repository, service
@@ -297,9 +298,10 @@ def test_the_view_link_shows_the_digest_html_with_styles_and_no_script(
 ) -> None:
     asked: list[int] = []
 
-    def view_html(session: Session, *, delivery_id: int, settings: object) -> str | None:
+    def view_html(session: Session, *, delivery_id: int, settings: object) -> ViewedDigest | None:
         asked.append(delivery_id)
-        return '<html><body style="color:#123"><style>p{margin:0}</style><p>Trending</p></body></html>'
+        html = '<html><body style="color:#123"><style>p{margin:0}</style><p>Trending</p></body></html>'
+        return ViewedDigest(html=html, reader_key="k")
 
     monkeypatch.setattr(digest_service, "view_html", view_html)
 

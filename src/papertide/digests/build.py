@@ -93,7 +93,7 @@ def build_digest(
     base = settings.base_url
     unsubscribe, manage = reader.unsubscribe_token, reader.manage_token
     view = (
-        f"{base}/digest/{signing.sign(secret, signing.LinkPurpose.VIEW, {'d': delivery_id})}"
+        view_url(settings, subscriber=subscriber, delivery_id=delivery_id)
         if delivery_id is not None
         else None
     )
@@ -122,6 +122,19 @@ def build_digest(
     )
     items = [(e.paper_id, e.reason, s.title, s.profile_id) for s in sections for e in s.entries]
     return BuiltDigest(message=message, items=items, as_of=pool.as_of)
+
+
+def view_url(settings: Settings, *, subscriber: Subscriber, delivery_id: int) -> str:
+    """A sent digest's "view in browser" link. It signs whose subscription the digest went to ("r",
+    as the vote links do: _VoteLinks), so it shows nobody else's digest once the id names another
+    reader's (a database restored from a backup), nor an earlier subscription's digest to whoever
+    holds that old email (routes/digest_view.py answers 410)."""
+    payload = {
+        "d": delivery_id,
+        "r": preferences.reader_key(subscriber.id, preferences.subscription_stamp(subscriber)),
+    }
+    signed = signing.sign(settings.resolved_secret_key(), signing.LinkPurpose.VIEW, payload)
+    return f"{settings.base_url}/digest/{signed}"
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,12 @@ def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int |
         replies = list(error.recipients.values())
         code, words = replies[0] if replies else (0, b"")
         reply = _reply(code, words)
-        if _about_us(code, reply):
+        # 421 is "closing channel" wherever it comes: the server, not this recipient.
+        if code == 421 or _about_us(code, reply):
             return MailFailure.SERVER, code, reply
         if 500 <= code < 600:
             return (
-                (MailFailure.RECIPIENT if _bad_address(code, reply) else MailFailure.PERMANENT),
+                (MailFailure.RECIPIENT if _bad_address(reply) else MailFailure.PERMANENT),
                 code,
                 reply,
             )
@@ -115,6 +116,11 @@ def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int |
         # 421 is "closing channel": the server, not this message.
         if isinstance(error, _SERVER_REPLIES) or code == 421 or _about_us(code, reply):
             return MailFailure.SERVER, code, reply
+        # MAIL FROM names our own address, the same on every message: a refusal of it (a domain
+        # the server cannot resolve, "553 5.1.8") refuses every recipient alike. Except one about
+        # this message's size, which smtplib declares there (SIZE=).
+        if isinstance(error, smtplib.SMTPSenderRefused) and not _too_big(code, reply):
+            return (MailFailure.SERVER if 500 <= code < 600 else MailFailure.TEMPORARY), code, reply
         return (MailFailure.PERMANENT if 500 <= code < 600 else MailFailure.TEMPORARY), code, reply
     # SMTPServerDisconnected (a timeout waiting for a reply ends there), ConnectionRefusedError,
     # socket timeouts, TLS errors, unresolvable hosts: the server, whatever the message.
@@ -125,15 +131,17 @@ def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int |
 _SERVER_REPLIES = (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError)
 
 
-# RFC 3463 enhanced status codes: "5.1.1" (bad mailbox) after the reply code.
+# RFC 3463 enhanced status codes: "5.1.1" (bad mailbox) after the reply code; qmail writes its own at
+# the end of the text instead: "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)".
 _ENHANCED = re.compile(r"^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b")
+_ENHANCED_QMAIL = re.compile(r"\(#([245])\.(\d{1,3})\.(\d{1,3})\)")
 # Replies about our own standing, not the recipient's: authentication required or failed.
 _AUTH_CODES = frozenset({530, 535, 538})
 
 
 def _enhanced(reply: str) -> tuple[int, int] | None:
     """(subject, detail) of an enhanced status code, e.g. (1, 1) for 5.1.1; None without one."""
-    match = _ENHANCED.match(reply)
+    match = _ENHANCED.match(reply) or _ENHANCED_QMAIL.search(reply)
     return (int(match.group(2)), int(match.group(3))) if match else None
 
 
@@ -147,12 +155,18 @@ def _about_us(code: int, reply: str) -> bool:
     return code in _AUTH_CODES or (status is not None and status[0] == 7)
 
 
-def _bad_address(code: int, reply: str) -> bool:
-    """The address itself does not take mail (5.1.x, mailbox disabled 5.2.1; plain 550/551/553)."""
+def _bad_address(reply: str) -> bool:
+    """The address itself does not take mail, as its enhanced code says (5.1.x, mailbox disabled
+    5.2.1). A plain 550 without one is not enough to suppress an address for good: it is also what
+    a relay says to every recipient ("550 relay not permitted", Exim's default), so it fails this
+    digest alone."""
     status = _enhanced(reply)
-    if status is not None:
-        return status[0] == 1 or status == (2, 1)
-    return code in (550, 551, 553)
+    return status is not None and (status[0] == 1 or status == (2, 1))
+
+
+def _too_big(code: int, reply: str) -> bool:
+    """The message is larger than the server takes (552, 5.3.4)."""
+    return code == 552 or _enhanced(reply) == (3, 4)
 
 
 def _reply(code: int, text: bytes | str) -> str:

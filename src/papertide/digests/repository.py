@@ -55,8 +55,6 @@ OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 CARRIED = (DeliveryStatus.SENT, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 # pg_try_advisory_lock(int, int): this first key names "a digest hand-off", the second is the delivery.
 HAND_OFF_LOCK = 0x64696773  # "digs"
-# The same with "a reader's digest being composed" first, and the subscriber second.
-COMPOSE_LOCK = 0x64696763  # "digc"
 
 
 @dataclass(frozen=True)
@@ -157,6 +155,9 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
             ~exists().where(
                 DigestDelivery.subscriber_id == Subscriber.id,
                 DigestDelivery.created_at >= clock.c.taken_since,
+                # Only a digest of this date or the one before stands in: a backfill of an older
+                # date by hand (`digest send --date`) made this morning is not today's digest.
+                DigestDelivery.digest_date >= clock.c.day - 1,
             ),
         )
     )
@@ -231,6 +232,16 @@ def claim_batch(
     `in_hand_off` False leaves out `sending` rows: those of a live sender (whose `sent` would wait
     on this claim's row locks) as well as a dead one's, which a later claim takes.
 
+    The subscribers' rows are locked too, until the batch commits, which gives two rules:
+    - an unsubscribe (or any change on the manage page, which locks the row) waits for the batch,
+      then retires the links its digests carry: landing between this claim and the insert of those
+      links, it left them live, and they opened (and ended) the address's next subscription;
+    - one sender composes a reader's digests at a time: a second sender skips the reader's other
+      open date (after an outage, a backfill) until the first has committed its papers, so a later
+      pass composes it without them.
+    NO KEY UPDATE: inserts that only point at the row (a sign-up's token, the day's delivery rows)
+    neither wait for the batch nor make it skip the reader.
+
     A moving cursor (`after`) rather than a growing `NOT IN` list of the ids tried: the claim costs
     the same for the last delivery of a run as for the first (the partial index on open rows)."""
     stmt = (
@@ -244,7 +255,7 @@ def claim_batch(
         )
         .order_by(DigestDelivery.id)
         .limit(limit)
-        .with_for_update(of=DigestDelivery, skip_locked=True)
+        .with_for_update(of=(DigestDelivery, Subscriber), skip_locked=True, key_share=True)
     )
     return [(row[0], row[1]) for row in session.execute(stmt)]
 
@@ -422,16 +433,6 @@ def try_hand_off_xact_locks(session: Session, delivery_ids: Sequence[int]) -> se
     return set(session.execute(*_try_locks("pg_try_advisory_xact_lock", delivery_ids)).scalars())
 
 
-def try_compose_locks(session: Session, subscriber_ids: Sequence[int]) -> set[int]:
-    """Of these subscribers, those whose compose lock this transaction now holds, until it ends:
-    while one sender composes a reader's digest, another composing a second open date of theirs
-    cannot see the papers the first has chosen (they are not committed yet)."""
-    if not subscriber_ids:
-        return set()
-    wanted = sorted(set(subscriber_ids))
-    return set(session.execute(*_try_locks("pg_try_advisory_xact_lock", wanted, kind=COMPOSE_LOCK)).scalars())
-
-
 def check_connection(connection: Connection) -> None:
     """One round trip: raises when the connection's database session has ended (its backend
     terminated, idle_session_timeout, a restart), and with it every advisory lock it held."""
@@ -449,14 +450,19 @@ def keep_session(connection: Connection) -> None:
 def sent_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
     """Every paper an earlier digest carried, or is still handing over, or has composed and waits
     to send (one the circuit breaker put back keeps its message and goes as it is), to each of
-    these subscribers, in one query (those with none are left out)."""
+    these subscribers, in one query (those with none are left out).
+
+    A digest handed to a mail server at least once counts whatever became of it: one left in
+    hand-off by a dead sender (the server may have taken it) is later closed as `failed` when its
+    reader pauses or leaves, and must not be repeated on their return. A paper of a digest that
+    truly failed is then not offered again, the side a promise of "never twice" errs on."""
     composed = and_(DigestDelivery.status == DeliveryStatus.PENDING, DigestDelivery.message.is_not(None))
     stmt = (
         select(DigestDelivery.subscriber_id, DigestItem.paper_id)
         .join(DigestDelivery, DigestDelivery.id == DigestItem.delivery_id)
         .where(
             DigestDelivery.subscriber_id.in_(subscriber_ids),
-            or_(DigestDelivery.status.in_(CARRIED), composed),
+            or_(DigestDelivery.status.in_(CARRIED), composed, DigestDelivery.attempts > 0),
         )
     )
     sent: dict[int, set[str]] = {}

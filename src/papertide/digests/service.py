@@ -220,28 +220,14 @@ def start_batch(
         else:
             still.append((delivery, subscriber))
     try:
-        mine = _one_composer_per_reader(session, still)
-        to_compose = [subscriber for delivery, subscriber in mine if delivery.message is None]
+        to_compose = [subscriber for delivery, subscriber in still if delivery.message is None]
         work = _Composing(settings, run, readers=load_readers(session, to_compose))
-        batch.hand_offs = [_start(session, delivery, subscriber, work) for delivery, subscriber in mine]
+        batch.hand_offs = [_start(session, delivery, subscriber, work) for delivery, subscriber in still]
         repository.add_items(session, work.items)
     except BaseException:
         release(locks, batch)
         raise
     return batch
-
-
-def _one_composer_per_reader(
-    session: Session, claimed: list[tuple[DigestDelivery, Subscriber]]
-) -> list[tuple[DigestDelivery, Subscriber]]:
-    """Those of the claimed deliveries this sender may go on with: a reader's digests are composed
-    by one sender at a time, or a second open date of theirs (after an outage, a backfill), claimed
-    by another sender, could repeat the papers the first has chosen but not yet committed. The
-    compose lock is held until this batch commits, and then the papers are in the ledger; one left
-    out stays due, its hand-off lock is released with the batch's, and a later pass claims it."""
-    to_compose = [subscriber.id for delivery, subscriber in claimed if delivery.message is None]
-    held = repository.try_compose_locks(session, to_compose)
-    return [(d, s) for d, s in claimed if d.message is not None or s.id in held]
 
 
 class LockSessionEnded(Exception):
@@ -578,6 +564,23 @@ def voted_item(session: Session, *, delivery_id: int, rank: int) -> VotedItem | 
     )
 
 
-def view_html(session: Session, *, delivery_id: int, settings: Settings) -> str | None:
+@dataclass(frozen=True)
+class ViewedDigest:
+    """A delivery's digest as a web page, with whose subscription it is now (as VotedItem's)."""
+
+    html: str
+    reader_key: str  # of the delivery's subscriber's present subscription
+
+
+def view_html(session: Session, *, delivery_id: int, settings: Settings) -> ViewedDigest | None:
     """The digest a delivery carried, as a web page (view in browser); None when it carried nothing."""
-    return build.view_html(session, delivery_id=delivery_id, settings=settings)
+    html = build.view_html(session, delivery_id=delivery_id, settings=settings)
+    delivery = repository.get_delivery(session, delivery_id)
+    if html is None or delivery is None:
+        return None
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    confirmed_at = subscriber.confirmed_at if subscriber is not None else None
+    return ViewedDigest(
+        html=html,
+        reader_key=preferences.reader_key(delivery.subscriber_id, preferences.stamp_of(confirmed_at)),
+    )

@@ -153,8 +153,12 @@ def move_profile_up(session: Session, *, subscriber: Subscriber, profile_id: int
         profile.position = position
 
 
-def _own_profile(session: Session, *, subscriber_id: int, profile_id: int) -> InterestProfile:
-    profile = repository.get_profile(session, profile_id)
+def _own_profile(
+    session: Session, *, subscriber_id: int, profile_id: int, lock: bool = False
+) -> InterestProfile:
+    profile = (
+        repository.lock_profile(session, profile_id) if lock else repository.get_profile(session, profile_id)
+    )
     if profile is None or profile.subscriber_id != subscriber_id:
         raise UnknownProfile("That profile is not one of yours (it may have been deleted).")
     return profile
@@ -243,7 +247,8 @@ def _send_days(frequency: str, days: list[str], weekly_day: str) -> tuple[Freque
 
 def _day(raw: str, field: str) -> int:
     day = raw.strip()
-    if not (day.isascii() and day.isdigit() and int(day) in DAY_NAMES):
+    # One digit: int() refuses a string of more than 4,300 digits with a ValueError of its own.
+    if not (len(day) == 1 and day.isascii() and day.isdigit() and int(day) in DAY_NAMES):
         raise FieldError(field, "Choose a day of the week.")
     return int(day)
 
@@ -345,7 +350,9 @@ def record_vote(session: Session, *, subscriber_id: int, profile_id: int, paper_
     if vote not in (1, -1):
         raise SubscriptionError("A vote is +1 (more like this) or -1 (less like this).")
     _still_subscribed(session, subscriber_id)
-    profile = _own_profile(session, subscriber_id=subscriber_id, profile_id=profile_id)
+    # Its row share-locked: a delete of the profile (the manage page, another tab) waits for this
+    # vote, or has been and is reported as such, never a foreign-key error on the insert below.
+    profile = _own_profile(session, subscriber_id=subscriber_id, profile_id=profile_id, lock=True)
     if paper_repository.get_paper(session, paper_id) is None:
         raise UnknownPaper(f"No paper with id {paper_id!r}.")
     repository.upsert_vote(session, profile_id=profile.id, paper_id=paper_id, vote=vote)

@@ -163,6 +163,18 @@ def get_profile(session: Session, profile_id: int) -> InterestProfile | None:
     return session.get(InterestProfile, profile_id)
 
 
+def lock_profile(session: Session, profile_id: int) -> InterestProfile | None:
+    """The profile read afresh with its row key-share locked until commit (rows may still point at
+    it; nobody may delete it meanwhile); None when it is gone, a delete committed before included."""
+    stmt = (
+        select(InterestProfile)
+        .where(InterestProfile.id == profile_id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(stmt)
+
+
 def add_profile(
     session: Session, *, subscriber_id: int, name: str, phrases: list[str], categories: list[str]
 ) -> InterestProfile:

@@ -27,6 +27,10 @@ PRUNE_BATCH = 5000
 MAX_PROFILES = 10  # interest profiles per reader: each is a section of the one email
 FIRST_PROFILE = "My interests"  # the profile a sign-up's interests become
 SIGN_UP_WINDOW = timedelta(hours=1)  # allow_sign_up counts per clock hour
+# Sign-up emails (a confirm link, or a manage link to a confirmed address) one address is sent per
+# clock hour, from every client together: the per-client limit alone let a page elsewhere, posting
+# the form from each of its visitors' browsers, fill one inbox with confirmation emails.
+SIGN_UP_EMAILS_PER_ADDRESS = 3
 MAX_INTERESTS = 10
 MAX_INTEREST_LENGTH = 120
 # Unicode categories a reader never sees: format characters (Cf: zero-width space, bidi overrides)
@@ -176,8 +180,10 @@ def subscribe(
     interests: str,
     frequency: str,
     defaults: DigestDefaults | None = None,
+    now: datetime | None = None,
 ) -> SubscribeOutcome:
     """Ask the address's owner to confirm these choices; nothing stored changes until they do.
+    At most SIGN_UP_EMAILS_PER_ADDRESS such emails an hour go to one address (then neither token).
 
     A confirmed address keeps its choices and is sent a manage link, where its owner changes them
     (whoever filled in the form may not be that owner). Any other address gets a confirm link
@@ -194,6 +200,10 @@ def subscribe(
     outcome = SubscribeOutcome(
         subscriber=subscriber, confirm_token=None, manage_token=None, interests=phrases, frequency=cadence
     )
+    if not _may_email(session, address, now=now or datetime.now(UTC)):
+        # Nothing is sent and nothing changes; the page says the same as ever ("check your inbox"):
+        # the emails of the last hour still work.
+        return outcome
     outcome.manage_token = new_manage_token(session, subscriber)
     if subscriber.status != SubscriberStatus.CONFIRMED:
         outcome.confirm_token = new_token(
@@ -310,6 +320,14 @@ def awaits_confirmation(session: Session, *, subscriber: Subscriber, now: dateti
         purpose=TokenPurpose.CONFIRM,
         created_after=now - CONFIRM_TOKEN_TTL,
     )
+
+
+def _may_email(session: Session, address: str, *, now: datetime) -> bool:
+    """Count one sign-up email to `address` in this clock hour; False once over the limit. The
+    count's key is a hash of the address: the table of counts names nobody."""
+    window_start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    key = "email:" + hashlib.blake2b(address.encode("utf-8"), digest_size=16).hexdigest()
+    return repository.count_request(session, key=key, window_start=window_start) <= SIGN_UP_EMAILS_PER_ADDRESS
 
 
 def allow_sign_up(session: Session, *, client: str, limit: int, now: datetime) -> SignUpAllowance:

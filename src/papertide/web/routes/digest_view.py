@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
@@ -11,6 +13,9 @@ from papertide.web.deps import SessionDep, SettingsDep
 
 router = APIRouter()
 NOT_FOUND = "This digest link is not valid. Open the digest from your inbox instead."
+OLD_SUBSCRIPTION = (
+    "This link came with a digest of an earlier subscription of this address, so it shows nothing now."
+)
 # The email's HTML styles itself with style attributes and may carry a <style> element: both are
 # allowed here, and nothing else is: no script of any kind, no plugins, no framing, no forms
 # posting elsewhere. The rest of the site's headers (nosniff, ...) come from web/headers.py.
@@ -28,16 +33,22 @@ def view_in_browser(session: SessionDep, settings: SettingsDep, signed: str) -> 
         raise HTTPException(
             status_code=410, detail=f"This digest link has expired (they work for {days} days)."
         )
-    delivery_id = verified.payload.get("d")
-    if verified.state != LinkState.VALID or type(delivery_id) is not int:
+    # "r": whose subscription it went to; a link sent before view links named their reader has
+    # none, and is shown as before for the 90 days it lives.
+    delivery_id, key = verified.payload.get("d"), verified.payload.get("r")
+    if verified.state != LinkState.VALID or type(delivery_id) is not int or not isinstance(key, str | None):
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    html = digest_service.view_html(session, delivery_id=delivery_id, settings=settings)
-    if html is None:
+    viewed = digest_service.view_html(session, delivery_id=delivery_id, settings=settings)
+    if viewed is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
+    if key is not None and not hmac.compare_digest(key.encode(), viewed.reader_key.encode()):
+        # Sent to an earlier subscription of the address (or, after a restore from a backup, the id
+        # is another reader's digest now): as the digest's vote links answer (routes/votes.py).
+        raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
     headers = {
         "content-security-policy": EMAIL_POLICY,
         # A copy of someone's mail: not for search engines or shared caches.
         "x-robots-tag": "noindex",
         "cache-control": "private, no-store",
     }
-    return HTMLResponse(html, headers=headers)
+    return HTMLResponse(viewed.html, headers=headers)
