@@ -116,3 +116,22 @@ def test_a_digest_sender_count_out_of_range_is_refused_at_startup_naming_the_set
     monkeypatch.setenv("PAPERTIDE_DIGEST_SENDERS", value)
     with pytest.raises(ValidationError, match="digest_senders"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "kept"),
+    [
+        ("papertide <digest@example.org>", "papertide <digest@example.org>"),
+        ("Zoë <digest@example.org>", "Zoë <digest@example.org>"),  # a name beyond ASCII is fine
+        ("papertide <digest@papiers.café.example>", "papertide <digest@papiers.xn--caf-dma.example>"),
+        ("digest@bücher.de", "digest@xn--bcher-kva.de"),
+    ],
+)
+def test_a_mail_from_domain_beyond_ascii_is_kept_in_its_ascii_form(mail_from: str, kept: str) -> None:
+    """So the envelope, the From header and each Message-ID are ASCII, which every server takes."""
+    assert Settings(mail_from=mail_from).mail_from == kept
+
+
+def test_a_mail_from_whose_name_before_the_at_is_beyond_ascii_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match=r"PAPERTIDE_MAIL_FROM=.*before the @ must be ASCII"):
+        Settings(mail_from="papertide <josé@example.org>")

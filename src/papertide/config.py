@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import os
 import secrets
+from email.utils import parseaddr
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -163,6 +164,24 @@ class Settings(BaseSettings):
         if problem := site_url.problem(value):
             raise ValueError(f"PAPERTIDE_BASE_URL={value!r} {problem}")
         return value.rstrip("/")
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        """A domain beyond ASCII (digest@papiers.café.example) in its ASCII form (IDNA: xn--), so the
+        envelope, the From header and every Message-ID stay ASCII and any mail server takes them; a
+        name before the @ beyond ASCII would need SMTPUTF8 on every message, so it is refused here."""
+        address = parseaddr(value)[1]
+        local, at, domain = address.rpartition("@")
+        if not at or (local.isascii() and domain.isascii()):
+            return value
+        if not local.isascii():
+            raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: the part before the @ must be ASCII")
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name") from None
+        return value.replace(f"@{domain}", f"@{ascii_domain}", 1)
 
     @property
     def outbox_dir(self) -> Path:

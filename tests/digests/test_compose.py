@@ -160,3 +160,11 @@ def test_a_digest_message_id_is_derived_from_its_delivery(sender: str, expected:
         for _ in range(2)
     ]
     assert made == [expected, expected]
+
+
+def test_a_message_id_on_a_site_at_an_ipv6_address_is_a_domain_literal() -> None:
+    """RFC 5322 §3.6.4: after the @ a dot-atom or a [literal]; "::1" is neither."""
+    made = digest_message_id(
+        delivery_id=42, digest_date=date(2026, 11, 26), sender="papertide", base_url="http://[::1]:8000"
+    )
+    assert made == "<digest-42-20261126@[::1]>"

@@ -239,6 +239,26 @@ def test_addresses_a_server_without_smtputf8_cannot_take_fail_alone_and_the_run_
     assert session.scalars(select(MailSuppression)).all() == [], "the address itself may be fine"
 
 
+def test_an_address_beyond_ascii_is_written_as_itself_in_the_to_header(
+    database: str, session: Session
+) -> None:
+    """With SMTPUTF8 the digest reaches josé@example.org, and its To header carries the address in
+    UTF-8 (RFC 6532), never an encoded word inside it (RFC 2047 §5 forbids it; mail clients show
+    "=?utf-8?q?jos=C3=A9?=@example.org"). The From, an ASCII address, keeps its encoded name."""
+    digest_ready(["josé@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:  # aiosmtpd offers SMTPUTF8
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+
+    assert result.sent == 1
+    head = inbox.raw[0].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    to_line = next(line for line in head.splitlines() if line.lower().startswith(b"to:"))
+    assert to_line.strip() == "To: josé@example.org".encode()
+    assert str(inbox.messages[0]["To"]) == "josé@example.org"
+
+
 def test_two_senders_at_once_send_each_digest_once(database: str, session: Session) -> None:
     emails = [f"r{i}@example.org" for i in range(6)]
     digest_ready(emails)

@@ -377,16 +377,50 @@ def test_the_profile_feed_is_404_for_a_forged_token_a_deleted_profile_and_after_
     token = path.removeprefix("/feeds/profiles/").removesuffix(".atom")
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert client.get(f"/feeds/profiles/{forged}.atom").status_code == 404
-    other_key = URLSafeSerializer("another-secret", salt="papertide-feed-profile").dumps(profile_id)
-    assert client.get(f"/feeds/profiles/{other_key}.atom").status_code == 404
-    assert (
-        client.get(f"/feeds/profiles/{feeds.profile_token(get_settings(), profile_id + 1)}.atom").status_code
-        == 404
+    key = feeds.feed_key_from(get_settings(), token)
+    assert key is not None
+    assert key.reader_key is not None
+    other_key = URLSafeSerializer("another-secret", salt="papertide-feed-profile").dumps(
+        {"p": profile_id, "r": key.reader_key}
     )
+    assert client.get(f"/feeds/profiles/{other_key}.atom").status_code == 404
+    next_profile = feeds.profile_token(get_settings(), profile_id + 1, reader_key=key.reader_key)
+    assert client.get(f"/feeds/profiles/{next_profile}.atom").status_code == 404
 
     csrf = csrf_from(client.get(page).text)
     assert client.post(f"{page}/unsubscribe", data={"csrf": csrf}).status_code == 200
     assert client.get(path).status_code == 404
+
+
+def test_a_profile_feed_stays_ended_when_the_address_subscribes_again(
+    client: TestClient, session: Session, inbox: Inbox
+) -> None:
+    """Profiles outlive an unsubscribe (a return brings them back), but the feed URL of the old
+    subscription does not: whoever held it is not vouched for by the new confirmation."""
+    page, profile_id = reader_with_profile(session, categories=["cs.CV"])
+    path = profile_feed_path(client.get(page))
+    before_urls_named_their_reader = f"/feeds/profiles/{legacy_token(profile_id)}.atom"
+    assert client.get(before_urls_named_their_reader).status_code == 200, "from the only subscription"
+    client.post(f"{page}/unsubscribe", data={"csrf": csrf_from(client.get(page).text)})
+
+    confirmed = subscribe_and_confirm_again(client, inbox, "reader@example.org")
+
+    assert client.get(path).status_code == 404
+    assert client.get(before_urls_named_their_reader).status_code == 404
+    assert client.get(profile_feed_path(confirmed)).status_code == 200, "the new subscription's URL"
+
+
+def legacy_token(profile_id: int) -> str:
+    """A feed token as papertide signed them before they named the subscription: the id alone."""
+    return URLSafeSerializer(get_settings().resolved_secret_key(), salt="papertide-feed-profile").dumps(
+        profile_id
+    )
+
+
+def subscribe_and_confirm_again(client: TestClient, inbox: Inbox, email: str) -> Response:
+    client.post("/subscribe", data={"email": email, "csrf": csrf_from(client.get("/subscribe").text)})
+    token = link_token(inbox.messages[-1], "confirm")
+    return client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
 
 
 def test_a_deleted_profiles_feed_is_404(client: TestClient, session: Session) -> None:

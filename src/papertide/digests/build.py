@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,10 +130,7 @@ def view_url(settings: Settings, *, subscriber: Subscriber, delivery_id: int) ->
     as the vote links do: _VoteLinks), so it shows nobody else's digest once the id names another
     reader's (a database restored from a backup), nor an earlier subscription's digest to whoever
     holds that old email (routes/digest_view.py answers 410)."""
-    payload = {
-        "d": delivery_id,
-        "r": preferences.reader_key(subscriber.id, preferences.subscription_stamp(subscriber)),
-    }
+    payload = {"d": delivery_id, "r": preferences.reader_key_of(subscriber)}
     signed = signing.sign(settings.resolved_secret_key(), signing.LinkPurpose.VIEW, payload)
     return f"{settings.base_url}/digest/{signed}"
 
@@ -147,12 +145,20 @@ class ProfileFeed:
     papers: list[tuple[Paper, str]]  # (paper, the digest's reason line)
 
 
-def profile_feed_version(session: Session, *, profile_id: int) -> str | None:
+def profile_feed_version(session: Session, *, profile_id: int, reader_key: str | None) -> str | None:
     """What a profile's feed depends on besides the scores (its phrases, categories, votes, its
-    reader's choices), as a short string; None when the feed does not exist (profile_feed's rule)."""
+    reader's choices), as a short string; None when the feed does not exist (profile_feed's rule),
+    or its URL was made in another subscription than the reader's present one (`reader_key`, as
+    the URL signs it; None for a URL from before URLs named it: good while the reader has never
+    unsubscribed, as then it can only be from this subscription)."""
     profile = subscriber_repository.get_profile(session, profile_id)
     subscriber = subscriber_repository.get(session, profile.subscriber_id) if profile else None
     if profile is None or subscriber is None or subscriber.status != SubscriberStatus.CONFIRMED:
+        return None
+    if reader_key is None:
+        if subscriber.unsubscribed_at is not None:
+            return None
+    elif not hmac.compare_digest(reader_key.encode(), preferences.reader_key_of(subscriber).encode()):
         return None
     state = (
         profile.name,

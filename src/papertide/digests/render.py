@@ -105,12 +105,22 @@ def header_bytes(name: str, value: str) -> bytes:
         and plain.fullmatch(value)
     ):
         return f"{name}: {value}\n".encode("ascii")
+    if name.lower() in _ADDRESS_HEADERS and not mail_address(value).isascii():
+        # An address beyond ASCII (josé@example.org) goes as itself, in UTF-8 (RFC 6532): an encoded
+        # word may not stand inside an address (RFC 2047 §5). Such mail only goes with SMTPUTF8
+        # (mailer.py), which is what allows UTF-8 in headers.
+        return _policy_header(name, value, utf8=True)
     return _policy_header(name, value)
 
 
 @lru_cache(maxsize=64)  # From is the same on every digest of a run
-def _policy_header(name: str, value: str) -> bytes:
-    return MAIL_POLICY.fold_binary(name, MAIL_POLICY.header_store_parse(name, value)[1])
+def _policy_header(name: str, value: str, *, utf8: bool = False) -> bytes:
+    policy = _UTF8_POLICY if utf8 else MAIL_POLICY
+    return policy.fold_binary(name, policy.header_store_parse(name, value)[1])
+
+
+_UTF8_POLICY = MAIL_POLICY.clone(utf8=True)
+_ADDRESS_HEADERS = frozenset({"to", "from"})
 
 
 def _text_part(subtype: str, content: str, *, pack: bool = False) -> bytes:
@@ -339,6 +349,8 @@ def digest_message_id(*, delivery_id: int, digest_date: date, sender: str, base_
     """Derived from the delivery, never random: a resend of the same delivery carries the same id,
     so a receiving server that already has it can drop the copy (RFC 5322 §3.6.4)."""
     domain = mail_domain(sender, fallback=urlparse(base_url).hostname or "localhost")
+    if ":" in domain:  # an IPv6 site address (http://[::1]:8000/): a domain literal, RFC 5322 §3.6.4
+        domain = f"[{domain}]"
     return f"<digest-{delivery_id}-{digest_date:%Y%m%d}@{domain}>"
 
 

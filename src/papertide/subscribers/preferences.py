@@ -317,6 +317,11 @@ def reader_key(subscriber_id: int, subscribed: int) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 
+def reader_key_of(subscriber: Subscriber) -> str:
+    """reader_key of the subscriber's present subscription."""
+    return reader_key(subscriber.id, subscription_stamp(subscriber))
+
+
 def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> int | None:
     """The subscriber a reader cookie names, if it was written for their present subscription; None
     after an unsubscribe, and still None after they subscribe again (the cookie is the old one's)."""

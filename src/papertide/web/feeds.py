@@ -167,23 +167,39 @@ def search_feed_path(query: SearchQuery) -> str:
 # A profile's feed is private: its URL carries a token only this site can sign (SECRET_KEY, a
 # salt of its own). It never expires, as a feed reader keeps one URL for years, and it needs no
 # stored row: deleting the profile or unsubscribing is what ends it (routes/feeds.py answers 404).
+# It signs whose subscription it was made in (preferences.reader_key, as a digest's links do), so
+# an unsubscribe ends it for good: it does not come back when the address subscribes again.
 def _profile_serializer(settings: Settings) -> URLSafeSerializer:
     return URLSafeSerializer(settings.resolved_secret_key(), salt=_PROFILE_SALT)
 
 
-def profile_token(settings: Settings, profile_id: int) -> str:
-    return _profile_serializer(settings).dumps(profile_id)
+@dataclass(frozen=True)
+class FeedKey:
+    """What a profile feed's token says: the profile, and the subscription it was made in (None for
+    a token from before feeds named it, which signed the profile's id alone)."""
+
+    profile_id: int
+    reader_key: str | None
 
 
-def profile_id_from(settings: Settings, token: str) -> int | None:
-    """The profile a feed token was signed for; None when this site did not sign it."""
+def profile_token(settings: Settings, profile_id: int, *, reader_key: str) -> str:
+    return _profile_serializer(settings).dumps({"p": profile_id, "r": reader_key})
+
+
+def feed_key_from(settings: Settings, token: str) -> FeedKey | None:
+    """What a feed token was signed for; None when this site did not sign it."""
     try:
         payload = _profile_serializer(settings).loads(token)
     except BadSignature:
         return None
-    return payload if type(payload) is int else None
+    if type(payload) is int:
+        return FeedKey(payload, None)
+    if isinstance(payload, dict) and type(payload.get("p")) is int and isinstance(payload.get("r"), str):
+        return FeedKey(payload["p"], payload["r"])
+    return None
 
 
-def profile_feed_url(settings: Settings, profile_id: int) -> str:
+def profile_feed_url(settings: Settings, profile_id: int, *, reader_key: str) -> str:
     """The absolute URL to paste into a feed reader."""
-    return f"{settings.base_url}/feeds/profiles/{profile_token(settings, profile_id)}.atom"
+    token = profile_token(settings, profile_id, reader_key=reader_key)
+    return f"{settings.base_url}/feeds/profiles/{token}.atom"

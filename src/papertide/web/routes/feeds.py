@@ -127,10 +127,15 @@ def profile_feed(
 ) -> Response:
     """A reader's interest profile: what its section of the digest would hold now. A read-write
     session: composing it may store the profile's retrained model, as a digest run would."""
-    profile_id = feeds.profile_id_from(settings, token)
-    version = digest_build.profile_feed_version(session, profile_id=profile_id) if profile_id else None
-    if profile_id is None or version is None:
+    key = feeds.feed_key_from(settings, token)
+    version = (
+        digest_build.profile_feed_version(session, profile_id=key.profile_id, reader_key=key.reader_key)
+        if key is not None
+        else None
+    )
+    if key is None or version is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
+    profile_id = key.profile_id
 
     def render() -> Response:
         found = digest_build.profile_feed(session, profile_id=profile_id, encoder=encoder)
