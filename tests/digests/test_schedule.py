@@ -535,3 +535,25 @@ def test_a_backfill_of_an_old_date_by_hand_leaves_todays_digest_due(tx_session: 
 
     assert dates_of(tx_session, sid)[-1] == date(2026, 11, 25)
     assert seen[date(2026, 11, 25)] >= datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def test_a_send_hour_that_fell_in_a_pause_is_not_made_up_by_a_resume_the_same_day(
+    tx_session: Session,
+) -> None:
+    """Paused at 07:00, the 08:00 pass skips the reader; resumed at 12:00, the 12:15 pass must not
+    send the 24th's digest after all (a pause drops what falls in it). The next day's goes."""
+    sid = reader(
+        tx_session, "away@example.org", zone="UTC", hour=8, confirmed_at=datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    subscriber = tx_session.get_one(Subscriber, sid)
+    preferences.pause(subscriber=subscriber, now=datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    tx_session.flush()
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    preferences.resume(subscriber=subscriber, now=datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    tx_session.flush()
+
+    ticking(
+        tx_session, sid, datetime(2026, 11, 24, 12, 15, tzinfo=UTC), datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    )
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 25)]

@@ -27,6 +27,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.digests import mailer as mailer_module
 from papertide.digests import repository
 from papertide.digests import service as digest_service
 from papertide.digests.mailer import SmtpMailer
@@ -571,6 +572,26 @@ class Slow(Inbox):
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         await asyncio.sleep(self.delay)
         return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_server_slow_to_answer_the_end_of_a_message_gets_it_once(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server has the whole message and answers its final dot after the client's reply timeout
+    (a busy relay scanning it): RFC 5321 gives that reply 10 minutes. Giving up at the timeout made
+    it `deferred`, and its retry a second copy in the reader's inbox."""
+    monkeypatch.setattr(mailer_module, "END_OF_DATA_TIMEOUT", 30.0)
+    digest_ready(["a@example.org"])
+    inbox = Slow(1.5)
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=0.5), encoder=None
+        )
+        jobs.retry_digests(mailer=smtp_mailer(port), now=datetime.now(UTC) + timedelta(hours=3))
+
+    assert (result.sent, result.deferred) == (1, 0)
+    assert len(inbox.messages) == 1
+    assert [row.status for row in ledger(session)] == [DeliveryStatus.SENT]
 
 
 def test_a_retry_pass_leaves_a_paused_readers_digest_that_a_live_sender_is_handing_over(

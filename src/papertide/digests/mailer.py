@@ -246,13 +246,25 @@ class _Smtp(smtplib.SMTP):
     def getreply(self) -> tuple[int, bytes]:
         return _within_deadline(self, super().getreply)
 
+    def end_of_data_reply(self) -> tuple[int, bytes]:
+        """The reply to a message's final dot, waited for END_OF_DATA_TIMEOUT (at least the timeout)."""
+        return _within_deadline(self, super().getreply, timeout=max(self.timeout, END_OF_DATA_TIMEOUT))
+
 
 class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
     """The same over implicit TLS."""
 
 
-def _within_deadline(client: smtplib.SMTP, read: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
-    """Read one reply (all its lines) by `client.timeout` from now, or fail as a timeout.
+# RFC 5321 §4.5.3.2.6: a client waits 10 minutes for the reply to the final dot. The server has the
+# whole message by then (a busy relay scans it first): giving up sooner is the one way, besides a
+# sender killed mid hand-off, that a message the server took is sent twice.
+END_OF_DATA_TIMEOUT = 600.0
+
+
+def _within_deadline(
+    client: smtplib.SMTP, read: Callable[[], tuple[int, bytes]], *, timeout: float | None = None
+) -> tuple[int, bytes]:
+    """Read one reply (all its lines) by `timeout` (`client.timeout`) from now, or fail as a timeout.
 
     A socket timeout bounds each read, not a reply: a tarpit that trickles a byte a second, or a
     multi-line greeting that never ends ("220-please wait"), never lets a read time out and held
@@ -261,7 +273,8 @@ def _within_deadline(client: smtplib.SMTP, read: Callable[[], tuple[int, bytes]]
         client.file = io.BufferedReader(_ReplyReader(client))  # smtplib's makefile('rb'), bounded
     reader = client.file.raw if isinstance(client.file, io.BufferedReader) else None
     if isinstance(reader, _ReplyReader):
-        reader.due = time.monotonic() + client.timeout
+        reader.limit = client.timeout if timeout is None else timeout
+        reader.due = time.monotonic() + reader.limit
     try:
         return read()
     finally:
@@ -276,6 +289,7 @@ class _ReplyReader(io.RawIOBase):
         super().__init__()
         self.client = client
         self.due = math.inf
+        self.limit = math.inf
 
     def readable(self) -> bool:
         return True
@@ -286,7 +300,7 @@ class _ReplyReader(io.RawIOBase):
             raise OSError("the connection is closed")
         left = self.due - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"timed out: no complete reply within {self.client.timeout:g} s")
+            raise TimeoutError(f"timed out: no complete reply within {self.limit:g} s")
         sock.settimeout(left)
         return sock.recv_into(buffer)
 
@@ -427,7 +441,7 @@ def _data(client: smtplib.SMTP, wire: bytes) -> tuple[int, bytes]:
     if not stuffed.endswith(b"\r\n"):
         stuffed += b"\r\n"
     client.send(stuffed + b".\r\n")
-    return client.getreply()
+    return client.end_of_data_reply() if isinstance(client, _Smtp) else client.getreply()
 
 
 def _quit_quietly(client: smtplib.SMTP) -> None:

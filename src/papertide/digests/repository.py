@@ -144,14 +144,15 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
         .where(
             *_may_receive(),
             clock.c.isodow == func.any(Subscriber.send_days),
-            # A missed date is caught up only for a reader who was subscribed when it was due, and
-            # not paused then (a pause drops what falls in it; resuming does not bring it back).
+            # A missed date is caught up only for a reader who was subscribed when it was due.
             or_(
                 ~clock.c.catch_up,
                 Subscriber.confirmed_at.is_(None),
                 Subscriber.confirmed_at <= clock.c.due_at,
             ),
-            or_(~clock.c.catch_up, Subscriber.resumed_at.is_(None), Subscriber.resumed_at <= clock.c.due_at),
+            # Nor, today's or a missed date's, for one paused then: a pause drops what falls in it,
+            # and resuming (later the same day, too) does not bring it back.
+            or_(Subscriber.resumed_at.is_(None), Subscriber.resumed_at <= clock.c.due_at),
             ~exists().where(
                 DigestDelivery.subscriber_id == Subscriber.id,
                 DigestDelivery.created_at >= clock.c.taken_since,
