@@ -31,6 +31,7 @@ from papertide.digests.readers import Reader, load_readers
 from papertide.digests.render import digest_message_id, mail_address
 from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
 from papertide.subscribers import preferences
+from papertide.subscribers import repository as subscriber_repository
 
 log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(minutes=5)  # then 10, 20, 40 ... minutes
@@ -578,7 +579,7 @@ def view_html(session: Session, *, delivery_id: int, settings: Settings) -> View
     delivery = repository.get_delivery(session, delivery_id)
     if html is None or delivery is None:
         return None
-    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    subscriber = subscriber_repository.get(session, delivery.subscriber_id)
     confirmed_at = subscriber.confirmed_at if subscriber is not None else None
     return ViewedDigest(
         html=html,
