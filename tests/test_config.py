@@ -125,6 +125,13 @@ def test_a_digest_sender_count_out_of_range_is_refused_at_startup_naming_the_set
         ("Zoë <digest@example.org>", "Zoë <digest@example.org>"),  # a name beyond ASCII is fine
         ("papertide <digest@papiers.café.example>", "papertide <digest@papiers.xn--caf-dma.example>"),
         ("digest@bücher.de", "digest@xn--bcher-kva.de"),
+        ("digest@faß.de", "digest@xn--fa-hia.de"),  # IDNA 2008: not fass.de, another domain
+        # A name holding the domain's text is not rewritten (it keeps its words, encoded as a header
+        # writes them); only the address is.
+        (
+            '"Papiers @café.example" <digest@café.example>',
+            "=?utf-8?q?Papiers_=40caf=C3=A9=2Eexample?= <digest@xn--caf-dma.example>",
+        ),
     ],
 )
 def test_a_mail_from_domain_beyond_ascii_is_kept_in_its_ascii_form(mail_from: str, kept: str) -> None:

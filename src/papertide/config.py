@@ -6,10 +6,11 @@ import contextlib
 import ipaddress
 import os
 import secrets
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import idna
 import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -171,17 +172,20 @@ class Settings(BaseSettings):
         """A domain beyond ASCII (digest@papiers.café.example) in its ASCII form (IDNA: xn--), so the
         envelope, the From header and every Message-ID stay ASCII and any mail server takes them; a
         name before the @ beyond ASCII would need SMTPUTF8 on every message, so it is refused here."""
-        address = parseaddr(value)[1]
+        name, address = parseaddr(value)
         local, at, domain = address.rpartition("@")
         if not at or (local.isascii() and domain.isascii()):
             return value
         if not local.isascii():
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: the part before the @ must be ASCII")
         try:
-            ascii_domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
+            # IDNA 2008 with UTS 46, as browsers and registries read names: Python's own "idna"
+            # codec is IDNA 2003, which turns faß.de into fass.de, another domain.
+            ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name") from None
-        return value.replace(f"@{domain}", f"@{ascii_domain}", 1)
+        # Written again from its parts: the name may hold the same text as the domain.
+        return formataddr((name, f"{local}@{ascii_domain}")) if name else f"{local}@{ascii_domain}"
 
     @property
     def outbox_dir(self) -> Path:

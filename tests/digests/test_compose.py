@@ -168,3 +168,10 @@ def test_a_message_id_on_a_site_at_an_ipv6_address_is_a_domain_literal() -> None
         delivery_id=42, digest_date=date(2026, 11, 26), sender="papertide", base_url="http://[::1]:8000"
     )
     assert made == "<digest-42-20261126@[::1]>"
+    literal = digest_message_id(
+        delivery_id=42,
+        digest_date=date(2026, 11, 26),
+        sender="digest@[IPv6:2001:db8::1]",
+        base_url="https://pt.example",
+    )
+    assert literal == "<digest-42-20261126@[IPv6:2001:db8::1]>"

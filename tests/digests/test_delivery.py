@@ -208,6 +208,25 @@ def test_a_5xx_for_a_recipient_suppresses_the_address_and_shows_it_masked_on_sta
     assert "gone@example.org" not in page
 
 
+def test_a_relay_refusing_everyone_without_an_enhanced_code_fails_and_suppresses_nobody(
+    database: str, session: Session
+) -> None:
+    """Exim's default refusal of a relay it does not serve, word for word: `550 relay not
+    permitted`. Every recipient alike: nobody suppressed, no digest failed for good; all wait for a
+    retry inside the window (the operator fixes SMTP_URL meanwhile)."""
+    readers = [f"r{i}@example.org" for i in range(4)]
+    digest_ready(readers)
+    inbox = Replying(rcpt=dict.fromkeys(readers, "550 relay not permitted"))
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+
+    assert (result.sent, result.failed, result.deferred) == (0, 0, 4)
+    assert {row.status for row in ledger(session).values()} == {DeliveryStatus.DEFERRED}
+    assert session.scalars(select(MailSuppression)).all() == []
+
+
 def test_addresses_a_server_without_smtputf8_cannot_take_fail_alone_and_the_run_goes_on(
     database: str, session: Session
 ) -> None:

@@ -61,17 +61,17 @@ from tests.helpers import Inbox, free_port, smtp_server
             MailFailure.SERVER,
             None,
         ),
-        # Only a bad address is suppressed, as its enhanced code says (5.1.x, 5.2.1). A plain 550 is
-        # also a relay's refusal of everyone (Exim's default words): this digest fails, nobody is
-        # suppressed.
+        # Only a bad address is suppressed, as its enhanced code says (5.1.x, 5.2.1). A 5xx with no
+        # enhanced code is also a relay's refusal of everyone (Exim's default words): retried
+        # within the window (then failed), nobody suppressed, not the whole list failed at once.
         (
             smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"User unknown")}),
-            MailFailure.PERMANENT,
+            MailFailure.TEMPORARY,
             None,
         ),
         (
             smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"relay not permitted")}),
-            MailFailure.PERMANENT,
+            MailFailure.TEMPORARY,
             None,
         ),
         (
@@ -114,7 +114,7 @@ from tests.helpers import Inbox, free_port, smtp_server
             MailFailure.PERMANENT,
             None,
         ),
-        (smtplib.SMTPRecipientsRefused({"a@example.org": (554, b"refused")}), MailFailure.PERMANENT, None),
+        (smtplib.SMTPRecipientsRefused({"a@example.org": (554, b"refused")}), MailFailure.TEMPORARY, None),
         (smtplib.SMTPResponseException(421, b"4.3.2 closing channel"), MailFailure.SERVER, None),
         (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), MailFailure.SERVER, None),
         (

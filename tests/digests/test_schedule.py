@@ -557,3 +557,20 @@ def test_a_send_hour_that_fell_in_a_pause_is_not_made_up_by_a_resume_the_same_da
     )
 
     assert dates_of(tx_session, sid) == [date(2026, 11, 25)]
+
+
+def test_a_catch_up_in_the_small_hours_then_a_move_a_day_east_still_stands_in(tx_session: Session) -> None:
+    """The 23rd's 08:00 in Honolulu went unseen; it is made up at 01:00 on the 24th there (dated the
+    23rd). The reader then moves to Kiritimati (UTC+14, 01:00 on the 25th there): that digest is
+    their 25th's, dated two days before it, and no second one comes seven hours later."""
+    start = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    sid = reader(tx_session, "east@example.org", zone="Pacific/Honolulu", hour=8, confirmed_at=start)
+    ticking(tx_session, sid, start, datetime(2026, 11, 23, 18, 0, tzinfo=UTC))
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
+    [made_up] = [at for at in created(tx_session, sid) if at == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)]
+    move(tx_session, sid, zone="Pacific/Kiritimati")
+
+    ticking(tx_session, sid, made_up + timedelta(minutes=15), datetime(2026, 11, 28, tzinfo=UTC))
+
+    after = [at for at in created(tx_session, sid) if at >= made_up]
+    assert all(b - a >= timedelta(hours=20) for a, b in itertools.pairwise(after)), after

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from papertide.digests import build
 from papertide.models import DeliveryStatus, DigestDelivery, DigestItem, Subscriber
 from papertide.signing import LinkPurpose, sign
 from papertide.subscribers import preferences
+from papertide.subscribers import repository as subscriber_repository
 from papertide.web.app import create_app
 from tests.factories import make_paper
 from tests.web.test_votes import reader, stale, votes
@@ -283,4 +285,30 @@ def test_an_expired_digest_link_is_410_and_says_so(
     for response in (client.get(expired), client.post(expired)):
         assert response.status_code == 410
         assert "This vote link has expired" in response.text
+    assert votes(session) == []
+
+
+def test_a_vote_whose_profile_is_deleted_in_another_tab_meanwhile_is_410_not_500(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vote's request has read the item and its profile; the manage page deletes the profile
+    before the vote is stored."""
+    subscriber, [speech, _] = reader(session, "r@example.org", "speech", "vision")
+    more = link(sent_digest(session, subscriber, speech), 1, "more")
+    record_vote = preferences.record_vote
+
+    def deleted_in_another_tab_first(s: Session, **kwargs: Any) -> None:
+        with db.session_factory()() as manage:
+            owner = subscriber_repository.lock(manage, subscriber)
+            assert owner is not None
+            preferences.delete_profile(manage, subscriber=owner, profile_id=speech)
+            manage.commit()
+        record_vote(s, **kwargs)
+
+    monkeypatch.setattr(preferences, "record_vote", deleted_in_another_tab_first)
+    with TestClient(create_app(encoder_provider=lambda: None), raise_server_exceptions=False) as client:
+        answer = client.post(more)
+
+    assert answer.status_code == 410
+    assert "has been deleted" in answer.text
     assert votes(session) == []

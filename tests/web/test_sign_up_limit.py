@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from papertide.config import Settings, get_settings
-from papertide.digests.mailer import OutboxMailer
+from papertide.digests.mailer import OutboxMailer, SmtpMailer
 from papertide.models import RequestLimit
 from papertide.subscribers import service
 from papertide.web.app import create_app
 from papertide.web.deps import client_address
-from tests.helpers import T0, csrf_from
+from tests.helpers import T0, csrf_from, free_port
 
 
 @pytest.fixture
@@ -141,3 +141,36 @@ def test_one_address_gets_a_few_sign_up_emails_an_hour_however_many_clients_ask(
     assert sent_to.count("someone-else@example.org") == 1
     assert {page.status_code for page in pages} == {200}
     assert len({page.text for page in pages}) == 1, "the same words whether an email went or not"
+
+
+def _sign_up_as(app: FastAPI, n: int, email: str) -> int:
+    visitor = TestClient(app, client=(f"198.51.100.{n + 1}", 50000))
+    csrf = csrf_from(visitor.get("/subscribe").text)
+    return visitor.post("/subscribe", data={"email": email, "csrf": csrf}).status_code
+
+
+def _sent_to(outbox: Path) -> list[str]:
+    return [p.read_text().split("To: ", 1)[1].split("\n", 1)[0] for p in outbox.iterdir()]
+
+
+def test_the_subaddresses_of_one_inbox_share_its_sign_up_emails(database: str, tmp_path: Path) -> None:
+    """victim+1@, victim+2@, ... all land in victim@'s inbox."""
+    outbox = tmp_path / "outbox"
+    app = web_process(outbox)
+    for n in range(service.SIGN_UP_EMAILS_PER_ADDRESS + 3):
+        assert _sign_up_as(app, n, f"Victim+{n}@example.org") == 200
+
+    assert len(_sent_to(outbox)) == service.SIGN_UP_EMAILS_PER_ADDRESS
+
+
+def test_a_sign_up_email_the_mail_server_did_not_take_does_not_count(database: str, tmp_path: Path) -> None:
+    """Three tries while the mail server is down (503 each): the fourth, once it is back, is sent."""
+    down = create_app(encoder_provider=lambda: None, mailer=SmtpMailer(f"smtp://127.0.0.1:{free_port()}"))
+    tries = [_sign_up_as(down, n, "reader@example.org") for n in range(service.SIGN_UP_EMAILS_PER_ADDRESS)]
+    outbox = tmp_path / "outbox"
+
+    back = _sign_up_as(web_process(outbox), 9, "reader@example.org")
+
+    assert tries == [503] * service.SIGN_UP_EMAILS_PER_ADDRESS
+    assert back == 200
+    assert _sent_to(outbox) == ["reader@example.org"]

@@ -104,12 +104,16 @@ def _reading(error: smtplib.SMTPException | OSError) -> tuple[MailFailure, int |
         # 421 is "closing channel" wherever it comes: the server, not this recipient.
         if code == 421 or _about_us(code, reply):
             return MailFailure.SERVER, code, reply
-        if 500 <= code < 600:
+        if 500 <= code < 600 and _enhanced(reply) is not None:
             return (
                 (MailFailure.RECIPIENT if _bad_address(reply) else MailFailure.PERMANENT),
                 code,
                 reply,
             )
+        # A 4xx; or a 5xx that does not say whose fault it is (no enhanced code): "550 relay not
+        # permitted", Exim's default, refuses every recipient of a misconfigured relay alike, and
+        # failing on it would lose the whole list's digest for the day. Retried within the window,
+        # then failed; never suppressed.
         return MailFailure.TEMPORARY, code, reply
     if isinstance(error, smtplib.SMTPResponseException):
         code, reply = error.smtp_code, _reply(error.smtp_code, error.smtp_error)
@@ -158,8 +162,7 @@ def _about_us(code: int, reply: str) -> bool:
 def _bad_address(reply: str) -> bool:
     """The address itself does not take mail, as its enhanced code says (5.1.x, mailbox disabled
     5.2.1). A plain 550 without one is not enough to suppress an address for good: it is also what
-    a relay says to every recipient ("550 relay not permitted", Exim's default), so it fails this
-    digest alone."""
+    a relay says to every recipient ("550 relay not permitted", Exim's default)."""
     status = _enhanced(reply)
     return status is not None and (status[0] == 1 or status == (2, 1))
 

@@ -349,7 +349,9 @@ def digest_message_id(*, delivery_id: int, digest_date: date, sender: str, base_
     """Derived from the delivery, never random: a resend of the same delivery carries the same id,
     so a receiving server that already has it can drop the copy (RFC 5322 §3.6.4)."""
     domain = mail_domain(sender, fallback=urlparse(base_url).hostname or "localhost")
-    if ":" in domain:  # an IPv6 site address (http://[::1]:8000/): a domain literal, RFC 5322 §3.6.4
+    if ":" in domain and not domain.startswith("["):
+        # An IPv6 site address (http://[::1]:8000/) as a domain literal, RFC 5322 §3.6.4; a MAIL_FROM
+        # such as digest@[IPv6:2001:db8::1] has its brackets already.
         domain = f"[{domain}]"
     return f"<digest-{delivery_id}-{digest_date:%Y%m%d}@{domain}>"
 

@@ -156,9 +156,11 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
             ~exists().where(
                 DigestDelivery.subscriber_id == Subscriber.id,
                 DigestDelivery.created_at >= clock.c.taken_since,
-                # Only a digest of this date or the one before stands in: a backfill of an older
-                # date by hand (`digest send --date`) made this morning is not today's digest.
-                DigestDelivery.digest_date >= clock.c.day - 1,
+                # Only a digest dated near this date stands in: a backfill of an older date by hand
+                # (`digest send --date`) made this morning is not today's digest. Two days back, not
+                # one: a catch-up made in the small hours is dated the old zone's day before, which
+                # after a move a day east (Honolulu to Kiritimati) is two days before this one.
+                DigestDelivery.digest_date >= clock.c.day - 2,
             ),
         )
     )

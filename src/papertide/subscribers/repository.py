@@ -248,6 +248,15 @@ def count_request(session: Session, *, key: str, window_start: datetime) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def uncount_request(session: Session, *, key: str, window_start: datetime) -> None:
+    """Take one request back from `key`'s count in its window (never below zero)."""
+    session.execute(
+        update(RequestLimit)
+        .where(RequestLimit.window_start == window_start, RequestLimit.key == key, RequestLimit.count > 0)
+        .values(count=RequestLimit.count - 1)
+    )
+
+
 def prune_request_limits(session: Session, *, before: datetime, batch: int = 100) -> int:
     """Delete up to `batch` counts of windows that started before `before` (a primary-key range)."""
     expired = (

@@ -323,11 +323,25 @@ def awaits_confirmation(session: Session, *, subscriber: Subscriber, now: dateti
 
 
 def _may_email(session: Session, address: str, *, now: datetime) -> bool:
-    """Count one sign-up email to `address` in this clock hour; False once over the limit. The
-    count's key is a hash of the address: the table of counts names nobody."""
-    window_start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    key = "email:" + hashlib.blake2b(address.encode("utf-8"), digest_size=16).hexdigest()
+    """Count one sign-up email to `address`'s inbox in this clock hour; False once over the limit."""
+    window_start, key = _email_count(address, now)
     return repository.count_request(session, key=key, window_start=window_start) <= SIGN_UP_EMAILS_PER_ADDRESS
+
+
+def email_not_sent(session: Session, *, email: str, now: datetime) -> None:
+    """Give back the count of a sign-up email the mail server did not take (the page asks to try
+    again, and the next try must not find the hour's allowance used up by failures)."""
+    window_start, key = _email_count(normalize_email(email), now)
+    repository.uncount_request(session, key=key, window_start=window_start)
+
+
+def _email_count(address: str, now: datetime) -> tuple[datetime, str]:
+    """The window and key an address's sign-up emails are counted under: one per inbox, so the
+    subaddresses of one (reader+1@, reader+2@) share it; a short hash for a key."""
+    local, _, domain = address.rpartition("@")
+    inbox = f"{local.split('+', 1)[0]}@{domain}".casefold()
+    window_start = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return window_start, "email:" + hashlib.blake2b(inbox.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def allow_sign_up(session: Session, *, client: str, limit: int, now: datetime) -> SignUpAllowance:

@@ -58,6 +58,7 @@ def subscribe(
 ) -> HTMLResponse:
     check_csrf(settings, csrf, "subscribe")
     _count_sign_up(request, settings)
+    now = datetime.now(UTC)
     try:
         # Committed before the confirmation email goes out: the link in it works, and no
         # transaction (nor the new address's row lock) is held while the mail server answers.
@@ -68,16 +69,24 @@ def subscribe(
                 interests=interests,
                 frequency=frequency,
                 defaults=subscriber_service.DigestDefaults.from_settings(settings),
+                now=now,
             )
     except subscriber_service.SubscriptionError as error:
         context = _form_context(
             settings, email=email, interests=interests, frequency=frequency, error=str(error)
         )
         return templates.TemplateResponse(request, "pages/subscribe.html", context, status_code=422)
-    if outcome.confirm_token:
-        _send(request.app.state.mailer, _confirmation(settings, outcome))
-    elif outcome.manage_token:
-        _send(request.app.state.mailer, _manage_link(settings, outcome))
+    if outcome.confirm_token or outcome.manage_token:
+        message = (
+            _confirmation(settings, outcome) if outcome.confirm_token else _manage_link(settings, outcome)
+        )
+        try:
+            _send(request.app.state.mailer, message)
+        except HTTPException:
+            # Not sent: it does not count against the address's sign-up emails of the hour.
+            with unit_of_work() as session:
+                subscriber_service.email_not_sent(session, email=outcome.subscriber.email, now=now)
+            raise
     # The same page whether or not the address was already subscribed: nothing leaks who is on the list.
     return templates.TemplateResponse(
         request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email}

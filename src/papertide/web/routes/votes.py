@@ -250,6 +250,9 @@ def _record(
         raise HTTPException(status_code=404, detail=str(error)) from None
     except NotSubscribed as error:
         raise HTTPException(status_code=410, detail=str(error)) from None
+    except UnknownProfile:
+        # Deleted (the manage page, another tab) after this request read it.
+        raise HTTPException(status_code=410, detail=PROFILE_GONE) from None
     context = {"paper": paper, "vote": value, "recorded": profile}
     return templates.TemplateResponse(request, "pages/vote.html", context)
 
