@@ -180,6 +180,30 @@ def test_a_temporary_failure_past_the_retry_window_fails_for_good(
     assert rows[1].error == "not delivered within 24 h: never tried"
 
 
+def test_a_hand_off_a_dead_sender_left_fails_with_the_window_and_a_live_senders_is_left(
+    tx_session: Session, locks: Connection, ledger: list[int]
+) -> None:
+    """Not resent days late (the scheduler was down): past the window a hand-off whose sender died
+    is closed, saying the server may have it. One whose sender is alive (its hand-off lock held)
+    is that sender's to record."""
+    dead = started(tx_session, locks)
+    release(locks, dead)  # its sender died: the lock went with its connection
+    live = started(tx_session, locks, after=dead.delivery_id)  # with the mail server now
+    window_ends = delivery(tx_session, dead.delivery_id).created_at + timedelta(hours=24)
+
+    before = service.expire_overdue(tx_session, now=window_ends - timedelta(minutes=1), settings=SETTINGS)
+    expired = service.expire_overdue(tx_session, now=window_ends + timedelta(seconds=1), settings=SETTINGS)
+
+    assert (before, expired) == (0, 1)
+    closed = delivery(tx_session, dead.delivery_id)
+    assert closed.status == DeliveryStatus.FAILED
+    assert closed.error == (
+        "not delivered within 24 h: left in hand-off by a sender that died (the mail server may have taken it)"
+    )
+    assert delivery(tx_session, live.delivery_id).status == DeliveryStatus.SENDING
+    release(locks, live)
+
+
 def test_a_delivery_left_in_hand_off_is_resent_unchanged(
     tx_session: Session, locks: Connection, ledger: list[int]
 ) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     Text,
     and_,
+    case,
     column,
     exists,
     func,
@@ -372,21 +373,42 @@ def release_hand_off_locks(locks: Connection, delivery_ids: Sequence[int]) -> No
 
 
 def expire_overdue(session: Session, *, created_before: datetime, reason: str) -> int:
-    """Fail, for good, what is still waiting although its retry window has closed."""
+    """Fail, for good, what is still waiting although its retry window has closed: a hand-off a
+    dead sender left unknown too (found by its free hand-off lock; a live sender's is left to it).
+    Such a digest is not resent days late, after the scheduler was down; the server may have taken
+    it, so its papers still count as the reader's (sent_paper_ids_of)."""
+    left = select(DigestDelivery.id).where(
+        DigestDelivery.status == DeliveryStatus.SENDING, DigestDelivery.created_at < created_before
+    )
+    free = try_hand_off_xact_locks(session, list(session.scalars(left)))
     stmt = (
         update(DigestDelivery)
         .where(
-            DigestDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DEFERRED]),
+            or_(
+                DigestDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DEFERRED]),
+                # Checked again on the row as it is now: one a live sender has just claimed is not ours.
+                and_(DigestDelivery.status == DeliveryStatus.SENDING, DigestDelivery.id.in_(free)),
+            ),
             DigestDelivery.created_at < created_before,
         )
         .values(
             status=DeliveryStatus.FAILED,
-            error=func.concat(reason, ": ", func.coalesce(DigestDelivery.error, "never tried")),
+            error=func.concat(
+                reason,
+                ": ",
+                case(
+                    (DigestDelivery.status == DeliveryStatus.SENDING, _LEFT_IN_HAND_OFF),
+                    else_=func.coalesce(DigestDelivery.error, "never tried"),
+                ),
+            ),
             next_attempt_at=None,
             message=None,
         )
     )
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+_LEFT_IN_HAND_OFF = "left in hand-off by a sender that died (the mail server may have taken it)"
 
 
 def close_for_gone_subscribers(session: Session, *, reason: str) -> int:
