@@ -149,18 +149,23 @@ def serving(app: ASGIApp) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+_LOCK_WAITERS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+def lock_waiters() -> int:
+    """How many sessions of the test's database wait on a lock now."""
+    with db.get_engine().connect() as connection:
+        return int(connection.execute(_LOCK_WAITERS).scalar_one())
+
+
 def wait_for_lock_waiters(count: int = 1, timeout: float = 30.0) -> None:
     """Block until `count` sessions of the test's database wait on a row lock (a race is set up)."""
     deadline = time.monotonic() + timeout
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    with db.get_engine().connect() as connection:
-        while connection.execute(query).scalar_one() < count:
-            assert time.monotonic() < deadline, f"{count} session(s) never waited on a lock"
-            time.sleep(0.02)
-            connection.rollback()
+    while lock_waiters() < count:
+        assert time.monotonic() < deadline, f"{count} session(s) never waited on a lock"
+        time.sleep(0.02)
 
 
 @contextmanager

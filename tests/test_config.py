@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,11 @@ def test_a_mail_from_domain_beyond_ascii_is_kept_in_its_ascii_form(mail_from: st
 def test_a_mail_from_whose_name_before_the_at_is_beyond_ascii_is_refused_naming_the_setting() -> None:
     with pytest.raises(ValidationError, match=r"PAPERTIDE_MAIL_FROM=.*before the @ must be ASCII"):
         Settings(mail_from="papertide <josé@example.org>")
+
+
+@pytest.mark.parametrize("domain", ["-café.example", "café..example"])
+def test_a_mail_from_domain_beyond_ascii_that_is_no_domain_name_is_refused_naming_it(domain: str) -> None:
+    with pytest.raises(
+        ValidationError, match=rf"PAPERTIDE_MAIL_FROM=.*'{re.escape(domain)}' is not a domain name"
+    ):
+        Settings(mail_from=f"papertide <digest@{domain}>")

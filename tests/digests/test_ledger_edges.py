@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from papertide import db
@@ -28,7 +28,7 @@ from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
 from papertide.worker import jobs
-from tests.helpers import Inbox, digest_ready, smtp_server, wait_until
+from tests.helpers import Inbox, digest_ready, lock_waiters, smtp_server, wait_until
 
 DAY = date(2026, 11, 24)
 
@@ -193,13 +193,7 @@ def test_two_senders_never_compose_one_readers_two_open_dates_at_once(
     for day in (DAY - timedelta(days=1), DAY):
         digest_service.prepare_deliveries(session, digest_date=day)
     session.commit()
-    engine = db.get_engine()
-    with (
-        db.session_factory()() as first,
-        db.session_factory()() as second,
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as first_locks,
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as second_locks,
-    ):
+    with _a_sender() as (first, first_locks), _a_sender() as (second, second_locks):
         earlier = _start(first, first_locks)  # composed, its papers not yet committed
         later = _start(second, second_locks)  # the reader's row is locked: their other date is left
         assert [h.delivery_id for h in earlier.hand_offs] == [earlier.last_id]
@@ -226,6 +220,18 @@ def test_two_senders_never_compose_one_readers_two_open_dates_at_once(
     assert not papers[DAY] & papers[DAY - timedelta(days=1)]
 
 
+@contextmanager
+def _a_sender() -> Iterator[tuple[Session, Connection]]:
+    """A sender's session and the autocommit connection that holds its hand-off locks, as
+    worker.jobs opens them."""
+    engine = db.get_engine()
+    with (
+        db.session_factory()() as session,
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locks,
+    ):
+        yield session, locks
+
+
 def _start(session: Session, locks: Connection, *, size: int = 1) -> digest_service.Batch:
     return digest_service.start_batch(
         session,
@@ -247,11 +253,7 @@ def test_a_digest_put_back_unsent_is_not_repeated_by_the_readers_next_date(
     jobs.score()
     digest_service.prepare_deliveries(session, digest_date=DAY - timedelta(days=1))
     session.commit()
-    engine = db.get_engine()
-    with (
-        db.session_factory()() as sender,
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locks,
-    ):
+    with _a_sender() as (sender, locks):
         first = _start(sender, locks)
         sender.commit()
         digest_service.put_back(sender, first.hand_offs)  # the mail server is down
@@ -283,18 +285,6 @@ def _unsubscribe_from_the_manage_page(email: str) -> None:
         web.commit()
 
 
-def _sessions_waiting_on_a_lock() -> int:
-    with db.get_engine().connect() as connection:
-        return int(
-            connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-        )
-
-
 def test_an_unsubscribe_while_a_batch_composes_retires_the_links_of_its_digest(
     database: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,7 +302,7 @@ def test_an_unsubscribe_while_a_batch_composes_retires_the_links_of_its_digest(
     def reader_leaves_now(s: Session, subscribers: list[Subscriber]) -> dict[int, Reader]:
         leaving.start()
         wait_until(
-            lambda: not leaving.is_alive() or _sessions_waiting_on_a_lock() > 0,
+            lambda: not leaving.is_alive() or lock_waiters() > 0,
             timeout=30,
             what="the unsubscribe to commit or to wait for the batch",
         )
@@ -320,11 +310,7 @@ def test_an_unsubscribe_while_a_batch_composes_retires_the_links_of_its_digest(
         return readers
 
     monkeypatch.setattr(digest_service, "load_readers", reader_leaves_now)
-    engine = db.get_engine()
-    with (
-        db.session_factory()() as sender,
-        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locks,
-    ):
+    with _a_sender() as (sender, locks):
         batch = _start(sender, locks)
         sender.commit()
         digest_service.release(locks, batch)

@@ -410,6 +410,18 @@ def test_a_profile_feed_stays_ended_when_the_address_subscribes_again(
     assert client.get(profile_feed_path(confirmed)).status_code == 200, "the new subscription's URL"
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [{"p": 1}, {"p": "1", "r": "k"}, {"p": 1, "r": 2}, {"p": True, "r": "k"}, [1, "k"], "1", None, True],
+)
+def test_a_signed_feed_token_of_another_shape_names_no_profile(payload: object) -> None:
+    """Only this site signs these, but an old or odd payload must read as no feed, not a crash."""
+    token = URLSafeSerializer(get_settings().resolved_secret_key(), salt="papertide-feed-profile").dumps(
+        payload
+    )
+    assert feeds.feed_key_from(get_settings(), token) is None
+
+
 def legacy_token(profile_id: int) -> str:
     """A feed token as papertide signed them before they named the subscription: the id alone."""
     return URLSafeSerializer(get_settings().resolved_secret_key(), salt="papertide-feed-profile").dumps(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,7 +157,7 @@ def profile_feed_version(session: Session, *, profile_id: int, reader_key: str |
     if reader_key is None:
         if subscriber.unsubscribed_at is not None:
             return None
-    elif not hmac.compare_digest(reader_key.encode(), preferences.reader_key_of(subscriber).encode()):
+    elif not preferences.same_reader(reader_key, preferences.reader_key_of(subscriber)):
         return None
     state = (
         profile.name,

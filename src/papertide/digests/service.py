@@ -580,8 +580,6 @@ def view_html(session: Session, *, delivery_id: int, settings: Settings) -> View
     if html is None or delivery is None:
         return None
     subscriber = subscriber_repository.get(session, delivery.subscriber_id)
-    confirmed_at = subscriber.confirmed_at if subscriber is not None else None
-    return ViewedDigest(
-        html=html,
-        reader_key=preferences.reader_key(delivery.subscriber_id, preferences.stamp_of(confirmed_at)),
-    )
+    if subscriber is None:
+        return None
+    return ViewedDigest(html=html, reader_key=preferences.reader_key_of(subscriber))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import math
 import zoneinfo
 from dataclasses import dataclass
@@ -320,6 +321,12 @@ def reader_key(subscriber_id: int, subscribed: int) -> str:
 def reader_key_of(subscriber: Subscriber) -> str:
     """reader_key of the subscriber's present subscription."""
     return reader_key(subscriber.id, subscription_stamp(subscriber))
+
+
+def same_reader(signed: str, present: str) -> bool:
+    """Whether the reader key a link signed (`signed`) is the `present` one of whom it names now: a
+    digest's vote and view links and a profile's feed answer only then. Compared in constant time."""
+    return hmac.compare_digest(signed.encode(), present.encode())
 
 
 def current_reader(session: Session, *, subscriber_id: int, subscribed: int) -> int | None:

@@ -20,8 +20,9 @@ from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from papertide.config import Settings
-from papertide.models import Paper
+from papertide.models import InterestProfile, Paper, Subscriber
 from papertide.search.schemas import SearchQuery
+from papertide.subscribers import preferences
 from papertide.templating import safe_url
 from papertide.web import search_views
 from papertide.web.deps import templates
@@ -199,7 +200,13 @@ def feed_key_from(settings: Settings, token: str) -> FeedKey | None:
     return None
 
 
-def profile_feed_url(settings: Settings, profile_id: int, *, reader_key: str) -> str:
-    """The absolute URL to paste into a feed reader."""
-    token = profile_token(settings, profile_id, reader_key=reader_key)
-    return f"{settings.base_url}/feeds/profiles/{token}.atom"
+def profile_feed_urls(
+    settings: Settings, subscriber: Subscriber, profiles: Iterable[InterestProfile]
+) -> dict[int, str]:
+    """Each profile's absolute feed URL, to paste into a feed reader, for the reader's present
+    subscription."""
+    key = preferences.reader_key_of(subscriber)
+    return {
+        p.id: f"{settings.base_url}/feeds/profiles/{profile_token(settings, p.id, reader_key=key)}.atom"
+        for p in profiles
+    }

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
 from papertide.digests import service as digest_service
 from papertide.signing import MAX_AGE_SECONDS, LinkPurpose, LinkState, verify
+from papertide.subscribers import preferences
 from papertide.web.deps import SessionDep, SettingsDep
 
 router = APIRouter()
@@ -41,7 +40,7 @@ def view_in_browser(session: SessionDep, settings: SettingsDep, signed: str) -> 
     viewed = digest_service.view_html(session, delivery_id=delivery_id, settings=settings)
     if viewed is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    if key is not None and not hmac.compare_digest(key.encode(), viewed.reader_key.encode()):
+    if key is not None and not preferences.same_reader(key, viewed.reader_key):
         # Sent to an earlier subscription of the address (or, after a restore from a backup, the id
         # is another reader's digest now): as the digest's vote links answer (routes/votes.py).
         raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)

@@ -123,10 +123,7 @@ def _page(
         "token": token,
         "subscriber": subscriber,
         "profiles": profiles,
-        "feed_urls": {
-            p.id: feeds.profile_feed_url(settings, p.id, reader_key=preferences.reader_key_of(subscriber))
-            for p in profiles
-        },
+        "feed_urls": feeds.profile_feed_urls(settings, subscriber, profiles),
         "csrf_token": csrf_token(settings, FORM),
         "saved": SAVED.get(saved or ""),
         "form": form,

@@ -17,7 +17,6 @@ from papertide.db import unit_of_work
 from papertide.digests.mailer import Mailer, MailError
 from papertide.digests.render import confirmation_message, manage_link_message
 from papertide.models import SubscriberStatus, TokenPurpose
-from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
@@ -208,12 +207,7 @@ def confirm(
         "subscriber": link.subscriber,
         "profiles": profiles,
         "manage_url": f"/manage/{subscriber_service.new_manage_token(session, link.subscriber)}",
-        "feed_urls": {
-            p.id: feeds.profile_feed_url(
-                settings, p.id, reader_key=preferences.reader_key_of(link.subscriber)
-            )
-            for p in profiles
-        },
+        "feed_urls": feeds.profile_feed_urls(settings, link.subscriber, profiles),
     }
     return templates.TemplateResponse(request, "pages/confirmed.html", context)
 

@@ -9,7 +9,6 @@ whose section carried the paper; a paper from the Trending section asks which pr
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -162,7 +161,7 @@ def _digest_ballot(session: Session, settings: Settings, signed: str, *, rank: s
         item = digest_service.voted_item(session, delivery_id=delivery_id, rank=int(rank))
     if item is None or not isinstance(key, str):
         raise HTTPException(status_code=404, detail=NOT_FOUND)
-    if not hmac.compare_digest(key.encode(), item.reader_key.encode()):
+    if not preferences.same_reader(key, item.reader_key):
         # Sent to an earlier subscription of the address (or, after a restore from a backup, the
         # id is another reader's digest now): whoever holds that email is not vouched for.
         raise HTTPException(status_code=410, detail=OLD_SUBSCRIPTION)
