@@ -11,12 +11,15 @@ papers and nothing else, with that name as their one interest phrase; then reade
 (the largest with the smallest, and so on), with two phrases. No reader is left out.
 
 Protocol, one vote a round: the digest is the top 8 of the papers the reader has not voted on; they
-vote on its first item, "more like this" if it is in their topics, else "less like this". Until
-`learning.MIN_VOTES` votes the digest is ranked by the phrases alone (best cosine, as compose.py
-does); from then on by `learning.relevance`, the phrases blended with `learning.train`'s model (liked papers and phrases positive, disliked negative,
-1,000 random unvoted papers as weak negatives), retrained after every vote. After 0, 3, 10 and 30
-votes it prints precision@8 (the share of the digest in the reader's topics) for that digest and
-for the phrase-only digest over the same unvoted papers, then the mean over readers after 1 to 5
+vote on its first item, "more like this" if it is in their topics, else "less like this". The
+digest is ranked by `learning.relevance`, exactly as `digests.build.profile_fit` calls it: until
+`learning.MIN_VOTES` votes by the phrases alone, as the calibrated match scores them
+(`matching.PhraseMatcher`, its background the whole sample; best over the reader's phrases); from
+then on by the phrases' cosine blended with `learning.train`'s model (liked papers and phrases
+positive, disliked negative, 1,000 random unvoted papers as weak negatives), retrained after every
+vote. The phrase-only digest, what a reader who never votes gets, is the calibrated match's top 8
+of the same unvoted papers. After 0, 3, 10 and 30 votes it prints precision@8 (the share of the
+digest in the reader's topics) for both, then the mean over readers after 1 to 5
 votes with the model switched on from the first vote (what MIN_VOTES is chosen from), and the time
 of one `train` call with 2,000 background vectors on one BLAS thread.
 
@@ -109,18 +112,33 @@ def make_readers(labels: Any, names: dict[int, str]) -> list[Reader]:
     return [Reader(topics=ids, phrases=tuple(names[t] for t in ids)) for ids in chosen]
 
 
+def phrase_matches(corpus: Corpus, readers: list[Reader], phrase_vectors: list[Any]) -> list[Any]:
+    """Each reader's calibrated match to every paper (best over their phrases), as a digest scores it
+    before the reader votes; the background is the whole sample where a run samples 2,000 papers."""
+    from papertide.digests import matching
+
+    matcher = matching.PhraseMatcher(matching.Background.build(corpus.vectors, corpus.texts))
+    papers = [matching.PaperText(str(i), text) for i, text in enumerate(corpus.texts)]
+    return [
+        matcher.scores(list(r.phrases), vectors, papers, corpus.vectors).max(axis=1)
+        for r, vectors in zip(readers, phrase_vectors, strict=True)
+    ]
+
+
 def simulate(
     reader: Reader,
     corpus: Corpus,
     labels: Any,
     phrase_vectors: Any,
+    phrase_match: Any,
     *,
     votes: int,
     min_votes: int,
     seed: int,
     alone: bool = False,
 ) -> dict[int, tuple[float, float]]:
-    """Precision@8 of (learned digest, phrase-only digest) after each number of votes up to `votes`."""
+    """Precision@8 of (learned digest, phrase-only digest) after each number of votes up to `votes`;
+    `phrase_match` is each paper's calibrated match to the reader's phrases (the phrase-only ranking)."""
     import numpy as np
 
     from papertide.digests import learning
@@ -128,7 +146,6 @@ def simulate(
     rng = np.random.default_rng(seed)
     vectors = corpus.vectors
     relevant = np.isin(labels, reader.topics)
-    phrase_scores = (vectors @ phrase_vectors.T).max(axis=1)
     unvoted = np.ones(len(vectors), dtype=bool)
     liked: list[int] = []
     disliked: list[int] = []
@@ -147,9 +164,11 @@ def simulate(
         if alone and model is not None:  # the model by itself, from min_votes on
             scores = model.score(vectors[pool])
         else:  # exactly what a digest ranks by: the phrases until MIN_VOTES, then blended with the model
-            scores = learning.relevance(model, vectors=vectors[pool], phrase_vectors=phrase_vectors)
+            scores = learning.relevance(
+                model, vectors=vectors[pool], phrase_vectors=phrase_vectors, phrase_scores=phrase_match[pool]
+            )
         digest = pool[np.argsort(-scores, kind="stable")[:DIGEST]]
-        phrase_digest = pool[np.argsort(-phrase_scores[pool], kind="stable")[:DIGEST]]
+        phrase_digest = pool[np.argsort(-phrase_match[pool], kind="stable")[:DIGEST]]
         results[given] = (float(relevant[digest].mean()), float(relevant[phrase_digest].mean()))
         first = int(digest[0])
         (liked if relevant[first] else disliked).append(first)
@@ -275,6 +294,7 @@ def main() -> None:
     readers = make_readers(labels, names)[: 8 if args.quick else None]
     encoder = get_encoder()
     phrases = [encoder.encode(list(r.phrases)) for r in readers]
+    matches = phrase_matches(corpus, readers, phrases)
     checkpoints = [c for c in CHECKPOINTS if c <= votes]
     print(
         f"{len(corpus.texts)} papers, {args.topics} topics (seed {args.cluster_seed}), {len(readers)} readers; "
@@ -283,15 +303,15 @@ def main() -> None:
     )
     draws = [
         [
-            simulate(r, corpus, labels, p, votes=votes, min_votes=learning.MIN_VOTES, seed=i + 1000 * d)
-            for i, (r, p) in enumerate(zip(readers, phrases, strict=True))
+            simulate(r, corpus, labels, p, m, votes=votes, min_votes=learning.MIN_VOTES, seed=i + 1000 * d)
+            for i, (r, p, m) in enumerate(zip(readers, phrases, matches, strict=True))
         ]
         for d in range(max(1, args.draws))
     ]
     print_readers(readers, draws, checkpoints)
     early = [
-        simulate(r, corpus, labels, p, votes=5, min_votes=1, seed=i, alone=True)
-        for i, (r, p) in enumerate(zip(readers, phrases, strict=True))
+        simulate(r, corpus, labels, p, m, votes=5, min_votes=1, seed=i, alone=True)
+        for i, (r, p, m) in enumerate(zip(readers, phrases, matches, strict=True))
     ]
     print(
         "the model alone (model.score, no phrase blend) from the first vote on: mean precision@8 "

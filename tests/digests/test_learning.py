@@ -230,7 +230,7 @@ def _top(scores: Vectors, n: int) -> set[int]:
 def test_with_no_votes_the_digest_puts_the_typed_topic_first() -> None:
     candidates = np.concatenate([papers(t, 10, seed=30 + i) for i, t in enumerate("ABCD")])
 
-    scores = relevance(None, vectors=candidates, phrase_vectors=papers("A", 1, seed=11))
+    scores = relevance(None, vectors=candidates, phrase_vectors=papers("A", 1, seed=11), phrase_scores=None)
 
     assert _top(scores, 10) == set(range(10))
 
@@ -242,7 +242,7 @@ def test_after_votes_the_taught_topic_still_ranks_first_and_the_phrases_still_co
         liked=papers("B", 3, seed=1), disliked=papers("C", 2, seed=2), phrases=none(), background=background()
     )
 
-    scores = relevance(model, vectors=candidates, phrase_vectors=papers("B", 1, seed=11))
+    scores = relevance(model, vectors=candidates, phrase_vectors=papers("B", 1, seed=11), phrase_scores=None)
 
     assert model.ready
     assert _top(scores, 10) == set(range(10, 20))
@@ -253,7 +253,7 @@ def test_a_few_stray_votes_do_not_outrank_what_the_reader_typed() -> None:
     candidates = np.concatenate([papers(t, 10, seed=30 + i) for i, t in enumerate("ABCD")])
     model = train(liked=papers("D", 2, seed=3), disliked=none(), phrases=none(), background=background())
 
-    blended = relevance(model, vectors=candidates, phrase_vectors=papers("A", 1, seed=11))
+    blended = relevance(model, vectors=candidates, phrase_vectors=papers("A", 1, seed=11), phrase_scores=None)
 
     assert _top(model.score(candidates), 10) == set(range(30, 40))  # the model alone: D
     assert _top(blended, 5) <= set(range(10))  # the digest's first items: still A
@@ -264,7 +264,7 @@ def test_many_votes_outweigh_the_phrases() -> None:
     candidates = np.concatenate([papers(t, 10, seed=30 + i) for i, t in enumerate("ABCD")])
     model = train(liked=papers("D", 30, seed=3), disliked=none(), phrases=none(), background=background())
 
-    scores = relevance(model, vectors=candidates, phrase_vectors=papers("A", 1, seed=11))
+    scores = relevance(model, vectors=candidates, phrase_vectors=papers("A", 1, seed=11), phrase_scores=None)
 
     assert _top(scores, 10) == set(range(30, 40))
 
@@ -273,6 +273,46 @@ def test_relevance_without_phrases_or_model() -> None:
     candidates = np.concatenate([papers("A", 5, seed=3), papers("B", 5, seed=4)])
     model = train(liked=papers("B", 3, seed=1), disliked=none(), phrases=none(), background=background())
 
-    assert np.array_equal(relevance(None, vectors=candidates, phrase_vectors=None), np.zeros(10))
-    assert _top(relevance(model, vectors=candidates, phrase_vectors=none()), 5) == set(range(5, 10))
-    assert relevance(model, vectors=none(), phrase_vectors=papers("A", 1, seed=11)).shape == (0,)
+    assert np.array_equal(
+        relevance(None, vectors=candidates, phrase_vectors=None, phrase_scores=None), np.zeros(10)
+    )
+    assert _top(relevance(model, vectors=candidates, phrase_vectors=none(), phrase_scores=None), 5) == set(
+        range(5, 10)
+    )
+    assert relevance(
+        model, vectors=none(), phrase_vectors=papers("A", 1, seed=11), phrase_scores=None
+    ).shape == (0,)
+
+
+def test_before_the_model_is_ready_the_digest_keeps_the_calibrated_matchs_order() -> None:
+    """What the reason line calls a match orders the digest until the profile has learned: the
+    scores given are the ranking, whatever the cosine says; from MIN_VOTES on the model's blend does."""
+    candidates = np.concatenate([papers(t, 10, seed=30 + i) for i, t in enumerate("ABCD")])
+    calibrated = np.arange(40, dtype=np.float64)  # ranks D first, where a cosine to the phrase ranks A
+    one_vote = train(liked=papers("D", 1, seed=3), disliked=none(), phrases=none(), background=background())
+    taught = train(liked=papers("B", 5, seed=1), disliked=none(), phrases=none(), background=background())
+    phrase = papers("A", 1, seed=11)
+
+    assert not one_vote.ready
+    assert taught.ready
+    for model in (None, one_vote):
+        scores = relevance(model, vectors=candidates, phrase_vectors=phrase, phrase_scores=calibrated)
+        assert np.array_equal(scores, calibrated)
+    assert _top(relevance(None, vectors=candidates, phrase_vectors=phrase, phrase_scores=None), 10) == set(
+        range(10)
+    )
+    learned = relevance(taught, vectors=candidates, phrase_vectors=phrase, phrase_scores=calibrated)
+    assert not np.array_equal(learned, calibrated)
+    # the blend is the model's and the phrases' cosine (the calibrated score in it did no better)
+    assert np.array_equal(
+        learned, relevance(taught, vectors=candidates, phrase_vectors=phrase, phrase_scores=None)
+    )
+
+
+def test_relevance_refuses_phrase_scores_that_do_not_fit() -> None:
+    candidates = papers("A", 5, seed=3)
+
+    with pytest.raises(ValueError, match="5 vectors but 4 phrase scores"):
+        relevance(None, vectors=candidates, phrase_vectors=None, phrase_scores=np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        relevance(None, vectors=candidates, phrase_vectors=None, phrase_scores=np.array([0, 1, np.nan, 2, 3]))

@@ -8,6 +8,7 @@ import re
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -164,3 +165,34 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     # The reason names the liked paper an item is closest to.
     assert any(t in i.reason for t in liked_titles for i in second)
     assert all(i.reason.startswith(("like '", "matches '")) for i in second)
+
+
+def test_before_any_vote_a_profile_ranks_by_its_calibrated_match(
+    sample_database: str, real_encoder: Any, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order a section is ranked in is the score its reason line reads ("matches"), not a
+    plain cosine: the two disagree on many papers, and bench/learning.py measures the former."""
+    monkeypatch.setattr(candidates, "CANDIDATE_POOL", POOL)
+    embed_pool(session, real_encoder, POOL)
+    _, speech_id, _ = reader_with_profiles(session)
+    run = candidates.DigestRun(encoder=lambda: real_encoder)
+    pool = run.pool(session, "week")
+    assert pool is not None
+    profile = session.get_one(InterestProfile, speech_id)
+
+    fit = build.profile_fit(session, run=run, pool=pool, profile=profile)
+
+    vectors, phrase_vectors, matcher = (
+        run.vectors(session, pool),
+        run.phrase_vectors(profile.phrases),
+        run.matcher(session),
+    )
+    assert vectors is not None
+    assert phrase_vectors is not None
+    assert matcher is not None
+    calibrated = matcher.scores(profile.phrases, phrase_vectors, pool.texts, vectors).max(axis=1)
+    cosine = (vectors @ phrase_vectors.T).max(axis=1)
+    assert list(fit.relevance) == pytest.approx(calibrated.tolist())
+    assert list(np.argsort(-calibrated)[:10]) != list(
+        np.argsort(-cosine)[:10]
+    )  # the test can tell them apart

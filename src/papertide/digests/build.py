@@ -280,21 +280,24 @@ def profile_fit(
     learned = _learned(session, run=run, profile=profile)
     matcher = run.matcher(session) if profile.phrases else None
     phrase_vectors = run.phrase_vectors(profile.phrases) if matcher is not None else None
-    if learned is not None:
+    best = closest = None
+    if matcher is not None and phrase_vectors is not None:
+        scores = matcher.scores(profile.phrases, phrase_vectors, pool.texts, vectors)
+        best, closest = scores.argmax(axis=1), scores.max(axis=1)
+    # Ordered as bench/learning.py measures it: the calibrated match until the profile has learned,
+    # then the model blended with the phrases, their share shrinking as votes grow.
+    model = learned[0] if learned is not None else None
+    relevance = learning.relevance(
+        model, vectors=vectors, phrase_vectors=phrase_vectors, phrase_scores=closest
+    )
+    if learned is not None:  # membership from the model alone
         model, liked_ids, liked_titles, liked_vectors = learned
-        # Ordered as bench/learning.py measures it: the model blended with the phrases, the
-        # phrases' share shrinking as votes grow; membership from the model alone (below).
-        relevance = learning.relevance(model, vectors=vectors, phrase_vectors=phrase_vectors)
         liked_by_model = model.score(vectors) >= _cutoff(session, run, model)
         for i in np.flatnonzero(liked_by_model & embedded):
             nearest = learning.nearest_liked(vectors[i], liked=liked_vectors, liked_ids=liked_ids)
             why[i] = f"like '{liked_titles[nearest[0]]}'" if nearest else "like papers you voted for"
-    if matcher is not None and phrase_vectors is not None:
+    if best is not None and closest is not None:
         # The phrases still count once a model ranks: what the reader typed is what they asked for.
-        scores = matcher.scores(profile.phrases, phrase_vectors, pool.texts, vectors)
-        best, closest = scores.argmax(axis=1), scores.max(axis=1)
-        if learned is None:
-            relevance = closest
         for i in np.flatnonzero((closest >= matching.MATCHES) & embedded):
             why[i] = why[i] or f"matches '{profile.phrases[int(best[i])]}'"
     return _by_categories(profile, pool, relevance, why)

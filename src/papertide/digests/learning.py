@@ -98,19 +98,31 @@ class ProfileModel:
         return cls(weights=weights, bias=float(bias), votes=votes, center=center)
 
 
-def relevance(model: ProfileModel | None, *, vectors: Vectors, phrase_vectors: Vectors | None) -> Vectors:
+def relevance(
+    model: ProfileModel | None,
+    *,
+    vectors: Vectors,
+    phrase_vectors: Vectors | None,
+    phrase_scores: Vectors | None,
+) -> Vectors:
     """(n,) scores of `vectors` for one profile, higher is closer: the order its digest ranks them in.
 
-    Until the model is `ready` (or without one) it is the phrases alone: each paper's best cosine to
-    the profile's phrases. From then on, the model's log-odds and that cosine, each as a z-score over
-    these candidates, weighted PHRASE_PRIOR / (PHRASE_PRIOR + votes) for the phrases: a handful of
-    votes is a noisy sample of a reader's taste, and the model alone ranked some readers below what
-    they typed (docs/benchmarks.md#learning-from-votes). Without phrases the model ranks alone; with
-    neither, every paper scores 0, so a stable sort keeps the candidates' order.
+    Until the model is `ready` (or without one) it is the phrases alone: `phrase_scores`, how well
+    each paper matches what the reader typed as the reason line judges it (matching.PhraseMatcher's
+    calibrated score, best over the phrases), or without them each paper's best cosine to the
+    phrases. From then on, the model's log-odds and that best cosine, each as a z-score over these
+    candidates, weighted PHRASE_PRIOR / (PHRASE_PRIOR + votes) for the phrases: a handful of votes
+    is a noisy sample of a reader's taste, and the model alone ranked some readers below what they
+    typed (docs/benchmarks.md#learning-from-votes; the calibrated score in that blend did no better
+    there). Without phrases the model ranks alone; with neither, every paper scores 0, so a stable
+    sort keeps the candidates' order.
     """
     phrases = None if phrase_vectors is None or np.asarray(phrase_vectors).size == 0 else phrase_vectors
-    if model is None and phrases is None:
-        return np.zeros(len(np.asarray(vectors)))
+    if model is None or not model.ready:
+        if phrase_scores is not None:
+            return _checked_scores(phrase_scores, count=len(np.asarray(vectors)))
+        if phrases is None:
+            return np.zeros(len(np.asarray(vectors)))
     dim = model.dim if model is not None else int(np.asarray(phrases).shape[-1])
     rows = _as_rows(vectors, dim=dim, name="vectors")
     phrase = None if phrases is None else _phrase_similarity(rows, phrases)
@@ -121,6 +133,16 @@ def relevance(model: ProfileModel | None, *, vectors: Vectors, phrase_vectors: V
         return learned
     share = PHRASE_PRIOR / (PHRASE_PRIOR + model.votes)
     return (1.0 - share) * _zscore(learned) + share * _zscore(phrase)
+
+
+def _checked_scores(scores: Vectors, *, count: int) -> Vectors:
+    """`scores` as (count,) finite floats; ValueError saying what does not fit."""
+    flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(flat) != count:
+        raise ValueError(f"relevance: {count} vectors but {len(flat)} phrase scores")
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("relevance: phrase scores must be finite (no NaN or infinity)")
+    return flat
 
 
 def _phrase_similarity(rows: Vectors, phrase_vectors: Vectors) -> Vectors:
