@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
@@ -83,8 +84,10 @@ def csrf_token(settings: Settings, form: str) -> str:
     return _serializer(settings).dumps(form)
 
 
-def check_csrf(settings: Settings, token: str | None, form: str) -> None:
-    """Reject a form post whose token is missing, forged, for another form, or too old."""
+def check_csrf(request: Request, settings: Settings, token: str | None, form: str) -> None:
+    """Reject a form post that a browser says came from another site, or whose token is missing,
+    forged, for another form, or too old."""
+    _check_own_site(request, settings)
     if not token:
         raise HTTPException(
             status_code=400, detail="The form's security token is missing. Reload the page and try again."
@@ -101,6 +104,49 @@ def check_csrf(settings: Settings, token: str | None, form: str) -> None:
         ) from None
     if signed_for != form:
         raise HTTPException(status_code=400, detail="The form's security token belongs to another form.")
+
+
+# A form's token is the same for every visitor (stateless, so any replica checks it), so a page
+# elsewhere could fetch one and post the form from its own visitors' browsers: sign-ups in their
+# names, from their addresses. Browsers say where a request comes from: Sec-Fetch-Site (Fetch
+# Metadata, every current browser), else Origin. Only papertide's own pages carry its forms, so a
+# post from another site, even a sibling subdomain, is refused. A client that says neither (curl,
+# an old browser) is left to the token.
+_FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+FOREIGN_FORM = "This form was sent from another site. Open the page on this site and send it from there."
+
+
+def _check_own_site(request: Request, settings: Settings) -> None:
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        if fetch_site.strip().lower() in _FOREIGN_FETCH_SITES:
+            raise HTTPException(status_code=403, detail=FOREIGN_FORM)
+        return
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = {_origin(settings.base_url)}
+    host = request.headers.get("host")
+    if host:  # the address the browser used, whatever the base URL says (a second name, a port)
+        own |= {_origin(f"{scheme}://{host}") for scheme in _DEFAULT_PORTS}
+    if _origin(origin) not in own - {None}:
+        raise HTTPException(status_code=403, detail=FOREIGN_FORM)
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] as browsers write an Origin (lower case, no default port); None for
+    anything else, the opaque origin "null" included."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
 
 
 # Headers a reverse proxy adds: a request carrying one did not come straight from its peer.

@@ -92,11 +92,11 @@ def reader(session: SessionDep, token: str) -> Subscriber:
 
 
 def locked_reader(
-    session: SessionDep, settings: SettingsDep, token: str, csrf: CsrfField = None
+    request: Request, session: SessionDep, settings: SettingsDep, token: str, csrf: CsrfField = None
 ) -> Subscriber:
     """For a form that changes something: the page's CSRF token checked first, then the subscriber
     behind the link, its row locked, so two forms sent at once apply one by one."""
-    check_csrf(settings, csrf, FORM)
+    check_csrf(request, settings, csrf, FORM)
     return _subscriber(session, token, lock=True)
 
 

@@ -55,7 +55,7 @@ def subscribe(
     frequency: Annotated[str, Form(max_length=16)] = "daily",
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
-    check_csrf(settings, csrf, "subscribe")
+    check_csrf(request, settings, csrf, "subscribe")
     _count_sign_up(request, settings)
     now = datetime.now(UTC)
     try:
@@ -197,7 +197,7 @@ def confirm(
     token: str,
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
-    check_csrf(settings, csrf, "confirm")
+    check_csrf(request, settings, csrf, "confirm")
     link = subscriber_service.confirm(session, token)
     if link is None or link.state != LinkState.VALID:
         return _confirm_page(request, settings, token, link)

@@ -267,7 +267,7 @@ def vote_on_paper_page(
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
     """The paper page's buttons, for a browser a manage link has marked as the reader's."""
-    check_csrf(settings, csrf, VOTE_FORM)
+    check_csrf(request, settings, csrf, VOTE_FORM)
     subscriber_id = reader_id(request, settings, session)
     if subscriber_id is None:
         raise HTTPException(

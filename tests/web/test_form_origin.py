@@ -1,0 +1,103 @@
+"""A form of papertide's is taken only from papertide's own pages: a page elsewhere that posts it from
+its visitors' browsers (a sign-up in their name, a change to a reader's digest) gets a 403 and
+changes nothing. Browsers say where a post comes from (Sec-Fetch-Site, else Origin); a client that
+says neither is left to the form's token, as before."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from papertide.digests.mailer import SmtpMailer
+from papertide.models import Subscriber
+from papertide.web.deps import FOREIGN_FORM
+from tests.helpers import Inbox, csrf_from
+from tests.web.test_manage import manage_link, profile_names
+
+
+@pytest.fixture
+def client(mail_client: TestClient) -> TestClient:
+    return mail_client
+
+
+def sign_up(client: TestClient, headers: dict[str, str]) -> int:
+    token = csrf_from(client.get("/subscribe").text)
+    return client.post(
+        "/subscribe", data={"email": "victim@example.org", "csrf": token}, headers=headers
+    ).status_code
+
+
+def subscribers(session: Session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(Subscriber)) or 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},  # a sibling subdomain is another site's page too
+        {"sec-fetch-site": "Cross-Site ", "origin": "http://testserver"},  # Fetch Metadata decides
+        {"origin": "https://evil.example"},
+        {"origin": "null"},  # a sandboxed frame elsewhere
+        {"origin": "http://testserver.evil.example"},
+        {"origin": "http://testserver:8443"},  # another port is another origin
+        {"origin": "not a url"},
+    ],
+    ids=["cross-site", "same-site", "fetch-metadata-first", "other", "null", "suffix", "port", "junk"],
+)
+def test_a_sign_up_posted_from_another_site_is_refused_and_sends_nothing(
+    client: TestClient, session: Session, smtp: tuple[Inbox, SmtpMailer], headers: dict[str, str]
+) -> None:
+    inbox, _ = smtp
+    token = csrf_from(client.get("/subscribe").text)
+
+    response = client.post("/subscribe", data={"email": "victim@example.org", "csrf": token}, headers=headers)
+
+    assert response.status_code == 403
+    assert FOREIGN_FORM in response.text.replace("&#39;", "'")
+    assert subscribers(session) == 0
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "none"},  # typed or bookmarked, no page in between
+        {"origin": "http://testserver"},
+        {"origin": "https://testserver"},  # a TLS proxy in front: the app sees http, the browser https
+        {"origin": "HTTP://TESTSERVER:80"},  # the default port, written out
+        {"origin": "http://testserver", "host": "127.0.0.1:8000"},  # the base URL, behind a proxy
+        {"origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"},  # the address the browser used
+        {},  # curl, or a browser that says nothing: the token decides
+    ],
+    ids=["same-origin", "none", "origin", "tls-proxy", "default-port", "base-url", "host", "silent"],
+)
+def test_a_sign_up_from_this_site_goes_through(
+    client: TestClient, session: Session, smtp: tuple[Inbox, SmtpMailer], headers: dict[str, str]
+) -> None:
+    inbox, _ = smtp
+
+    assert sign_up(client, headers) == 200
+    assert subscribers(session) == 1
+    assert len(inbox.messages) == 1
+
+
+def test_a_change_to_a_readers_digest_posted_from_another_site_changes_nothing(
+    client: TestClient, session: Session
+) -> None:
+    page = manage_link(session)
+    csrf = csrf_from(client.get(page).text)
+    data = {"name": "Planted", "phrases": "crypto", "csrf": csrf}
+
+    foreign = client.post(page + "/profiles", data=data, headers={"origin": "https://evil.example"})
+    own = client.post(
+        page + "/profiles", data=data, headers={"sec-fetch-site": "same-origin"}, follow_redirects=False
+    )
+
+    assert foreign.status_code == 403
+    assert own.status_code == 303
+    assert profile_names(session) == ["My interests", "Planted"]
