@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,15 @@ def test_a_stored_model_scores_exactly_as_the_trained_one() -> None:
     assert loaded.votes == model.votes == 5
 
 
+def test_a_stored_model_keeps_the_name_of_its_embedding_model() -> None:
+    model = train(liked=papers("A", 3, seed=1), disliked=none(), phrases=none(), background=background())
+    named = ProfileModel.from_json(json.loads(json.dumps(replace(model, embedding_model="m-v2").to_json())))
+    older = {key: value for key, value in model.to_json().items() if key != "embedding_model"}
+
+    assert named.embedding_model == "m-v2"
+    assert ProfileModel.from_json(older).embedding_model is None  # from before models named it
+
+
 @pytest.mark.parametrize(
     "broken",
     [
@@ -162,9 +172,14 @@ def test_a_stored_model_scores_exactly_as_the_trained_one() -> None:
         {"version": 1, "weights": [0.1], "bias": "0", "votes": 1},
         {"version": 1, "weights": [0.1], "bias": 0.0, "votes": -1},
         {"version": 1, "weights": [0.1, 0.2], "bias": 0.0, "votes": 1, "center": [0.1]},
+        {"version": 1, "weights": [0.1], "bias": 10**400, "votes": 1},
+        {"version": 1, "weights": [10**400], "bias": 0.0, "votes": 1},
+        {"version": 1, "weights": [0.1], "bias": 0.0, "votes": 1, "embedding_model": 7},
+        [1, 2, 3],
+        None,
     ],
 )
-def test_a_broken_stored_model_is_refused_with_a_clear_error(broken: dict[str, object]) -> None:
+def test_a_broken_stored_model_is_refused_with_a_clear_error(broken: object) -> None:
     with pytest.raises(ValueError, match="profile model"):
         ProfileModel.from_json(broken)
 

@@ -3,8 +3,11 @@ digest in the browser from its signed link."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -349,3 +352,28 @@ def test_no_profile_means_no_vote_buttons(client: TestClient, session: Session, 
     assert page.status_code == 200
     assert "You have no interest profiles to teach" in page.text
     assert "<button" not in page.text.split("<main>")[1]
+
+
+def test_the_paper_pages_vote_form_works_for_an_id_with_url_characters(
+    client: TestClient, session: Session
+) -> None:
+    """A JSONL id is kept as written ("openreview:forum?id=Xy12"): the page's links and its vote form
+    must quote it, or the form posts to /papers/openreview:forum and the vote is lost."""
+    odd = "openreview:forum?id=Xy12#v2"
+    make_paper(session, id=odd, title="An OpenReview paper")
+    session.commit()
+    [speech] = marked_as_reader(client, session, "r@example.org", "speech")
+    page = client.get("/papers/" + quote(odd, safe=""))
+    action = re.search(r'<form action="([^"]+)" method="post" id="vote"', page.text)
+    assert action is not None
+
+    response = client.post(
+        html.unescape(action.group(1)),
+        data={"vote": "1", "profile": str(speech), "csrf": csrf_from(page.text)},
+    )
+
+    assert response.status_code == 200
+    assert votes(session) == [(speech, odd, 1)]
+    back = re.search(r'<a href="([^"]+)">Back to the paper</a>', response.text)
+    assert back is not None
+    assert client.get(html.unescape(back.group(1))).status_code == 200

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from email.message import EmailMessage
 from typing import Any
@@ -164,6 +164,7 @@ def profile_feed_version(session: Session, *, profile_id: int, reader_key: str |
         profile.phrases,
         profile.categories,
         profile.model_stale,
+        profile.model,  # a vote's retraining changes the model, not only the stale mark it leaves
         subscriber.interest_mix,
         subscriber.papers_per_digest,
         period_for(subscriber),
@@ -277,7 +278,7 @@ def profile_fit(
     if vectors is None or pool.embedded is None:
         return _by_categories(profile, pool, relevance, why)
     embedded = pool.embedded
-    learned = _learned(session, run=run, profile=profile)
+    learned = _learned(session, run=run, profile=profile, dim=vectors.shape[1])
     matcher = run.matcher(session) if profile.phrases else None
     phrase_vectors = run.phrase_vectors(profile.phrases) if matcher is not None else None
     best = closest = None
@@ -290,12 +291,16 @@ def profile_fit(
     relevance = learning.relevance(
         model, vectors=vectors, phrase_vectors=phrase_vectors, phrase_scores=closest
     )
-    if learned is not None:  # membership from the model alone
+    if learned is not None and learned[1]:
+        # Membership by the model needs a liked paper: the reason names the one a paper is closest
+        # to, and a model taught only "less like this" knows what the reader does not want, not
+        # what they do (it would take in whatever lies farthest from those papers).
         model, liked_ids, liked_titles, liked_vectors = learned
         liked_by_model = model.score(vectors) >= _cutoff(session, run, model)
         for i in np.flatnonzero(liked_by_model & embedded):
             nearest = learning.nearest_liked(vectors[i], liked=liked_vectors, liked_ids=liked_ids)
-            why[i] = f"like '{liked_titles[nearest[0]]}'" if nearest else "like papers you voted for"
+            if nearest is not None:
+                why[i] = f"like '{liked_titles[nearest[0]]}'"
     if best is not None and closest is not None:
         # The phrases still count once a model ranks: what the reader typed is what they asked for.
         for i in np.flatnonzero((closest >= matching.MATCHES) & embedded):
@@ -328,31 +333,46 @@ def _by_categories(
 
 
 def _learned(
-    session: Session, *, run: DigestRun, profile: InterestProfile
+    session: Session, *, run: DigestRun, profile: InterestProfile, dim: int
 ) -> tuple[learning.ProfileModel, list[str], dict[str, str], np.ndarray[Any, Any]] | None:
-    """The profile's model (trained again first when a vote or an edit made it stale) and its liked
-    papers, for the reason line; None until the profile has MIN_VOTES votes."""
+    """The profile's model and its liked papers (for the reason line); None until the profile has
+    MIN_VOTES votes on papers the run's embedding model has embedded.
+
+    The stored model is used as it is unless it cannot be: the profile is stale (a vote or an edit
+    since), the model is unreadable, or it was trained in another embedding model's space or
+    dimension (`dim`, the run's vectors). Then it is trained again from the votes, here, first."""
     model_name = run.model_name
     if model_name is None or (profile.model is None and not profile.model_stale):
         return None  # never taught, or too few votes when it last learned: nothing to load
+    model = None if profile.model_stale else _stored(profile, model_name=model_name, dim=dim)
+    if model is None and not repository.lock_profile_for_training(session, profile_id=profile.id):
+        return None  # deleted meanwhile (a feed's request; a digest batch holds its reader)
     votes = repository.profile_votes(session, profile_id=profile.id, model=model_name)
-    liked = [v for v in votes if v.vote > 0]
-    liked_vectors = np.asarray([np.asarray(v.embedding, np.float32) for v in liked], np.float32)
-    model = None if profile.model is None else learning.ProfileModel.from_json(profile.model)
-    if profile.model_stale or (model is not None and model.weights.shape[0] != _dim(votes, model)):
-        model = _train(session, run=run, profile=profile, votes=votes)
+    embedded = [v for v in votes if v.embedding is not None]
     if model is None:
+        model = _train(session, run=run, profile=profile, votes=embedded, waiting=len(votes) - len(embedded))
+    if model is None or model.dim != dim:
         return None
+    liked = [v for v in embedded if v.vote > 0]
+    liked_vectors = _matrix([v.embedding for v in liked], dim)
     return model, [v.paper_id for v in liked], {v.paper_id: v.title for v in liked}, liked_vectors
 
 
-def _dim(votes: list[Any], model: learning.ProfileModel) -> int:
-    return len(votes[0].embedding) if votes else model.weights.shape[0]
+def _stored(profile: InterestProfile, *, model_name: str, dim: int) -> learning.ProfileModel | None:
+    """The profile's stored model if it ranks in this run's space; None when it must be trained again."""
+    try:
+        model = learning.ProfileModel.from_json(profile.model)
+    except ValueError as error:  # a hand edit, a downgrade past a newer format: learn again from the votes
+        log.warning("profile %d: stored model unreadable (%s); training it again", profile.id, error)
+        return None
+    return model if model.embedding_model == model_name and model.dim == dim else None
 
 
 def _train(
-    session: Session, *, run: DigestRun, profile: InterestProfile, votes: list[Any]
+    session: Session, *, run: DigestRun, profile: InterestProfile, votes: list[Any], waiting: int
 ) -> learning.ProfileModel | None:
+    """Train on `votes` (each with its vector) and store the result; `waiting` votes are on papers not
+    embedded yet, so the profile stays stale and learns them once they are."""
     model = None
     if len(votes) >= learning.MIN_VOTES:
         dim = len(votes[0].embedding)
@@ -361,10 +381,14 @@ def _train(
         model = learning.train(
             liked=_matrix([v.embedding for v in votes if v.vote > 0], dim),
             disliked=_matrix([v.embedding for v in votes if v.vote < 0], dim),
-            phrases=phrases if phrases is not None else np.zeros((0, dim), np.float32),
+            phrases=phrases
+            if phrases is not None and phrases.shape[1] == dim
+            else np.zeros((0, dim), np.float32),
             background=background if background.shape[1] == dim else np.zeros((0, dim), np.float32),
         )
-    repository.save_model(session, profile_id=profile.id, model=model.to_json() if model else None)
+        model = replace(model, embedding_model=run.model_name)
+    stored = model.to_json() if model else None
+    repository.save_model(session, profile_id=profile.id, model=stored, stale=waiting > 0)
     return model
 
 

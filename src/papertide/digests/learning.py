@@ -53,6 +53,9 @@ class ProfileModel:
     bias: float
     votes: int  # how many votes it was trained on
     center: Vectors | None = None  # (dim,) the corpus mean taken off every vector before scoring
+    # The embedding model whose space the weights live in: a model of another one's space (after
+    # EMBEDDING_MODEL changes, even at the same dimension) must be trained again, never used.
+    embedding_model: str | None = None
 
     @property
     def dim(self) -> int:
@@ -76,11 +79,21 @@ class ProfileModel:
             "bias": float(self.bias),
             "votes": int(self.votes),
             "center": None if self.center is None else [float(c) for c in self.center],
+            "embedding_model": self.embedding_model,
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> ProfileModel:
-        """The model to_json stored; ValueError when the data is not one."""
+    def from_json(cls, data: object) -> ProfileModel:
+        """The model to_json stored; ValueError when the data is not one, whatever it is."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"profile model: expected an object, got {type(data).__name__}")
+        try:
+            return cls._from_mapping(data)
+        except OverflowError:  # an integer too large for a float, in any field
+            raise ValueError("profile model: a number is too large") from None
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, object]) -> ProfileModel:
         if data.get("version") != _JSON_VERSION:
             raise ValueError(
                 f"profile model: unknown version {data.get('version')!r}, expected {_JSON_VERSION}"
@@ -95,7 +108,12 @@ class ProfileModel:
         center = None if raw_center is None else _vector_from_json(raw_center, "center")
         if center is not None and center.shape != weights.shape:
             raise ValueError(f"profile model: 'center' has {len(center)} numbers, 'weights' {len(weights)}")
-        return cls(weights=weights, bias=float(bias), votes=votes, center=center)
+        embedding_model = data.get("embedding_model")  # absent before models named it: unknown
+        if embedding_model is not None and not isinstance(embedding_model, str):
+            raise ValueError(f"profile model: 'embedding_model' must be a name, not {embedding_model!r}")
+        return cls(
+            weights=weights, bias=float(bias), votes=votes, center=center, embedding_model=embedding_model
+        )
 
 
 def relevance(

@@ -614,22 +614,38 @@ def background_sample(session: Session, *, model: str, size: int) -> list[Sample
 
 
 def profile_votes(session: Session, *, profile_id: int, model: str) -> list[Row[Any]]:
-    """A profile's votes with each paper's title and vector (papers not embedded are left out)."""
+    """A profile's votes with each paper's title and vector by `model`; the vector is None for a
+    paper that model has not embedded yet (the vote still counts, once it has)."""
     stmt = (
         select(PaperVote.paper_id, PaperVote.vote, Paper.title, PaperEmbedding.embedding)
         .join(Paper, Paper.id == PaperVote.paper_id)
-        .join(PaperEmbedding, and_(PaperEmbedding.paper_id == Paper.id, PaperEmbedding.model == model))
+        .outerjoin(PaperEmbedding, and_(PaperEmbedding.paper_id == Paper.id, PaperEmbedding.model == model))
         .where(PaperVote.profile_id == profile_id)
         .order_by(PaperVote.created_at, PaperVote.paper_id)
     )
     return list(session.execute(stmt))
 
 
-def save_model(session: Session, *, profile_id: int, model: dict[str, Any] | None) -> None:
+def lock_profile_for_training(session: Session, *, profile_id: int) -> bool:
+    """Hold the profile's row until commit while its model is trained again: a vote or an edit that
+    lands meanwhile marks the profile stale only after this transaction's save, so the next run
+    learns it (it is not lost between reading the votes and saving the model). False when the
+    profile is gone."""
+    stmt = (
+        select(InterestProfile.id).where(InterestProfile.id == profile_id).with_for_update(key_share=True)
+    )  # FOR NO KEY UPDATE
+    return session.scalar(stmt) is not None
+
+
+def save_model(
+    session: Session, *, profile_id: int, model: dict[str, Any] | None, stale: bool = False
+) -> None:
+    """Store a profile's trained model; `stale` keeps it marked for training again next time (some
+    of its votes could not be learned from yet)."""
     stmt = (
         update(InterestProfile)
         .where(InterestProfile.id == profile_id)
-        .values(model=model, model_stale=False)
+        .values(model=model, model_stale=stale)
         .execution_options(synchronize_session=False)
     )
     session.execute(stmt)

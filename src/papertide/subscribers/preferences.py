@@ -130,7 +130,7 @@ def edit_profile(
     others = [p for p in repository.profiles(session, subscriber.id) if p.id != profile.id]
     _check_name_is_free(chosen.name, others)
     if (chosen.phrases, chosen.categories) != (list(profile.phrases), list(profile.categories)):
-        profile.model_stale = True
+        repository.mark_model_stale(profile)
     profile.name, profile.phrases, profile.categories = chosen.name, chosen.phrases, chosen.categories
     return profile
 
@@ -368,4 +368,4 @@ def record_vote(session: Session, *, subscriber_id: int, profile_id: int, paper_
     if paper_repository.get_paper(session, paper_id) is None:
         raise UnknownPaper(f"No paper with id {paper_id!r}.")
     repository.upsert_vote(session, profile_id=profile.id, paper_id=paper_id, vote=vote)
-    profile.model_stale = True
+    repository.mark_model_stale(profile)

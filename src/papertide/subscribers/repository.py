@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from papertide.models import (
     Frequency,
@@ -173,6 +174,15 @@ def lock_profile(session: Session, profile_id: int) -> InterestProfile | None:
         .execution_options(populate_existing=True)
     )
     return session.scalar(stmt)
+
+
+def mark_model_stale(profile: InterestProfile) -> None:
+    """Have the profile's model trained again before its next digest. The flag is written even when
+    it is already set: the write waits for a digest run training the profile now (which holds the
+    row, digests.repository.lock_profile_for_training) and lands after that run clears the flag, so
+    the vote or edit is learned next time instead of lost."""
+    profile.model_stale = True
+    flag_modified(profile, "model_stale")
 
 
 def add_profile(

@@ -279,7 +279,7 @@ def _sign_up_interests(session: Session, subscriber: Subscriber, phrases: list[s
     same = [p for p in profiles if p.name.casefold() == FIRST_PROFILE.casefold()]
     if same:
         same[0].phrases = phrases
-        same[0].model_stale = True
+        repository.mark_model_stale(same[0])
     elif len(profiles) < MAX_PROFILES:
         repository.add_profile(
             session, subscriber_id=subscriber.id, name=FIRST_PROFILE, phrases=phrases, categories=[]
