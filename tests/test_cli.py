@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,9 +90,26 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in files[-1].read_text()
 
 
-def test_a_bad_smtp_url_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="PAPERTIDE_SMTP_URL must look like smtp://"):
-        SmtpMailer("http://mail.example.org")
+def test_a_bad_smtp_url_is_refused_by_name_without_its_password() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("PAPERTIDE_SMTP_URL='http://u:***@mail.example.org' must start smtp://")
+    ):
+        SmtpMailer("http://u:hunter2@mail.example.org")
+
+
+def test_a_bad_setting_stops_a_command_with_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in the SMTP URL stops `digest send` before anything runs, and its password is not
+    printed (a run's error is shown on the public /status page)."""
+    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "smpts://digest:hunter2@mail.example.org:465")
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["digest", "send"])
+
+    assert result.exit_code == 2
+    assert "PAPERTIDE_SMTP_URL" in result.output
+    assert "must start smtp://" in result.output
+    assert "hunter2" not in result.output
+    assert "Traceback" not in result.output
 
 
 def test_status_shows_a_killed_run_as_abandoned_not_running(database: str, session: Session) -> None:

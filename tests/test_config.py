@@ -151,3 +151,70 @@ def test_a_mail_from_domain_beyond_ascii_that_is_no_domain_name_is_refused_namin
         ValidationError, match=rf"PAPERTIDE_MAIL_FROM=.*'{re.escape(domain)}' is not a domain name"
     ):
         Settings(mail_from=f"papertide <digest@{domain}>")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("smpts://digest:hunter2@mail.example.org:465", "must start smtp://"),
+        ("garbage", "must start smtp://"),
+        ("http://digest:hunter2@mail.example.org", "must start smtp://"),
+        ("smtp://digest:hunter2@127.0.0.1:notaport", "has a bad port"),
+        ("smtp://digest:hunter2@mail.example.org:99999", "has a bad port"),
+        ("smtp://digest:hunter2@:587", "names no host"),
+    ],
+)
+def test_a_bad_smtp_url_is_refused_at_startup_without_showing_its_password(url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match="PAPERTIDE_SMTP_URL") as refused:
+        Settings(smtp_url=url)
+
+    assert problem in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_an_empty_smtp_url_or_mail_from_is_unset() -> None:
+    assert Settings(smtp_url=" ").smtp_url is None
+    assert Settings(smtp_url="smtps://u:p@mail.example.org").smtp_url == "smtps://u:p@mail.example.org"
+    assert Settings(mail_from="").mail_from == Settings().mail_from  # never an empty From
+
+
+@pytest.mark.parametrize(
+    "mail_from",
+    [
+        "nobody",
+        "a@",
+        "@example.org",
+        "a@b@c",
+        "x <a b@c>",
+        "a@b.org, c@d.org",
+        "x <a@b.org> y",
+        "a@b.org\nBcc: c@d",
+    ],
+)
+def test_a_mail_from_that_is_not_one_address_is_refused_naming_the_setting(mail_from: str) -> None:
+    with pytest.raises(ValidationError, match="PAPERTIDE_MAIL_FROM"):
+        Settings(mail_from=mail_from)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SMTP_TIMEOUT_SECONDS", "inf"),
+        ("SMTP_TIMEOUT_SECONDS", "1e300"),
+        ("SMTP_TIMEOUT_SECONDS", "nan"),
+        ("DIGEST_RETRY_HOURS", "inf"),
+        ("DIGEST_RETRY_HOURS", "1e8"),
+        ("RUN_HEARTBEAT_SECONDS", "inf"),
+        ("DIGEST_CRON", ""),
+        ("SCORE_CRON", " "),
+    ],
+)
+def test_a_setting_that_would_break_every_run_is_refused_at_startup(
+    monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    """Infinite or huge times overflow the clock's arithmetic mid-run; an empty schedule silently
+    registers no job, so no digest would ever go out."""
+    monkeypatch.setenv(f"PAPERTIDE_{setting}", value)
+
+    with pytest.raises(ValidationError, match=setting.lower()):
+        Settings()

