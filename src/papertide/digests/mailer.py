@@ -190,7 +190,7 @@ class SmtpMailer:
             raise ValueError(f"PAPERTIDE_SMTP_URL={redact_smtp_url(url)!r} {problem}")
         parsed = urlparse(url)
         self.implicit_tls = parsed.scheme == "smtps"
-        self.host = parsed.hostname
+        self.host: str = parsed.hostname or ""  # never empty: smtp_url_problem names a missing host
         self.port = parsed.port or (465 if self.implicit_tls else 25)
         self.username = unquote(parsed.username) if parsed.username else None
         self.password = unquote(parsed.password) if parsed.password else None
