@@ -10,9 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import Subscriber
+from papertide.web.app import create_app
 from papertide.web.deps import FOREIGN_FORM
+from papertide.web.routes.subscribe import NO_SITE_ADDRESS
 from tests.helpers import Inbox, csrf_from
 from tests.web.test_manage import manage_link, profile_names
 
@@ -101,3 +104,24 @@ def test_a_change_to_a_readers_digest_posted_from_another_site_changes_nothing(
     assert foreign.status_code == 403
     assert own.status_code == 303
     assert profile_names(session) == ["My interests", "Planted"]
+
+
+def test_a_sign_up_on_a_production_site_without_its_public_address_sends_no_dead_link(
+    database: str, session: Session, smtp: tuple[Inbox, SmtpMailer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a database URL set and BASE_URL unset or loopback, the confirm link would point at
+    127.0.0.1: the reader gets a 503 that says why, nothing is stored and no email goes out."""
+    inbox, mailer = smtp
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "http://127.0.0.1:8000")
+    get_settings.cache_clear()
+    assert get_settings().base_url_problem() is not None  # production: the tests set a database URL
+
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=mailer)) as client:
+        token = csrf_from(client.get("/subscribe").text)
+        page = client.post("/subscribe", data={"email": "x@example.org", "csrf": token})
+        status = page.status_code
+
+    assert status == 503
+    assert NO_SITE_ADDRESS in page.text.replace("&#39;", "'")
+    assert subscribers(session) == 0
+    assert inbox.messages == []

@@ -56,6 +56,10 @@ def subscribe(
     csrf: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
     check_csrf(request, settings, csrf, "subscribe")
+    if problem := settings.base_url_problem():
+        # Its emails' links would lead nowhere (and use up one of the inbox's emails of the hour).
+        log.error("sign-up refused: %s", problem)
+        raise HTTPException(status_code=503, detail=NO_SITE_ADDRESS)
     _count_sign_up(request, settings)
     now = datetime.now(UTC)
     try:
@@ -90,6 +94,11 @@ def subscribe(
     return templates.TemplateResponse(
         request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email}
     )
+
+
+NO_SITE_ADDRESS = (
+    "Sign-ups are closed until this site's public address is configured. Please try again later."
+)
 
 
 def _count_sign_up(request: Request, settings: SettingsDep) -> None:
