@@ -23,7 +23,7 @@ from papertide.models import JobRun, JobStatus
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
 from tests.faults.processes import cli_env, start_cli, stop_cli
-from tests.helpers import digest_ready, embedded_default, wait_until
+from tests.helpers import digest_ready, embedded_default, free_port, wait_until
 
 runner = CliRunner()
 
@@ -335,3 +335,25 @@ def test_a_second_serve_that_cannot_bind_the_port_keeps_the_running_sites_url(
 
         assert result.exit_code != 0
         assert site_url.resolve(data) == "http://127.0.0.1:8811", "the running site is still linked to"
+
+
+def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "PAPERTIDE_DATABASE_URL", f"postgresql://papertide:pw@127.0.0.1:{free_port()}/papertide"
+    )
+    monkeypatch.setenv("PAPERTIDE_SECRET_KEY", "k")
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org")
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["digest", "send"])
+    typo = runner.invoke(app, ["digest", "send", "--date", "2026-13-01"])
+
+    assert result.exit_code == 1
+    assert "error: cannot reach the database (" in result.output
+    assert "Traceback" not in result.output
+    assert ":pw@" not in result.output
+    assert typo.exit_code == 2
+    assert "--date must be YYYY-MM-DD" in typo.output
+    assert "cannot reach the database" not in typo.output  # the typo is told before the database is tried

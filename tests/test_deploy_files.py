@@ -6,10 +6,13 @@ import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from papertide.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +81,34 @@ def test_every_image_names_its_version() -> None:
         assert tag, f"{image} has no tag: it would pull whatever `latest` is that day"
         assert tag != "latest", f"{image}: pin a version, not `latest`"
         assert re.search(r"\d", tag), f"{image}: the tag {tag!r} names no version"
+
+
+def _compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
+def test_only_the_web_service_keeps_the_images_health_check() -> None:
+    """The image's HEALTHCHECK asks :8000/healthz, which only `papertide serve` answers: any other
+    papertide service would be unhealthy forever (and restarted mid-run by an orchestrator)."""
+    assert "/healthz" in (ROOT / "Dockerfile").read_text()
+    for name, service in _compose()["services"].items():
+        if service.get("image", "").startswith("papertide:") or "build" in service:
+            serves = "serve" in service.get("command", [])
+            assert serves or service.get("healthcheck") == {"disable": True}, name
+
+
+def test_the_composes_defaults_are_settings_papertide_accepts() -> None:
+    """`docker compose up` with only the two required variables set must start: each default the
+    file gives (`${VAR:-default}`) passes papertide's own checks."""
+    environment = _compose()["x-papertide"]["environment"]
+    values = {
+        key.removeprefix("PAPERTIDE_").lower(): re.sub(
+            r"\$\{[A-Z_]+:(?:-([^}]*)|\?[^}]*)\}", lambda m: m.group(1) or "https://papers.example.org", value
+        )
+        for key, value in environment.items()
+    }
+
+    settings = Settings(**values)
+
+    assert settings.smtp_url == "smtp://mailpit:1025"
+    assert settings.mail_from == "papertide <digest@localhost>"

@@ -87,12 +87,21 @@ def _site(host: str, port: int) -> Iterator[None]:
 
 
 def _prepare_database() -> None:
+    """Start the embedded database or reach the configured one, and bring it to the latest
+    migration; a database that cannot be reached ends the command with one line saying so."""
+    from sqlalchemy.exc import OperationalError
+
     from papertide import db
 
     settings = get_settings()
     if settings.uses_embedded_db:
         _echo(f"Using the embedded PostgreSQL in {settings.data_dir / 'pg'}")
-    db.upgrade()
+    try:
+        db.upgrade()
+    except OperationalError as error:
+        reason = (str(error.orig or error).strip().splitlines() or [""])[0]
+        _echo(f"error: cannot reach the database ({reason}); check PAPERTIDE_DATABASE_URL and that it runs")
+        raise typer.Exit(1) from None
 
 
 # Checked before any work: port 0 would publish http://127.0.0.1:0 (uvicorn picks a port nobody
@@ -447,11 +456,11 @@ def digest_send(
     from papertide.worker import jobs
 
     _setup_logging()
-    _prepare_database()
-    try:
+    try:  # before the database starts: a typo is told at once
         day = date.fromisoformat(on) if on else None
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
+    _prepare_database()
     try:
         result = jobs.send_digests(digest_date=day, senders=senders)
     except BaseUrlError as error:  # recorded as the digest run's failure; nothing was sent

@@ -758,3 +758,24 @@ def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_
     assert "error: lost the database connection during the digest run" in first
     assert rerun == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
+
+
+def test_digests_the_retry_window_closes_are_counted_as_failed_on_the_runs_record(
+    database: str, session: Session
+) -> None:
+    """The scheduler (or the mail server) was down for more than a day: the day's digests can no
+    longer go. That is a failed run on /status and in the command's exit code, not a quiet
+    "nothing was due"."""
+    digest_ready(["a@example.org", "b@example.org"])
+    digest_service.prepare_deliveries(session, now=datetime.now(UTC), digest_date=DAY)
+    session.commit()
+
+    with smtp_server(Inbox()) as port:
+        result = jobs.retry_digests(mailer=smtp_mailer(port), now=datetime.now(UTC) + timedelta(hours=25))
+
+    assert result is not None
+    assert (result.sent, result.failed) == (0, 2)
+    assert [row.status for row in ledger(session)] == [DeliveryStatus.FAILED] * 2
+    run = session.scalars(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id.desc())).first()
+    assert run is not None
+    assert run.counts["failed"] == 2

@@ -141,11 +141,14 @@ def prepare_deliveries_now(session: Session, *, now: datetime) -> int:
 
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:
     """Close what can no longer go: past the retry window (the ledger row is older than
-    DIGEST_RETRY_HOURS), or for a subscriber who has left or been suppressed since."""
+    DIGEST_RETRY_HOURS), or for a subscriber who has left or been suppressed since. Returns how
+    many the window closed: digests their readers never got, which a run counts as failed (the
+    closes for readers who left are nobody's loss and are not counted)."""
     window = timedelta(hours=settings.digest_retry_hours)
     reason = f"not delivered within {settings.digest_retry_hours:g} h"
     expired = repository.expire_overdue(session, created_before=now - window, reason=reason)
-    return expired + repository.close_for_gone_subscribers(session, reason=GONE)
+    repository.close_for_gone_subscribers(session, reason=GONE)
+    return expired
 
 
 GONE = "closed: the subscriber unsubscribed, paused or was suppressed before it went out"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
@@ -104,6 +105,10 @@ def record_run(
         if handle is not None:
             try:
                 _finish(handle, error)
+            except OperationalError as lost:
+                # The database is gone (a restart, a cut connection): one line, the job's own error
+                # follows; a traceback here buried the one line a command prints for it.
+                log.warning("could not record how run %s ended: %s", handle.id, _first_line(lost))
             except Exception:
                 # The job's own error (or Ctrl-C) is what the caller must see, not this one: a
                 # Ctrl-C that interrupted a query can leave its connection unusable for the write,
@@ -112,6 +117,10 @@ def record_run(
                 log.exception("could not record how run %s ended", handle.id)
         raise
     _finish(handle, None)
+
+
+def _first_line(error: OperationalError) -> str:
+    return (str(error.orig or error).strip().splitlines() or [""])[0]
 
 
 def abandon_dead_runs(

@@ -214,15 +214,17 @@ def send_scheduled_digests(
     with unit_of_work() as session:
         settings = get_settings()
         added = digest_service.prepare_deliveries(session, now=at, settings=settings)
-        digest_service.expire_overdue(session, now=at, settings=settings)
+        expired = digest_service.expire_overdue(session, now=at, settings=settings)
         subscriber_service.prune_tokens(session, now=at)
         due = digest_service.due_count(session, now=at)
     _prune_phrase_vectors()
-    if due == 0:
+    if due == 0 and expired == 0:
         return None
     if added:
         _rescore()
-    return _deliver(params={"scheduled": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
+    return _deliver(
+        params={"scheduled": True}, prepare=None, mailer=mailer, encoder=encoder, now=now, expired=expired
+    )
 
 
 def _prune_phrase_vectors() -> None:
@@ -248,12 +250,17 @@ def retry_digests(
 ) -> digest_service.DigestRunResult | None:
     """The scheduler's retry pass (DIGEST_RETRY_CRON): what is due again; no run record when nothing is."""
     with unit_of_work() as session:
-        # Closing what can no longer go needs no run record either; it must happen even when
-        # nothing is due, or a delivery of someone who left would wait for their return.
-        digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=get_settings())
-        if digest_service.due_count(session, now=now or datetime.now(UTC)) == 0:
+        # Closing what can no longer go must happen even when nothing is due, or a delivery of
+        # someone who left would wait for their return; digests the window closed are a run's
+        # failures (on /status), even in a run with nothing left to send.
+        expired = digest_service.expire_overdue(
+            session, now=now or datetime.now(UTC), settings=get_settings()
+        )
+        if digest_service.due_count(session, now=now or datetime.now(UTC)) == 0 and expired == 0:
             return None
-    return _deliver(params={"retry": True}, prepare=None, mailer=mailer, encoder=encoder, now=now)
+    return _deliver(
+        params={"retry": True}, prepare=None, mailer=mailer, encoder=encoder, now=now, expired=expired
+    )
 
 
 def _settings_with_the_sites_url() -> Settings:
@@ -288,11 +295,13 @@ def _deliver(
     now: datetime | None,
     senders: int | None = None,
     others: senders_module.Senders | None = None,
+    expired: int = 0,
 ) -> digest_service.DigestRunResult:
     """One digest run in this process, with `senders` processes in all (default DIGEST_SENDERS)
     when enough digests are due (worker/senders.py; `others`: started already, waiting for the
-    word); the result counts every sender's digests."""
-    result = digest_service.DigestRunResult()
+    word); the result counts every sender's digests, and as failed the `expired` ones the retry
+    window closed just before."""
+    result = digest_service.DigestRunResult(failed=expired)
     others = others if others is not None else senders_module.Senders()
     try:
         _run_and_send(
@@ -344,7 +353,10 @@ def _run_and_send(
             elif prepare == LOCAL_DATE:
                 digest_service.prepare_deliveries_now(session, now=now or datetime.now(UTC))
             if prepare is not None:  # (the retry pass has closed what cannot go already)
-                digest_service.expire_overdue(session, now=now or datetime.now(UTC), settings=settings)
+                result.failed += digest_service.expire_overdue(
+                    session, now=now or datetime.now(UTC), settings=settings
+                )
+                run.counts = result.counts
             wanted = senders or settings.digest_senders
             # (How many are due matters only to a run that may share them with other senders.)
             due = digest_service.due_count(session, now=now or datetime.now(UTC)) if wanted > 1 else 0
