@@ -108,7 +108,7 @@ def test_the_composes_defaults_are_settings_papertide_accepts() -> None:
         for key, value in environment.items()
     }
 
-    settings = Settings(**values)
+    settings = Settings.model_validate(values)
 
     assert settings.smtp_url == "smtp://mailpit:1025"
     assert settings.mail_from == "papertide <digest@localhost>"
