@@ -357,3 +357,14 @@ def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line(
     assert typo.exit_code == 2
     assert "--date must be YYYY-MM-DD" in typo.output
     assert "cannot reach the database" not in typo.output  # the typo is told before the database is tried
+
+
+def test_a_setting_that_is_not_json_where_json_is_read_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTIDE_TREND_DECAY_SCALE_HOURS", "notjson")
+    get_settings.cache_clear()
+
+    result = runner.invoke(app, ["status"])
+
+    assert result.exit_code == 2
+    assert "error: PAPERTIDE_TREND_DECAY_SCALE_HOURS: not a value papertide can read" in result.output
+    assert "Traceback" not in result.output

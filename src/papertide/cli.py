@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -45,9 +46,15 @@ def _every_command() -> None:
 def _check_settings() -> None:
     """A bad setting stops every command at its start, named, rather than as a traceback later."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         get_settings()
+    except SettingsError as error:  # a value that is not even JSON where JSON is read (a dict setting)
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"PAPERTIDE_{field.group(1).upper()}" if field else "a PAPERTIDE_ setting"
+        _echo(f"error: {name}: not a value papertide can read ({error}); see README's settings table")
+        raise typer.Exit(2) from None
     except ValidationError as error:
         for problem in error.errors():
             message = str(problem["msg"]).removeprefix("Value error, ")
