@@ -779,3 +779,26 @@ def test_digests_the_retry_window_closes_are_counted_as_failed_on_the_runs_recor
     run = session.scalars(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id.desc())).first()
     assert run is not None
     assert run.counts["failed"] == 2
+
+
+def test_a_digest_run_stopped_by_sigterm_puts_the_untried_rest_of_its_batch_back(
+    database: str, session: Session, tmp_path: Path
+) -> None:
+    """`docker stop` while the server has the first message: that one is the unknown case; the two
+    the run never handed over go back to `pending`, to go with the next run, not left as a dead
+    sender's hand-off (failed, past the window, as mail the server "may have taken")."""
+    digest_ready([f"r{i}@example.org" for i in range(3)])
+    inbox = Holding()
+    log = tmp_path / "send.log"
+    with smtp_server(inbox) as port:
+        env = cli_env(database, tmp_path / "data", smtp_url=f"smtp://127.0.0.1:{port}")
+        process = start_cli(["digest", "send", "--date", DAY.isoformat()], env, log)
+        assert inbox.arrived.wait(120), log.read_text()[-3000:]
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        inbox.release.set()
+
+    assert code != 0
+    statuses = [row.status for row in ledger(session)]
+    assert statuses[1:] == [DeliveryStatus.PENDING, DeliveryStatus.PENDING], log.read_text()[-3000:]
+    assert statuses[0] in (DeliveryStatus.SENDING, DeliveryStatus.SENT)

@@ -531,22 +531,39 @@ def _hand_over_batch(
     # Before each message the sender knows that the session holding its locks has answered since
     # the last message went out: the last `sent` was recorded on it, or it answers a check now.
     answered = False
-    for n, hand_off in enumerate(batch.hand_offs):
-        if hand_off.envelope is None:  # nothing new for this reader: no mail, no word from the server
-            result.add(digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY))
+    n = -1
+    try:
+        for n, hand_off in enumerate(batch.hand_offs):
+            if hand_off.envelope is None:  # nothing new for this reader: no mail, no word from the server
+                result.add(digest_service.Delivered(hand_off.delivery_id, DeliveryStatus.EMPTY))
+                run.counts = result.counts
+                continue
+            if not answered and not digest_service.holds_hand_off_locks(line.locks):
+                _stop(batch.hand_offs[n:], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
+            delivered, error, answered = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
+            result.add(delivered)
             run.counts = result.counts
-            continue
-        if not answered and not digest_service.holds_hand_off_locks(line.locks):
-            _stop(batch.hand_offs[n:], result=result, stop=HandOffLocksLost(_LOCKS_LOST))
-        delivered, error, answered = _hand_over(hand_off, hand_off.envelope, line=line, now=now)
-        result.add(delivered)
-        run.counts = result.counts
-        if breaker.trips(error):
-            why = (
-                f"the mail server failed {breaker.failures} times in a row (last: {error}); "
-                "stopped early, the rest waits for the next run"
-            )
-            _stop(batch.hand_offs[n + 1 :], result=result, stop=MailServerDown(why))
+            if breaker.trips(error):
+                why = (
+                    f"the mail server failed {breaker.failures} times in a row (last: {error}); "
+                    "stopped early, the rest waits for the next run"
+                )
+                _stop(batch.hand_offs[n + 1 :], result=result, stop=MailServerDown(why))
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C or SIGTERM (docker stop): message n may be with the server (the unknown case); the
+        # rest of the batch never was. It goes back to how it was, as after the breaker, rather than
+        # wait as a dead sender's hand-off (and, past the window, be failed as one the server "may
+        # have taken").
+        _put_back_on_the_way_out(batch.hand_offs[n + 1 :])
+        raise
+
+
+def _put_back_on_the_way_out(unsent: list[digest_service.HandOff]) -> None:
+    try:
+        with unit_of_work() as session:
+            digest_service.put_back(session, unsent)
+    except Exception as error:  # the interruption is what the caller must see; these wait as hand-offs
+        log.warning("interrupted: could not put %d untried digests back: %s", len(unsent), error)
 
 
 _LOCKS_LOST = (
