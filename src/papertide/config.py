@@ -139,15 +139,6 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("digest_cron", "score_cron")
-    @classmethod
-    def _always_on(cls, value: str) -> str:
-        # An empty value (a compose passthrough of an unset variable) would silently register no
-        # job: no digest would ever go out, nothing would say why.
-        if not value.strip():
-            raise ValueError("must be a cron expression; this job cannot be turned off (empty)")
-        return value
-
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: str | None) -> str | None:

@@ -230,6 +230,19 @@ def test_schedules_come_from_settings_and_sources_are_off_by_default() -> None:
     }
 
 
+def test_an_empty_digest_or_score_schedule_is_off_and_the_scheduler_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A compose passthrough of an unset variable gives an empty schedule: no digest would ever go
+    out, so the operator is told at the scheduler's start, not left to wonder at an empty inbox."""
+    with caplog.at_level("WARNING", logger="papertide.worker.scheduler"):
+        jobs = {job.id for job in build_scheduler(Settings(digest_cron="", score_cron="")).get_jobs()}
+
+    assert jobs == {"digest-retry"}
+    assert "PAPERTIDE_DIGEST_CRON is empty: the scheduler will not run the digest job" in caplog.text
+    assert "PAPERTIDE_SCORE_CRON is empty: the scheduler will not run the score job" in caplog.text
+
+
 def test_a_bad_cron_setting_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="schedule_arxiv_rss") as error:
         Settings(schedule_arxiv_rss="every morning")
