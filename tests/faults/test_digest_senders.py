@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.config import BaseUrlError
 from papertide.models import DeliveryStatus, JobRun, JobStatus
 from papertide.worker import jobs
 from papertide.worker import senders as senders_module
@@ -121,18 +122,19 @@ def test_a_sender_killed_mid_run_loses_nothing_and_the_others_finish(
 def test_senders_started_early_end_when_the_run_fails_before_it_sends(
     database: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`digest send --senders 3` starts the others before it prepares; a run that fails first (here a
-    bad SMTP_URL) tells them to stop: nothing sent, no process left waiting."""
+    """`digest send --senders 3` starts the others before it prepares; a run that fails first (here
+    production links that would lead to 127.0.0.1) tells them to stop: nothing sent, no process left
+    waiting."""
     digest_ready([f"r{i}@example.org" for i in range(300)])
-    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "mailto:nobody")
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "http://127.0.0.1:8000")  # the tests set a database URL
     db.reset()
-    with pytest.raises(ValueError, match="PAPERTIDE_SMTP_URL"):
+    with pytest.raises(BaseUrlError, match="PAPERTIDE_BASE_URL"):
         jobs.send_digests(digest_date=DAY, encoder=None, senders=3)
 
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")]
     [run] = digest_runs(session)
     assert run.status == JobStatus.FAILED
-    assert "PAPERTIDE_SMTP_URL" in (run.error or "")
+    assert "PAPERTIDE_BASE_URL" in (run.error or "")
     assert {r.status for r in ledger(session)} <= {DeliveryStatus.PENDING}
 
 

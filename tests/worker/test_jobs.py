@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,18 +23,19 @@ def last_run(session: Session, job: str) -> JobRun:
     return session.scalars(select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc())).first()  # type: ignore[return-value]
 
 
-def test_a_bad_smtp_url_is_a_failed_digest_run_with_its_reason(
+def test_a_bad_smtp_url_stops_the_digest_job_before_any_run_or_delivery(
     database: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "smtp://")
+    """Refused with the settings, by name and with its password masked: no run record (a run's error
+    is on the public /status page) and nothing prepared to wait for a mail server that cannot be."""
+    monkeypatch.setenv("PAPERTIDE_SMTP_URL", "smtp://digest:hunter2@")
     db.reset()
 
-    with pytest.raises(ValueError, match="PAPERTIDE_SMTP_URL"):
+    with pytest.raises(ValidationError, match="PAPERTIDE_SMTP_URL") as refused:
         jobs.send_digests(digest_date=date(2026, 11, 24), encoder=None)
 
-    run = last_run(session, "digest")
-    assert run.status == JobStatus.FAILED
-    assert "PAPERTIDE_SMTP_URL" in (run.error or "")
+    assert "hunter2" not in str(refused.value)
+    assert last_run(session, "digest") is None
 
 
 def test_a_digest_day_with_nobody_due_is_ok_empty_with_zero_counts(
