@@ -342,9 +342,9 @@ def _run_and_send(
     settings = _settings_with_the_sites_url()
     with record_run("digest", params=params, work=("sent", "deferred", "failed")) as run:
         run.counts = result.counts
-        # Inside the run: a bad SMTP URL, or links that would not reach the site (production
-        # with no public PAPERTIDE_BASE_URL), is a failed digest run with its reason on
-        # /status, before anything is composed or sent.
+        # Inside the run: links that would not reach the site (production with no public
+        # PAPERTIDE_BASE_URL) are a failed digest run with its reason on /status, before anything
+        # is composed or sent. (A bad SMTP_URL never gets here: the settings refuse it at start.)
         settings.require_mail_base_url()
         given, mailer = mailer, mailer or mailer_from_settings(settings)
         with unit_of_work() as session:
@@ -380,8 +380,8 @@ def _start_senders(
     now: datetime | None,
 ) -> senders_module.Senders:
     """`count` more senders in `others`, waiting for the word. `mailer`: the one the run was given,
-    else None: each sender makes its own from the settings, inside its own run record (a bad
-    SMTP_URL is a failed run on /status, not a crash here)."""
+    else None: each sender makes its own from the settings, inside its own run record (whose
+    failure is on /status, not a crash here)."""
     others.start(count, _another_sender, args=(params, mailer, now))
     return others
 
