@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from papertide import site_url
-from papertide.config import Settings
+from papertide.config import Settings, redact_smtp_url
 
 PRODUCTION = "postgresql+psycopg://papertide@db/papertide"
 
@@ -215,3 +215,23 @@ def test_a_setting_that_would_break_every_run_is_refused_at_startup(
 
     with pytest.raises(ValidationError, match=setting.lower()):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "smtp://digest:hunter2@mail.example.org:587?starttls=true",
+            "smtp://digest:***@mail.example.org:587?starttls=true",
+        ),
+        (
+            "smtp://digest:hunt@r2@mail.example.org",
+            "smtp://digest:***@mail.example.org",
+        ),  # an @ in it, unquoted
+        ("smtp://digest@mail.example.org", "smtp://digest@mail.example.org"),  # no password: nothing to hide
+        ("smtp://mail.example.org:25", "smtp://mail.example.org:25"),
+        ("smtp://u:hunter2@[::1", "<unreadable>"),
+    ],
+)
+def test_an_smtp_url_is_shown_with_its_password_masked(url: str, shown: str) -> None:
+    assert redact_smtp_url(url) == shown

@@ -106,8 +106,10 @@ def _prepare_database() -> None:
     try:
         db.upgrade()
     except OperationalError as error:
-        reason = (str(error.orig or error).strip().splitlines() or [""])[0]
-        _echo(f"error: cannot reach the database ({reason}); check PAPERTIDE_DATABASE_URL and that it runs")
+        _echo(
+            f"error: cannot reach the database ({db.error_line(error)}); check PAPERTIDE_DATABASE_URL"
+            " and that it runs"
+        )
         raise typer.Exit(1) from None
 
 
@@ -474,7 +476,9 @@ def digest_send(
         _echo(f"error: {error}")
         raise typer.Exit(1) from None
     except OperationalError as error:  # a database restart, a cut connection: not a bug to trace
-        reason = str(error.orig or error).strip().splitlines()[0]
+        from papertide.db import error_line
+
+        reason = error_line(error)
         _echo(
             f"error: lost the database connection during the digest run ({reason}); every digest"
             " sent before that is recorded: run `papertide digest send` again to send the rest"

@@ -320,13 +320,13 @@ def smtp_url_problem(url: str) -> str | None:
 
 
 def redact_smtp_url(url: str) -> str:
-    """The URL with its password as ***, for messages and logs."""
+    """The URL with its password as ***, for messages and logs (the user name stays: it says which
+    account, and is no secret)."""
     try:
-        parsed = urlsplit(url)
-        password = parsed.password
-    except ValueError:
-        password = None
-    if password is None:
-        return url if "@" not in url else url.split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[1]
-    user = parsed.username or ""
-    return urlunsplit(parsed._replace(netloc=f"{user}:***@{parsed.netloc.rsplit('@', 1)[1]}"))
+        parts = urlsplit(url)
+    except ValueError:  # unreadable (a broken [IPv6] host): nothing of it is shown
+        return "<unreadable>"
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))

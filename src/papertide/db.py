@@ -10,7 +10,7 @@ from functools import lru_cache
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from papertide import embedded_pg, paths
@@ -23,6 +23,14 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def error_line(error: SQLAlchemyError) -> str:
+    """The first line of the database's own words for `error` ("connection refused", "terminating
+    connection due to administrator command"): what a command prints, without SQLAlchemy's statement
+    and link lines."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return (str(cause).strip().splitlines() or [""])[0]
 
 
 @lru_cache

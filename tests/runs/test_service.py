@@ -76,6 +76,28 @@ def test_a_job_that_cannot_record_its_end_still_raises_its_own_error(
     )
 
 
+def test_a_run_that_cannot_record_its_end_for_a_lost_database_says_so_in_one_line(
+    database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database restarted under the job: the command prints one line for it, and the log adds
+    one line for the run record, not a traceback burying it."""
+    from sqlalchemy.exc import OperationalError
+
+    from papertide.runs import repository
+
+    def lost(*args: object, **kwargs: object) -> None:
+        raise OperationalError("UPDATE job_run ...", {}, Exception("server closed the connection\ndetails"))
+
+    monkeypatch.setattr(repository, "finish_run", lost)
+
+    with pytest.raises(RuntimeError, match="the job's own error"), record_run("embed"):
+        raise RuntimeError("the job's own error")
+
+    [record] = [r for r in caplog.records if "could not record how run" in r.getMessage()]
+    assert record.getMessage().endswith("ended: server closed the connection")
+    assert record.exc_info is None
+
+
 def test_a_running_job_is_visible_before_it_ends(database: str, session: Session) -> None:
     with record_run("embed") as run:
         session.expire_all()

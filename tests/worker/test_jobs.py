@@ -60,3 +60,22 @@ def test_an_ingest_that_fails_before_its_first_page_records_zero_counts(
     run = last_run(session, "ingest")
     assert (run.status, run.counts) == (JobStatus.FAILED, ZERO_INGEST)
     assert "missing.jsonl" in (run.error or "")
+
+
+def test_an_interrupted_run_that_cannot_put_its_batch_back_still_ends_as_interrupted(
+    database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C with the database gone too: the rows wait as hand-offs (the retry pass resends them),
+    and what the caller sees is the interruption, not the failed put-back."""
+    from sqlalchemy.exc import OperationalError
+
+    from papertide.digests import service as digest_service
+
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise OperationalError("UPDATE digest_delivery ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(digest_service, "put_back", database_gone)
+
+    jobs._put_back_on_the_way_out([])  # returns: the caller re-raises its KeyboardInterrupt
+
+    assert "interrupted: could not put 0 untried digests back" in caplog.text

@@ -125,32 +125,25 @@ def relevance(
 ) -> Vectors:
     """(n,) scores of `vectors` for one profile, higher is closer: the order its digest ranks them in.
 
-    Until the model is `ready` (or without one) it is the phrases alone: `phrase_scores`, how well
+    Until the model is `ready` (or without one) it is the phrases alone, `phrase_scores`: how well
     each paper matches what the reader typed as the reason line judges it (matching.PhraseMatcher's
-    calibrated score, best over the phrases), or without them each paper's best cosine to the
-    phrases. From then on, the model's log-odds and that best cosine, each as a z-score over these
-    candidates, weighted PHRASE_PRIOR / (PHRASE_PRIOR + votes) for the phrases: a handful of votes
-    is a noisy sample of a reader's taste, and the model alone ranked some readers below what they
-    typed (docs/benchmarks.md#learning-from-votes; the calibrated score in that blend did no better
+    calibrated score, best over the phrases). From then on, the model's log-odds and the papers'
+    best cosine to `phrase_vectors`, each as a z-score over these candidates, weighted
+    PHRASE_PRIOR / (PHRASE_PRIOR + votes) for the phrases: a handful of votes is a noisy sample of
+    a reader's taste, and the model alone ranked some readers below what they typed
+    (docs/benchmarks.md#learning-from-votes; the calibrated score in that blend did no better
     there). Without phrases the model ranks alone; with neither, every paper scores 0, so a stable
     sort keeps the candidates' order.
     """
-    phrases = None if phrase_vectors is None or np.asarray(phrase_vectors).size == 0 else phrase_vectors
+    count = len(np.asarray(vectors))
     if model is None or not model.ready:
-        if phrase_scores is not None:
-            return _checked_scores(phrase_scores, count=len(np.asarray(vectors)))
-        if phrases is None:
-            return np.zeros(len(np.asarray(vectors)))
-    dim = model.dim if model is not None else int(np.asarray(phrases).shape[-1])
-    rows = _as_rows(vectors, dim=dim, name="vectors")
-    phrase = None if phrases is None else _phrase_similarity(rows, phrases)
-    if model is None or not model.ready:
-        return phrase if phrase is not None else np.zeros(len(rows))
+        return np.zeros(count) if phrase_scores is None else _checked_scores(phrase_scores, count=count)
+    rows = _as_rows(vectors, dim=model.dim, name="vectors")
     learned = _features(rows, model.center) @ model.weights.astype(np.float64) + model.bias
-    if phrase is None:
+    if phrase_vectors is None or np.asarray(phrase_vectors).size == 0:
         return learned
     share = PHRASE_PRIOR / (PHRASE_PRIOR + model.votes)
-    return (1.0 - share) * _zscore(learned) + share * _zscore(phrase)
+    return (1.0 - share) * _zscore(learned) + share * _zscore(_phrase_similarity(rows, phrase_vectors))
 
 
 def _checked_scores(scores: Vectors, *, count: int) -> Vectors:

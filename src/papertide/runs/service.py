@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
-from papertide.db import unit_of_work
+from papertide.db import error_line, unit_of_work
 from papertide.models import JobRun, JobStatus
 from papertide.runs import repository
 
@@ -108,7 +108,7 @@ def record_run(
             except OperationalError as lost:
                 # The database is gone (a restart, a cut connection): one line, the job's own error
                 # follows; a traceback here buried the one line a command prints for it.
-                log.warning("could not record how run %s ended: %s", handle.id, _first_line(lost))
+                log.warning("could not record how run %s ended: %s", handle.id, error_line(lost))
             except Exception:
                 # The job's own error (or Ctrl-C) is what the caller must see, not this one: a
                 # Ctrl-C that interrupted a query can leave its connection unusable for the write,
@@ -117,10 +117,6 @@ def record_run(
                 log.exception("could not record how run %s ended", handle.id)
         raise
     _finish(handle, None)
-
-
-def _first_line(error: OperationalError) -> str:
-    return (str(error.orig or error).strip().splitlines() or [""])[0]
 
 
 def abandon_dead_runs(

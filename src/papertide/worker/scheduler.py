@@ -30,12 +30,12 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
     }
     scheduler = BackgroundScheduler(timezone="UTC")
     for job_id, setting in (("digest", "DIGEST_CRON"), ("score", "SCORE_CRON")):
-        if not crons[job_id][0].strip():
+        if not crons[job_id][0]:
             # Off on purpose (a quiet test scheduler), or a compose passthrough of an unset
             # variable: either way the operator reads it, not an inbox that stays empty.
             log.warning("PAPERTIDE_%s is empty: the scheduler will not run the %s job", setting, job_id)
     for job_id, (cron, job) in crons.items():
-        if cron.strip():
+        if cron:
             trigger = CronTrigger.from_crontab(cron, timezone="UTC")
             scheduler.add_job(_logged(job), trigger, id=job_id, max_instances=1, coalesce=True)
     return scheduler
