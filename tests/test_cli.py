@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,34 @@ def test_digest_send_rejects_a_bad_date(database: str) -> None:
     assert "--date must be YYYY-MM-DD" in result.output
 
 
+def test_digest_send_refuses_a_date_no_reader_can_be_due_on_unless_forced(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org")
+    get_settings.cache_clear()
+    digest_ready(["a@example.org"])
+    today = datetime.now(UTC).date()
+    outbox = get_settings().outbox_dir
+
+    a_year_off = runner.invoke(app, ["digest", "send", "--date", (today - timedelta(days=365)).isoformat()])
+    not_begun = runner.invoke(app, ["digest", "send", "--date", (today + timedelta(days=2)).isoformat()])
+    nothing_sent = not outbox.exists()
+    on_the_day = runner.invoke(app, ["digest", "send", "--date", today.isoformat()])
+    forced = runner.invoke(app, ["digest", "send", "--date", "2025-11-26", "--force"])
+
+    for refused in (a_year_off, not_begun):
+        said = " ".join(re.sub("[│╭╮╰╯─]", " ", refused.output).split())  # the message out of its box
+        assert refused.exit_code == 2
+        assert "the dates a reader can be due on now" in said, said
+        assert "give --force to send it all the same" in said
+    assert nothing_sent, "a refused date sent nothing"
+    assert on_the_day.exit_code == 0, on_the_day.output
+    assert forced.exit_code == 0, forced.output
+    assert "sent 1," in on_the_day.output
+    assert "sent 1," in forced.output
+    assert len(list(outbox.iterdir())) == 2
+
+
 @pytest.mark.parametrize("senders", ["0", "17", "three"])
 def test_digest_send_refuses_a_sender_count_out_of_range_before_any_work(senders: str) -> None:
     result = runner.invoke(app, ["digest", "send", "--senders", senders])
@@ -72,8 +101,8 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     page = client.get(f"/confirm/{confirm}").text
     client.post(f"/confirm/{confirm}", data={"csrf": page.split('name="csrf" value="')[1].split('"')[0]})
 
-    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
-    again = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
+    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26", "--force"])
+    again = runner.invoke(app, ["digest", "send", "--date", "2026-11-26", "--force"])
 
     preview = runner.invoke(app, ["digest", "preview", "O@example.org"])
     unknown = runner.invoke(app, ["digest", "preview", "nobody@example.org"])
@@ -133,7 +162,7 @@ def test_digest_send_in_production_with_a_loopback_base_url_stops_naming_the_set
     get_settings.cache_clear()
     digest_ready(["a@example.org"])
 
-    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26"])
+    result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26", "--force"])
 
     assert result.exit_code == 1
     assert "error: no digest sent: PAPERTIDE_BASE_URL is http://localhost:8000" in result.output

@@ -458,6 +458,10 @@ def digest_send(
             min=1, max=16, help="sender processes when many digests are due (default: DIGEST_SENDERS)"
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="send a --date older than the retry window or not begun anywhere yet"),
+    ] = False,
 ) -> None:
     """Send every digest due on the date; a second run on the same date sends nothing."""
     from sqlalchemy.exc import OperationalError
@@ -465,10 +469,7 @@ def digest_send(
     from papertide.worker import jobs
 
     _setup_logging()
-    try:  # before the database starts: a typo is told at once
-        day = date.fromisoformat(on) if on else None
-    except ValueError:
-        raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
+    day = _digest_date(on, force=force)  # before the database starts: a typo is told at once
     _prepare_database()
     try:
         result = jobs.send_digests(digest_date=day, senders=senders)
@@ -492,6 +493,28 @@ def digest_send(
         _echo(f"stopped early: {result.stopped}")
     if result.failed or result.stopped:
         raise typer.Exit(1)
+
+
+def _digest_date(on: str | None, *, force: bool) -> date | None:
+    """--date as a date, refused (exit 2) when it is not one, or when no reader can be due on it now
+    and --force is not given: every confirmed reader whose send days include it gets a digest."""
+    from papertide.digests.schedule import dates_a_reader_can_be_due
+
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
+    if day is None or force:
+        return day
+    hours = get_settings().digest_retry_hours
+    first, last = dates_a_reader_can_be_due(now=datetime.now(UTC), window=timedelta(hours=hours))
+    if not first <= day <= last:
+        raise typer.BadParameter(
+            f"--date {day} is outside {first} to {last}, the dates a reader can be due on now"
+            f" (DIGEST_RETRY_HOURS is {hours:g}): every reader whose send days include it would get an"
+            " extra digest today; give --force to send it all the same"
+        )
+    return day
 
 
 @digest_app.command("preview")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from papertide.config import Settings
-from papertide.digests import service
+from papertide.digests import schedule, service
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
 from papertide.subscribers import preferences
@@ -574,3 +574,19 @@ def test_a_catch_up_in_the_small_hours_then_a_move_a_day_east_still_stands_in(tx
 
     after = [at for at in created(tx_session, sid) if at >= made_up]
     assert all(b - a >= timedelta(hours=20) for a, b in itertools.pairwise(after)), after
+
+
+@pytest.mark.parametrize(
+    ("now", "first", "last"),
+    [
+        # 00:30 UTC: the retry window opened at 00:30 the day before, when UTC-12 was still on the
+        # 26th; Kiribati (UTC+14) is on the 28th, as UTC is.
+        (datetime(2026, 11, 28, 0, 30, tzinfo=UTC), date(2026, 11, 26), date(2026, 11, 28)),
+        # 14:00 UTC: the window opened when UTC-12's 27th had begun; Kiribati is on the 29th.
+        (datetime(2026, 11, 28, 14, 0, tzinfo=UTC), date(2026, 11, 27), date(2026, 11, 29)),
+    ],
+)
+def test_the_dates_a_reader_can_be_due_on_run_from_the_westmost_clock_to_the_eastmost(
+    now: datetime, first: date, last: date
+) -> None:
+    assert schedule.dates_a_reader_can_be_due(now=now, window=timedelta(hours=24)) == (first, last)

@@ -162,7 +162,7 @@ def wait_for_senders_to_end(timeout: float = 30.0) -> None:
 def send(inbox: Killer, env: dict[str, str], day: date, log: Path, point: KillPoint | None = None) -> int:
     """`papertide digest send --date DAY` to its end (or its death); returns the exit code."""
     inbox.arm(point)
-    process = start_cli(["digest", "send", "--date", day.isoformat()], env, log)
+    process = start_cli(["digest", "send", "--date", day.isoformat(), "--force"], env, log)
     inbox.victim = process.pid
     code = process.wait(timeout=120)
     inbox.arm(None)
@@ -253,7 +253,9 @@ def test_two_sender_processes_at_once_send_each_digest_once(
     digest_ready(subscribers)
     log = tmp_path / "send.log"
 
-    processes = [start_cli(["digest", "send", "--date", DAY.isoformat()], env, log) for _ in range(2)]
+    processes = [
+        start_cli(["digest", "send", "--date", DAY.isoformat(), "--force"], env, log) for _ in range(2)
+    ]
     codes = [process.wait(timeout=120) for process in processes]
 
     assert codes == [0, 0], log.read_text()[-3000:]
@@ -738,7 +740,7 @@ def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_
             **cli_env(database, tmp_path / "data", smtp_url=f"smtp://127.0.0.1:{port}"),
             "PGAPPNAME": SENDER,
         }
-        process = start_cli(["digest", "send", "--date", DAY.isoformat()], env, log)
+        process = start_cli(["digest", "send", "--date", DAY.isoformat(), "--force"], env, log)
         assert inbox.arrived.wait(120), log.read_text()[-3000:]
         with db.get_engine().connect() as connection:
             connection.execute(
@@ -749,9 +751,9 @@ def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_
         inbox.release.set()
         code = process.wait(timeout=120)
         first = log.read_text()
-        rerun = start_cli(["digest", "send", "--date", DAY.isoformat()], env, tmp_path / "rerun.log").wait(
-            120
-        )
+        rerun = start_cli(
+            ["digest", "send", "--date", DAY.isoformat(), "--force"], env, tmp_path / "rerun.log"
+        ).wait(120)
 
     assert code == 1, first[-3000:]
     assert "Traceback" not in first
@@ -792,7 +794,7 @@ def test_a_digest_run_stopped_by_sigterm_puts_the_untried_rest_of_its_batch_back
     log = tmp_path / "send.log"
     with smtp_server(inbox) as port:
         env = cli_env(database, tmp_path / "data", smtp_url=f"smtp://127.0.0.1:{port}")
-        process = start_cli(["digest", "send", "--date", DAY.isoformat()], env, log)
+        process = start_cli(["digest", "send", "--date", DAY.isoformat(), "--force"], env, log)
         assert inbox.arrived.wait(120), log.read_text()[-3000:]
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)

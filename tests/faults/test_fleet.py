@@ -122,7 +122,10 @@ def test_a_fleet_embeds_once_leads_once_sends_once_and_shares_the_rate_limit(
         # Two senders at once, each told to send the same day's digests.
         digest_ready(SUBSCRIBERS)
         send_env = {**env, "PAPERTIDE_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}"}
-        senders = [start_cli(["digest", "send", "--date", "2026-11-24"], send_env, logs["cli"]) for _ in "ab"]
+        senders = [
+            start_cli(["digest", "send", "--date", "2026-11-24", "--force"], send_env, logs["cli"])
+            for _ in "ab"
+        ]
         assert [sender.wait(timeout=120) for sender in senders] == [0, 0], logs["cli"].read_text()[-3000:]
 
         wait_until(

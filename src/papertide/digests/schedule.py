@@ -66,6 +66,19 @@ def due_slot(
     )
 
 
+# The earliest and the latest clocks on Earth: UTC-12 (Baker Island) and UTC+14 (Kiribati's Line Islands).
+_WESTMOST = timedelta(hours=-12)
+_EASTMOST = timedelta(hours=14)
+
+
+def dates_a_reader_can_be_due(*, now: datetime, window: timedelta) -> tuple[date, date]:
+    """The first and last digest dates a run could have made for some reader somewhere: from the
+    local date in the westmost zone as the retry `window` opened to the date in the eastmost zone
+    now. `papertide digest send --date` outside them is a typo (a year off sends every reader an
+    extra digest today) or a day not begun anywhere, and is refused without --force."""
+    return (now - window + _WESTMOST).date(), (now + _EASTMOST).date()
+
+
 def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
     """The clock in `zone` at `now`, from Python's zone database: the one the manage page checks
     names against, so what a reader chose is what decides (Postgres's own zone rules can lag, and
