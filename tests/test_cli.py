@@ -11,16 +11,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from papertide import db
 from papertide.cli import app
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import JobRun, JobStatus
+from papertide.models import JobRun, JobStatus, Subscriber
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
 from tests.faults.processes import cli_env, start_cli, stop_cli
@@ -103,13 +106,25 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
 
     result = runner.invoke(app, ["digest", "send", "--date", "2026-11-26", "--force"])
     again = runner.invoke(app, ["digest", "send", "--date", "2026-11-26", "--force"])
+    # A zone whose date is not UTC's now (Kiribati's from 10:00 UTC, American Samoa's before 11:00):
+    # the preview shows the digest of the reader's own date.
+    now = datetime.now(UTC)
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    with db.session_factory()() as session:
+        session.execute(update(Subscriber).values(time_zone=zone))
+        session.commit()
+    their_date = now.astimezone(ZoneInfo(zone)).date()
 
     preview = runner.invoke(app, ["digest", "preview", "O@example.org"])
     unknown = runner.invoke(app, ["digest", "preview", "nobody@example.org"])
 
     assert "sent 1," in result.output
     assert "sent 0," in again.output
-    assert "papertide · your papers for" in preview.output
+    assert f"papertide · your papers for {their_date:%A %d %B %Y}" in preview.output
+    assert their_date != now.date()
+    assert "a preview: nothing was stored, so its manage, unsubscribe, vote and view links do not work" in (
+        preview.output
+    )
     assert "== Trending ==" in preview.output
     assert "EnvHarness" not in preview.output, "the preview skips what the digest already sent"
     assert unknown.exit_code == 1

@@ -528,6 +528,7 @@ def digest_preview(
     from papertide.db import session_factory
     from papertide.digests.build import build_digest
     from papertide.digests.candidates import DigestRun
+    from papertide.digests.schedule import local_time
     from papertide.subscribers import repository as subscriber_repository
     from papertide.worker import jobs
 
@@ -538,10 +539,12 @@ def digest_preview(
         if subscriber is None:
             _echo(f"error: no subscriber with the address {email!r}")
             raise typer.Exit(1)
+        now = datetime.now(UTC)
+        local = local_time(subscriber.time_zone, now)  # the date the reader's own digest would carry
         built = build_digest(
             session,
             subscriber=subscriber,
-            digest_date=datetime.now(UTC).date(),
+            digest_date=local.day if local else now.date(),
             settings=get_settings(),
             run=DigestRun(encoder=functools.cache(jobs.optional_encoder)),
         )
@@ -550,6 +553,8 @@ def digest_preview(
         typer.echo("Nothing new to send to this subscriber.")
         return
     message = built.message
+    # Its links' tokens were rolled back with the rest: they would answer 404 if clicked.
+    _echo("a preview: nothing was stored, so its manage, unsubscribe, vote and view links do not work")
     if out:
         out.write_bytes(bytes(message))
         typer.echo(f"wrote {out}")

@@ -203,9 +203,11 @@ def test_links_that_can_no_longer_be_used_are_deleted_and_live_ones_kept(tx_sess
     sid = reader(tx_session, "t@example.org", zone="UTC", hour=7)
     subscriber = tx_session.get_one(Subscriber, sid)
     now = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
-    ages = {"manage": 31, "unsubscribe": 181}  # a day past MANAGE_TOKEN_TTL, UNSUBSCRIBE_TOKEN_KEEP
+    # A day past MANAGE_TOKEN_TTL (kept, to answer "expired"), a day past it and its grace (gone),
+    # a day past UNSUBSCRIBE_TOKEN_KEEP (gone).
+    ages = {"manage": (1, 31, 61), "unsubscribe": (1, 181)}
     for purpose in (TokenPurpose.MANAGE, TokenPurpose.UNSUBSCRIBE):
-        for days in (1, ages[purpose]):
+        for days in ages[purpose]:
             subscriber_service.new_token(tx_session, subscriber, purpose)
             tx_session.execute(
                 update(SubscriberToken)
@@ -216,7 +218,11 @@ def test_links_that_can_no_longer_be_used_are_deleted_and_live_ones_kept(tx_sess
     assert subscriber_service.prune_tokens(tx_session, now=now) == 2
 
     left = tx_session.execute(select(SubscriberToken.purpose, SubscriberToken.created_at)).all()
-    assert sorted((p, (now - at).days) for p, at in left) == [("manage", 1), ("unsubscribe", 1)]
+    assert sorted((p, (now - at).days) for p, at in left) == [
+        ("manage", 1),
+        ("manage", 31),
+        ("unsubscribe", 1),
+    ]
 
 
 def test_a_zone_python_cannot_load_skips_its_readers_and_nobody_else(tx_session: Session) -> None:

@@ -147,6 +147,7 @@ def test_keyword_search_with_filters_never_loads_the_model(
         ({"q": "speech", "to": "yesterday"}, "to"),
         ({"q": "speech", "category": ["cs.CL", "CS CL"]}, "category"),
         ({"q": "speech", "category": [f"cs.X{c}" for c in "ABCDEFGHIJK"]}, "category"),
+        ({"q": "speech", "category": "a" * 1000}, "category"),  # an archive too long for a filter
         ({"q": "speech", "sort": "random"}, "sort"),
         ({"q": "speech", "date_field": "updated"}, "date_field"),
         ({"q": "speech", "page": 0}, "page"),

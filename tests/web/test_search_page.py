@@ -208,6 +208,7 @@ def test_an_author_alone_lists_their_papers_without_the_model(
             {"q": "speech", "categories": "cs.CL <b>bold</b>"},
             "Categories: '<b>bold</b>' is not an arXiv category",
         ),
+        ({"q": "speech", "categories": "a" * 1000}, "is not an arXiv category"),
         (
             {"q": "speech", "categories": " ".join(f"cs.X{c}" for c in "ABCDEFGHIJK")},
             "Give at most 10 categories.",

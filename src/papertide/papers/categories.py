@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-# cs.CL, math.AG, hep-th, q-bio.NC, cs: lowercase archive, then an optional subject class.
-CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+# cs.CL, math.AG, hep-th, q-bio.NC, cs: lowercase archive, then an optional subject class; at most
+# 32 characters (the longest arXiv name, cond-mat.mes-hall, has 17). An archive becomes a regex of
+# the keyword index's filter, and a long one passes tantivy's size limit: a 500 before this bound.
+CATEGORY = re.compile(r"^(?=.{1,32}$)[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 
 
 def spelled(name: str) -> str:

@@ -90,7 +90,7 @@ def parse_categories(raw: str) -> list[str]:
     """arXiv categories separated by commas or spaces ("cs.CL, stat.ML"); repeats dropped."""
     found: list[str] = []
     for part in raw.replace(",", " ").split():
-        if not CATEGORY.fullmatch(part) or len(part) > 32:
+        if not CATEGORY.fullmatch(part):
             raise FieldError(
                 "categories", f"“{part[:40]}” is not an arXiv category (write them like cs.CL or stat.ML)."
             )

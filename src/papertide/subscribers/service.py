@@ -23,6 +23,10 @@ MANAGE_TOKEN_TTL = timedelta(days=30)
 # Every digest stores two tokens (unsubscribe, manage): rows past these ages are deleted by the
 # digest passes. An unsubscribe link keeps working for half a year; a newer digest has a newer one.
 UNSUBSCRIBE_TOKEN_KEEP = timedelta(days=180)
+# An expired manage or confirm link is kept this much longer before it is deleted: until then it
+# answers 410 with how to get a new one, which a reader coming back to an old email needs more
+# than an unknown link's 404.
+EXPIRED_TOKEN_GRACE = timedelta(days=30)
 PRUNE_BATCH = 5000
 MAX_PROFILES = 10  # interest profiles per reader: each is a section of the one email
 FIRST_PROFILE = "My interests"  # the profile a sign-up's interests become
@@ -105,13 +109,14 @@ def new_manage_token(session: Session, subscriber: Subscriber) -> str:
 
 
 def prune_tokens(session: Session, *, now: datetime) -> int:
-    """Delete links that can no longer be used (a bounded batch per call): expired manage and
-    confirm links, and unsubscribe links older than UNSUBSCRIBE_TOKEN_KEEP."""
+    """Delete links that can no longer be used (a bounded batch per call): manage and confirm
+    links EXPIRED_TOKEN_GRACE after they expired, and unsubscribe links older than
+    UNSUBSCRIBE_TOKEN_KEEP."""
     return repository.prune_tokens(
         session,
         older_than={
-            TokenPurpose.MANAGE: now - MANAGE_TOKEN_TTL,
-            TokenPurpose.CONFIRM: now - CONFIRM_TOKEN_TTL,
+            TokenPurpose.MANAGE: now - MANAGE_TOKEN_TTL - EXPIRED_TOKEN_GRACE,
+            TokenPurpose.CONFIRM: now - CONFIRM_TOKEN_TTL - EXPIRED_TOKEN_GRACE,
             TokenPurpose.UNSUBSCRIBE: now - UNSUBSCRIBE_TOKEN_KEEP,
         },
         batch=PRUNE_BATCH,

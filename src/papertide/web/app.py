@@ -22,7 +22,7 @@ from papertide.embeddings import query_encoder
 from papertide.embeddings.encoder import Encoder, embed_queries_on_one_thread, get_encoder
 from papertide.papers import repository as paper_repository
 from papertide.search.keyword_index import KeywordIndexUnavailable
-from papertide.web import api_docs, cors, guards, headers, outage
+from papertide.web import api_docs, cors, guards, headers, outage, slashes
 from papertide.web.deps import SessionDep
 from papertide.web.errors import error_response
 from papertide.web.head import HeadAsGet
@@ -104,12 +104,15 @@ def create_app(
         redoc_url=None,
         # Every route, present and future: no control character in any input reaches a query.
         dependencies=[Depends(guards.reject_control_characters)],
+        # Its redirect put the client's Host header in Location: web/slashes.py's is relative.
+        redirect_slashes=False,
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     app.state.mailer = mailer or mailer_from_settings(settings)
     for module in (pages, search, subscribe, manage, votes, digest_view, topics, feeds, api, dev, site_files):
         app.include_router(module.router)
     api_docs.add_docs(app)
+    slashes.add_trailing_slash_redirect(app)  # last: only a path no route takes as it is
     # Middleware added first runs innermost. The body limit sits inside CountRequests, so its 413s
     # are counted; the security headers go outside everything, so every answer carries them, the
     # 413s included.

@@ -28,7 +28,10 @@ from papertide.web.reader_cookie import set_reader
 
 router = APIRouter(prefix="/manage/{token}")
 FORM = "manage"  # one CSRF token for every form on the page
-NOT_FOUND = "This manage link is not valid. Use the “Manage your digest” link in your newest digest."
+NOT_FOUND = (
+    "This manage link is not valid, or so old that it has been deleted. Use the “Manage your digest”"
+    " link in your newest digest, or fill in the subscribe form with your address to get one by email."
+)
 UNSUBSCRIBED = (
     "This address has unsubscribed, so there is no digest to manage. Subscribe again to start a new one."
 )

@@ -33,7 +33,10 @@ from papertide.web.deps import (
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-NOT_FOUND = "This link is not valid any more. It may have expired or been replaced by a newer email."
+NOT_FOUND = (
+    "This link is not valid any more. It may have expired or been replaced by a newer email:"
+    " use the link in the newest one."
+)
 
 
 def _form_context(settings: SettingsDep, **values: object) -> dict[str, object]:
