@@ -85,6 +85,32 @@ def test_the_mix_weighs_closeness_against_trend_inside_a_section() -> None:
     assert [e.paper_id for e in by_interest] == ["tts-small", "tts"]
 
 
+def test_a_section_holds_no_more_papers_than_the_reader_asked_for() -> None:
+    speech = fit("speech", 1, tts="a", tts_small="b", video="c")
+
+    assert [e.paper_id for e in compose([speech], per_section=1, trending=0)[0].entries] == ["tts"]
+
+
+def test_a_mix_between_weighs_trend_and_closeness_as_ranks_not_raw_scores() -> None:
+    # Trend scores run 1-10, and this profile's closeness up to 300: raw, one side would decide
+    # whatever the mix. As ranks in the pool, a mix of 3/4 follows closeness and 1/4 the trend.
+    relevance = [1.0, 2.0, 0.0, 300.0]  # popular, tts, video, tts-small
+    why = ["matches 'a'", "matches 'a'", None, "matches 'a'"]
+    speech = ProfileFit(1, "speech", relevance, why)
+
+    def order(mix: float) -> list[str]:
+        return [e.paper_id for e in compose([speech], mix=mix, per_section=3, trending=0)[0].entries]
+
+    assert order(0.75) == ["tts-small", "tts", "popular"]
+    assert order(0.25) == ["popular", "tts", "tts-small"]
+
+
+def test_a_reason_leaves_out_counts_of_zero() -> None:
+    quiet = PoolPaper("quiet", 1.0, {"upvotes": 0, "github_stars": 0, "comments": 0}, rank=1)
+
+    assert reason(quiet, period="day") == "#1 today"
+
+
 def test_reasons_say_why_and_where_the_paper_stands_in_trending() -> None:
     sections = compose([fit("speech", 1, tts="matches 'speech synthesis'")], trending=1)
 

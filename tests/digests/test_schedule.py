@@ -225,14 +225,16 @@ def test_links_that_can_no_longer_be_used_are_deleted_and_live_ones_kept(tx_sess
     ]
 
 
-def test_a_zone_python_cannot_load_skips_its_readers_and_nobody_else(tx_session: Session) -> None:
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "", "../etc/localtime", "/UTC"])
+def test_a_zone_python_cannot_load_skips_its_readers_and_nobody_else(tx_session: Session, zone: str) -> None:
     good = reader(tx_session, "utc@example.org", zone="UTC", hour=7)
-    reader(tx_session, "mars@example.org", zone="Mars/Olympus_Mons", hour=7)  # written past the form
+    reader(tx_session, "mars@example.org", zone=zone, hour=7)  # written past the form
 
     added = service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    added_now = service.prepare_deliveries_now(tx_session, now=datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
 
-    assert added == 1
-    assert tx_session.scalars(select(DigestDelivery.subscriber_id)).all() == [good]
+    assert (added, added_now) == (1, 1)
+    assert tx_session.scalars(select(DigestDelivery.subscriber_id)).all() == [good, good]
 
 
 def dates_of(session: Session, sid: int) -> list[date]:
@@ -344,6 +346,56 @@ def test_a_missed_date_is_caught_up_only_inside_the_retry_window(tx_session: Ses
     service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC), settings=settings)
 
     assert dates_of(tx_session, sid) == []
+
+
+@pytest.mark.parametrize(
+    ("late", "dates"), [(timedelta(minutes=105), [date(2026, 11, 24)]), (timedelta(minutes=150), [])]
+)
+def test_the_retry_window_bounds_a_catch_up_to_the_minute(
+    tx_session: Session, late: timedelta, dates: list[date]
+) -> None:
+    settings = Settings(digest_retry_hours=2)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=23)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 22, 45, tzinfo=UTC), settings=settings)
+
+    # No pass saw 23:00; the next comes `late` after it: inside the 2 h window, or past it.
+    next_pass = datetime(2026, 11, 24, 23, 0, tzinfo=UTC) + late
+    service.prepare_deliveries(tx_session, now=next_pass, settings=settings)
+
+    assert dates_of(tx_session, sid) == dates
+
+
+def test_todays_digest_goes_however_late_the_first_pass_after_its_hour(tx_session: Session) -> None:
+    # The scheduler down from 06:45 to 12:00: today's 07:00 is no catch-up, and the window of its
+    # retries runs from the row, made at 12:00.
+    settings = Settings(digest_retry_hours=2)
+    sid = reader(tx_session, "noon@example.org", zone="UTC", hour=7)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 6, 45, tzinfo=UTC), settings=settings)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 12, 0, tzinfo=UTC), settings=settings)
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 24)]
+
+
+def test_a_digest_sent_by_hand_after_a_missed_hour_stands_in_for_it(tx_session: Session) -> None:
+    since = datetime(2026, 11, 24, 22, 45, tzinfo=UTC)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=23, confirmed_at=since)
+    service.prepare_deliveries(tx_session, now=since)
+    # No pass at 23:00; the operator runs `papertide digest send` at 00:30, then passes resume.
+    service.prepare_deliveries_now(tx_session, now=datetime(2026, 11, 25, 0, 30, tzinfo=UTC))
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 25, 1, 0, tzinfo=UTC))
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 25)]  # one digest, not two half an hour apart
+
+
+def test_send_now_picks_readers_by_their_local_weekday(tx_session: Session) -> None:
+    # Sunday 20:00 UTC is Monday 01:30 in Kolkata.
+    mondays = reader(tx_session, "mon@example.org", zone="Asia/Kolkata", hour=7, days=[1])
+    sundays = reader(tx_session, "sun@example.org", zone="Asia/Kolkata", hour=7, days=[7])
+
+    service.prepare_deliveries_now(tx_session, now=datetime(2026, 11, 22, 20, 0, tzinfo=UTC))
+
+    assert dates_of(tx_session, mondays) == [date(2026, 11, 23)]
+    assert dates_of(tx_session, sundays) == []
 
 
 def test_a_catch_up_keeps_to_send_days_pause_and_the_subscription(tx_session: Session) -> None:
@@ -588,6 +640,10 @@ def test_a_catch_up_in_the_small_hours_then_a_move_a_day_east_still_stands_in(tx
         # 00:30 UTC: the retry window opened at 00:30 the day before, when UTC-12 was still on the
         # 26th; Kiribati (UTC+14) is on the 28th, as UTC is.
         (datetime(2026, 11, 28, 0, 30, tzinfo=UTC), date(2026, 11, 26), date(2026, 11, 28)),
+        # 10:30 UTC: Kiribati's 29th began half an hour ago (UTC+13 would still be on the 28th).
+        (datetime(2026, 11, 28, 10, 30, tzinfo=UTC), date(2026, 11, 26), date(2026, 11, 29)),
+        # 11:30 UTC: the window opened at 23:30 on the 26th in UTC-12 (UTC-11 was on the 27th).
+        (datetime(2026, 11, 28, 11, 30, tzinfo=UTC), date(2026, 11, 26), date(2026, 11, 29)),
         # 14:00 UTC: the window opened when UTC-12's 27th had begun; Kiribati is on the 29th.
         (datetime(2026, 11, 28, 14, 0, tzinfo=UTC), date(2026, 11, 27), date(2026, 11, 29)),
     ],
@@ -596,3 +652,24 @@ def test_the_dates_a_reader_can_be_due_on_run_from_the_westmost_clock_to_the_eas
     now: datetime, first: date, last: date
 ) -> None:
     assert schedule.dates_a_reader_can_be_due(now=now, window=timedelta(hours=24)) == (first, last)
+
+
+def test_a_move_thirteen_hours_east_brings_no_second_digest_that_local_day(tx_session: Session) -> None:
+    # London's 12:00 digest comes at 01:00 on the 25th in Auckland; Auckland's 12:00 that day is
+    # 11 hours later: the digest of the same local day stands in for it.
+    since = datetime(2026, 11, 24, 11, 45, tzinfo=UTC)
+    sid = reader(tx_session, "move@example.org", zone="Europe/London", hour=12, confirmed_at=since)
+    ticking(
+        tx_session,
+        sid,
+        datetime(2026, 11, 24, 11, 45, tzinfo=UTC),
+        datetime(2026, 11, 24, 12, 15, tzinfo=UTC),
+    )
+    move(tx_session, sid, zone="Pacific/Auckland")
+
+    seen = ticking(
+        tx_session, sid, datetime(2026, 11, 24, 12, 15, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)
+    )
+
+    assert sorted(seen) == [date(2026, 11, 24), date(2026, 11, 26)]
+    assert seen[date(2026, 11, 26)] == datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # 12:00 NZDT

@@ -3,7 +3,7 @@ and changes nothing; votes land in the reader's own profile and the latest one s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -168,6 +168,45 @@ def test_a_profile_moves_up_and_is_deleted_with_its_votes(tx_session: Session) -
     preferences.delete_profile(tx_session, subscriber=subscriber, profile_id=c)
     assert names(tx_session, subscriber) == ["a", "b"]
     assert tx_session.scalars(select(PaperVote)).all() == []
+
+
+def test_moving_the_first_profile_up_changes_nothing(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+    a = add(tx_session, subscriber, "a")
+    add(tx_session, subscriber, "b")
+    add(tx_session, subscriber, "c")
+
+    preferences.move_profile_up(
+        tx_session, subscriber=subscriber, profile_id=a
+    )  # a second click, a stale tab
+
+    assert names(tx_session, subscriber) == ["a", "b", "c"]
+
+
+def test_the_limits_the_page_states_are_accepted(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+    name = "n" * preferences.MAX_PROFILE_NAME
+    categories = " ".join(f"cs.X{c}" for c in "ABCDEFGHIJ")  # MAX_CATEGORIES of them
+
+    add(tx_session, subscriber, name, categories=categories)
+    preferences.set_digest_size(
+        subscriber=subscriber, papers_per_section=" 50 ", trending_papers="50", interest_mix="1"
+    )
+
+    assert names(tx_session, subscriber) == [name]
+    assert len(repository.profiles(tx_session, subscriber.id)[0].categories) == 10
+    assert (subscriber.papers_per_digest, subscriber.trending_papers, subscriber.interest_mix) == (
+        50,
+        50,
+        1.0,
+    )
+
+
+def test_the_zones_offered_are_places(tx_session: Session) -> None:
+    zones = set(preferences.time_zone_names())
+
+    assert not zones & {"Factory", "posixrules", "localtime"}
+    assert preferences.parse_time_zone(" Asia/Kolkata ") == "Asia/Kolkata"
 
 
 def test_digest_size_and_mix_are_stored(tx_session: Session) -> None:
@@ -462,3 +501,30 @@ def test_signing_up_again_gives_a_confirmed_address_a_manage_link_and_no_confirm
 def test_chosen_weekdays_are_picked_on_the_manage_page_not_at_sign_up(tx_session: Session) -> None:
     with pytest.raises(service.SubscriptionError, match="daily or weekly"):
         service.subscribe(tx_session, email="new@example.org", interests="", frequency="weekdays")
+
+
+def test_a_reader_cookie_names_nobody_once_its_reader_has_left(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+    subscriber.confirmed_at = NOW
+    tx_session.flush()
+    stamp = preferences.subscription_stamp(subscriber)
+    assert (
+        preferences.current_reader(tx_session, subscriber_id=subscriber.id, subscribed=stamp) == subscriber.id
+    )
+
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED  # confirmed_at is kept: the status decides
+    tx_session.flush()
+
+    assert preferences.current_reader(tx_session, subscriber_id=subscriber.id, subscribed=stamp) is None
+    assert not preferences.from_an_earlier_subscription(
+        tx_session, subscriber_id=subscriber.id, subscribed=stamp
+    )
+
+
+def test_a_subscription_begun_again_within_the_second_has_its_own_reader_key() -> None:
+    again = NOW + timedelta(milliseconds=1)
+
+    assert preferences.stamp_of(NOW) != preferences.stamp_of(again)
+    assert preferences.reader_key(7, preferences.stamp_of(NOW)) != preferences.reader_key(
+        7, preferences.stamp_of(again)
+    )

@@ -431,6 +431,9 @@ def test_signing_up_again_mails_a_manage_link_and_the_page_reads_as_for_a_strang
     assert known.text.replace("known@", "X@") == stranger.text.replace("stranger@", "X@")
     mail = inbox.to("known@example.org")[-1]
     assert mail["Subject"] == "Manage your papertide digest"
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "The link works for 30 days" in text.get_content()
     page = client.get(f"/manage/{link_token(mail, 'manage')}")
     assert page.status_code == 200
     assert "crypto" not in page.text, "what the form said is not applied: anyone may fill it in"

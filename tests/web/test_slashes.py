@@ -26,6 +26,8 @@ def client(database: str) -> Iterator[TestClient]:
         ("/%2F%2Fevil.example/", "/evil.example"),  # "//evil.example" would be another site
         ("/%5Cevil.example/", "/evil.example"),  # so would "/\\evil.example" to a browser
         ("/a b<c>/", "/a%20b%3Cc%3E"),
+        ("/a%23b/", "/a%23b"),  # a "#" kept as data, not a fragment
+        ("/100%25/", "/100%25"),
     ],
 )
 def test_a_trailing_slash_redirects_to_the_path_on_this_site(
