@@ -393,3 +393,19 @@ def test_html_is_packed_only_when_asked_and_the_digest_template_is_html_whose_wh
     template = (paths.TEMPLATES_DIR / "email" / "digest.html").read_text().lower()
     for marker in ("<pre", "<textarea", "<listing", "<plaintext", "<xmp", "white-space"):
         assert marker not in template, f"{marker}: the digest's HTML must not be packed (render.py)"
+
+
+def test_a_message_stored_by_an_older_release_goes_out_with_a_readable_list_unsubscribe() -> None:
+    # Before issue 9, the header was folded as an RFC 2047 encoded word, which Gmail and Yahoo do not
+    # read as a one-click unsubscribe. Parsed back and written with the mail policy, it is plain.
+    stored = (
+        b"To: reader@example.org\r\n"
+        b"Subject: papertide\r\n"
+        b"List-Unsubscribe: =?utf-8?q?=3Chttps=3A//papers=2Eexample=2Eorg/unsubscribe/abc=3E?=\r\n"
+        b"\r\n"
+        b"body\r\n"
+    )
+
+    message = email.message_from_bytes(stored, policy=MAIL_POLICY)
+
+    assert b"\nList-Unsubscribe: <https://papers.example.org/unsubscribe/abc>\n" in message.as_bytes()
