@@ -170,6 +170,8 @@ def test_a_stored_model_keeps_the_name_of_its_embedding_model() -> None:
         {"version": 1, "weights": ["x"], "bias": 0.0, "votes": 1},
         {"version": 1, "weights": [float("nan")], "bias": 0.0, "votes": 1},
         {"version": 1, "weights": [0.1], "bias": "0", "votes": 1},
+        {"version": 1, "weights": [0.1], "bias": True, "votes": 1},
+        {"version": 1, "weights": [0.1], "bias": 0.0, "votes": True},
         {"version": 1, "weights": [0.1], "bias": 0.0, "votes": -1},
         {"version": 1, "weights": [0.1, 0.2], "bias": 0.0, "votes": 1, "center": [0.1]},
         {"version": 1, "weights": [0.1], "bias": 10**400, "votes": 1},

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from papertide.config import Settings
 from papertide.digests import schedule, service
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
+from papertide.models import DigestDelivery, Frequency, Subscriber, SubscriberStatus
 from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.worker import jobs
@@ -203,22 +203,31 @@ def test_links_that_can_no_longer_be_used_are_deleted_and_live_ones_kept(tx_sess
     sid = reader(tx_session, "t@example.org", zone="UTC", hour=7)
     subscriber = tx_session.get_one(Subscriber, sid)
     now = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
-    # A day past MANAGE_TOKEN_TTL (kept, to answer "expired"), a day past it and its grace (gone),
-    # a day past UNSUBSCRIBE_TOKEN_KEEP (gone).
-    ages = {"manage": (1, 31, 61), "unsubscribe": (1, 181)}
-    for purpose in (TokenPurpose.MANAGE, TokenPurpose.UNSUBSCRIBE):
+    # A day past MANAGE_TOKEN_TTL or CONFIRM_TOKEN_TTL (kept, to answer "expired"), a day past it and
+    # its grace (gone), a day past UNSUBSCRIBE_TOKEN_KEEP (gone).
+    ages = {"manage": (1, 31, 61), "confirm": (1, 8, 38), "unsubscribe": (1, 181)}
+    for purpose in (TokenPurpose.MANAGE, TokenPurpose.CONFIRM, TokenPurpose.UNSUBSCRIBE):
         for days in ages[purpose]:
-            subscriber_service.new_token(tx_session, subscriber, purpose)
+            confirm = purpose == TokenPurpose.CONFIRM  # a confirm link carries the sign-up's choices
+            subscriber_service.new_token(
+                tx_session,
+                subscriber,
+                purpose,
+                interests=[] if confirm else None,
+                frequency=Frequency.DAILY if confirm else None,
+            )
             tx_session.execute(
                 update(SubscriberToken)
                 .where(SubscriberToken.id == select(func.max(SubscriberToken.id)).scalar_subquery())
                 .values(created_at=now - timedelta(days=days))
             )
 
-    assert subscriber_service.prune_tokens(tx_session, now=now) == 2
+    assert subscriber_service.prune_tokens(tx_session, now=now) == 3
 
     left = tx_session.execute(select(SubscriberToken.purpose, SubscriberToken.created_at)).all()
     assert sorted((p, (now - at).days) for p, at in left) == [
+        ("confirm", 1),
+        ("confirm", 8),
         ("manage", 1),
         ("manage", 31),
         ("unsubscribe", 1),

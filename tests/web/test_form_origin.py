@@ -48,8 +48,19 @@ def subscribers(session: Session) -> int:
         {"origin": "http://testserver.evil.example"},
         {"origin": "http://testserver:8443"},  # another port is another origin
         {"origin": "not a url"},
+        {"origin": "null", "host": "[bad"},  # neither side an origin: still not ours
     ],
-    ids=["cross-site", "same-site", "fetch-metadata-first", "other", "null", "suffix", "port", "junk"],
+    ids=[
+        "cross-site",
+        "same-site",
+        "fetch-metadata-first",
+        "other",
+        "null",
+        "suffix",
+        "port",
+        "junk",
+        "null-host",
+    ],
 )
 def test_a_sign_up_posted_from_another_site_is_refused_and_sends_nothing(
     client: TestClient, session: Session, smtp: tuple[Inbox, SmtpMailer], headers: dict[str, str]
@@ -76,8 +87,21 @@ def test_a_sign_up_posted_from_another_site_is_refused_and_sends_nothing(
         {"origin": "http://testserver", "host": "127.0.0.1:8000"},  # the base URL, behind a proxy
         {"origin": "http://127.0.0.1:8000", "host": "127.0.0.1:8000"},  # the address the browser used
         {},  # curl, or a browser that says nothing: the token decides
+        {"sec-fetch-site": "same-origin", "origin": "https://proxied.example"},  # Fetch Metadata decides
+        {"origin": "http://[::1]:8000", "host": "[::1]:8000"},  # an IPv6 address, as browsers write it
     ],
-    ids=["same-origin", "none", "origin", "tls-proxy", "default-port", "base-url", "host", "silent"],
+    ids=[
+        "same-origin",
+        "none",
+        "origin",
+        "tls-proxy",
+        "default-port",
+        "base-url",
+        "host",
+        "silent",
+        "metadata-first",
+        "ipv6",
+    ],
 )
 def test_a_sign_up_from_this_site_goes_through(
     client: TestClient, session: Session, smtp: tuple[Inbox, SmtpMailer], headers: dict[str, str]

@@ -683,3 +683,15 @@ def test_a_browser_marked_before_an_unsubscribe_votes_only_after_the_new_manage_
     client.get(new)  # the new subscription's page marks the browser again
     assert client.post("/papers/2601.99999/vote", data=ballot).status_code == 200
     assert session.scalar(select(func.count()).select_from(PaperVote)) == 1
+
+
+@pytest.mark.parametrize("profile_id", ["0", "-1", str(2**63), "9" * 30])
+def test_a_profile_id_no_row_can_have_is_refused_as_input(
+    client: TestClient, session: Session, profile_id: str
+) -> None:
+    page = manage_link(session)
+
+    for action in (f"/profiles/{profile_id}", f"/profiles/{profile_id}/delete", f"/profiles/{profile_id}/up"):
+        response = post(client, page, action, name="mine", phrases="x")
+        assert response.status_code == 422, (action, response.status_code)
+    assert profile_names(session, "reader@example.org") == [service.FIRST_PROFILE]

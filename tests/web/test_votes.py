@@ -159,15 +159,20 @@ def test_a_vote_link_from_an_earlier_subscription_records_nothing(
 
     old = client.post(vote_link({**sent_then, "v": 1}))
     page = client.get(vote_link({**sent_then, "v": 1}))
+    # A Trending paper's link names no profile: the reader picks one on the page.
+    trending_then = {**sent_then, "p": None}
+    old_trending = client.post(vote_link({**trending_then, "v": 1}), data={"profile": str(speech)})
     new = client.post(vote_link({**sent_now, "v": -1}))
 
-    assert (old.status_code, page.status_code) == (410, 410)
+    assert (old.status_code, page.status_code, old_trending.status_code) == (410, 410, 410)
     assert "earlier subscription of this address" in old.text
     assert new.status_code == 200
     assert votes(session) == [(speech, paper, -1)], "only the new subscription's link voted"
 
 
-@pytest.mark.parametrize("how", ["tampered", "other key", "other purpose", "bad payload"])
+@pytest.mark.parametrize(
+    "how", ["tampered", "other key", "other purpose", "bad payload", "bad profile", "bad stamp"]
+)
 def test_a_forged_vote_link_is_404_and_records_nothing(
     client: TestClient, session: Session, paper: str, how: str
 ) -> None:
@@ -178,6 +183,8 @@ def test_a_forged_vote_link_is_404_and_records_nothing(
         "other key": vote_link(payload, secret="someone else's key"),
         "other purpose": vote_link(payload, purpose=LinkPurpose.VIEW),
         "bad payload": vote_link({**payload, "v": 5}),
+        "bad profile": vote_link({**payload, "p": str(speech)}),
+        "bad stamp": vote_link({**payload, "c": "1"}),
     }[how]
 
     for response in (client.get(link), client.post(link)):
@@ -275,6 +282,7 @@ def test_a_paper_page_vote_is_refused_without_csrf_cookie_or_own_profile(
     no_csrf = client.post(url, data={"vote": "1", "profile": str(speech)})
     not_theirs = client.post(url, data={"vote": "1", "profile": str(theirs), "csrf": csrf})
     bad_vote = client.post(url, data={"vote": "2", "profile": str(speech), "csrf": csrf})
+    no_way = client.post(url, data={"vote": "0", "profile": str(speech), "csrf": csrf})  # neither button
     client.cookies.clear()
     no_cookie = client.post(url, data={"vote": "1", "profile": str(speech), "csrf": csrf})
     client.cookies.set(COOKIE_NAME, "forged")
@@ -282,7 +290,7 @@ def test_a_paper_page_vote_is_refused_without_csrf_cookie_or_own_profile(
 
     assert no_csrf.status_code == 400
     assert not_theirs.status_code == 403
-    assert bad_vote.status_code == 400
+    assert bad_vote.status_code == no_way.status_code == 400
     assert forged_cookie.status_code == 403
     assert no_cookie.status_code == 403
     assert "open the manage link from your digest first" in no_cookie.text
