@@ -104,6 +104,8 @@ def test_word_forms_count_as_the_phrase() -> None:
         terms("World Models") == terms("world model") == terms("world modelling") == terms("world-modeling")
     )
     assert stem("synthesis") != stem("retrosynthesis")  # a longer word is another word
+    # A stem of four letters is long enough: a task is what tasks are, an optic what optics are.
+    assert (stem("tasks"), stem("optics")) == (stem("task"), stem("optic"))
     matcher = PhraseMatcher(corpus())
     close = vector(np.random.default_rng(4), crowded=0.30, sparse=0.10)
     texts = [

@@ -76,6 +76,10 @@ def test_an_old_link_confirms_only_the_choices_it_was_sent_for(
     assert press_confirm(client, owners)[0] == 200
 
     assert choices(session, "victim@example.org") == ("confirmed", ["speech synthesis"], "weekly")
+    session.expire_all()
+    assert subscriber_by_email(session, "victim@example.org").send_days == [1], (
+        "weekly: Mondays, not every day"
+    )
 
 
 def test_a_pending_address_keeps_its_stored_choices_until_a_link_is_confirmed(
@@ -101,6 +105,7 @@ def test_signing_up_an_unsubscribed_address_again_changes_nothing_until_confirme
     press_confirm(client, token)
     subscriber = subscriber_by_email(session, "left@example.org")
     leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    older = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)  # an earlier digest's link
     session.commit()
     assert client.post(f"/unsubscribe/{leave}").status_code == 200
 
@@ -108,6 +113,9 @@ def test_signing_up_an_unsubscribed_address_again_changes_nothing_until_confirme
     assert choices(session, "left@example.org") == ("unsubscribed", ["speech synthesis"], "weekly")
 
     assert press_confirm(client, again)[0] == 200
+    assert choices(session, "left@example.org") == ("confirmed", ["crypto scams"], "daily")
+    # An old digest's unsubscribe link (a forward, a shared inbox) cannot end the new subscription.
+    assert client.post(f"/unsubscribe/{older}").status_code == 410
     assert choices(session, "left@example.org") == ("confirmed", ["crypto scams"], "daily")
 
 

@@ -247,6 +247,7 @@ def test_a_profile_is_edited_moved_up_and_deleted(client: TestClient, session: S
         client, page, f"/profiles/{first}", name="speech", phrases="text to speech", categories="eess.AS"
     )
     moved = post(client, page, f"/profiles/{second}/up")
+    assert "saved=order" in moved.headers["location"]  # "Saved: the sections are in the new order."
     assert (edited.status_code, moved.status_code) == (303, 303)
     assert profile_names(session) == ["vision", "speech"]
     speech = repository.get_profile(session, first)

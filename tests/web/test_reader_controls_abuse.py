@@ -185,7 +185,15 @@ def test_an_old_digests_vote_link_records_nothing_once_the_reader_unsubscribed(
     assert post(client, page, "/unsubscribe").status_code == 200
 
     response = client.post(link)
+    # A Trending paper's link: the reader picks the profile on the page.
+    trending = client.post(
+        "/vote/" + sign(get_settings().resolved_secret_key(), LinkPurpose.VOTE, {**payload, "p": None}),
+        data={"profile": str(profile_id)},
+    )
 
+    for answer in (response, trending):
+        assert answer.status_code == 410
+        assert "You have unsubscribed, so there is no digest for this vote to change." in answer.text
     assert "Recorded" not in response.text
     session.expire_all()
     assert session.scalars(select(PaperVote)).all() == []

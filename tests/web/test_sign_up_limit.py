@@ -94,6 +94,8 @@ def scope_request(peer: str, forwarded_for: str | None = None) -> Request:
         ("192.0.2.1", None, "192.0.2.1"),  # a trusted proxy's own request
         ("192.0.2.1", "10.0.0.9", "10.0.0.9"),  # nothing but proxies: the left-most of them
         ("192.0.2.1", "unknown, 198.51.100.1", "198.51.100.1"),
+        # Left of a hop that is no address the client could have written anything: not counted.
+        ("192.0.2.1", "203.0.113.9, unknown, 10.0.0.9", "10.0.0.9"),
     ],
 )
 def test_the_client_a_limit_counts(peer: str, forwarded_for: str | None, key: str) -> None:
