@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 
 # cs.CL, math.AG, hep-th, q-bio.NC, cs: lowercase archive, then an optional subject class; at most
-# 32 characters (the longest arXiv name, cond-mat.mes-hall, has 17). An archive becomes a regex of
+# 32 characters (the longest arXiv names, such as cond-mat.stat-mech, have 18). An archive becomes a regex of
 # the keyword index's filter, and a long one passes tantivy's size limit: a 500 before this bound.
 CATEGORY = re.compile(r"^(?=.{1,32}$)[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 

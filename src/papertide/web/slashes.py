@@ -14,10 +14,9 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-# What may stay unquoted in a path and in a query (RFC 3986's pchar and query); the query's own
-# percent-escapes are kept as they came.
+# What may stay unquoted in a path (RFC 3986's pchar). The path is quoted here because Starlette's
+# RedirectResponse keeps "%" and "#" as they are; the query it quotes itself (its escapes kept).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-_QUERY_SAFE = _PATH_SAFE + "?%"
 
 
 def add_trailing_slash_redirect(app: FastAPI) -> None:
@@ -28,5 +27,5 @@ def add_trailing_slash_redirect(app: FastAPI) -> None:
     async def without_trailing_slash(request: Request, rest: str) -> RedirectResponse:
         path = "/" + quote(rest.strip("/\\"), safe=_PATH_SAFE)
         query = request.scope.get("query_string", b"").decode("latin-1")
-        target = f"{path}?{quote(query, safe=_QUERY_SAFE)}" if query else path
+        target = f"{path}?{query}" if query else path
         return RedirectResponse(target, status_code=307)
