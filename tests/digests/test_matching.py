@@ -118,6 +118,23 @@ def test_word_forms_count_as_the_phrase() -> None:
     assert scores[0] == scores[1] >= MATCHES > scores[2]
 
 
+def test_a_one_word_phrase_counts_its_word_once_not_again_as_written() -> None:
+    """For one word, "as written" is the word itself: counted twice, a paper that names "vocoder"
+    once would match it with no more evidence than its words; its meaning must add to them."""
+    matcher = PhraseMatcher(corpus())
+    axis = PHRASE_VECTORS[1]
+    text = "A neural vocoder for expressive voices."
+    somewhat_close = vector(np.random.default_rng(3), crowded=0.30, sparse=0.10)
+    close = vector(np.random.default_rng(3), crowded=0.30, sparse=0.25)
+
+    evidence = matcher.evidence(["vocoder"], axis[None, :], [paper("p", text)], somewhat_close[None, :])
+
+    assert float(evidence.words[0, 0]) > 0
+    assert float(evidence.written[0, 0]) == 0
+    assert one_score(matcher, "vocoder", axis, text, somewhat_close) < MATCHES
+    assert one_score(matcher, "vocoder", axis, text, close) >= MATCHES
+
+
 def test_a_word_every_paper_uses_says_less_than_a_rare_one() -> None:
     n = 300
     texts = [f"{FILLER} with new models {i}" for i in range(n)]  # every paper says "models"

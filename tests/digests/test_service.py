@@ -180,6 +180,24 @@ def test_a_temporary_failure_past_the_retry_window_fails_for_good(
     assert rows[1].error == "not delivered within 24 h: never tried"
 
 
+@pytest.mark.parametrize(
+    ("before_the_end", "status"), [(6, DeliveryStatus.DEFERRED), (5, DeliveryStatus.FAILED)]
+)
+def test_a_retry_is_kept_only_if_it_comes_before_the_window_ends(
+    tx_session: Session, locks: Connection, ledger: list[int], before_the_end: int, status: DeliveryStatus
+) -> None:
+    """The first retry comes 5 minutes later: 6 minutes before the window ends it is still tried,
+    5 minutes before it would come as the window closes, and the reader is told nothing more."""
+    hand_off = started(tx_session, locks)
+    window_ends = delivery(tx_session, hand_off.delivery_id).created_at + timedelta(hours=24)
+
+    outcome = finish(
+        tx_session, locks, hand_off, TRY_LATER, now=window_ends - timedelta(minutes=before_the_end)
+    )
+
+    assert outcome.status == status
+
+
 def test_a_hand_off_a_dead_sender_left_fails_with_the_window_and_a_live_senders_is_left(
     tx_session: Session, locks: Connection, ledger: list[int]
 ) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from papertide.config import get_settings
-from papertide.models import SubscriberStatus, SubscriberToken, TokenPurpose
+from papertide.models import InterestProfile, SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository, service
 from papertide.web.deps import csrf_token
 from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email
@@ -117,6 +117,31 @@ def test_signing_up_an_unsubscribed_address_again_changes_nothing_until_confirme
     # An old digest's unsubscribe link (a forward, a shared inbox) cannot end the new subscription.
     assert client.post(f"/unsubscribe/{older}").status_code == 410
     assert choices(session, "left@example.org") == ("confirmed", ["crypto scams"], "daily")
+
+
+def test_new_interests_from_signing_up_again_replace_my_interests_whatever_its_case_and_retrain_it(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    """A reader who left and comes back with other interests: their first profile (renamed "my
+    interests" meanwhile) takes the new phrases, no second one appears, and the model it learned
+    from the old phrases is marked for training again, so the next digest ranks by the new ones."""
+    press_confirm(client, sign_up(client, inbox, "back@example.org", "speech synthesis"))
+    subscriber = subscriber_by_email(session, "back@example.org")
+    session.execute(
+        update(InterestProfile)
+        .where(InterestProfile.subscriber_id == subscriber.id)
+        .values(name="my interests", model={"trained": "on speech synthesis"}, model_stale=False)
+    )
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    assert client.post(f"/unsubscribe/{leave}").status_code == 200
+
+    assert press_confirm(client, sign_up(client, inbox, "back@example.org", "crypto scams"))[0] == 200
+
+    session.expire_all()
+    (profile,) = repository.profiles(session, subscriber.id)
+    assert (profile.name, list(profile.phrases)) == ("my interests", ["crypto scams"])
+    assert profile.model_stale
 
 
 def test_a_confirmation_waiting_in_the_mailbox_dies_with_an_unsubscribe(

@@ -5,8 +5,11 @@ says neither is left to the form's token, as before."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,7 +17,7 @@ from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import Subscriber
 from papertide.web.app import create_app
-from papertide.web.deps import FOREIGN_FORM
+from papertide.web.deps import FOREIGN_FORM, csrf_token
 from papertide.web.routes.subscribe import NO_SITE_ADDRESS
 from tests.helpers import Inbox, csrf_from
 from tests.web.test_manage import manage_link, profile_names
@@ -149,3 +152,29 @@ def test_a_sign_up_on_a_production_site_without_its_public_address_sends_no_dead
     assert NO_SITE_ADDRESS in page.text.replace("&#39;", "'")
     assert subscribers(session) == 0
     assert inbox.messages == []
+
+
+@pytest.mark.parametrize(("age_minutes", "stored"), [(119, 1), (121, 0)])
+def test_a_form_left_open_over_two_hours_must_be_reloaded(
+    client: TestClient,
+    session: Session,
+    smtp: tuple[Inbox, SmtpMailer],
+    monkeypatch: pytest.MonkeyPatch,
+    age_minutes: int,
+    stored: int,
+) -> None:
+    """A form's token lives two hours (CSRF_MAX_AGE_SECONDS): a token copied from a page once stays
+    usable for that long only; an older one gets a 400 that says to reload, and nothing is stored."""
+    inbox, _ = smtp
+    signed_at = int(time.time()) - 60 * age_minutes
+    with monkeypatch.context() as past:
+        past.setattr(TimestampSigner, "get_timestamp", lambda self: signed_at)
+        token = csrf_token(get_settings(), "subscribe")
+
+    response = client.post("/subscribe", data={"email": "late@example.org", "csrf": token})
+
+    assert response.status_code == (200 if stored else 400)
+    if not stored:
+        assert "The form has expired. Reload the page and try again." in response.text
+    assert subscribers(session) == stored
+    assert len(inbox.messages) == stored

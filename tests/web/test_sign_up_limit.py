@@ -96,6 +96,8 @@ def scope_request(peer: str, forwarded_for: str | None = None) -> Request:
         ("192.0.2.1", "unknown, 198.51.100.1", "198.51.100.1"),
         # Left of a hop that is no address the client could have written anything: not counted.
         ("192.0.2.1", "203.0.113.9, unknown, 10.0.0.9", "10.0.0.9"),
+        # A peer name the server gave that is no address (a proxy's own label): a bounded key.
+        ("edge-" + "x" * 200, None, "edge-" + "x" * 59),
     ],
 )
 def test_the_client_a_limit_counts(peer: str, forwarded_for: str | None, key: str) -> None:
@@ -106,6 +108,21 @@ def test_the_client_a_limit_counts(peer: str, forwarded_for: str | None, key: st
 def test_a_trusted_proxy_that_is_not_an_address_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match=r"'10\.0\.0\.300' is not an IP address or a CIDR network"):
         Settings.model_validate({"trusted_proxies": "10.0.0.1, 10.0.0.300"})
+
+
+def test_a_refused_sign_up_says_when_the_next_hour_begins(tx_session: Session) -> None:
+    """Retry-After is the wait until the count starts again (the next clock hour), never 0."""
+    assert service.allow_sign_up(tx_session, client="a", limit=1, now=T0 + timedelta(minutes=10)).allowed
+
+    refused = service.allow_sign_up(tx_session, client="a", limit=1, now=T0 + timedelta(minutes=59))
+    last_moment = service.allow_sign_up(
+        tx_session, client="a", limit=1, now=T0 + timedelta(minutes=59, seconds=59, milliseconds=600)
+    )
+
+    assert not refused.allowed
+    assert refused.retry_after_seconds == 60
+    assert not last_moment.allowed
+    assert last_moment.retry_after_seconds == 1
 
 
 def test_past_hours_are_pruned_as_new_ones_begin(tx_session: Session) -> None:
