@@ -104,6 +104,9 @@ def test_word_forms_count_as_the_phrase() -> None:
         terms("World Models") == terms("world model") == terms("world modelling") == terms("world-modeling")
     )
     assert stem("synthesis") != stem("retrosynthesis")  # a longer word is another word
+    # Words every abstract uses are no evidence: "the", "of" and "to" match nothing.
+    assert terms("The art of learning to rank, with a survey") == terms("art learning rank survey")
+    assert terms("what is it for") == []
     # A stem of four letters is long enough: a task is what tasks are, an optic what optics are.
     assert (stem("tasks"), stem("optics")) == (stem("task"), stem("optic"))
     matcher = PhraseMatcher(corpus())
