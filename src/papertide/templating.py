@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -47,10 +48,31 @@ def counted(count: float, noun: str) -> str:
     return f"{whole:,} {noun if whole == 1 else noun + 's'}"
 
 
+def plain_text(value: str) -> str:
+    """One line of visible text: control characters (NUL, escape) and invisible format characters
+    (direction overrides, zero-width spaces) dropped, every run of whitespace (line breaks too) made
+    one space. A name with a line break would write lines of its own into a digest's text part, and
+    a direction override reverses what follows it on a page."""
+    if value.isascii() and value.isprintable():
+        return " ".join(value.split())  # the common case, without a look at each character
+    kept = "".join(c for c in value if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(kept.split())
+
+
 def short_authors(authors: list[str], limit: int = 4) -> str:
-    if len(authors) <= limit:
-        return ", ".join(authors)
-    return ", ".join(authors[:limit]) + f" and {len(authors) - limit} more"
+    """The first `limit` names, each as one line of visible text (a row stored before papers were
+    cleaned at ingest could hold a line break), then how many more."""
+    shown = ", ".join(plain_text(name) for name in authors[:limit])
+    return shown if len(authors) <= limit else f"{shown} and {len(authors) - limit} more"
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` as one line of at most `limit` characters, cut at a word with an ellipsis if longer."""
+    line = plain_text(text)
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
 @lru_cache

@@ -258,6 +258,28 @@ def test_addresses_a_server_without_smtputf8_cannot_take_fail_alone_and_the_run_
     assert session.scalars(select(MailSuppression)).all() == [], "the address itself may be fine"
 
 
+def test_a_domain_beyond_ascii_reaches_a_server_without_smtputf8_in_its_ascii_form(
+    database: str, session: Session
+) -> None:
+    """reader@bücher.example is reader@xn--bcher-kva.example to every mail server: written so, it
+    needs no SMTPUTF8, and a relay without it delivers the digest instead of failing it for good."""
+    digest_ready(["reader@bücher.example"])
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        result = jobs.send_digests(
+            digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
+        )
+    finally:
+        controller.stop()
+
+    assert (result.sent, result.failed) == (1, 0)
+    assert inbox.recipients == [["reader@xn--bcher-kva.example"]]
+    assert str(inbox.messages[0]["To"]) == "reader@xn--bcher-kva.example"
+
+
 def test_an_address_beyond_ascii_is_written_as_itself_in_the_to_header(
     database: str, session: Session
 ) -> None:

@@ -18,7 +18,15 @@ from papertide.digests import build, learning
 from papertide.digests import repository as digest_repository
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import SmtpMailer
-from papertide.models import InterestProfile, Paper, PaperEmbedding, PaperVote, Subscriber, SubscriberStatus
+from papertide.models import (
+    DigestItem,
+    InterestProfile,
+    Paper,
+    PaperEmbedding,
+    PaperVote,
+    Subscriber,
+    SubscriberStatus,
+)
 from papertide.subscribers import preferences
 from papertide.worker import ingest as ingest_jobs
 from papertide.worker import jobs
@@ -265,3 +273,25 @@ def test_a_profiles_feed_is_a_new_version_once_a_vote_has_retrained_it(session: 
     assert stored(session, profile_id)[1] is False
     assert before is not None
     assert version() not in (None, before)
+
+
+def test_a_reason_names_a_liked_paper_by_the_first_words_of_its_title(
+    session: Session, smtp: tuple[Inbox, SmtpMailer]
+) -> None:
+    """A liked title of thousands of characters (a row from a broken source), or one with a
+    direction override that would reverse the rest of the line, is cut to a glance in "like '...'"."""
+    encoder = FakeEncoder()
+    subscriber_id, profile_id, papers = reader(session, encoder)
+    vote(session, subscriber_id, profile_id, papers[:3])
+    long_title = "\u202eLiked paper on agents " + "W" * 20_000
+    session.execute(update(Paper).where(Paper.id.in_(papers[:3])).values(title=long_title))
+    session.commit()
+    inbox, mailer = smtp
+
+    assert jobs.send_digests(digest_date=DIGEST_DAY, mailer=mailer, encoder=encoder).sent == 1
+
+    reasons = [r for r in session.scalars(select(DigestItem.reason)) if r and r.startswith("like '")]
+    assert reasons, "a taught profile names the liked paper an item is closest to"
+    assert all(r.startswith("like 'Liked paper on agents…'") for r in reasons), reasons
+    text = inbox.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "like 'Liked paper on agents…'" in text

@@ -31,6 +31,7 @@ from papertide.ranking import repository as ranking_repository
 from papertide.signing import LinkPurpose, verify
 from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
+from papertide.templating import shortened
 from papertide.worker import jobs
 from tests.helpers import Inbox
 
@@ -155,7 +156,7 @@ def test_two_profiles_two_sections_then_votes_teach_the_first(
     profile = session.get_one(InterestProfile, speech_id)
     assert profile.model is not None
     assert not profile.model_stale
-    liked_titles = {session.get_one(Paper, pid).title for pid in liked}
+    liked_titles = {shortened(session.get_one(Paper, pid).title, build.LIKED_TITLE_SHOWN) for pid in liked}
     second = session.scalars(
         select(DigestItem).where(
             DigestItem.section == "Speech", DigestItem.delivery_id != items[0].delivery_id

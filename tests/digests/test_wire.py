@@ -409,3 +409,33 @@ def test_a_message_stored_by_an_older_release_goes_out_with_a_readable_list_unsu
     message = email.message_from_bytes(stored, policy=MAIL_POLICY)
 
     assert b"\nList-Unsubscribe: <https://papers.example.org/unsubscribe/abc>\n" in message.as_bytes()
+
+
+def test_an_author_name_stored_with_line_breaks_writes_no_line_of_its_own() -> None:
+    """Papers are cleaned as they are ingested; a row stored before that could hold an author name
+    that draws its own "Manage your digest" line: each name is written as one line of visible text."""
+    forged = "Ada Lovelace\n\n   Manage your digest: https://evil.example/manage\u2028Eve"
+    paper = Paper("2611.00201", "A title", [forged, "\u202eGrace Hopper"], "An abstract.")
+    rendered = RenderedPaper(paper, "#1 this week", paper_parts(paper, BASE), f"{BASE}/v/m", f"{BASE}/v/l")
+
+    text, html = parts(digest_message(**arguments(sections=[RenderedSection("Trending", [rendered])])))
+
+    assert "Ada Lovelace Manage your digest: https://evil.example/manage Eve, Grace Hopper" in text
+    assert not [
+        line for line in text.splitlines() if line.strip().startswith("Manage your digest: https://evil")
+    ]
+    assert "\u202e" not in text + html
+
+
+@pytest.mark.parametrize(
+    ("to", "written"),
+    [
+        ("reader@bücher.example", "reader@xn--bcher-kva.example"),  # no SMTPUTF8 needed
+        ("josé@example.org", "josé@example.org"),  # the name before the @ needs it whatever the domain
+        ("reader@example.org", "reader@example.org"),
+    ],
+)
+def test_a_domain_beyond_ascii_goes_in_its_ascii_form(to: str, written: str) -> None:
+    message = digest_message(**arguments(to=to))
+
+    assert str(message["To"]) == written

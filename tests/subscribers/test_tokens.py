@@ -51,6 +51,25 @@ def choices(session: Session, email: str) -> tuple[str, list[str], str]:
     return stored.status, list(phrases[0]) if phrases else [], stored.frequency
 
 
+def test_the_confirmation_email_counts_the_interests_and_only_the_confirm_page_shows_them(
+    client: TestClient, inbox: Inbox
+) -> None:
+    """Anyone can fill in the form with any address: the email would carry a stranger's words (a
+    link, "your mailbox will be closed") from this site to that inbox. Only the page the link
+    opens, which the inbox's owner alone reaches, shows them."""
+    lure = "URGENT your mailbox closes today keep it at https://evil.example/login"
+
+    token = sign_up(client, inbox, "victim@example.org", f"{lure}, speech synthesis")
+
+    message = inbox.messages[-1]
+    for part in ("plain", "html"):
+        body = message.get_body(preferencelist=(part,)).get_content()  # type: ignore[union-attr]
+        assert "evil.example" not in body
+        assert "speech synthesis" not in body
+        assert "With 2 interests: the confirm page shows them." in body
+    assert lure in client.get(f"/confirm/{token}").text
+
+
 def test_a_used_confirm_link_cannot_be_replayed(client: TestClient, inbox: Inbox) -> None:
     token = sign_up(client, inbox, "once@example.org")
     assert press_confirm(client, token)[0] == 200

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,8 +27,9 @@ from papertide.models import Subscriber, SubscriberStatus
 from papertide.subscribers import service as subscriber_service
 from papertide.web import deps
 from papertide.web.app import create_app
+from papertide.web.routes.subscribe import ADDRESS_NEEDS_SMTPUTF8
 from papertide.worker import ingest as ingest_jobs
-from tests.helpers import FakeClock, csrf_from, free_port
+from tests.helpers import FakeClock, Inbox, csrf_from, free_port
 from tests.source_server import serve
 
 runner = CliRunner()
@@ -185,3 +187,47 @@ def test_similar_refuses_a_limit_that_is_not_an_integer_and_unknown_fields(
         response = client.post("/api/v1/similar", json=body)
     assert response.status_code == 422
     assert any(named in problem for problem in response.json()["detail"])
+
+
+def test_a_relay_without_smtputf8_takes_a_domain_beyond_ascii_and_an_address_it_cannot_carry_is_named(
+    database: str, session: Session
+) -> None:
+    """reader@bücher.example needs no SMTPUTF8: it goes as reader@xn--bcher-kva.example. josé@ does
+    need it: "try again later" would never work, so the form says what is wrong with the address."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        app = create_app(encoder_provider=lambda: None, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"))
+        with TestClient(app) as client:
+            token = csrf_from(client.get("/subscribe").text)
+            idn = client.post("/subscribe", data={"email": "new@bücher.example", "csrf": token})
+            beyond = client.post("/subscribe", data={"email": "josé@example.org", "csrf": token})
+    finally:
+        controller.stop()
+
+    assert idn.status_code == 200
+    assert inbox.recipients == [["new@xn--bcher-kva.example"]]
+    assert str(inbox.messages[0]["To"]) == "new@xn--bcher-kva.example"
+    assert beyond.status_code == 422
+    assert ADDRESS_NEEDS_SMTPUTF8 in beyond.text.replace("&#39;", "'")
+
+
+def test_the_longest_address_a_form_takes_signs_up_with_the_dev_outbox(database: str, tmp_path: Path) -> None:
+    """A file name holds 255 bytes; an address may have 254 characters: the outbox names the file
+    by a shortened address, so the sign-up is not a 503 that no retry can fix."""
+    longest = [
+        f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 57}.org",
+        f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'e' * 57}.org",
+    ]
+    assert {len(address) for address in longest} == {254}
+    outbox = tmp_path / "outbox"
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=OutboxMailer(outbox))) as client:
+        for address in longest:
+            token = csrf_from(client.get("/subscribe").text)
+            assert client.post("/subscribe", data={"email": address, "csrf": token}).status_code == 200
+
+    written = list_outbox(outbox)
+    assert len(written) == 2, "two long addresses never share a file"
+    assert all(len(path.name.encode()) <= 255 for path in written)

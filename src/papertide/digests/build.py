@@ -35,8 +35,12 @@ from papertide.papers import categories
 from papertide.papers import repository as paper_repository
 from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
+from papertide.templating import shortened
 
 log = logging.getLogger(__name__)
+# The liked paper a reason line names ("like '...'"), cut to a glance: a reader knows a paper they
+# liked by its first words, and a title of hundreds of characters would bury the reason.
+LIKED_TITLE_SHOWN = 70
 # A weekly reader's digest covers the month's trending, a more frequent one the week's.
 PERIOD_FOR = {Frequency.DAILY: "week", Frequency.WEEKDAYS: "week", Frequency.WEEKLY: "month"}
 LIKE_SHARE = 0.02  # a taught profile takes papers its model ranks in the top 2% of the corpus
@@ -300,7 +304,7 @@ def profile_fit(
         for i in np.flatnonzero(liked_by_model & embedded):
             nearest = learning.nearest_liked(vectors[i], liked=liked_vectors, liked_ids=liked_ids)
             if nearest is not None:
-                why[i] = f"like '{liked_titles[nearest[0]]}'"
+                why[i] = f"like '{shortened(liked_titles[nearest[0]], LIKED_TITLE_SHOWN)}'"
     if best is not None and closest is not None:
         # The phrases still count once a model ranks: what the reader typed is what they asked for.
         for i in np.flatnonzero((closest >= matching.MATCHES) & embedded):

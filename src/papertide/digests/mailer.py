@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
@@ -45,6 +46,12 @@ class MailError(Exception):
         self.kind = kind
         self.code = code
         self.reply = reply  # the server's own words (code and text), when it answered
+
+    @property
+    def address_unsupported(self) -> bool:
+        """The address needs SMTPUTF8 (josé@example.org) and the server does not offer it: asking
+        again will never deliver to it; another address would."""
+        return isinstance(self.__cause__, NeedsSmtpUtf8)
 
     @property
     def temporary(self) -> bool:
@@ -207,6 +214,9 @@ class SmtpMailer:
             client = self.open()
             try:
                 client.send_message(message)
+            except smtplib.SMTPNotSupportedError as error:
+                # send_message's own check: an address beyond ASCII, and no SMTPUTF8 on the server.
+                raise NeedsSmtpUtf8(str(error)) from error
             finally:
                 _quit_quietly(client)
         except (smtplib.SMTPException, OSError) as error:
@@ -470,13 +480,26 @@ class OutboxMailer:
 
     def write(self, to: str, data: bytes) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        recipient = "".join(c if c.isalnum() or c in "@.-" else "_" for c in to)
-        path = self.directory / f"{stamp}-{recipient}.eml"
+        path = self.directory / f"{stamp}-{_file_name_part(to)}.eml"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         except OSError as error:
             raise MailError(f"cannot write {path}: {error}", kind=MailFailure.SERVER) from error
+
+
+OUTBOX_NAME_PART = 64  # characters of the recipient in a file name (a file name holds 255 bytes)
+
+
+def _file_name_part(address: str) -> str:
+    """The recipient as it can stand in a file name: ASCII letters, digits, @ . - (others become
+    _), and an address too long to fit (one may have 254 characters) cut, with a hash of the whole
+    so two long addresses never share a name."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "@.-") else "_" for c in address)
+    if len(safe) <= OUTBOX_NAME_PART:
+        return safe
+    digest = hashlib.blake2b(address.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{safe[: OUTBOX_NAME_PART - 9]}-{digest}"
 
 
 class _OutboxSession:

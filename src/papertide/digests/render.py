@@ -16,6 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
+import idna
+
 from papertide.templating import environment
 
 # Headers that carry <URL>s (RFC 2369, RFC 8058). Mail providers read them raw, so they must go
@@ -326,11 +328,25 @@ def _headers(*, sender: str, to: str, subject: str, message_id: str | None) -> l
     """The headers every message starts with."""
     return [
         ("From", sender),
-        ("To", to),
+        ("To", wire_address(to)),
         ("Subject", subject),
         ("Date", format_datetime(datetime.now(UTC))),
         ("Message-ID", message_id or make_msgid(domain=mail_domain(sender))),
     ]
+
+
+def wire_address(address: str) -> str:
+    """A reader's address as it goes to the mail server: a domain beyond ASCII in its ASCII form
+    (reader@bücher.example -> reader@xn--bcher-kva.example) when the name before the @ is ASCII,
+    so it needs no SMTPUTF8, which many relays do not offer; anything else as it is."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii() or not local.isascii():
+        return address
+    try:
+        # IDNA 2008 with UTS 46, as the sign-up's check (email_validator) reads the domain.
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address  # not a name IDNA writes: the server is asked with SMTPUTF8 as before
 
 
 @lru_cache(maxsize=16)  # the same MAIL_FROM for every digest of a run: parsed once
@@ -414,11 +430,16 @@ def _digest_context(
 def confirmation_message(
     *, sender: str, to: str, confirm_url: str, manage_url: str, interests: list[str], frequency: str
 ) -> EmailMessage:
-    """The only email an unconfirmed address ever gets; its manage link works once it is confirmed."""
+    """The only email an unconfirmed address ever gets; its manage link works once it is confirmed.
+
+    It counts the interests and does not repeat them: anyone can fill in the form with any
+    address, and the phrases would carry a stranger's words (a link, "your mailbox will be
+    closed") to that inbox from this site's own address. The confirm page, which only the inbox's
+    owner opens, shows them."""
     context = {
         "confirm_url": confirm_url,
         "manage_url": manage_url,
-        "interests": interests,
+        "interest_count": len(interests),
         "frequency": frequency,
     }
     return _message(

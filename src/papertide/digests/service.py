@@ -28,7 +28,7 @@ from papertide.digests.candidates import DigestRun
 from papertide.digests.compose import TRENDING
 from papertide.digests.mailer import Envelope, MailError, MailFailure
 from papertide.digests.readers import Reader, load_readers
-from papertide.digests.render import digest_message_id, mail_address
+from papertide.digests.render import digest_message_id, mail_address, wire_address
 from papertide.models import DeliveryStatus, DigestDelivery, Subscriber
 from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
@@ -382,7 +382,9 @@ def _mark_sending(
     delivery.attempts += 1
     delivery.next_attempt_at = None
     envelope = Envelope(
-        sender=envelope_sender(work.settings), recipient=subscriber.email, data=delivery.message or b""
+        sender=envelope_sender(work.settings),
+        recipient=wire_address(subscriber.email),
+        data=delivery.message or b"",
     )
     return HandOff(delivery.id, subscriber.email, envelope, delivery.attempts, resend=resend, before=before)
 

@@ -6,9 +6,9 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from papertide.templating import safe_url
+from papertide.templating import plain_text, safe_url
 
 SIGNAL_KINDS = ("upvotes", "github_stars", "comments", "views", "clicks")
 
@@ -18,8 +18,13 @@ def text_hash(title: str, abstract: str) -> str:
     return hashlib.sha256(f"{title}\n{abstract}".encode()).hexdigest()
 
 
-def _collapse(value: str) -> str:
-    return " ".join(value.split())
+# Longer than any real paper's (arXiv caps an abstract at 1,920 characters; the longest titles and
+# names run to a few hundred, the longest author lists to about 5,200 names). A record over them
+# comes from a broken or hostile source: it is refused by name, not stored and mailed to everyone.
+MAX_TITLE = 1_000
+MAX_ABSTRACT = 20_000
+MAX_AUTHOR = 300
+MAX_AUTHORS = 10_000
 
 
 class SignalIn(BaseModel):
@@ -67,8 +72,24 @@ class PaperIn(BaseModel):
 
     @field_validator("title", "abstract")
     @classmethod
-    def _single_spaced(cls, value: str) -> str:
-        return _collapse(value)
+    def _single_spaced(cls, value: str, info: ValidationInfo) -> str:
+        text = plain_text(value)
+        if not text:
+            raise ValueError(f"{info.field_name} has no visible characters")
+        limit = MAX_TITLE if info.field_name == "title" else MAX_ABSTRACT
+        if len(text) > limit:
+            raise ValueError(f"{info.field_name} is {len(text):,} characters long, more than {limit:,}")
+        return text
+
+    @field_validator("authors")
+    @classmethod
+    def _author_names(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_AUTHORS:
+            raise ValueError(f"{len(value):,} authors, more than {MAX_AUTHORS:,}")
+        names = [name for raw in value if (name := plain_text(raw))]
+        if long := next((name for name in names if len(name) > MAX_AUTHOR), None):
+            raise ValueError(f"an author's name is {len(long):,} characters long, more than {MAX_AUTHOR}")
+        return names
 
     @field_validator("abs_url", "pdf_url", "code_url", "project_url")
     @classmethod

@@ -99,6 +99,10 @@ def subscribe(
     )
 
 
+ADDRESS_NEEDS_SMTPUTF8 = (
+    "This site's mail server cannot deliver to an address with characters beyond ASCII before the @."
+    " Please use another address."
+)
 NO_SITE_ADDRESS = (
     "Sign-ups are closed until this site's public address is configured. Please try again later."
 )
@@ -149,6 +153,9 @@ def _send(mailer: Mailer, message: EmailMessage) -> None:
         mailer.send(message)
     except MailError as error:
         log.error("sign-up email failed: %s", error)
+        if error.address_unsupported:
+            # Not "try again later": that would never work. It says nothing about who is subscribed.
+            raise HTTPException(status_code=422, detail=ADDRESS_NEEDS_SMTPUTF8) from error
         # The same words for a confirmation and a manage link: a failure must not tell who is subscribed.
         raise HTTPException(
             status_code=503,
