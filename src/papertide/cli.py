@@ -481,8 +481,9 @@ def digest_send(
 
         reason = error_line(error)
         _echo(
-            f"error: lost the database connection during the digest run ({reason}); every digest"
-            " sent before that is recorded: run `papertide digest send` again to send the rest"
+            f"error: lost the database connection during the digest run ({reason}); run `papertide"
+            " digest send` again to send the rest (a digest recorded as sent does not go again; after"
+            " a database crash the last few may, as the same message)"
         )
         raise typer.Exit(1) from None
     typer.echo(

@@ -10,9 +10,10 @@ import os
 import signal
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from papertide import db
@@ -20,12 +21,15 @@ from papertide.config import BaseUrlError
 from papertide.models import DeliveryStatus, JobRun, JobStatus
 from papertide.worker import jobs
 from papertide.worker import senders as senders_module
+from tests.faults.processes import cli_env, start_cli
 from tests.faults.test_digest_faults import (
+    SENDER,
+    Holding,
     assert_nothing_lost_and_only_same_message_resends,
     ledger,
     smtp_mailer,
 )
-from tests.helpers import Inbox, digest_ready, smtp_server
+from tests.helpers import Inbox, digest_ready, smtp_server, wait_until
 
 DAY = date(2026, 11, 26)
 
@@ -200,3 +204,82 @@ def test_a_sender_that_cannot_start_is_logged_and_the_run_goes_on_without_it(
 
     assert senders.finish() == []
     assert "could not start digest sender 2; the run goes on with 1" in caplog.text
+
+
+class InterruptingTheRun(SlowInbox):
+    """Sends the run's own process SIGINT (Ctrl-C, or `docker stop` through the command's handler)
+    when the `nth` message arrives, while every sender has a batch in hand-off."""
+
+    def __init__(self, nth: int) -> None:
+        super().__init__()
+        self.nth = nth
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.messages) == self.nth:
+            os.kill(os.getpid(), signal.SIGINT)
+        return reply
+
+
+def test_an_interrupted_run_has_each_of_its_senders_put_its_untried_batch_back(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's process ends the others with SIGTERM. Each puts back what it has not tried, as the
+    run's own process does: at most the one message each was handing over is left `sending` (the
+    unknown case), not a whole batch apiece, which the next run would resend as mail the server
+    might have and, past the retry window, fail as such."""
+    monkeypatch.setattr(senders_module, "DIGESTS_PER_SENDER", 40)
+    digest_ready([f"r{i}@example.org" for i in range(300)])
+    inbox = InterruptingTheRun(nth=60)
+    with smtp_server(inbox) as port, pytest.raises(KeyboardInterrupt):
+        jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
+
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")]
+    statuses = Counter(r.status for r in ledger(session))
+    assert statuses[DeliveryStatus.SENDING] <= 3, statuses
+    assert statuses[DeliveryStatus.PENDING] > 0, "the untried rest went back"
+    assert statuses[DeliveryStatus.SENT] + statuses[DeliveryStatus.SENDING] >= 60, "as the server took them"
+
+
+class HoldingFirstSlowly(Holding):
+    """Holds the first message (Holding) and takes each of the others after a pause, so every
+    sender still has digests to send when the database goes away."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        await asyncio.sleep(0.03)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_three_senders_that_lose_the_database_say_so_in_a_line_each_and_a_rerun_sends_the_rest(
+    database: str, session: Session, tmp_path: Path
+) -> None:
+    """A database restart under `digest send --senders 3`: the operator reads lines, not a
+    traceback from each sender process."""
+    digest_ready([f"r{i}@example.org" for i in range(300)])
+    inbox = HoldingFirstSlowly()
+    log = tmp_path / "send.log"
+    args = ["digest", "send", "--date", DAY.isoformat(), "--force", "--senders", "3"]
+    with smtp_server(inbox) as port:
+        env = {
+            **cli_env(database, tmp_path / "data", smtp_url=f"smtp://127.0.0.1:{port}"),
+            "PGAPPNAME": SENDER,
+        }
+        process = start_cli(args, env, log)
+        assert inbox.arrived.wait(120), log.read_text()[-3000:]
+        wait_until(lambda: len(inbox.messages) >= 20, timeout=60, what="the other senders sending")
+        with db.get_engine().connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": SENDER},
+            )
+            connection.commit()
+        inbox.release.set()
+        code = process.wait(timeout=120)
+        first = log.read_text()
+        rerun = start_cli(args, env, tmp_path / "rerun.log").wait(120)
+
+    assert code == 1, first[-3000:]
+    assert "Traceback" not in first, first[-3000:]
+    assert "error: lost the database connection during the digest run" in first
+    assert rerun == 0, (tmp_path / "rerun.log").read_text()[-3000:]
+    assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}

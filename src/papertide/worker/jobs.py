@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, NoReturn
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 from tqdm import tqdm
 
 from papertide.config import Settings, current_base_url, get_settings
-from papertide.db import get_engine, unit_of_work
+from papertide.db import error_line, get_engine, unit_of_work
 from papertide.digests import service as digest_service
 from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import (
@@ -398,9 +399,17 @@ def _another_sender(
     and report the counts."""
     if not orders.wait():
         return
-    result = _deliver(
-        params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
-    )
+    try:
+        result = _deliver(
+            params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
+        )
+    except OperationalError as error:
+        # The database went away (a restart, a cut connection): one line, as the run's own process
+        # prints for itself, not a traceback from each sender. Its run record says the same.
+        why = f"sender {number} lost the database connection ({error_line(error)})"
+        log.error("%s; the rest waits for the next run", why)
+        results.put(senders_module.Outcome({}, why))
+        return
     results.put(
         senders_module.Outcome(result.counts, result.stopped and f"sender {number}: {result.stopped}")
     )

@@ -16,6 +16,8 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -160,13 +162,26 @@ SENDER_CODE = "papertide.worker.jobs"  # what a sender runs; the fork server imp
 def _with_environment(environment: dict[str, str], target: Callable[..., None], *args: Any) -> None:
     """target(*args) with the environment the run's process has now. The fork server was started
     with the environment of the first run of this process, and settings (the database, the mail
-    server, the site's URL) are read from it."""
+    server, the site's URL) are read from it.
+
+    SIGTERM (the run's `stop()` when the run is interrupted, `docker stop`) ends a sender as Ctrl-C
+    does: it puts the untried rest of its batch back and ends. Python's default would end it on the
+    spot, leaving its whole batch `sending`, to be resent as if the server might have it. The
+    interruption is the run's process to report: a sender ends quietly (exit 130, as after Ctrl-C)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.clear()
     os.environ.update(environment)
     if hasattr(time, "tzset"):
         time.tzset()  # TZ as the run has it
     get_settings.cache_clear()
-    target(*args)
+    try:
+        target(*args)
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+
+
+INTERRUPTED = 130  # a sender's exit code after Ctrl-C or SIGTERM, as a shell reports Ctrl-C
 
 
 @dataclass
