@@ -53,9 +53,12 @@ def plain_text(value: str) -> str:
     (direction overrides, zero-width spaces) dropped, every run of whitespace (line breaks too) made
     one space. A name with a line break would write lines of its own into a digest's text part, and
     a direction override reverses what follows it on a page."""
-    if value.isascii() and value.isprintable():
-        return " ".join(value.split())  # the common case, without a look at each character
-    kept = "".join(c for c in value if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    collapsed = " ".join(value.split())
+    # The common case, line breaks included (an arXiv abstract has them), at C speed: printable
+    # text has no character of the categories dropped below (nor a line or paragraph separator).
+    if collapsed.isprintable():
+        return collapsed
+    kept = "".join(c for c in collapsed if unicodedata.category(c) not in ("Cc", "Cf"))
     return " ".join(kept.split())
 
 
