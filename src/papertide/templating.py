@@ -48,17 +48,25 @@ def counted(count: float, noun: str) -> str:
     return f"{whole:,} {noun if whole == 1 else noun + 's'}"
 
 
+# Format characters that hide or reorder text: direction marks, embeddings, overrides and
+# isolates, the Arabic letter mark, zero-width space, word joiner, byte order mark. Not every
+# format character: the zero-width joiner builds an emoji (👩‍💻) and the non-joiner spells Persian.
+HIDING_FORMAT = frozenset(
+    "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
 def plain_text(value: str) -> str:
-    """One line of visible text: control characters (NUL, escape) and invisible format characters
-    (direction overrides, zero-width spaces) dropped, every run of whitespace (line breaks too) made
+    """One line of visible text: control characters (NUL, escape) and the format characters that
+    hide or reorder text (HIDING_FORMAT) dropped, every run of whitespace (line breaks too) made
     one space. A name with a line break would write lines of its own into a digest's text part, and
     a direction override reverses what follows it on a page."""
     collapsed = " ".join(value.split())
     # The common case, line breaks included (an arXiv abstract has them), at C speed: printable
-    # text has no character of the categories dropped below (nor a line or paragraph separator).
+    # text has no control or format character (nor a line or paragraph separator).
     if collapsed.isprintable():
         return collapsed
-    kept = "".join(c for c in collapsed if unicodedata.category(c) not in ("Cc", "Cf"))
+    kept = "".join(c for c in collapsed if c not in HIDING_FORMAT and unicodedata.category(c) != "Cc")
     return " ".join(kept.split())
 
 
@@ -75,7 +83,9 @@ def shortened(text: str, limit: int) -> str:
     if len(line) <= limit:
         return line
     cut = line[: limit - 1]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
+    if line[limit - 1] != " " and " " in cut:  # the cut falls inside a word: end before that word
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "…"
 
 
 @lru_cache

@@ -221,6 +221,34 @@ def test_a_session_sends_many_messages_on_one_connection_as_the_stored_bytes() -
     )
 
 
+class MailOptions(Inbox):
+    """Keeps each message's MAIL FROM parameters (SMTPUTF8, BODY=8BITMIME)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options: list[list[str]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.options.append(list(envelope.mail_options))  # type: ignore[attr-defined]
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_stored_message_with_utf8_headers_asks_for_smtputf8_though_its_recipient_is_ascii() -> None:
+    """A digest an earlier release stored for reader@bücher.example carries that address in UTF-8
+    in its To header; it is resent to reader@xn--bcher-kva.example, and its headers still need
+    SMTPUTF8 (RFC 6532). An ordinary message asks for nothing."""
+    stored = envelope("reader@bücher.example")
+    resend = Envelope(stored.sender, "reader@xn--bcher-kva.example", stored.data)
+    inbox = MailOptions()
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+        post.send(resend)
+        post.send(envelope("reader@example.org"))
+
+    assert inbox.recipients == [["reader@xn--bcher-kva.example"], ["reader@example.org"]]
+    assert "SMTPUTF8" in inbox.options[0]
+    assert "SMTPUTF8" not in inbox.options[1]
+
+
 def test_a_refused_recipient_fails_alone_and_the_connection_goes_on() -> None:
     inbox = Sessions(refuse="gone@example.org")
     with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:

@@ -207,30 +207,37 @@ def test_a_sender_that_cannot_start_is_logged_and_the_run_goes_on_without_it(
 
 
 class InterruptingTheRun(SlowInbox):
-    """Sends the run's own process SIGINT (Ctrl-C, or `docker stop` through the command's handler)
-    when the `nth` message arrives, while every sender has a batch in hand-off."""
+    """Sends SIGINT when the `nth` message arrives, while every sender has a batch in hand-off: to
+    the run's own process (`kill -INT`, or `docker stop` through the command's handler), or to the
+    other senders first as well (Ctrl-C in a terminal reaches every process of its group)."""
 
-    def __init__(self, nth: int) -> None:
+    def __init__(self, nth: int, *, whole_group: bool) -> None:
         super().__init__()
-        self.nth = nth
+        self.nth, self.whole_group = nth, whole_group
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         reply = await super().handle_DATA(server, session, envelope)
         if len(self.messages) == self.nth:
+            if self.whole_group:
+                for sender in multiprocessing.active_children():
+                    if sender.name.startswith("papertide-digest-sender") and sender.pid is not None:
+                        os.kill(sender.pid, signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
         return reply
 
 
+@pytest.mark.parametrize("whole_group", [False, True], ids=["the-run", "every-process"])
 def test_an_interrupted_run_has_each_of_its_senders_put_its_untried_batch_back(
-    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch, whole_group: bool
 ) -> None:
     """The run's process ends the others with SIGTERM. Each puts back what it has not tried, as the
-    run's own process does: at most the one message each was handing over is left `sending` (the
-    unknown case), not a whole batch apiece, which the next run would resend as mail the server
-    might have and, past the retry window, fail as such."""
+    run's own process does, and a second signal (Ctrl-C reached it already) does not cut that
+    short: at most the one message each was handing over is left `sending` (the unknown case), not
+    a whole batch apiece, which the next run would resend as mail the server might have and, past
+    the retry window, fail as such."""
     monkeypatch.setattr(senders_module, "DIGESTS_PER_SENDER", 40)
     digest_ready([f"r{i}@example.org" for i in range(300)])
-    inbox = InterruptingTheRun(nth=60)
+    inbox = InterruptingTheRun(nth=60, whole_group=whole_group)
     with smtp_server(inbox) as port, pytest.raises(KeyboardInterrupt):
         jobs.send_digests(digest_date=DAY, mailer=smtp_mailer(port), encoder=None, senders=3)
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from papertide.ingest.sources import hf_daily
 from papertide.papers.schemas import MAX_ABSTRACT, MAX_AUTHOR, MAX_AUTHORS, MAX_TITLE, PaperIn
+from papertide.templating import shortened
 
 INJECTED = "Ada Lovelace\n\n   Manage your digest: https://evil.example/manage\r\n   Unsubscribe: x"
 
@@ -50,17 +51,36 @@ def test_invisible_and_control_characters_are_dropped_from_every_text() -> None:
     [
         ({"title": "W" * (MAX_TITLE + 1)}, "title is 1,001 characters long, more than 1,000"),
         ({"abstract": "a " * MAX_ABSTRACT}, "abstract is 39,999 characters long, more than 20,000"),
-        ({"authors": ["A" * (MAX_AUTHOR + 1)]}, "an author's name is 301 characters long, more than 300"),
         ({"authors": ["A B"] * (MAX_AUTHORS + 1)}, "10,001 authors, more than 10,000"),
         ({"title": "\u200b\u202e"}, "title has no visible characters"),
     ],
-    ids=["title", "abstract", "author", "authors", "invisible-title"],
+    ids=["title", "abstract", "authors", "invisible-title"],
 )
 def test_a_record_too_long_to_be_a_paper_is_refused_naming_the_field(
     fields: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         paper(**fields)
+
+
+def test_a_name_too_long_to_be_one_is_cut_and_the_paper_kept() -> None:
+    """An HF user can type anything as their name: that one name is cut, not the paper refused."""
+    record = paper(authors=["Grace Hopper", "Ada " + "Lovelace " * 100])
+
+    assert record.authors[0] == "Grace Hopper"
+    assert MAX_AUTHOR - 10 < len(record.authors[1]) <= MAX_AUTHOR
+    assert record.authors[1].startswith("Ada Lovelace Lovelace")
+    assert record.authors[1].endswith("Lovelace…")
+
+
+def test_joiners_that_emoji_and_scripts_need_are_kept() -> None:
+    """Only the format characters that hide or reorder text go; the zero-width joiner builds 👩‍💻
+    and the non-joiner spells Persian."""
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want": a non-joiner inside
+    record = paper(title=f"Coders 👩\u200d💻 and {persian}", authors=["Zoë\u00adØ"])
+
+    assert record.title == f"Coders 👩\u200d💻 and {persian}"
+    assert record.authors == ["Zoë\u00adØ"]
 
 
 def test_the_longest_real_texts_are_kept_whole() -> None:
@@ -98,3 +118,9 @@ def test_a_source_item_too_long_to_be_a_paper_is_skipped_and_the_rest_kept() -> 
     [skipped] = result.skipped
     assert skipped.location == "2026-11-24.json[0]"
     assert "title is 100,000 characters long" in skipped.reason
+
+
+def test_a_cut_keeps_every_whole_word_that_fits() -> None:
+    assert shortened("word " * 20, 70) == "word " * 13 + "word…"
+    assert shortened("x" * 100, 10) == "x" * 9 + "…"  # one long word is cut inside it
+    assert shortened("a short title", 70) == "a short title"

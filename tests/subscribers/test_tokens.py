@@ -69,6 +69,10 @@ def test_the_confirmation_email_counts_the_interests_and_only_the_confirm_page_s
         assert "With 2 interests: the confirm page shows them." in body
     assert lure in client.get(f"/confirm/{token}").text
 
+    sign_up(client, inbox, "one@example.org", "speech synthesis")
+    one = inbox.messages[-1].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "With 1 interest: the confirm page shows it." in one
+
 
 def test_a_used_confirm_link_cannot_be_replayed(client: TestClient, inbox: Inbox) -> None:
     token = sign_up(client, inbox, "once@example.org")

@@ -421,13 +421,23 @@ class NeedsSmtpUtf8(smtplib.SMTPNotSupportedError):
 def _mail_options(client: smtplib.SMTP, envelope: Envelope, size: int) -> list[str]:
     """SIZE where the server takes it; SMTPUTF8 for an address beyond ASCII (as send_message does)."""
     options = [f"SIZE={size}"] if client.has_extn("size") else []
-    if not (envelope.sender + envelope.recipient).isascii():
+    if not (envelope.sender + envelope.recipient).isascii() or not _head(envelope.data).isascii():
         if not client.has_extn("smtputf8"):
             raise NeedsSmtpUtf8(
                 "the address needs internationalized email (SMTPUTF8), which the server does not offer"
             )
         options += ["SMTPUTF8", "BODY=8BITMIME"]
     return options
+
+
+def _head(data: bytes) -> bytes:
+    """A message's header block. A digest stored by an earlier release for reader@bücher.example
+    has that address in UTF-8 in its To header, and is resent to the ASCII form of the address: its
+    headers still need SMTPUTF8 (RFC 6532), which only the envelope said before."""
+    for blank_line in (b"\n\n", b"\r\n\r\n"):  # stored with LF; CRLF as a mail server has it
+        if (end := data.find(blank_line)) >= 0:
+            return data[:end]
+    return data
 
 
 # Line ends as smtplib's own _fix_eols makes them: stored messages end lines with LF.
@@ -493,8 +503,9 @@ OUTBOX_NAME_PART = 64  # characters of the recipient in a file name (a file name
 
 def _file_name_part(address: str) -> str:
     """The recipient as it can stand in a file name: ASCII letters, digits, @ . - (others become
-    _), and an address too long to fit (one may have 254 characters) cut, with a hash of the whole
-    so two long addresses never share a name."""
+    _), and an address too long to fit (one may have 254 characters) cut, with a short hash of the
+    whole, so two long addresses that begin alike still read as two (the time in front of it keeps
+    two files apart in any case)."""
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "@.-") else "_" for c in address)
     if len(safe) <= OUTBOX_NAME_PART:
         return safe

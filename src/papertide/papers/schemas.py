@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from papertide.templating import plain_text, safe_url
+from papertide.templating import plain_text, safe_url, shortened
 
 SIGNAL_KINDS = ("upvotes", "github_stars", "comments", "views", "clicks")
 
@@ -20,7 +20,8 @@ def text_hash(title: str, abstract: str) -> str:
 
 # Longer than any real paper's (arXiv caps an abstract at 1,920 characters; the longest titles and
 # names run to a few hundred, the longest author lists to about 5,200 names). A record over them
-# comes from a broken or hostile source: it is refused by name, not stored and mailed to everyone.
+# comes from a broken or hostile source: it is refused by name, not stored and mailed to everyone;
+# only a name too long is cut (one author's text must not keep a paper out).
 MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
 MAX_AUTHOR = 300
@@ -86,10 +87,8 @@ class PaperIn(BaseModel):
     def _author_names(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_AUTHORS:
             raise ValueError(f"{len(value):,} authors, more than {MAX_AUTHORS:,}")
-        names = [name for raw in value if (name := plain_text(raw))]
-        if long := next((name for name in names if len(name) > MAX_AUTHOR), None):
-            raise ValueError(f"an author's name is {len(long):,} characters long, more than {MAX_AUTHOR}")
-        return names
+        # A name longer than any real one (an HF user can type anything) is cut, not the paper refused.
+        return [shortened(name, MAX_AUTHOR) for raw in value if (name := plain_text(raw))]
 
     @field_validator("abs_url", "pdf_url", "code_url", "project_url")
     @classmethod

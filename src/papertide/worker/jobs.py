@@ -404,9 +404,10 @@ def _another_sender(
             params=params | {"sender": number}, prepare=None, mailer=mailer, encoder=None, now=now, senders=1
         )
     except OperationalError as error:
-        # The database went away (a restart, a cut connection): one line, as the run's own process
-        # prints for itself, not a traceback from each sender. Its run record says the same.
-        why = f"sender {number} lost the database connection ({error_line(error)})"
+        # The database went away (a restart, a cut connection) or refused what it was asked: one
+        # line in the database's own words, as the run's own process prints for itself, not a
+        # traceback from each sender.
+        why = f"sender {number} stopped on a database error: {error_line(error)}"
         log.error("%s; the rest waits for the next run", why)
         results.put(senders_module.Outcome({}, why))
         return

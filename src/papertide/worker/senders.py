@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # of imports) and its mail connection.
 DIGESTS_PER_SENDER = 100
 GO, STOP = "go", "stop"
+STOP_GRACE_SECONDS = 30  # for an interrupted sender to put its batch back before it is killed
 
 
 def extra_senders(wanted: int, *, due: int) -> int:
@@ -135,13 +136,24 @@ class Senders:
         return outcomes
 
     def stop(self) -> None:
-        """End every process now (SIGTERM): for a run interrupted itself."""
+        """End every process (SIGTERM): for a run interrupted itself. Each puts its untried batch
+        back, one short transaction; one that has not ended within STOP_GRACE (its database out of
+        reach) is killed, so an interrupted run always ends."""
         self._wait_for_start()
         for process in self.processes:
             if process.is_alive():
                 process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in self.processes:
-            process.join()
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.error(
+                    "digest sender %s did not end within %d s of SIGTERM; killed",
+                    process.name,
+                    STOP_GRACE_SECONDS,
+                )
+                process.kill()
+                process.join()
         self.processes = []
 
 
@@ -168,8 +180,8 @@ def _with_environment(environment: dict[str, str], target: Callable[..., None], 
     does: it puts the untried rest of its batch back and ends. Python's default would end it on the
     spot, leaving its whole batch `sending`, to be resent as if the server might have it. The
     interruption is the run's process to report: a sender ends quietly (exit 130, as after Ctrl-C)."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    signal.signal(signal.SIGINT, _interrupt_once)
     os.environ.clear()
     os.environ.update(environment)
     if hasattr(time, "tzset"):
@@ -182,6 +194,15 @@ def _with_environment(environment: dict[str, str], target: Callable[..., None], 
 
 
 INTERRUPTED = 130  # a sender's exit code after Ctrl-C or SIGTERM, as a shell reports Ctrl-C
+
+
+def _interrupt_once(_signum: int, _frame: object) -> None:
+    """The first Ctrl-C or SIGTERM interrupts the sender; later ones are ignored, so the put-back
+    that the first begins is not cut short. Ctrl-C reaches every process of the terminal's group
+    (systemd's stop every process of the service), and the run's process then sends SIGTERM too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 @dataclass
