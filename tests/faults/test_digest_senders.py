@@ -8,6 +8,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -290,3 +291,31 @@ def test_three_senders_that_lose_the_database_say_so_in_a_line_each_and_a_rerun_
     assert "error: lost the database connection during the digest run" in first
     assert rerun == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert {r.status for r in ledger(session)} == {DeliveryStatus.SENT}
+
+
+def stuck_putting_back(orders: senders_module.Orders, number: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """A stand-in sender whose put-back never ends (its database out of reach) once interrupted."""
+    if orders.wait():
+        results.put(senders_module.Outcome({}, stopped="sending"))
+        try:
+            time.sleep(120)
+        except KeyboardInterrupt:
+            time.sleep(120)  # the put-back; the second SIGTERM is ignored meanwhile
+
+
+def test_an_interrupted_run_kills_a_sender_that_does_not_end_within_its_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An interrupted run always ends: a sender still putting back after STOP_GRACE_SECONDS is
+    killed (what it had claimed waits as a dead sender's hand-off)."""
+    monkeypatch.setattr(senders_module, "STOP_GRACE_SECONDS", 1)
+    senders = senders_module.Senders()
+    senders.start(1, stuck_putting_back, args=())
+    senders.release(1)
+    assert senders.results.get(timeout=60).stopped == "sending"
+    [process] = senders.processes
+
+    senders.stop()
+
+    assert process.exitcode == -signal.SIGKILL
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("papertide-digest-sender")]
