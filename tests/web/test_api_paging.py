@@ -191,6 +191,10 @@ def test_a_span_pages_with_links_too(listed: TestClient) -> None:
         ({"date": "2026-02-30"}, "date"),
         ({"date": "2026-13-01"}, "date"),
         ({"date": "yesterday"}, "date"),
+        # Read by pydantic's lax dates as seconds since 1970 or a timestamp: 1 January 1970 and 2026-08-21.
+        ({"date": "0"}, "date"),
+        ({"date": "1787270400"}, "date"),
+        ({"date": "2026-08-21T00:00:00"}, "date"),
         ({"week": "2026-W54"}, "week"),
         ({"week": "2025-W53"}, "week"),  # 2025 has 52 ISO weeks (2026 has 53)
         ({"week": "2026-W00"}, "week"),

@@ -82,6 +82,19 @@ def test_a_date_range_by_published_and_by_listed(client: TestClient) -> None:
     assert not {r["id"] for r in published["results"]} & {r["id"] for r in listed["results"]}
 
 
+@pytest.mark.parametrize("written", ["0", "1768435200", "2026-01-15T00:00:00", "15/01/2026"])
+def test_a_day_not_written_yyyy_mm_dd_is_a_422_naming_the_field(client: TestClient, written: str) -> None:
+    """A number is no day (pydantic alone read 0 as 1 January 1970): the client is told, not
+    answered for a day it did not mean."""
+    response = client.get("/api/v1/search", params={"q": "speech", "from": written})
+    page = client.get("/search", params={"q": "speech", "from": written})
+
+    assert response.status_code == 422
+    assert "a day is written YYYY-MM-DD" in response.text
+    assert page.status_code == 422
+    assert "YYYY-MM-DD" in page.text
+
+
 def test_sort_newest_orders_by_published_date(client: TestClient) -> None:
     for mode in ("keyword", "hybrid", "semantic"):
         found = search(client, q="speech synthesis", mode=mode, sort="newest", limit=10)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from papertide.models import Paper
 from papertide.papers.categories import CATEGORY, spelled
+from papertide.papers.dates import IsoDate
 from papertide.search import query_syntax
 
 MAX_QUERY_LENGTH = 300
@@ -54,8 +55,8 @@ class SearchFilters(BaseModel):
     author: str | None = Field(default=None, max_length=MAX_AUTHOR_LENGTH)
     categories: tuple[str, ...] = Field(default=(), max_length=MAX_CATEGORIES)
     date_field: DateField = DateField.PUBLISHED
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: IsoDate | None = None
+    date_to: IsoDate | None = None
     has_code: bool = False
 
     @field_validator("author")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -15,6 +14,7 @@ from papertide.config import Settings, get_settings
 from papertide.db import read_session
 from papertide.papers import repository as paper_repository
 from papertide.papers.categories import CATEGORY
+from papertide.papers.dates import IsoDate
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking import service as ranking_service
 from papertide.search import service as search_service
@@ -62,7 +62,7 @@ async def trending(
     p: Annotated[int, Query(ge=1, le=MAX_TRENDING_PAGE, description=PAGE_NUMBER)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     day: Annotated[
-        date | None, Query(alias="date", description="papers listed on this day (UTC), as YYYY-MM-DD")
+        IsoDate | None, Query(alias="date", description="papers listed on this day (UTC), as YYYY-MM-DD")
     ] = None,
     week: Annotated[
         str | None,
@@ -136,10 +136,10 @@ class SearchParams(BaseModel):
         description="an arXiv category (cs.CL, hep-th); repeat for any of several",
     )
     date_field: DateField = Field(default=DateField.PUBLISHED, description="which date `from` and `to` bound")
-    date_from: Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+    date_from: Annotated[IsoDate | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
         default=None, alias="from", description="on or after this day (UTC)"
     )
-    date_to: Annotated[date | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+    date_to: Annotated[IsoDate | None, WithJsonSchema({"type": "string", "format": "date"})] = Field(
         default=None, alias="to", description="on or before this day (UTC)"
     )
     has_code: bool = Field(default=False, description="only papers that link their code")
