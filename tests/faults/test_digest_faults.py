@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ from papertide.models import (
     Subscriber,
     SubscriberStatus,
 )
+from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.faults.processes import cli_env, start_cli
 from tests.helpers import Inbox, digest_ready, free_port, smtp_server
@@ -277,6 +279,11 @@ def test_a_server_refusing_connections_trips_the_breaker_and_fails_nothing_for_g
     assert run.status == JobStatus.FAILED
     assert "failed 3 times in a row" in (run.error or "")
     assert "Connection refused" in (run.error or "")
+    # The public /status page shows the run's error, which names the last reader tried: masked.
+    assert "refused mail to r2@example.org" in (run.error or "")
+    page = TestClient(create_app(encoder_provider=lambda: None)).get("/status").text
+    assert "refused mail to r***@example.org" in page
+    assert not [f"r{i}@example.org" for i in range(5) if f"r{i}@example.org" in page]
 
     inbox = Inbox()
     with smtp_server(inbox) as port:

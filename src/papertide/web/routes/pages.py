@@ -99,6 +99,9 @@ def status_page(request: Request, session: SessionDep, settings: SettingsDep) ->
         "sources": last_runs_by_source(session, per_source=5),
         "embedded": search_repository.embedded_count(session, model=settings.embedding_model),
         "delivery": digest_service.delivery_health(session),
+        # The page is public, and a run's error can quote a reader's address ("refused mail to
+        # alice@example.org", the circuit breaker's last failure): shown masked, as suppressions are.
+        "masked": digest_service.mask_addresses,
         **paper_views.trending_clock(session),
     }
     return templates.TemplateResponse(request, "pages/status.html", context)
