@@ -137,8 +137,8 @@ class Senders:
 
     def stop(self) -> None:
         """End every process (SIGTERM): for a run interrupted itself. Each puts its untried batch
-        back, one short transaction; one that has not ended within STOP_GRACE (its database out of
-        reach) is killed, so an interrupted run always ends."""
+        back, one short transaction; one that has not ended within STOP_GRACE_SECONDS (its
+        database out of reach) is killed, so an interrupted run always ends."""
         self._wait_for_start()
         for process in self.processes:
             if process.is_alive():
