@@ -3,6 +3,7 @@ connection for the run, deliveries claimed and composed in batches) against the 
 run with one SMTP connection per message), each on its own fresh copy of one database.
 
     .venv/bin/python bench/digest_send.py [--subscribers 10000] [--repeat 2] [--quick] [--cprofile] [--data DIR]
+        [--senders N [--senders-only]]
 
 The database: the bundled sample (1,219 Hugging Face Daily Papers, scored, every one embedded by the
 real model) and N confirmed daily subscribers with one to three interest profiles each (phrases from
@@ -693,7 +694,14 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, help="rounds of both paths, in ABBA order (default 2; 1 with --quick)"
     )
+    parser.add_argument(
+        "--senders-only",
+        action="store_true",
+        help="run only ours with --senders N processes (to compare N, or two builds, run after run)",
+    )
     args = parser.parse_args()
+    if args.senders_only and args.senders < 2:
+        parser.error("--senders-only needs --senders N with N of 2 or more")
     count = 500 if args.quick else args.subscribers
     args.repeat = args.repeat or (1 if args.quick else 2)
     os.environ.setdefault("PAPERTIDE_SECRET_KEY", "bench")
@@ -726,6 +734,8 @@ def main() -> None:
         paths = [("ours: one connection, batches", True, 1), ("baseline: a connection per message", False, 1)]
         if args.senders > 1:
             paths.append((f"ours, {args.senders} sender processes", True, args.senders))
+        if args.senders_only:
+            paths = paths[2:]
         runs: list[tuple[str, dict[str, Any]]] = []
         # ABBA...: the machine's load drifts, and whatever a first run warms helps the next one.
         for round_ in range(args.repeat):
@@ -733,9 +743,10 @@ def main() -> None:
                 name = f"bench_digest_{len(runs)}"
                 runs.append((label, run(setup, name, reuse=reuse, timers=timers, senders=senders)))
                 print(f"  {label}: {runs[-1][1]['result'].counts}", flush=True)
-        first_run = encode_every_phrase(setup.encoder)
-        rendering = render_paths(timers.rendered)
-        lines, costs = digest_lines(timers.rendered), line_cost(setup)
+        if not args.senders_only:
+            first_run = encode_every_phrase(setup.encoder)
+            rendering = render_paths(timers.rendered)
+            lines, costs = digest_lines(timers.rendered), line_cost(setup)
         if args.cprofile:
             profile(setup, readers=min(count, 1000))
         stop_postgres(data)
@@ -750,12 +761,21 @@ def main() -> None:
     if args.repeat > 1:
         for label, outcome in totals.items():
             report(f"{label.split(':')[0]}, all {args.repeat} runs", outcome)
-    new, base = list(totals.values())[:2]
-    ratio = (new["result"].sent / new["seconds"]) / (base["result"].sent / base["seconds"])
-    print(f"ratio ours / baseline (whole runs): {ratio:.2f}x")
+    if not args.senders_only:
+        new, base = list(totals.values())[:2]
+        ratio = (new["result"].sent / new["seconds"]) / (base["result"].sent / base["seconds"])
+        print(f"ratio ours / baseline (whole runs): {ratio:.2f}x")
     for label, outcome in totals.items():
         print(f"\nper digest, {label} (mean bytes {outcome['bytes'] / max(outcome['result'].sent, 1):,.0f}):")
         breakdown(outcome)
+    for label, outcome in runs:
+        if outcome["wrong"]:
+            print(
+                f"{label}: readers who did not get exactly one digest: {list(outcome['wrong'].items())[:10]}"
+            )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.senders_only:
+        return
     print(
         f"\na first run (no phrase stored yet) also encodes {first_run[0]:,} phrases, in each sender:"
         f" {first_run[1]:.2f} s, {first_run[2]:.2f} s of CPU"
@@ -769,12 +789,6 @@ def main() -> None:
         + f"; a digest has {lines[0]:.0f} lines as sent, {lines[1]:.0f} quoted-printable throughout"
         f" (as before); HTML part 7-bit in {lines[2]:.0%} of digests"
     )
-    for label, outcome in runs:
-        if outcome["wrong"]:
-            print(
-                f"{label}: readers who did not get exactly one digest: {list(outcome['wrong'].items())[:10]}"
-            )
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

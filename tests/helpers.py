@@ -171,10 +171,11 @@ def wait_for_lock_waiters(count: int = 1, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def smtp_server(handler: object) -> Iterator[int]:
-    """A real SMTP server (aiosmtpd) answering with `handler` on a free loopback port."""
+def smtp_server(handler: object, *, smtputf8: bool = True) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) answering with `handler` on a free loopback port; `smtputf8`
+    False: one that does not offer SMTPUTF8, as many relays do not."""
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield port

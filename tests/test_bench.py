@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +44,16 @@ def test_every_papertide_import_in_a_bench_script_resolves(script: Path) -> None
                 assert hasattr(module, alias.name) or importlib.util.find_spec(
                     f"{node.module}.{alias.name}"
                 ), f"{script.name}: from {node.module} import {alias.name}"
+
+
+def test_the_send_bench_refuses_senders_only_without_several_senders() -> None:
+    """`--senders-only` runs the N-sender path alone: with one sender there is nothing to run."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "digest_send.py"), "--senders-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert "--senders-only needs --senders N with N of 2 or more" in done.stderr

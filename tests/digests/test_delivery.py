@@ -15,7 +15,6 @@ from email.parser import BytesParser
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -36,7 +35,7 @@ from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder
-from tests.helpers import Inbox, digest_ready, free_port, smtp_server
+from tests.helpers import Inbox, digest_ready, smtp_server
 
 DAY = date(2026, 11, 24)
 
@@ -236,15 +235,10 @@ def test_addresses_a_server_without_smtputf8_cannot_take_fail_alone_and_the_run_
     international = ["josé@example.org", "zoë@example.org", "åsa@example.org"]
     digest_ready([*international, "a@example.org", "b@example.org"])
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    try:
+    with smtp_server(inbox, smtputf8=False) as port:
         result = jobs.send_digests(
             digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
         )
-    finally:
-        controller.stop()
 
     assert result.stopped is None
     assert (result.sent, result.failed, result.deferred) == (2, 3, 0)
@@ -265,15 +259,10 @@ def test_a_domain_beyond_ascii_reaches_a_server_without_smtputf8_in_its_ascii_fo
     needs no SMTPUTF8, and a relay without it delivers the digest instead of failing it for good."""
     digest_ready(["reader@bücher.example"])
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    try:
+    with smtp_server(inbox, smtputf8=False) as port:
         result = jobs.send_digests(
             digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None
         )
-    finally:
-        controller.stop()
 
     assert (result.sent, result.failed) == (1, 0)
     assert inbox.recipients == [["reader@xn--bcher-kva.example"]]

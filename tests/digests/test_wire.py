@@ -433,6 +433,7 @@ def test_an_author_name_stored_with_line_breaks_writes_no_line_of_its_own() -> N
         ("reader@bücher.example", "reader@xn--bcher-kva.example"),  # no SMTPUTF8 needed
         ("josé@example.org", "josé@example.org"),  # the name before the @ needs it whatever the domain
         ("reader@example.org", "reader@example.org"),
+        ("reader@-bücher.example", "reader@-bücher.example"),  # no name IDNA writes: left to SMTPUTF8
     ],
 )
 def test_a_domain_beyond_ascii_goes_in_its_ascii_form(to: str, written: str) -> None:

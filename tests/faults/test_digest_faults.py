@@ -452,6 +452,17 @@ class Holding(Inbox):
         return await super().handle_DATA(server, session, envelope)
 
 
+def end_every_sender_session() -> None:
+    """What a database restart does to a `digest send` started with PGAPPNAME=SENDER: every session
+    of it (each sender process's too) ends."""
+    with db.get_engine().connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": SENDER},
+        )
+        connection.commit()
+
+
 def end_the_hand_off_lock_session() -> None:
     """What idle_session_timeout, a proxy's idle cut or an operator's "kill idle sessions" does to
     the one connection of a run that sits idle while the mail server has a message."""
@@ -749,12 +760,7 @@ def test_digest_send_when_the_database_restarts_mid_run_says_so_in_one_line_and_
         }
         process = start_cli(["digest", "send", "--date", DAY.isoformat(), "--force"], env, log)
         assert inbox.arrived.wait(120), log.read_text()[-3000:]
-        with db.get_engine().connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
-                {"name": SENDER},
-            )
-            connection.commit()
+        end_every_sender_session()
         inbox.release.set()
         code = process.wait(timeout=120)
         first = log.read_text()

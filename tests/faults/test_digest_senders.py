@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide import db
@@ -27,6 +27,7 @@ from tests.faults.test_digest_faults import (
     SENDER,
     Holding,
     assert_nothing_lost_and_only_same_message_resends,
+    end_every_sender_session,
     ledger,
     smtp_mailer,
 )
@@ -275,12 +276,7 @@ def test_three_senders_that_lose_the_database_say_so_in_a_line_each_and_a_rerun_
         process = start_cli(args, env, log)
         assert inbox.arrived.wait(120), log.read_text()[-3000:]
         wait_until(lambda: len(inbox.messages) >= 20, timeout=60, what="the other senders sending")
-        with db.get_engine().connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
-                {"name": SENDER},
-            )
-            connection.commit()
+        end_every_sender_session()
         inbox.release.set()
         code = process.wait(timeout=120)
         first = log.read_text()

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +28,7 @@ from papertide.web import deps
 from papertide.web.app import create_app
 from papertide.web.routes.subscribe import ADDRESS_NEEDS_SMTPUTF8
 from papertide.worker import ingest as ingest_jobs
-from tests.helpers import FakeClock, Inbox, csrf_from, free_port
+from tests.helpers import FakeClock, Inbox, csrf_from, free_port, smtp_server
 from tests.source_server import serve
 
 runner = CliRunner()
@@ -195,17 +194,12 @@ def test_a_relay_without_smtputf8_takes_a_domain_beyond_ascii_and_an_address_it_
     """reader@bücher.example needs no SMTPUTF8: it goes as reader@xn--bcher-kva.example. josé@ does
     need it: "try again later" would never work, so the form says what is wrong with the address."""
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    try:
+    with smtp_server(inbox, smtputf8=False) as port:
         app = create_app(encoder_provider=lambda: None, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"))
         with TestClient(app) as client:
             token = csrf_from(client.get("/subscribe").text)
             idn = client.post("/subscribe", data={"email": "new@bücher.example", "csrf": token})
             beyond = client.post("/subscribe", data={"email": "josé@example.org", "csrf": token})
-    finally:
-        controller.stop()
 
     assert idn.status_code == 200
     assert inbox.recipients == [["new@xn--bcher-kva.example"]]

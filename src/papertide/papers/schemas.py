@@ -88,7 +88,8 @@ class PaperIn(BaseModel):
         if len(value) > MAX_AUTHORS:
             raise ValueError(f"{len(value):,} authors, more than {MAX_AUTHORS:,}")
         # A name longer than any real one (an HF user can type anything) is cut, not the paper refused.
-        return [shortened(name, MAX_AUTHOR) for raw in value if (name := plain_text(raw))]
+        names = [name for raw in value if (name := plain_text(raw))]
+        return [shortened(name, MAX_AUTHOR) if len(name) > MAX_AUTHOR else name for name in names]
 
     @field_validator("abs_url", "pdf_url", "code_url", "project_url")
     @classmethod
