@@ -3,7 +3,7 @@ connection for the run, deliveries claimed and composed in batches) against the 
 run with one SMTP connection per message), each on its own fresh copy of one database.
 
     .venv/bin/python bench/digest_send.py [--subscribers 10000] [--repeat 2] [--quick] [--cprofile] [--data DIR]
-        [--senders N [--senders-only]]
+        [--senders N [--senders-only]] [--dkim]
 
 The database: the bundled sample (1,219 Hugging Face Daily Papers, scored, every one embedded by the
 real model) and N confirmed daily subscribers with one to three interest profiles each (phrases from
@@ -17,6 +17,7 @@ also profiles a run of 1,000 readers and prints the top functions. `--senders N`
 with N sender processes (papertide's DIGEST_SENDERS: the others are forked inside the timed run from
 a fork server; the invocation's first such run starts the fork server, which imports the sender's
 code, as every `papertide digest send` does; its later runs reuse it, as the scheduler's do).
+`--dkim`: every path DKIM-signs each digest on its way out (an RSA-2048 key), as DKIM_KEY_FILE does.
 
 The readers' phrase vectors are stored in the database the runs copy, as the first run stores them:
 the runs measure a day after the readers' first digest; what the first run adds is printed beside.
@@ -477,6 +478,7 @@ class Setup:
     port: int  # the SMTP server's
     pipe: Connection  # to the SMTP server's process
     encoder: Any
+    signer: Any = None  # --dkim: a DkimSigner every path's mailer signs with (RSA-2048)
 
 
 def _cpu() -> float:
@@ -514,7 +516,7 @@ def run(setup: Setup, name: str, *, reuse: bool, timers: Timers, senders: int = 
 
     use_copy(setup.data, name, template=setup.template)
     timers.seconds.clear()
-    mailer = SmtpMailer(f"smtp://127.0.0.1:{setup.port}", reuse=reuse)
+    mailer = SmtpMailer(f"smtp://127.0.0.1:{setup.port}", reuse=reuse, signer=setup.signer)
     setup.pipe.send("counts")
     setup.pipe.recv()  # the server's CPU count starts now
     start, cpu, database = time.perf_counter(), _cpu(), postgres_cpu(setup.data)
@@ -680,6 +682,15 @@ def profile(setup: Setup, *, readers: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
+def dkim_signer() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from papertide.dkim import DkimSigner
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return DkimSigner(domain="papertide.example.org", selector="bench", key=key)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -698,6 +709,11 @@ def main() -> None:
         "--senders-only",
         action="store_true",
         help="run only ours with --senders N processes (to compare N, or two builds, run after run)",
+    )
+    parser.add_argument(
+        "--dkim",
+        action="store_true",
+        help="every path signs each digest (DKIM, RSA-2048), as DKIM_KEY_FILE makes it",
     )
     args = parser.parse_args()
     if args.senders_only and args.senders < 2:
@@ -722,7 +738,9 @@ def main() -> None:
     assert ours.recv() == "ready"
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp)
-        setup = Setup(data, f"{TEMPLATE}_{count}", port, ours, encoder)
+        setup = Setup(
+            data, f"{TEMPLATE}_{count}", port, ours, encoder, signer=dkim_signer() if args.dkim else None
+        )
         built = data / f"{setup.template}.txt"  # a database kept by --data is built once
         if not built.exists():
             profiles, phrases = build_template(data, count, encoder)

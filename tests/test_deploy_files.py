@@ -103,7 +103,9 @@ def test_the_composes_defaults_are_settings_papertide_accepts() -> None:
     environment = _compose()["x-papertide"]["environment"]
     values = {
         key.removeprefix("PAPERTIDE_").lower(): re.sub(
-            r"\$\{[A-Z_]+:(?:-([^}]*)|\?[^}]*)\}", lambda m: m.group(1) or "https://papers.example.org", value
+            r"\$\{[A-Z_]+:(?:-([^}]*)|\?[^}]*)\}",
+            lambda m: "https://papers.example.org" if m.group(1) is None else m.group(1),
+            value,
         )
         for key, value in environment.items()
     }
@@ -112,3 +114,4 @@ def test_the_composes_defaults_are_settings_papertide_accepts() -> None:
 
     assert settings.smtp_url == "smtp://mailpit:1025"
     assert settings.mail_from == "papertide <digest@localhost>"
+    assert settings.dkim_key_file is None, "an empty ${VAR:-} is unset: mail goes unsigned"

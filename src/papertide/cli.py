@@ -564,6 +564,27 @@ def digest_preview(
         typer.echo(body.get_content() if body else "")
 
 
+@digest_app.command("dkim-record")
+def digest_dkim_record() -> None:
+    """The DNS TXT record that publishes the DKIM key emails are signed with (docs/operations.md)."""
+    from papertide.digests.mailer import dkim_signer
+
+    signer = dkim_signer(get_settings())
+    if signer is None:
+        _echo(
+            "error: DKIM is off: set PAPERTIDE_DKIM_KEY_FILE and PAPERTIDE_DKIM_SELECTOR"
+            " (docs/operations.md#reaching-inboxes-dkim-spf-and-dmarc)"
+        )
+        raise typer.Exit(1)
+    name, value = signer.dns_record()
+    # A TXT string holds at most 255 characters (RFC 1035 §3.3); a 2,048-bit key needs two, which
+    # DNS servers join back into one value.
+    strings = " ".join(f'"{value[start : start + 255]}"' for start in range(0, len(value), 255))
+    typer.echo(f"{name}. IN TXT ( {strings} )")
+    _echo(f"publish this record at {name}, then send a digest to a mailbox you can read and check its")
+    _echo(f"Authentication-Results for dkim=pass header.d={signer.domain}")
+
+
 @app.command()
 def status() -> None:
     """The last runs of each job and source."""

