@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -24,7 +25,8 @@ from papertide.cli import app
 from papertide.config import Settings, get_settings
 from papertide.digests.mailer import Envelope, SmtpMailer, dkim_signer, mailer_from_settings
 from papertide.digests.render import confirmation_message, digest_message
-from papertide.dkim import DkimSigner
+from papertide.dkim import DkimKeyError, DkimSigner
+from papertide.models import DeliveryStatus, DigestDelivery, JobRun
 from papertide.worker import jobs
 from tests.digests.test_wire import arguments
 from tests.helpers import Inbox, digest_ready, smtp_server
@@ -310,3 +312,34 @@ def test_empty_dkim_settings_are_unset_and_a_parent_domain_signs(
     signer = dkim_signer(parent)
     assert signer is not None
     assert (signer.domain, signer.selector) == ("example.org", "papertide1")
+
+
+def test_a_key_file_gone_since_startup_fails_the_run_naming_it_and_sends_nothing_unsigned(
+    database: str,
+    session: Session,
+    tmp_path: Path,
+    rsa_key: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    digest_ready(["a@example.org"])
+    path = key_file(tmp_path, pem(rsa_key))
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        monkeypatch.setenv("PAPERTIDE_SMTP_URL", f"smtp://127.0.0.1:{port}")
+        monkeypatch.setenv("PAPERTIDE_DKIM_KEY_FILE", str(path))
+        monkeypatch.setenv("PAPERTIDE_DKIM_SELECTOR", "papertide1")
+        get_settings.cache_clear()
+        get_settings()  # started with the key in place
+        path.unlink()
+        with pytest.raises(DkimKeyError, match=r"PAPERTIDE_DKIM_KEY_FILE: cannot read .*dkim\.pem"):
+            jobs.send_digests(digest_date=date(2026, 11, 24), encoder=None)
+        path.write_bytes(b"overwritten by mistake\n")
+        with pytest.raises(DkimKeyError, match=r"PAPERTIDE_DKIM_KEY_FILE: .*is not a PEM private key"):
+            jobs.send_digests(digest_date=date(2026, 11, 24), encoder=None)
+
+    runs = session.scalars(select(JobRun).where(JobRun.job == "digest").order_by(JobRun.id)).all()
+    assert [run.status for run in runs] == ["failed", "failed"]
+    assert runs[0].error is not None
+    assert "PAPERTIDE_DKIM_KEY_FILE: cannot read" in runs[0].error
+    assert inbox.raw == [], "nothing went out unsigned"
+    assert {d.status for d in session.scalars(select(DigestDelivery))} <= {DeliveryStatus.PENDING}

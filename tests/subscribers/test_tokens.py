@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from papertide import db
 from papertide.config import get_settings
 from papertide.models import InterestProfile, SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository, service
 from papertide.web.deps import csrf_token
-from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email
+from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email, wait_for_lock_waiters
 
 
 @pytest.fixture
@@ -103,6 +107,24 @@ def test_an_old_link_confirms_only_the_choices_it_was_sent_for(
     assert subscriber_by_email(session, "victim@example.org").send_days == [1], (
         "weekly: Mondays, not every day"
     )
+
+
+def test_once_an_address_is_confirmed_no_other_link_of_its_sign_ups_confirms_not_even_a_newer_one(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    owners = sign_up(client, inbox, "victim@example.org", "speech synthesis", "weekly")
+    strangers = sign_up(client, inbox, "victim@example.org", "crypto scams", "daily")  # later, anyone
+    assert press_confirm(client, owners)[0] == 200
+
+    page = client.get(f"/confirm/{strangers}")
+    pressed = client.post(f"/confirm/{strangers}", data={"csrf": _fresh_confirm_csrf()})
+
+    for response in (page, pressed):
+        assert response.status_code == 410
+        assert "another link for this address was confirmed" in response.text
+        assert 'action="/confirm/' not in response.text, "no button that would start anything"
+        assert "crypto scams" not in response.text
+    assert choices(session, "victim@example.org") == ("confirmed", ["speech synthesis"], "weekly")
 
 
 def test_a_pending_address_keeps_its_stored_choices_until_a_link_is_confirmed(
@@ -278,3 +300,36 @@ def test_a_used_unsubscribe_link_says_so_and_shows_no_button(
         assert "This unsubscribe link has already been used" in response.text
         assert 'action="/unsubscribe/' not in response.text
     assert choices(session, "bye@example.org")[0] == SubscriberStatus.CONFIRMED
+
+
+def test_a_sign_up_that_meets_an_unsubscribe_in_flight_waits_for_it_and_asks_to_confirm_again(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    token = sign_up(client, inbox, "leaving@example.org")
+    assert press_confirm(client, token)[0] == 200
+    subscriber_id = subscriber_by_email(session, "leaving@example.org").id
+    session.rollback()
+    outcomes: list[service.SubscribeOutcome] = []
+
+    def sign_up_again() -> None:
+        with db.unit_of_work() as other:
+            outcomes.append(
+                service.subscribe(other, email="leaving@example.org", interests="", frequency="daily")
+            )
+
+    with db.unit_of_work() as unsubscribing:  # an old digest's one-click unsubscribe, mid-commit
+        leaving = repository.lock(unsubscribing, subscriber_id)
+        assert leaving is not None
+        thread = threading.Thread(target=sign_up_again)
+        thread.start()
+        wait_for_lock_waiters(1)
+        service.stop(unsubscribing, subscriber=leaving, now=datetime.now(UTC))
+    thread.join(timeout=30)
+
+    [outcome] = outcomes
+    assert outcome.subscriber.status == SubscriberStatus.UNSUBSCRIBED
+    assert outcome.confirm_token is not None, "a confirmation, not a manage link for the ended subscription"
+    assert outcome.manage_token is not None
+    manage = client.get(f"/manage/{outcome.manage_token}")
+    assert manage.status_code == 409, "the new link opens nothing until the address confirms again"
+    assert "This address is not confirmed yet. Press Confirm in the email" in manage.text

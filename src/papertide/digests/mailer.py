@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from papertide.config import Settings, redact_smtp_url, smtp_url_problem
-from papertide.dkim import DkimSigner, PrivateKey, load_key
+from papertide.dkim import DkimKeyError, DkimSigner, PrivateKey, load_key
 
 if TYPE_CHECKING:
     from _typeshed import SizedBuffer
@@ -560,7 +560,16 @@ def dkim_signer(settings: Settings) -> DkimSigner | None:
     """The signer DKIM_KEY_FILE, DKIM_SELECTOR and DKIM_DOMAIN describe (Settings checked them), or None."""
     if settings.dkim_key_file is None or not settings.dkim_selector:
         return None
-    key = _loaded_key(settings.dkim_key_file.resolve(), settings.dkim_key_file.stat().st_mtime_ns)
+    path = settings.dkim_key_file
+    try:
+        # Read again when it changes (a new key for a new selector), by each run and each process.
+        key = _loaded_key(path.resolve(), path.stat().st_mtime_ns)
+    except OSError as error:  # gone since startup: the run fails, named, rather than mail unsigned
+        raise DkimKeyError(
+            f"PAPERTIDE_DKIM_KEY_FILE: cannot read {path}: {error.strerror or error}"
+        ) from None
+    except DkimKeyError as error:
+        raise DkimKeyError(f"PAPERTIDE_DKIM_KEY_FILE: {error}") from None
     return DkimSigner(domain=settings.dkim_signing_domain, selector=settings.dkim_selector, key=key)
 
 

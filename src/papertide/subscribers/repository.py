@@ -111,13 +111,9 @@ def add_token(
     session.flush()
 
 
-def retire_confirm_tokens(
-    session: Session, *, subscriber_id: int, at: datetime, older_than_id: int | None = None
-) -> None:
-    """Mark a subscriber's unused confirm tokens used (only those before `older_than_id` if given)."""
-    _retire_tokens(
-        session, subscriber_id=subscriber_id, purpose=TokenPurpose.CONFIRM, at=at, older_than_id=older_than_id
-    )
+def retire_confirm_tokens(session: Session, *, subscriber_id: int, at: datetime) -> None:
+    """Mark a subscriber's unused confirm tokens used: no link in the mailbox confirms any more."""
+    _retire_tokens(session, subscriber_id=subscriber_id, purpose=TokenPurpose.CONFIRM, at=at)
 
 
 def retire_manage_tokens(session: Session, *, subscriber_id: int, at: datetime) -> None:
@@ -130,16 +126,12 @@ def retire_unsubscribe_tokens(session: Session, *, subscriber_id: int, at: datet
     _retire_tokens(session, subscriber_id=subscriber_id, purpose=TokenPurpose.UNSUBSCRIBE, at=at)
 
 
-def _retire_tokens(
-    session: Session, *, subscriber_id: int, purpose: str, at: datetime, older_than_id: int | None = None
-) -> None:
+def _retire_tokens(session: Session, *, subscriber_id: int, purpose: str, at: datetime) -> None:
     stmt = update(SubscriberToken).where(
         SubscriberToken.subscriber_id == subscriber_id,
         SubscriberToken.purpose == purpose,
         SubscriberToken.used_at.is_(None),
     )
-    if older_than_id is not None:
-        stmt = stmt.where(SubscriberToken.id < older_than_id)
     session.execute(stmt.values(used_at=at), execution_options={"synchronize_session": False})
 
 

@@ -199,9 +199,14 @@ def subscribe(
     phrases = parse_interests(interests)
     cadence = parse_frequency(frequency)
     chosen = defaults or DigestDefaults()
-    subscriber = repository.get_or_add(
+    added = repository.get_or_add(
         session, email=address, papers_per_digest=chosen.papers, interest_mix=chosen.interest_mix
     )
+    # Locked, as every use of the address's links locks it (read_link): an unsubscribe that
+    # commits meanwhile is seen, so a manage link is never minted for a subscription that has
+    # just ended (its retire would miss a token not yet committed, and the link would open the
+    # address's next subscription).
+    subscriber = repository.lock(session, added.id) or added
     outcome = SubscribeOutcome(
         subscriber=subscriber, confirm_token=None, manage_token=None, interests=phrases, frequency=cadence
     )
@@ -236,11 +241,16 @@ def read_link(
         subscriber = repository.get(session, row.subscriber_id)
     if subscriber is None or row is None:
         return None
-    return Link(token=row, subscriber=subscriber, state=_state(row, now or datetime.now(UTC)))
+    return Link(token=row, subscriber=subscriber, state=_state(row, subscriber, now or datetime.now(UTC)))
 
 
-def _state(row: SubscriberToken, now: datetime) -> LinkState:
+def _state(row: SubscriberToken, subscriber: Subscriber, now: datetime) -> LinkState:
     if row.used_at is not None:
+        return LinkState.USED
+    if row.purpose == TokenPurpose.CONFIRM and subscriber.status == SubscriberStatus.CONFIRMED:
+        # A confirmed address is never sent a confirm link (subscribe() mails it a manage link), so
+        # this one is from before: another sign-up of the address, perhaps a stranger's, that would
+        # put back choices its owner has since made on the manage page. Spent, like a used one.
         return LinkState.USED
     if row.purpose == TokenPurpose.CONFIRM and now - row.created_at > CONFIRM_TOKEN_TTL:
         return LinkState.EXPIRED
@@ -271,8 +281,9 @@ def confirm(session: Session, token: str, *, now: datetime | None = None) -> Lin
         # subscription's, and nothing on the confirmed page says the digest is paused.
         subscriber.paused_at = None
     repository.mark_used(row, at=now)
-    # An older link still in the mailbox must not switch back to the choices this one replaced.
-    repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now, older_than_id=row.id)
+    # No other link still in the mailbox may switch to choices of its own, older or newer (anyone
+    # can sign an address up): what the owner changes from now on, they change on the manage page.
+    repository.retire_confirm_tokens(session, subscriber_id=subscriber.id, at=now)
     return link
 
 

@@ -174,8 +174,9 @@ def _link_problem(link: subscriber_service.Link) -> str:
             "If digests still arrive, use the link in the newest one."
         )
     return (
-        "This confirmation link has already been used, or a newer one was confirmed. "
-        "Each link works once, so nothing was changed."
+        "This confirmation link has already been used, or another link for this address was"
+        " confirmed. Each link works once, so nothing was changed; a confirmed digest is changed from"
+        " the \u201cManage your digest\u201d link in any digest."
     )
 
 
