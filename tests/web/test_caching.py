@@ -207,8 +207,17 @@ def test_a_reader_with_the_cookie_gets_a_private_page_no_shared_cache_may_keep(c
         assert response.status_code == 200, path
         assert response.headers["cache-control"] == "private, no-cache", path
         assert "etag" not in response.headers, path
-    paper = client.get("/papers/2608.19880")  # shows this reader's vote buttons: never public
-    assert "public" not in paper.headers.get("cache-control", "")
+    paper = client.get("/papers/2608.19880")  # shows this reader's profile names on its vote buttons
+    assert paper.headers["cache-control"] == "private, no-cache"
+    assert paper.headers["vary"] == "Cookie"
+
+
+def test_a_paper_page_without_the_cookie_tells_shared_caches_it_varies_by_cookie(client: TestClient) -> None:
+    paper = client.get("/papers/2608.19880")
+
+    assert paper.status_code == 200
+    assert paper.headers["vary"] == "Cookie", "else a cache could give a reader's page to anyone"
+    assert "private" not in paper.headers.get("cache-control", "")
 
 
 def test_the_api_is_the_same_for_every_reader_so_it_stays_public(client: TestClient) -> None:

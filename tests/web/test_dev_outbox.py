@@ -58,6 +58,25 @@ def test_anyone_else_gets_a_404_without_a_single_link(
     assert "owner@example.org" not in response.text
 
 
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8811", "[::1]:8000", "papertide.localhost"])
+def test_the_machines_own_names_read_the_outbox(app: FastAPI, host: str) -> None:
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox", headers={"Host": host})
+
+    assert response.status_code == 200
+    assert "/confirm/" in response.text
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example:8000", "attacker.example", "10.0.0.5:8000"])
+def test_a_page_under_another_name_pointed_at_this_machine_reads_nothing(app: FastAPI, host: str) -> None:
+    """DNS rebinding: a page from attacker.example, whose name now resolves to 127.0.0.1, asks the
+    outbox from the operator's own browser; the request is local, the Host is the attacker's."""
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox", headers={"Host": host})
+
+    assert response.status_code == 404
+    assert "/confirm/" not in response.text
+    assert "owner@example.org" not in response.text
+
+
 def test_production_mail_settings_turn_the_outbox_off_even_on_the_server(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

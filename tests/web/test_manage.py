@@ -696,3 +696,24 @@ def test_a_profile_id_no_row_can_have_is_refused_as_input(
         response = post(client, page, action, name="mine", phrases="x")
         assert response.status_code == 422, (action, response.status_code)
     assert profile_names(session, "reader@example.org") == [service.FIRST_PROFILE]
+
+
+def test_pages_behind_a_mailed_link_are_kept_by_no_cache(client: TestClient, inbox: Inbox) -> None:
+    confirm = sign_up(client, inbox, "private@example.org", "robots")
+    pages = {
+        "confirm page": client.get(f"/confirm/{confirm}"),
+        "confirmed page": client.post(
+            f"/confirm/{confirm}", data={"csrf": csrf_from(client.get(f"/confirm/{confirm}").text)}
+        ),
+        "unknown unsubscribe link": client.get(f"/unsubscribe/{'t' * 43}")  # a 404 is kept by none either,
+        "unknown vote link": client.get("/vote/not-a-signed-link/1/more"),
+        "unknown view link": client.get("/digest/not-a-signed-link"),
+    }
+    pages["manage page"] = client.get(
+        confirmed_manage_page(client, sign_up(client, inbox, "private2@example.org"))
+    )
+
+    for name, response in pages.items():
+        assert response.headers["cache-control"] in ("no-store", "private, no-store"), name
+    assert pages["manage page"].status_code == 200
+    assert "private2@example.org" in pages["manage page"].text

@@ -185,6 +185,16 @@ def is_personal(request: Request) -> bool:
     return COOKIE_NAME in request.cookies
 
 
+def uncached_page(request: Request, response: Response) -> Response:
+    """A page rendered on every request (a paper page counts its views): never kept by a shared
+    cache for another visitor, and for a personal request not kept at all (it shows that reader's
+    profile names on their vote buttons)."""
+    response.headers["Vary"] = "Cookie"
+    if is_personal(request):
+        response.headers["Cache-Control"] = PRIVATE
+    return response
+
+
 def respond(
     request: Request,
     render: Callable[[], Response],

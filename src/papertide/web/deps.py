@@ -181,6 +181,19 @@ def comes_straight_from_loopback(request: Request) -> bool:
     return address is not None and address.is_loopback and not relayed
 
 
+def names_this_machine(request: Request, base_url: str) -> bool:
+    """The Host the browser asked for is this machine's: localhost (RFC 6761: never from DNS), a
+    loopback address, or the site's own host. A page on another site whose name an attacker points
+    at 127.0.0.1 (DNS rebinding) sends its own name, and reads nothing."""
+    host = (request.url.hostname or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    address = _ip(host)
+    if address is not None:
+        return address.is_loopback
+    return host == (urlsplit(base_url).hostname or "").lower()
+
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 

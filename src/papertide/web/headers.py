@@ -21,6 +21,11 @@ from papertide.web import api_docs
 # is allowed by its hash; Swagger UI draws some icons as data: images and calls the API ("Try it out").
 DOCS_PATHS = (api_docs.DOCS_PATH,)
 HSTS = "max-age=31536000"
+# Pages reached by a link from an email carry its token in their URL and show the reader's address
+# or choices: no cache keeps them, neither a shared one (a CDN told to "cache everything" would
+# serve them to whoever asks for that URL) nor the browser's disk. A route may say more itself
+# (view in browser: `private, no-store`). The dev outbox lists every link it mailed.
+NO_STORE_PREFIXES = ("/manage/", "/confirm/", "/unsubscribe/", "/vote/", "/digest/", "/dev/")
 
 
 def docs_policy() -> str:
@@ -69,6 +74,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         wanted = self.docs if scope["path"] in DOCS_PATHS else self.pages
+        if scope["path"].startswith(NO_STORE_PREFIXES):
+            wanted = {**wanted, "cache-control": "no-store"}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -78,7 +78,7 @@ def paper_page(
         "trend": ranking_service.params_from(settings),
         **_vote_buttons(request, session, settings),
     }
-    return templates.TemplateResponse(request, "pages/paper.html", context)
+    return caching.uncached_page(request, templates.TemplateResponse(request, "pages/paper.html", context))
 
 
 def _vote_buttons(request: Request, session: Session, settings: Settings) -> dict[str, object]:
