@@ -613,7 +613,9 @@ def test_dashes_are_not_an_arxiv_category(client: TestClient, session: Session, 
     assert profile_names(session) == [service.FIRST_PROFILE]
 
 
-@pytest.mark.parametrize("phrases", ["\u200b", "\u200b, \u2060\n\ufeff", "\u202e\u202c", "\x7f"])
+@pytest.mark.parametrize(
+    "phrases", ["\u200b", "\u200b, \u2060\n\ufeff", "\u202e\u202c", "\x7f", "\u3164", "\u2800, \u034f"]
+)
 def test_a_profile_of_invisible_phrases_is_refused_as_an_empty_one(
     client: TestClient, session: Session, phrases: str
 ) -> None:
@@ -705,7 +707,7 @@ def test_pages_behind_a_mailed_link_are_kept_by_no_cache(client: TestClient, inb
         "confirmed page": client.post(
             f"/confirm/{confirm}", data={"csrf": csrf_from(client.get(f"/confirm/{confirm}").text)}
         ),
-        "unknown unsubscribe link": client.get(f"/unsubscribe/{'t' * 43}")  # a 404 is kept by none either,
+        "unknown unsubscribe link": client.get(f"/unsubscribe/{'t' * 43}"),  # a 404 is kept by none either
         "unknown vote link": client.get("/vote/not-a-signed-link/1/more"),
         "unknown view link": client.get("/digest/not-a-signed-link"),
     }

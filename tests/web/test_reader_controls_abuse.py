@@ -35,8 +35,22 @@ def client(mail_client: TestClient) -> TestClient:
 
 @pytest.mark.parametrize(
     "name",
-    ["Trending\u200b", "\u202eTrending"],
-    ids=["zero-width-space", "rtl-override"],
+    [
+        "Trending\u200b",
+        "\u202eTrending",
+        "Trending\u3164",
+        "Trending\u034f",
+        "Trending\ufe0f",
+        "Tren\u180bding",
+    ],
+    ids=[
+        "zero-width-space",
+        "rtl-override",
+        "hangul-filler",
+        "grapheme-joiner",
+        "variation-selector",
+        "mongolian-fvs",
+    ],
 )
 def test_a_profile_cannot_pose_as_the_trending_section_with_invisible_characters(
     client: TestClient, session: Session, name: str
@@ -51,10 +65,13 @@ def test_a_profile_cannot_pose_as_the_trending_section_with_invisible_characters
     assert profile_names(session) == ["My interests"]
 
 
-def test_a_name_of_only_invisible_characters_is_refused(client: TestClient, session: Session) -> None:
+@pytest.mark.parametrize("name", ["\u200b\u200c\u2060", "\u3164", "\u2800\u2800", "\uffa0\u115f"])
+def test_a_name_of_only_invisible_characters_is_refused(
+    client: TestClient, session: Session, name: str
+) -> None:
     page = manage_link(session)
 
-    response = post(client, page, "/profiles", name="\u200b\u200c\u2060", phrases="world models")
+    response = post(client, page, "/profiles", name=name, phrases="world models")
 
     assert response.status_code == 422, "a section with an empty-looking heading"
     assert profile_names(session) == ["My interests"]

@@ -40,6 +40,17 @@ MAX_INTEREST_LENGTH = 120
 # Unicode categories a reader never sees: format characters (Cf: zero-width space, bidi overrides)
 # and controls (Cc: DEL, NUL; the whitespace among them is kept and folded as whitespace).
 INVISIBLE = frozenset({"Cf", "Cc"})
+# And the characters Unicode says to render as nothing that are not format characters
+# (Default_Ignorable_Code_Point, DerivedCoreProperties.txt): the combining grapheme joiner, the
+# Hangul fillers (NFKC makes U+3164 and U+FFA0 U+1160), Khmer's inherent vowels, the Mongolian
+# and other variation selectors. "Trending" + U+3164 reads "Trending".
+IGNORABLE = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0}
+    | set(range(0x180B, 0x1810))
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
+BLANK = "\u2800"  # the braille blank looks like a space, and counts as one
 
 
 class SubscriptionError(ValueError):
@@ -133,10 +144,15 @@ def normalize_email(raw: str) -> str:
 def visible_text(raw: str) -> str:
     """Text as a reader sees it: compatibility forms folded (NFKC), invisible format characters
     (zero-width spaces, direction overrides) and control characters (DEL) dropped, runs of spaces
-    made one. Checked after this, "Trending\u200b" is "Trending", and text of invisible characters
-    is empty."""
-    folded = unicodedata.normalize("NFKC", raw)
-    kept = "".join(c for c in folded if c.isspace() or unicodedata.category(c) not in INVISIBLE)
+    made one; characters drawn as nothing (IGNORABLE) dropped and the braille blank made a space.
+    Checked after this, "Trending\u200b" and "Trending\u3164" are "Trending", and text of
+    invisible characters is empty."""
+    folded = unicodedata.normalize("NFKC", raw).replace(BLANK, " ")
+    kept = "".join(
+        c
+        for c in folded
+        if c.isspace() or (unicodedata.category(c) not in INVISIBLE and ord(c) not in IGNORABLE)
+    )
     return " ".join(kept.split())
 
 
