@@ -5,7 +5,7 @@ minutes of a few simulated days, as DIGEST_CRON runs it."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -626,21 +626,140 @@ def test_a_send_hour_that_fell_in_a_pause_is_not_made_up_by_a_resume_the_same_da
     assert dates_of(tx_session, sid) == [date(2026, 11, 25)]
 
 
-def test_a_catch_up_in_the_small_hours_then_a_move_a_day_east_still_stands_in(tx_session: Session) -> None:
+def test_a_catch_up_in_the_small_hours_then_a_move_a_day_east_costs_no_later_date(
+    tx_session: Session,
+) -> None:
     """The 23rd's 08:00 in Honolulu went unseen; it is made up at 01:00 on the 24th there (dated the
-    23rd). The reader then moves to Kiritimati (UTC+14, 01:00 on the 25th there): that digest is
-    their 25th's, dated two days before it, and no second one comes seven hours later."""
+    23rd, made late). The reader then moves to Kiritimati (UTC+14, 01:00 on the 25th there). The
+    late digest was the 23rd's and stands in for no other date: the 25th's comes at 08:00 there,
+    and every later date at its hour."""
     start = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
     sid = reader(tx_session, "east@example.org", zone="Pacific/Honolulu", hour=8, confirmed_at=start)
     ticking(tx_session, sid, start, datetime(2026, 11, 23, 18, 0, tzinfo=UTC))
     service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 11, 0, tzinfo=UTC))
-    [made_up] = [at for at in created(tx_session, sid) if at == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)]
+    assert date(2026, 11, 23) in dates_of(tx_session, sid)
     move(tx_session, sid, zone="Pacific/Kiritimati")
 
-    ticking(tx_session, sid, made_up + timedelta(minutes=15), datetime(2026, 11, 28, tzinfo=UTC))
+    seen = ticking(
+        tx_session, sid, datetime(2026, 11, 24, 11, 15, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)
+    )
 
-    after = [at for at in created(tx_session, sid) if at >= made_up]
-    assert all(b - a >= timedelta(hours=20) for a, b in itertools.pairwise(after)), after
+    kiritimati = ZoneInfo("Pacific/Kiritimati")
+    for day in (date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)):
+        assert seen[day].astimezone(kiritimati).replace(tzinfo=None) == datetime.combine(day, time(8)), day
+
+
+@pytest.mark.parametrize(
+    ("back_at", "hour"),
+    [
+        (datetime(2026, 11, 24, 23, 45, tzinfo=UTC), 7),  # back before midnight: as before
+        (datetime(2026, 11, 25, 0, 15, tzinfo=UTC), 7),  # a quarter hour later: the 25th was lost
+        (datetime(2026, 11, 25, 10, 0, tzinfo=UTC), 23),  # the 23:00 reader, back at 10:00
+    ],
+)
+def test_an_outage_costs_no_date_after_the_ones_it_covered(
+    tx_session: Session, back_at: datetime, hour: int
+) -> None:
+    """The scheduler is down from 06:45 on the 24th; when it is back, the 24th's digest is made up
+    at once, and the 25th's still comes at the reader's hour on the 25th."""
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    sid = reader(tx_session, "outage@example.org", zone="UTC", hour=hour, confirmed_at=since)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 6, 45, tzinfo=UTC))
+
+    seen = ticking(tx_session, sid, back_at, datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
+
+    assert seen[date(2026, 11, 24)] == back_at
+    assert seen[date(2026, 11, 25)] == datetime(2026, 11, 25, hour, 0, tzinfo=UTC)
+
+
+def test_a_backfill_of_yesterday_by_hand_leaves_todays_digest_due(tx_session: Session) -> None:
+    """`digest send --date 2026-11-24` at 06:00 on the 25th (the 24th went missing): the 08:00
+    reader's own 25th still comes at 08:00."""
+    since = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    sid = reader(tx_session, "utc@example.org", zone="UTC", hour=8, confirmed_at=since)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+    service.prepare_deliveries(
+        tx_session, now=datetime(2026, 11, 25, 6, 0, tzinfo=UTC), digest_date=date(2026, 11, 24)
+    )
+
+    seen = ticking(
+        tx_session, sid, datetime(2026, 11, 25, 6, 15, tzinfo=UTC), datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    )
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 24), date(2026, 11, 25)]
+    assert seen[date(2026, 11, 25)] == datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def test_an_explicit_date_not_yet_begun_for_a_reader_is_not_theirs_yet(tx_session: Session) -> None:
+    """`digest send --date 2026-11-25` at 20:00 UTC on the 24th (an operator in New Zealand, where
+    the 25th has begun): Kiritimati's reader (10:00 on the 25th) gets it; the UTC and Los Angeles
+    readers, still on the 24th, do not get the 25th's digest tonight, and get it on the 25th."""
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    readers = {
+        zone: reader(
+            tx_session, f"{zone.split('/')[-1].lower()}@example.org", zone=zone, hour=7, confirmed_at=since
+        )
+        for zone in ("UTC", "America/Los_Angeles", "Pacific/Kiritimati")
+    }
+    added = service.prepare_deliveries(
+        tx_session, now=datetime(2026, 11, 24, 20, 0, tzinfo=UTC), digest_date=date(2026, 11, 25)
+    )
+
+    assert added == 1
+    assert dates_of(tx_session, readers["Pacific/Kiritimati"]) == [date(2026, 11, 25)]
+    assert dates_of(tx_session, readers["UTC"]) == []
+    seen = ticking(
+        tx_session,
+        readers["UTC"],
+        datetime(2026, 11, 24, 20, 15, tzinfo=UTC),
+        datetime(2026, 11, 25, 8, 0, tzinfo=UTC),
+    )
+    assert seen[date(2026, 11, 25)] == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "hour", "jump"),
+    [
+        # Troll jumps two hours, 01:00 -> 03:00 (UTC+0 -> UTC+2): 02:00 comes with the jump.
+        ("Antarctica/Troll", date(2026, 3, 29), 2, datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        # Chatham jumps at 02:45 -> 03:45 (UTC+12:45 -> +13:45): 03:00 comes with the jump.
+        ("Pacific/Chatham", date(2026, 9, 27), 3, datetime(2026, 9, 26, 14, 0, tzinfo=UTC)),
+        ("America/Los_Angeles", date(2026, 3, 8), 2, datetime(2026, 3, 8, 10, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_send_hour_in_a_daylight_saving_gap_comes_when_the_clock_jumps_past_it(
+    zone: str, day: date, hour: int, jump: datetime
+) -> None:
+    slot = schedule.due_slot(zone, hour, now=jump + timedelta(hours=6), window=timedelta(hours=24))
+
+    assert slot is not None
+    assert (slot.day, slot.due_at) == (day, jump)
+    assert schedule.due_slot(
+        zone, hour, now=jump - timedelta(seconds=1), window=timedelta(hours=1)
+    ) is None or (
+        schedule.due_slot(zone, hour, now=jump - timedelta(seconds=1), window=timedelta(hours=1)).day != day  # type: ignore[union-attr]
+    )
+
+
+def test_a_pause_that_began_after_the_send_hour_does_not_drop_that_date(tx_session: Session) -> None:
+    """No pass between 07:00 and 07:45; the reader pauses at 07:20 and resumes at 07:40: the 07:00
+    digest was due before the pause, and the 07:45 pass makes it."""
+    sid = reader(
+        tx_session,
+        "brief@example.org",
+        zone="UTC",
+        hour=7,
+        confirmed_at=datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+    )
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 6, 45, tzinfo=UTC))
+    subscriber = tx_session.get_one(Subscriber, sid)
+    preferences.pause(subscriber=subscriber, now=datetime(2026, 11, 24, 7, 20, tzinfo=UTC))
+    preferences.resume(subscriber=subscriber, now=datetime(2026, 11, 24, 7, 40, tzinfo=UTC))
+    tx_session.flush()
+
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 7, 45, tzinfo=UTC))
+
+    assert dates_of(tx_session, sid) == [date(2026, 11, 24)]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from papertide import db
 from papertide.config import get_settings
-from papertide.models import InterestProfile, SubscriberStatus, SubscriberToken, TokenPurpose
+from papertide.models import Frequency, InterestProfile, SubscriberStatus, SubscriberToken, TokenPurpose
 from papertide.subscribers import repository, service
 from papertide.web.deps import csrf_token
 from tests.helpers import Inbox, csrf_from, link_token, subscriber_by_email, wait_for_lock_waiters
@@ -333,3 +333,23 @@ def test_a_sign_up_that_meets_an_unsubscribe_in_flight_waits_for_it_and_asks_to_
     manage = client.get(f"/manage/{outcome.manage_token}")
     assert manage.status_code == 409, "the new link opens nothing until the address confirms again"
     assert "This address is not confirmed yet. Press Confirm in the email" in manage.text
+
+
+def test_a_confirm_link_an_earlier_release_left_unused_beside_a_confirmed_address_confirms_nothing(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    """Before this release a confirm retired only the older links: a database can hold a newer
+    one, unused, for an address confirmed since. It is spent like a used one."""
+    owners = sign_up(client, inbox, "upgraded@example.org", "speech synthesis", "weekly")
+    assert press_confirm(client, owners)[0] == 200
+    subscriber = subscriber_by_email(session, "upgraded@example.org")
+    left = service.new_token(
+        session, subscriber, TokenPurpose.CONFIRM, interests=["crypto scams"], frequency=Frequency.DAILY
+    )
+    session.commit()
+
+    page = client.get(f"/confirm/{left}")
+    pressed = client.post(f"/confirm/{left}", data={"csrf": _fresh_confirm_csrf()})
+
+    assert page.status_code == pressed.status_code == 410
+    assert choices(session, "upgraded@example.org") == ("confirmed", ["speech synthesis"], "weekly")

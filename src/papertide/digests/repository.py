@@ -20,6 +20,7 @@ from sqlalchemy import (
     case,
     column,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -140,7 +141,9 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
         name="clock",
     ).data([(t.zone, t.hour, t.day, t.isodow, t.catch_up, t.due_at, t.taken_since) for t in slots])
     due = (
-        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now))
+        select(
+            Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now), clock.c.catch_up
+        )
         .join(clock, and_(clock.c.zone == Subscriber.time_zone, clock.c.hour == Subscriber.send_hour))
         .where(
             *_may_receive(),
@@ -152,11 +155,19 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
                 Subscriber.confirmed_at <= clock.c.due_at,
             ),
             # Nor, today's or a missed date's, for one paused then: a pause drops what falls in it,
-            # and resuming (later the same day, too) does not bring it back.
-            or_(Subscriber.resumed_at.is_(None), Subscriber.resumed_at <= clock.c.due_at),
+            # and resuming (later the same day, too) does not bring it back. A pause that began
+            # after the hour (no pass between) did not hold it.
+            or_(
+                Subscriber.resumed_at.is_(None),
+                Subscriber.resumed_at <= clock.c.due_at,
+                Subscriber.pause_began_at > clock.c.due_at,
+            ),
             ~exists().where(
                 DigestDelivery.subscriber_id == Subscriber.id,
                 DigestDelivery.created_at >= clock.c.taken_since,
+                # A digest made late (a catch-up at 00:15 after an outage, a backfill by hand) was
+                # an earlier date's, and stands in for no other: the outage costs no second date.
+                ~DigestDelivery.made_late,
                 # Only a digest dated near this date stands in: a backfill of an older date by hand
                 # (`digest send --date`) made this morning is not today's digest. Two days back, not
                 # one: a catch-up made in the small hours is dated the old zone's day before, which
@@ -168,12 +179,34 @@ def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datet
     return _insert_deliveries(session, due)
 
 
-def add_deliveries_on(session: Session, *, digest_date: date, now: datetime) -> int:
+def add_deliveries_on(
+    session: Session, *, digest_date: date, local: Sequence[LocalTime], now: datetime
+) -> int:
     """A ledger row dated `digest_date` for every reader whose send days include its weekday,
-    whatever their hour (`papertide digest send --date`)."""
-    due = select(
-        Subscriber.id, literal(digest_date), literal(DeliveryStatus.PENDING.value), literal(now)
-    ).where(*_may_receive(), literal(digest_date.isoweekday()) == func.any(Subscriber.send_days))
+    whatever their hour, and whose own local date (`local`: the clock in each zone now) has reached
+    it (`papertide digest send --date`): a date not begun for a reader would be their digest of a
+    day to come, sent today, and that day would then have none. A row for a date already over for
+    its reader is a backfill, made late."""
+    if not local:
+        return 0
+    clock = values(column("zone", Text), column("day", Date), name="clock").data(
+        [(t.zone, t.day) for t in local]
+    )
+    due = (
+        select(
+            Subscriber.id,
+            literal(digest_date),
+            literal(DeliveryStatus.PENDING.value),
+            literal(now),
+            clock.c.day > digest_date,
+        )
+        .join(clock, clock.c.zone == Subscriber.time_zone)
+        .where(
+            *_may_receive(),
+            literal(digest_date.isoweekday()) == func.any(Subscriber.send_days),
+            clock.c.day >= digest_date,
+        )
+    )
     return _insert_deliveries(session, due)
 
 
@@ -186,7 +219,7 @@ def add_deliveries_today(session: Session, *, local: Sequence[LocalTime], now: d
         [(t.zone, t.day, t.isodow) for t in local]
     )
     due = (
-        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now))
+        select(Subscriber.id, clock.c.day, literal(DeliveryStatus.PENDING.value), literal(now), false())
         .join(clock, clock.c.zone == Subscriber.time_zone)
         .where(*_may_receive(), clock.c.isodow == func.any(Subscriber.send_days))
     )
@@ -208,7 +241,9 @@ def _insert_deliveries(session: Session, due: Any) -> int:
     # heap's, which reuses the space of deleted rows).
     stmt = (
         insert(DigestDelivery)
-        .from_select(["subscriber_id", "digest_date", "status", "created_at"], due.order_by(Subscriber.id))
+        .from_select(
+            ["subscriber_id", "digest_date", "status", "created_at", "made_late"], due.order_by(Subscriber.id)
+        )
         .on_conflict_do_nothing(index_elements=["subscriber_id", "digest_date"])
         .returning(DigestDelivery.id)
     )

@@ -92,6 +92,24 @@ def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
 
 
 def _instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
-    # fold=0: an hour that does not exist (the spring change) is the instant the clock jumps past
-    # it, and an hour that happens twice (the autumn change) is its first time.
-    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+    """When `hour` o'clock comes on `day` in `tz`: an hour that happens twice (the autumn change)
+    its first time (fold=0), and an hour that does not exist (the spring change) the instant the
+    clock jumps past it."""
+    wall = datetime.combine(day, time(hour), tzinfo=tz)
+    first = wall.astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == wall.replace(tzinfo=None):
+        return first
+    # In a gap, fold=0 reads the hour with the offset before the jump, which is the jump itself
+    # only for a gap of one hour that starts on the hour: Antarctica/Troll jumps 01:00 -> 03:00
+    # (02:00 would come at 04:00), Pacific/Chatham 02:45 -> 03:45 (03:00 at 04:00). The jump lies
+    # between the two readings; find the first instant the clock shows `hour` or later.
+    early, late = wall.replace(fold=1).astimezone(UTC), first
+    if early > late:
+        early, late = late, early
+    while late - early > timedelta(seconds=1):
+        middle = early + (late - early) / 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= wall.replace(tzinfo=None):
+            late = middle
+        else:
+            early = middle
+    return late.replace(microsecond=0)

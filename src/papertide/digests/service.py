@@ -115,11 +115,14 @@ def prepare_deliveries(
     finds the row there and adds none, so each reader gets one digest per local date, across DST
     changes too. A date whose send hour no pass saw (a restart, a long DIGEST_CRON) is caught up at
     the next pass while it is inside the retry window. With `digest_date` (`papertide digest send
-    --date`) everyone whose send days include that date is due on it, whatever the hour.
+    --date`) everyone whose send days include that date is due on it, whatever the hour, once their
+    own local date has reached it.
     """
     at = now or datetime.now(UTC)
     if digest_date is not None:
-        return repository.add_deliveries_on(session, digest_date=digest_date, now=at)
+        return repository.add_deliveries_on(
+            session, digest_date=digest_date, local=_local_times(session, at), now=at
+        )
     window = timedelta(hours=(settings or get_settings()).digest_retry_hours)
     seen_until = repository.last_pass(session)
     slots = [
@@ -135,8 +138,12 @@ def prepare_deliveries(
 def prepare_deliveries_now(session: Session, *, now: datetime) -> int:
     """`papertide digest send` with no date: a row dated with each reader's own local date now, on
     their send days, whatever their hour; the scheduled pass later that local day adds none."""
-    local = [t for zone in repository.subscriber_time_zones(session) if (t := schedule.local_time(zone, now))]
-    return repository.add_deliveries_today(session, local=local, now=now)
+    return repository.add_deliveries_today(session, local=_local_times(session, now), now=now)
+
+
+def _local_times(session: Session, now: datetime) -> list[repository.LocalTime]:
+    """The clock now in each zone a subscriber has (one Python can load)."""
+    return [t for zone in repository.subscriber_time_zones(session) if (t := schedule.local_time(zone, now))]
 
 
 def expire_overdue(session: Session, *, now: datetime, settings: Settings) -> int:

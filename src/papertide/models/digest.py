@@ -10,6 +10,7 @@ from typing import Any
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -53,6 +55,9 @@ class DigestDelivery(Base):
     # The composed message, kept from `sending` until the delivery ends: every retry and every resend
     # of an unknown hand-off sends these very bytes (same Message-ID, same papers).
     message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Made after its date had ended for the reader (a catch-up, a `digest send --date` backfill):
+    # it stands in for no later date's digest (digests/repository.add_due_deliveries).
+    made_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),

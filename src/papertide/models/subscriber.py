@@ -68,6 +68,7 @@ class Subscriber(Base):
     )
     paused_at: Mapped[datetime | None]
     resumed_at: Mapped[datetime | None]  # a missed date is not caught up if it fell in a pause
+    pause_began_at: Mapped[datetime | None]  # when the last pause began (kept after the resume)
     trending_papers: Mapped[int] = mapped_column(Integer, default=8, server_default=text("8"))
 
     __table_args__ = (

@@ -281,6 +281,7 @@ def pause(*, subscriber: Subscriber, now: datetime) -> None:
     """No digest goes until the reader resumes; pausing twice keeps the first time."""
     if subscriber.paused_at is None:
         subscriber.paused_at = now
+        subscriber.pause_began_at = now  # kept after the resume: which send hours the pause held
 
 
 def resume(*, subscriber: Subscriber, now: datetime) -> None:

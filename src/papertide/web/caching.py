@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -53,6 +54,8 @@ from papertide.config import get_settings
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking.trending import STALE_AFTER
 from papertide.web.reader_cookie import COOKIE_NAME
+
+ResponseT = TypeVar("ResponseT", bound=Response)
 
 RUN_CHECK_SECONDS = 1.0  # how long a process trusts its last look at job_run
 MAX_ENTRIES = 512  # answers kept per process; junk query strings cannot grow it past this
@@ -185,7 +188,7 @@ def is_personal(request: Request) -> bool:
     return COOKIE_NAME in request.cookies
 
 
-def uncached_page(request: Request, response: Response) -> Response:
+def uncached_page(request: Request, response: ResponseT) -> ResponseT:
     """A page rendered on every request (a paper page counts its views): never kept by a shared
     cache for another visitor, and for a personal request not kept at all (it shows that reader's
     profile names on their vote buttons)."""
