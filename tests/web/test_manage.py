@@ -529,7 +529,9 @@ def test_a_reader_who_paused_then_left_and_came_back_gets_the_digest_again(
     assert "Resume the digest" not in client.get(page).text, "the new subscription is not paused"
     reader = stored(session, "back@example.org")
     assert (reader.status, reader.paused_at) == (SubscriberStatus.CONFIRMED, None)
-    digest_service.prepare_deliveries(session, digest_date=date(2026, 12, 1))
+    digest_service.prepare_deliveries(
+        session, digest_date=date(2026, 12, 1), now=datetime(2026, 12, 1, 12, tzinfo=UTC)
+    )
     deliveries = session.scalars(select(DigestDelivery).where(DigestDelivery.subscriber_id == reader.id))
     assert len(deliveries.all()) == 1, "the next digest goes out"
 

@@ -17,12 +17,62 @@ from collections.abc import Callable, Iterable
 CATEGORY = re.compile(r"^(?=.{1,32}$)[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 
 
+def _classes(archive: str, subjects: str) -> set[str]:
+    return {f"{archive}.{subject}" for subject in subjects.split()}
+
+
+# arXiv's category taxonomy (https://arxiv.org/category_taxonomy, as of 2026): every archive and
+# subject class a paper can be filed under today, and the archives of before 2007 that older papers
+# (the Kaggle snapshot's) still carry. A profile may choose only these: "cs.XX" would match nothing
+# ever, and its section would stay empty with no word why.
+TAXONOMY: frozenset[str] = frozenset(
+    _classes(
+        "cs",
+        "AI AR CC CE CG CL CR CV CY DB DC DL DM DS ET FL GL GR GT HC IR IT LG LO MA MM MS NA NE NI OH OS"
+        " PF PL RO SC SD SE SI SY",
+    )
+    | _classes("econ", "EM GN TH")
+    | _classes("eess", "AS IV SP SY")
+    | _classes(
+        "math",
+        "AC AG AP AT CA CO CT CV DG DS FA GM GN GR GT HO IT KT LO MG MP NA NT OA OC PR QA RA RT SG SP ST",
+    )
+    | _classes("astro-ph", "CO EP GA HE IM SR")
+    | _classes("cond-mat", "dis-nn mes-hall mtrl-sci other quant-gas soft stat-mech str-el supr-con")
+    | _classes("nlin", "AO CD CG PS SI")
+    | _classes(
+        "physics",
+        "acc-ph ao-ph app-ph atm-clus atom-ph bio-ph chem-ph class-ph comp-ph data-an ed-ph flu-dyn gen-ph"
+        " geo-ph hist-ph ins-det med-ph optics plasm-ph pop-ph soc-ph space-ph",
+    )
+    | _classes("q-bio", "BM CB GN MN NC OT PE QM SC TO")
+    | _classes("q-fin", "CP EC GN MF PM PR RM ST TR")
+    | _classes("stat", "AP CO ME ML OT TH")
+    | {
+        # Archives, and the archives that are whole categories
+        *"cs econ eess math astro-ph cond-mat nlin physics q-bio q-fin stat".split(),
+        *"gr-qc hep-ex hep-lat hep-ph hep-th math-ph nucl-ex nucl-th quant-ph".split(),
+        # Retired archives, on papers from before 2007
+        *"acc-phys adap-org alg-geom ao-sci atom-ph bayes-an chao-dyn chem-ph cmp-lg comp-gas dg-ga".split(),
+        *"funct-an mtrl-th patt-sol plasm-ph q-alg solv-int supr-con".split(),
+    }
+)
+_CANONICAL = {name.lower(): name for name in TAXONOMY}
+
+
 def spelled(name: str) -> str:
-    """The name as arXiv spells it, where a reader's case can be told from it: every two-letter subject
-    class is in capitals (cs.CL, math.AG, astro-ph.CO, q-bio.NC), so "cs.cl" is cs.CL; longer ones
-    (cond-mat.str-el, physics.optics) are left as written. Matching is exact after this."""
+    """The name as arXiv spells it: "cs.cl" is cs.CL and "physics.Optics" physics.optics (the
+    taxonomy's spelling, whatever the case written); a name arXiv does not have keeps the old rule,
+    a two-letter subject class in capitals. Matching is exact after this."""
+    if (known := _CANONICAL.get(name.lower())) is not None:
+        return known
     archive, dot, subject = name.partition(".")
     return f"{archive}.{subject.upper()}" if dot and len(subject) == 2 and subject.isalpha() else name
+
+
+def is_known(name: str) -> bool:
+    """Whether arXiv files papers under `name` (as `spelled` writes it), now or before 2007."""
+    return name in TAXONOMY
 
 
 def archives(chosen: Iterable[str]) -> list[str]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from papertide.models import EVERY_DAY, Frequency, InterestProfile, Subscriber, SubscriberStatus
 from papertide.papers import repository as paper_repository
-from papertide.papers.categories import CATEGORY, spelled
+from papertide.papers.categories import CATEGORY, is_known, spelled
 from papertide.subscribers import repository
 from papertide.subscribers.service import MAX_PROFILES as MAX_PROFILES  # re-exported: the page shows it
 from papertide.subscribers.service import SubscriptionError, parse_interests, visible_text
@@ -94,7 +94,14 @@ def parse_categories(raw: str) -> list[str]:
             raise FieldError(
                 "categories", f"“{part[:40]}” is not an arXiv category (write them like cs.CL or stat.ML)."
             )
-        if (name := spelled(part)) not in found:
+        name = spelled(part)
+        if not is_known(name):
+            raise FieldError(
+                "categories",
+                f"“{part[:40]}” is not an arXiv category: arXiv has no such name (see"
+                " arxiv.org/category_taxonomy; write them like cs.CL or stat.ML).",
+            )
+        if name not in found:
             found.append(name)
     if len(found) > MAX_CATEGORIES:
         raise FieldError("categories", f"Give at most {MAX_CATEGORIES} categories (you gave {len(found)}).")
