@@ -99,6 +99,34 @@ def test_the_page_shows_the_readers_choices_and_marks_the_browser(
     assert "Secure" not in cookie, "the test site runs on plain http"
 
 
+def test_someone_elses_manage_link_does_not_take_over_a_browser_that_votes_as_its_reader(
+    client: TestClient, session: Session
+) -> None:
+    """A page elsewhere opens the attacker's manage link in the victim's browser: the victim's
+    cookie stays, and only the page's button (a POST with the page's token) would change it."""
+    victims = manage_link(session, "victim@example.org")
+    attackers = manage_link(session, "attacker@example.org")
+    own = client.get(victims)
+    assert own.headers["set-cookie"].startswith(f"{COOKIE_NAME}=")
+    victim_cookie = client.cookies[COOKIE_NAME]
+
+    opened = client.get(attackers, headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert opened.status_code == 200
+    assert "set-cookie" not in opened.headers
+    assert client.cookies[COOKIE_NAME] == victim_cookie
+    assert "go to another subscriber's profiles" in opened.text
+    again = client.get(victims)
+    assert "set-cookie" in again.headers, "the reader's own link renews their cookie"
+    assert "another subscriber" not in again.text
+
+    pressed = post(client, attackers, "/this-browser")
+
+    assert pressed.status_code == 303
+    assert client.cookies[COOKIE_NAME] != victim_cookie
+    assert "another subscriber" not in client.get(attackers).text
+
+
 def test_the_reader_cookie_is_secure_when_the_site_is_https(
     client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,12 +433,15 @@ def test_every_form_needs_the_pages_csrf_token(
         "/pause": {},
         "/resume": {},
         "/unsubscribe": {},
+        "/this-browser": {},
     }
     before = session.execute(select(Subscriber.__table__)).all()
 
     for action, fields in forms.items():
         data = {**fields, **({"csrf": token} if token else {})}
-        assert client.post(page + action, data=data).status_code == 400, action
+        refused = client.post(page + action, data=data)
+        assert refused.status_code == 400, action
+        assert "set-cookie" not in refused.headers, action
 
     session.expire_all()
     assert session.execute(select(Subscriber.__table__)).all() == before

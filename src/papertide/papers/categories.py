@@ -50,11 +50,23 @@ TAXONOMY: frozenset[str] = frozenset(
     | _classes("stat", "AP CO ME ML OT TH")
     | {
         # Archives, and the archives that are whole categories
-        *"cs econ eess math astro-ph cond-mat nlin physics q-bio q-fin stat".split(),
-        *"gr-qc hep-ex hep-lat hep-ph hep-th math-ph nucl-ex nucl-th quant-ph".split(),
+        *["cs", "econ", "eess", "math", "astro-ph", "cond-mat", "nlin", "physics", "q-bio", "q-fin", "stat"],
+        *["gr-qc", "hep-ex", "hep-lat", "hep-ph", "hep-th", "math-ph", "nucl-ex", "nucl-th", "quant-ph"],
         # Retired archives, on papers from before 2007
-        *"acc-phys adap-org alg-geom ao-sci atom-ph bayes-an chao-dyn chem-ph cmp-lg comp-gas dg-ga".split(),
-        *"funct-an mtrl-th patt-sol plasm-ph q-alg solv-int supr-con".split(),
+        *[
+            "acc-phys",
+            "adap-org",
+            "alg-geom",
+            "ao-sci",
+            "atom-ph",
+            "bayes-an",
+            "chao-dyn",
+            "chem-ph",
+            "cmp-lg",
+            "comp-gas",
+            "dg-ga",
+        ],
+        *["funct-an", "mtrl-th", "patt-sol", "plasm-ph", "q-alg", "solv-int", "supr-con"],
     }
 )
 _CANONICAL = {name.lower(): name for name in TAXONOMY}

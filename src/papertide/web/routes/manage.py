@@ -24,7 +24,7 @@ from papertide.subscribers.preferences import FieldError, UnknownProfile
 from papertide.subscribers.service import LinkState
 from papertide.web import feeds
 from papertide.web.deps import SessionDep, SettingsDep, check_csrf, csrf_token, templates
-from papertide.web.reader_cookie import set_reader
+from papertide.web.reader_cookie import reader_id, set_reader
 
 router = APIRouter(prefix="/manage/{token}")
 FORM = "manage"  # one CSRF token for every form on the page
@@ -52,6 +52,7 @@ SAVED = {
     "schedule": "Saved: the digest arrives on the new schedule.",
     "paused": "Paused: no digest is sent until you resume.",
     "resumed": "Resumed: the digest arrives on your schedule again.",
+    "this-browser": "Saved: votes on paper pages in this browser now go to your profiles.",
 }
 
 
@@ -119,8 +120,10 @@ def _page(
     form: str | None = None,
     error: FieldError | None = None,
     values: Mapping[str, object] | None = None,
+    other_reader: bool = False,
 ) -> HTMLResponse:
-    """The page; after a refused form, that form shows what was sent and the problem by its field."""
+    """The page; after a refused form, that form shows what was sent and the problem by its field.
+    `other_reader`: this browser votes as another subscriber; the page offers to make it this one's."""
     profiles = subscriber_repository.profiles(session, subscriber.id)
     context = {
         "token": token,
@@ -136,6 +139,7 @@ def _page(
         "manage_days": subscriber_service.MANAGE_TOKEN_TTL.days,
         "zones": preferences.time_zone_names(),
         "day_names": preferences.DAY_NAMES,
+        "other_reader": other_reader,
     }
     return templates.TemplateResponse(request, "pages/manage.html", context, status_code=status_code)
 
@@ -179,8 +183,24 @@ def manage_page(
     token: str,
     saved: Annotated[str | None, Query(max_length=32)] = None,
 ) -> HTMLResponse:
-    """The reader's choices; also remembers this browser as the reader's, for votes on paper pages."""
-    response = _page(request, session, settings, token=token, subscriber=subscriber, saved=saved)
+    """The reader's choices; also remembers this browser as the reader's, for votes on paper pages,
+    unless it is another subscriber's already. Then only a press of the page's button makes it this
+    one's: a page elsewhere that opens someone else's manage link in this browser (a link from a
+    webmail is a cross-site navigation too) must not quietly turn its votes to their profiles."""
+    current = reader_id(request, settings, session)
+    other_reader = current is not None and current != subscriber.id
+    response = _page(
+        request, session, settings, token=token, subscriber=subscriber, saved=saved, other_reader=other_reader
+    )
+    if not other_reader:
+        set_reader(response, settings, subscriber.id, subscribed=preferences.subscription_stamp(subscriber))
+    return response
+
+
+@router.post("/this-browser")
+def use_this_browser(subscriber: LockedReaderDep, settings: SettingsDep, token: str) -> Response:
+    """Votes on paper pages in this browser go to this reader's profiles from now on."""
+    response = _back(token, "this-browser", "saved")
     set_reader(response, settings, subscriber.id, subscribed=preferences.subscription_stamp(subscriber))
     return response
 
