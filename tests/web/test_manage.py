@@ -22,7 +22,7 @@ from papertide.models import (
     SubscriberStatus,
     SubscriberToken,
 )
-from papertide.subscribers import repository, service
+from papertide.subscribers import preferences, repository, service
 from papertide.web.app import create_app
 from papertide.web.deps import csrf_token
 from papertide.web.reader_cookie import COOKIE_NAME, VOTE_FORM
@@ -348,6 +348,29 @@ def test_the_schedule_is_saved_with_chosen_days_hour_and_zone(client: TestClient
     shown = client.get(page).text
     assert '<option value="18" selected>18:00</option>' in shown
     assert 'name="days" value="3" checked' in shown
+
+
+def test_the_page_shows_the_clock_and_offset_of_the_chosen_zone(client: TestClient, session: Session) -> None:
+    """Etc/GMT+5 is five hours behind UTC (POSIX's sign): the page says so, not just the name."""
+    page = manage_link(session)
+    assert (
+        post(client, page, "/schedule", frequency="daily", send_hour="7", time_zone="Etc/GMT+5").status_code
+        == 303
+    )
+
+    shown = re.search(
+        r'id="zone-clock">Now in Etc/GMT\+5: (\w{3} \d\d:\d\d), UTC\u22120?5:00\.<', client.get(page).text
+    )
+
+    assert shown, "the zone's clock and its offset behind UTC"
+    assert (
+        preferences.zone_clock("Asia/Kolkata", datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+        == "Sat 17:30, UTC+05:30"
+    )
+    assert (
+        preferences.zone_clock("Pacific/Chatham", datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+        == "Sun 01:45, UTC+13:45"
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import hmac
 import math
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -282,6 +282,20 @@ def time_zone_names() -> tuple[str, ...]:
     """Every IANA zone name Python knows, sorted, less the files that are not places (the server's
     own `localtime`, `posixrules`, `Factory`): the list the manage page offers."""
     return tuple(sorted(zoneinfo.available_timezones() - NOT_PLACES))
+
+
+def zone_clock(zone: str, now: datetime) -> str | None:
+    """What the clock shows in `zone` now and its offset from UTC ("Sat 09:05, UTC-05:00", written
+    with a true minus sign), for the manage page: "Etc/GMT+5" is five hours *behind* UTC (POSIX's
+    sign), which the name does not say."""
+    try:
+        local = now.astimezone(zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    offset = local.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "\u2212"
+    return f"{local:%a %H:%M}, UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def pause(*, subscriber: Subscriber, now: datetime) -> None:

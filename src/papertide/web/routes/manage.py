@@ -140,6 +140,7 @@ def _page(
         "zones": preferences.time_zone_names(),
         "day_names": preferences.DAY_NAMES,
         "other_reader": other_reader,
+        "zone_clock": preferences.zone_clock(subscriber.time_zone, datetime.now(UTC)),
     }
     return templates.TemplateResponse(request, "pages/manage.html", context, status_code=status_code)
 
