@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from papertide import db
 from papertide.cli import app
@@ -70,15 +70,23 @@ def test_digest_send_refuses_a_date_no_reader_can_be_due_on_unless_forced(
 
     a_year_off = runner.invoke(app, ["digest", "send", "--date", (today - timedelta(days=365)).isoformat()])
     not_begun = runner.invoke(app, ["digest", "send", "--date", (today + timedelta(days=2)).isoformat()])
+    not_begun_forced = runner.invoke(
+        app, ["digest", "send", "--date", (today + timedelta(days=2)).isoformat(), "--force"]
+    )
     nothing_sent = not outbox.exists()
     on_the_day = runner.invoke(app, ["digest", "send", "--date", today.isoformat()])
     forced = runner.invoke(app, ["digest", "send", "--date", "2025-11-26", "--force"])
 
-    for refused in (a_year_off, not_begun):
-        said = " ".join(re.sub("[│╭╮╰╯─]", " ", refused.output).split())  # the message out of its box
-        assert refused.exit_code == 2
-        assert "the dates a reader can be due on now" in said, said
-        assert "give --force to send it all the same" in said
+    def said(result: Result) -> str:
+        return " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # the message out of its box
+
+    assert a_year_off.exit_code == 2
+    assert "the first date a reader can be due on now" in said(a_year_off), said(a_year_off)
+    assert "give --force to send it all the same" in said(a_year_off)
+    for future in (not_begun, not_begun_forced):  # it would reach nobody: --force does not help
+        assert future.exit_code == 2
+        assert "has not begun anywhere yet" in said(future), said(future)
+        assert "--force" not in said(future)
     assert nothing_sent, "a refused date sent nothing"
     assert on_the_day.exit_code == 0, on_the_day.output
     assert forced.exit_code == 0, forced.output

@@ -460,7 +460,7 @@ def digest_send(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="send a --date older than the retry window or not begun anywhere yet"),
+        typer.Option("--force", help="send a --date older than the retry window (a backfill)"),
     ] = False,
 ) -> None:
     """Send every digest due on the date; a second run on the same date sends nothing."""
@@ -497,23 +497,30 @@ def digest_send(
 
 
 def _digest_date(on: str | None, *, force: bool) -> date | None:
-    """--date as a date, refused (exit 2) when it is not one, or when no reader can be due on it now
-    and --force is not given: every confirmed reader whose send days include it gets a digest."""
+    """--date as a date, refused (exit 2) when it is not one, when it has begun for no reader
+    anywhere (no reader would get it: each gets a date once their own local date reaches it), or
+    when it is older than the retry window and --force is not given: every confirmed reader whose
+    send days include it would get a digest of that old date today."""
     from papertide.digests.schedule import dates_a_reader_can_be_due
 
     try:
         day = date.fromisoformat(on) if on else None
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {on!r}") from None
-    if day is None or force:
+    if day is None:
         return day
     hours = get_settings().digest_retry_hours
     first, last = dates_a_reader_can_be_due(now=datetime.now(UTC), window=timedelta(hours=hours))
-    if not first <= day <= last:
+    if day > last:
         raise typer.BadParameter(
-            f"--date {day} is outside {first} to {last}, the dates a reader can be due on now"
-            f" (DIGEST_RETRY_HOURS is {hours:g}): every reader whose send days include it would get an"
-            " extra digest today; give --force to send it all the same"
+            f"--date {day} has not begun anywhere yet (the latest date on Earth is {last}): no reader"
+            " gets a date before their own local date reaches it, and each gets it at their send hour"
+        )
+    if day < first and not force:
+        raise typer.BadParameter(
+            f"--date {day} is before {first}, the first date a reader can be due on now"
+            f" (DIGEST_RETRY_HOURS is {hours:g}): every reader whose send days include it would get a"
+            " digest of that old date today; give --force to send it all the same"
         )
     return day
 

@@ -42,8 +42,10 @@ SIGNED_HEADERS = (
     "list-unsubscribe",
     "list-unsubscribe-post",
 )
-# RFC 8301 §3.2: verifiers must refuse RSA keys under 1,024 bits; 2,048 is what they expect.
+# RFC 8301 §3.2: verifiers must refuse RSA keys under 1,024 bits and need check none over 4,096;
+# 2,048 is what they expect.
 MIN_RSA_BITS = 1024
+MAX_RSA_BITS = 4096
 _SELECTOR = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 _WSP_RUN = re.compile(rb"[ \t]+")
 _TRAILING_WSP = re.compile(rb" +(?=\r\n)")
@@ -75,6 +77,11 @@ def load_key(path: Path) -> PrivateKey:
             raise DkimKeyError(
                 f"{path} is a {key.key_size}-bit RSA key; mail providers refuse DKIM keys under"
                 f" {MIN_RSA_BITS} bits (2,048 is usual)"
+            )
+        if key.key_size > MAX_RSA_BITS:
+            raise DkimKeyError(
+                f"{path} is a {key.key_size}-bit RSA key; receivers need check none over"
+                f" {MAX_RSA_BITS} bits (RFC 8301), so some would not (2,048 is usual)"
             )
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -231,10 +231,29 @@ def test_dkim_record_prints_the_record_to_publish_and_says_when_dkim_is_off(
     assert public == rsa_key.public_key()
 
 
+def test_a_key_written_over_the_file_while_running_is_not_used_under_the_old_selector(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """The selector is read once per process; so is the key, or mail would be signed with the new
+    key under a selector whose DNS record holds the old one, and fail everywhere until a restart."""
+    settings = Settings(
+        mail_from="digest@example.org", dkim_key_file=key_file(tmp_path, pem(rsa_key)), dkim_selector="old1"
+    )
+    before = dkim_signer(settings)
+    key_file(tmp_path, pem(ed25519.Ed25519PrivateKey.generate()))  # the next key, before the restart
+    after = dkim_signer(settings)
+
+    assert before is not None
+    assert after is not None
+    message = b"From: a@example.org\r\nSubject: s\r\n\r\nbody\r\n"
+    assert verified(after.sign(message), before), "still the key the published old1 record holds"
+
+
 @pytest.mark.parametrize(
     ("data", "says"),
     [
         (None, r"cannot read .*missing\.pem"),
+        ("huge", "4160-bit RSA key; receivers need check none over 4096 bits"),
         (b"not a key\n", "is not a PEM private key"),
         (WEAK_KEY, "512-bit RSA key; mail providers refuse DKIM keys under 1024 bits"),
         ("ec", "holds an ECDSA key; DKIM signs with RSA or Ed25519 keys"),
@@ -246,6 +265,8 @@ def test_a_key_file_that_cannot_sign_stops_startup_naming_the_setting(
 ) -> None:
     if data is None:
         path = tmp_path / "missing.pem"
+    elif data == "huge":
+        path = key_file(tmp_path, pem(rsa.generate_private_key(public_exponent=65537, key_size=4160)))
     elif data == "ec":
         path = key_file(tmp_path, pem(ec.generate_private_key(ec.SECP256R1())))
     elif data == "encrypted":

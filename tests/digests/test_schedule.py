@@ -741,6 +741,35 @@ def test_a_send_hour_in_a_daylight_saving_gap_comes_when_the_clock_jumps_past_it
     )
 
 
+def test_a_second_short_pause_does_not_bring_back_a_date_the_first_dropped(tx_session: Session) -> None:
+    """Paused 06:00-08:00 over the 07:00 hour (dropped, as it should be), then paused 09:00-09:05:
+    the next passes still leave the 24th without a digest."""
+    sid = reader(
+        tx_session,
+        "twice@example.org",
+        zone="UTC",
+        hour=7,
+        confirmed_at=datetime(2026, 11, 24, 5, 0, tzinfo=UTC),
+    )
+    subscriber = tx_session.get_one(Subscriber, sid)
+    at = datetime(2026, 11, 24, 5, 45, tzinfo=UTC)
+    pauses = {
+        datetime(2026, 11, 24, 6, 0, tzinfo=UTC): preferences.pause,
+        datetime(2026, 11, 24, 8, 0, tzinfo=UTC): preferences.resume,
+        datetime(2026, 11, 24, 9, 0, tzinfo=UTC): preferences.pause,
+        datetime(2026, 11, 24, 9, 5, tzinfo=UTC): preferences.resume,
+    }
+    while at < datetime(2026, 11, 24, 12, 0, tzinfo=UTC):
+        for when, change in pauses.items():
+            if at - TICK < when <= at:
+                change(subscriber=subscriber, now=when)
+        tx_session.flush()
+        service.prepare_deliveries(tx_session, now=at)
+        at += TICK
+
+    assert dates_of(tx_session, sid) == []
+
+
 def test_a_pause_that_began_after_the_send_hour_does_not_drop_that_date(tx_session: Session) -> None:
     """No pass between 07:00 and 07:45; the reader pauses at 07:20 and resumes at 07:40: the 07:00
     digest was due before the pause, and the 07:45 pass makes it."""

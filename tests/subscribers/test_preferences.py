@@ -194,6 +194,15 @@ def test_moving_the_first_profile_up_changes_nothing(tx_session: Session) -> Non
     assert names(tx_session, subscriber) == ["a", "b", "c"]
 
 
+def test_categories_are_taken_in_any_case_and_kept_as_arxiv_spells_them(tx_session: Session) -> None:
+    subscriber = reader(tx_session)
+
+    add(tx_session, subscriber, "mixed", categories="CS.CL, Physics.Optics HEP-TH cond-mat.STR-EL math")
+
+    [profile] = repository.profiles(tx_session, subscriber.id)
+    assert profile.categories == ["cs.CL", "physics.optics", "hep-th", "cond-mat.str-el", "math"]
+
+
 def test_the_limits_the_page_states_are_accepted(tx_session: Session) -> None:
     subscriber = reader(tx_session)
     name = "n" * preferences.MAX_PROFILE_NAME

@@ -65,7 +65,9 @@ def test_a_profile_cannot_pose_as_the_trending_section_with_invisible_characters
     assert profile_names(session) == ["My interests"]
 
 
-@pytest.mark.parametrize("name", ["\u200b\u200c\u2060", "\u3164", "\u2800\u2800", "\uffa0\u115f"])
+@pytest.mark.parametrize(
+    "name", ["\u200b\u200c\u2060", "\u3164", "\u2800\u2800", "\uffa0\u115f", "\u2065", "\ufff0\U000e0002"]
+)
 def test_a_name_of_only_invisible_characters_is_refused(
     client: TestClient, session: Session, name: str
 ) -> None:

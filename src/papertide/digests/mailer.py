@@ -560,21 +560,18 @@ def dkim_signer(settings: Settings) -> DkimSigner | None:
     """The signer DKIM_KEY_FILE, DKIM_SELECTOR and DKIM_DOMAIN describe (Settings checked them), or None."""
     if settings.dkim_key_file is None or not settings.dkim_selector:
         return None
-    path = settings.dkim_key_file
     try:
-        # Read again when it changes (a new key for a new selector), by each run and each process.
-        key = _loaded_key(path.resolve(), path.stat().st_mtime_ns)
-    except OSError as error:  # gone since startup: the run fails, named, rather than mail unsigned
-        raise DkimKeyError(
-            f"PAPERTIDE_DKIM_KEY_FILE: cannot read {path}: {error.strerror or error}"
-        ) from None
-    except DkimKeyError as error:
+        key = _loaded_key(settings.dkim_key_file.resolve())
+    except DkimKeyError as error:  # gone or broken since startup: the run fails, named, not unsigned
         raise DkimKeyError(f"PAPERTIDE_DKIM_KEY_FILE: {error}") from None
     return DkimSigner(domain=settings.dkim_signing_domain, selector=settings.dkim_selector, key=key)
 
 
-@lru_cache(maxsize=4)  # a mailer is made per sign-up; the key file is read once (again when it changes)
-def _loaded_key(path: Path, _mtime_ns: int) -> PrivateKey:
+@lru_cache(maxsize=4)
+def _loaded_key(path: Path) -> PrivateKey:
+    """Read once per process, as the selector is (settings are read once): a new key written over
+    the file while a process runs would otherwise be signed with under the old selector, whose DNS
+    record holds the old key. A new key and selector take effect when each process restarts."""
     return load_key(path)
 
 

@@ -90,11 +90,11 @@ def parse_categories(raw: str) -> list[str]:
     """arXiv categories separated by commas or spaces ("cs.CL, stat.ML"); repeats dropped."""
     found: list[str] = []
     for part in raw.replace(",", " ").split():
-        if not CATEGORY.fullmatch(part):
+        name = spelled(part)  # any case: "CS.CL" is cs.CL, "Physics.Optics" physics.optics
+        if not CATEGORY.fullmatch(name):
             raise FieldError(
                 "categories", f"“{part[:40]}” is not an arXiv category (write them like cs.CL or stat.ML)."
             )
-        name = spelled(part)
         if not is_known(name):
             raise FieldError(
                 "categories",
@@ -284,6 +284,11 @@ def time_zone_names() -> tuple[str, ...]:
     return tuple(sorted(zoneinfo.available_timezones() - NOT_PLACES))
 
 
+# Longer than any send hour a scheduler pass still looks at: today's, and a missed one caught up
+# inside DIGEST_RETRY_HOURS (at most 168).
+PAUSE_MEMORY = timedelta(days=8)
+
+
 def zone_clock(zone: str, now: datetime) -> str | None:
     """What the clock shows in `zone` now and its offset from UTC ("Sat 09:05, UTC-05:00", written
     with a true minus sign), for the manage page: "Etc/GMT+5" is five hours *behind* UTC (POSIX's
@@ -302,7 +307,12 @@ def pause(*, subscriber: Subscriber, now: datetime) -> None:
     """No digest goes until the reader resumes; pausing twice keeps the first time."""
     if subscriber.paused_at is None:
         subscriber.paused_at = now
-        subscriber.pause_began_at = now  # kept after the resume: which send hours the pause held
+        # Kept after the resume: which send hours the pause held. Only the last pause's start is
+        # kept, so one that follows a pause ended less than PAUSE_MEMORY ago counts from that
+        # one's start: a second short pause must not bring back a date the first one dropped.
+        recent = subscriber.resumed_at is not None and now - subscriber.resumed_at < PAUSE_MEMORY
+        if subscriber.pause_began_at is None or not recent:
+            subscriber.pause_began_at = now
 
 
 def resume(*, subscriber: Subscriber, now: datetime) -> None:

@@ -47,8 +47,10 @@ INVISIBLE = frozenset({"Cf", "Cc"})
 IGNORABLE = frozenset(
     {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0}
     | set(range(0x180B, 0x1810))
+    | set(range(0x2060, 0x2070))  # with the unassigned U+2065, which Unicode says to draw as nothing too
     | set(range(0xFE00, 0xFE10))
-    | set(range(0xE0100, 0xE01F0))
+    | set(range(0xFFF0, 0xFFF9))
+    | set(range(0xE0000, 0xE1000))  # tags, variation selectors and the rest of the block
 )
 BLANK = "\u2800"  # the braille blank looks like a space, and counts as one
 
