@@ -14,6 +14,7 @@ from papertide import db
 from papertide.ingest.service import IngestError
 from papertide.models import JobRun, JobStatus
 from papertide.worker import ingest, jobs
+from tests.factories import FakeEncoder, make_paper
 
 ZERO_INGEST = {"fetched": 0, "new": 0, "updated": 0, "unchanged": 0, "signals": 0, "skipped": 0}
 
@@ -79,3 +80,19 @@ def test_an_interrupted_run_that_cannot_put_its_batch_back_still_ends_as_interru
     jobs._put_back_on_the_way_out([])  # returns: the caller re-raises its KeyboardInterrupt
 
     assert "interrupted: could not put 0 untried digests back" in caplog.text
+
+
+def test_an_idle_worker_writes_no_embed_run_so_the_last_real_one_stays_on_status(
+    database: str, session: Session, fake_encoder: FakeEncoder
+) -> None:
+    for _ in range(3):
+        make_paper(session)
+    session.commit()
+
+    embedded = jobs.embed(encoder=fake_encoder)
+    idle = [jobs.embed(encoder=fake_encoder) for _ in range(5)]  # the worker's passes, every 10 s
+
+    assert (embedded, idle) == (3, [0] * 5)
+    session.expire_all()
+    runs = session.scalars(select(JobRun).where(JobRun.job == "embed")).all()
+    assert [(r.status, r.counts) for r in runs] == [(JobStatus.OK, {"embedded": 3})]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -76,13 +76,19 @@ def embed(
             with unit_of_work(connection) as session:
                 embedding_service.drop_old_indexes(session, encoder=encoder)
 
+    with unit_of_work() as session:
+        # Committed on its own: the index lock is released before the (long) stale count.
+        embedding_service.ensure_index(session, encoder=encoder)
+    drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
+    with unit_of_work() as session:
+        total = embedding_service.pending_count(session, encoder=encoder)
+    if total == 0:
+        # Nothing to embed: no run record. An idle worker asks every 10 s, and a row each time
+        # (8,640 a day) pushed the last real embed run off /status and `papertide status` within a
+        # minute. The index upkeep still runs (a build a killed worker left undone); it logs.
+        _refresh_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
+        return 0
     with record_run("embed", params={"model": encoder.name, "batch_size": size}) as run:
-        with unit_of_work() as session:
-            # Committed on its own: the index lock is released before the (long) stale count.
-            embedding_service.ensure_index(session, encoder=encoder)
-        drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
-        with unit_of_work() as session:
-            total = embedding_service.pending_count(session, encoder=encoder)
         done = batches = 0
         run.counts = {"embedded": 0}
         with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:
@@ -98,17 +104,20 @@ def embed(
                 run.counts = {"embedded": done}
                 bar.update(count)
         if stop is None or not stop.is_set():
-            # After the batches, not between them: a backlog lands as fresh vectors at COPY speed and
-            # gets one index build at its end. Also run when nothing was embedded: it finishes the
-            # build a killed worker left undone.
-            with unit_of_work() as session:
-                built = embedding_service.refresh_index(
-                    session, encoder=encoder, fresh_limit=settings.embedding_fresh_limit
-                )
-            if built is not None:
-                log.info("rebuilt the %s HNSW index over %d vectors", encoder.name, built)
-                drop_replaced_indexes()
+            # After the batches, not between them: a backlog lands as fresh vectors at COPY speed
+            # and gets one index build at its end.
+            _refresh_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
     return done
+
+
+def _refresh_index(encoder: Encoder, fresh_limit: int, drop_replaced_indexes: Callable[[], None]) -> None:
+    """Rebuild the model's HNSW index when enough vectors came after it, or finish a build a killed
+    worker left undone; then drop the index it replaced."""
+    with unit_of_work() as session:
+        built = embedding_service.refresh_index(session, encoder=encoder, fresh_limit=fresh_limit)
+    if built is not None:
+        log.info("rebuilt the %s HNSW index over %d vectors", encoder.name, built)
+        drop_replaced_indexes()
 
 
 def index_keywords(*, batch_size: int = 20_000, progress: bool = False) -> int:
