@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from papertide import paths
 
@@ -88,6 +90,22 @@ def shortened(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linked(text: str) -> Markup:
+    """Plain text escaped, with every http(s) URL in it a link (the dev outbox's text parts: a
+    confirm link to click, not to copy). Trailing punctuation stays text."""
+    pieces: list[str] = []
+    start = 0
+    for match in _URL_IN_TEXT.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        pieces += [escape(text[start : match.start()]), f'<a href="{escape(url)}">{escape(url)}</a>']
+        start = match.start() + len(url)
+    pieces.append(escape(text[start:]))
+    return Markup("".join(pieces))
+
+
 @lru_cache
 def environment() -> Environment:
     """Templates from templates/ (checkout) or papertide/templates (installed wheel)."""
@@ -100,5 +118,7 @@ def environment() -> Environment:
         # render (a stat per template per page). Restart the site to see an edited template.
         auto_reload=False,
     )
-    env.filters.update(date=format_date, number=format_number, authors=short_authors, safe_url=safe_url)
+    env.filters.update(
+        date=format_date, number=format_number, authors=short_authors, safe_url=safe_url, linked=linked
+    )
     return env

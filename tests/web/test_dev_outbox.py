@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from papertide.config import get_settings
 from papertide.digests.mailer import OutboxMailer
 from papertide.digests.render import MAIL_POLICY
+from papertide.templating import linked
 from papertide.web.app import create_app
 from tests.helpers import csrf_from
 
@@ -34,6 +35,28 @@ def test_a_browser_on_the_server_reads_the_outbox(app: FastAPI) -> None:
 
     assert response.status_code == 200
     assert "http://testserver/confirm/" in response.text
+
+
+def test_the_outboxs_links_can_be_clicked(app: FastAPI) -> None:
+    """The text part's URLs are links; the HTML part's open in a tab of their own, as the site's
+    pages refuse to be shown in the frame (X-Frame-Options: DENY)."""
+    response = TestClient(app, client=LOOPBACK).get("/dev/outbox")
+
+    confirm = re.search(r'<a href="(http://testserver/confirm/[\w-]+)">\1</a>', response.text)
+    assert confirm, "the confirm link in the text part is a link"
+    assert "&lt;base target=&#34;_blank&#34;&gt;" in response.text, "the HTML part's links open a tab"
+
+
+def test_text_becomes_links_only_where_it_is_an_http_url() -> None:
+    shown = linked(
+        'Confirm: https://papers.example.org/confirm/abc. <b>x</b> javascript:alert(1) "http://a.example/?q=1&r=2"'
+    )
+
+    assert shown == (
+        'Confirm: <a href="https://papers.example.org/confirm/abc">https://papers.example.org/confirm/abc</a>.'
+        " &lt;b&gt;x&lt;/b&gt; javascript:alert(1) &#34;"
+        '<a href="http://a.example/?q=1&amp;r=2">http://a.example/?q=1&amp;r=2</a>&#34;'
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,7 +129,8 @@ def test_the_html_part_is_shown_in_a_sandboxed_frame_where_no_script_runs(app: F
     assert response.status_code == 200
     frames = re.findall(r"<iframe[^>]*>", response.text)
     assert len(frames) == 2, "the confirmation's HTML part and this one"
-    assert all('sandbox=""' in frame for frame in frames)
+    # No script, forms or same origin: only the right to open a link in a tab of its own.
+    assert all('sandbox="allow-popups allow-popups-to-escape-sandbox"' in frame for frame in frames)
     hostile = next(frame for frame in frames if "hostile" in frame)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile
     assert "&#34;quoted&#34;" in hostile, "a quote cannot close the srcdoc attribute"

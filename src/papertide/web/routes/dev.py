@@ -41,7 +41,8 @@ def outbox(request: Request, settings: SettingsDep) -> HTMLResponse:
                 "subject": message["Subject"],
                 "date": path.stat().st_mtime,
                 "text": text.get_content() if text else "",
-                "html": html.get_content() if html else "",
+                # Links open in a tab of their own: the site's pages refuse to be framed.
+                "html": '<base target="_blank">' + html.get_content() if html else "",
             }
         )
     return templates.TemplateResponse(
