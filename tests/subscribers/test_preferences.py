@@ -303,6 +303,21 @@ def test_the_schedule_is_stored_as_send_days_hour_and_zone(
 
 
 @pytest.mark.parametrize(
+    ("typed", "kept"), [("europe/berlin", "Europe/Berlin"), (" utc ", "UTC"), ("US/PACIFIC", "US/Pacific")]
+)
+def test_a_zone_name_in_another_case_is_kept_as_the_zone_database_writes_it(
+    tx_session: Session, typed: str, kept: str
+) -> None:
+    subscriber = reader(tx_session)
+
+    preferences.set_schedule(
+        subscriber=subscriber, frequency="daily", days=[], weekly_day="1", send_hour="7", time_zone=typed
+    )
+
+    assert subscriber.time_zone == kept
+
+
+@pytest.mark.parametrize(
     ("frequency", "days", "weekly_day", "hour", "zone", "field", "message"),
     [
         ("weekdays", [], "1", "7", "UTC", "days", "at least one day"),
@@ -315,7 +330,7 @@ def test_the_schedule_is_stored_as_send_days_hour_and_zone(
         ("daily", [], "1", "24", "UTC", "send_hour", "from 0 to 23"),
         ("daily", [], "1", "7", "Mars/Olympus_Mons", "time_zone", "not a time zone name we know"),
         ("daily", [], "1", "7", "../../etc/passwd", "time_zone", "not a time zone name we know"),
-        ("daily", [], "1", "7", "asia/kolkata", "time_zone", "not a time zone name we know"),
+        ("daily", [], "1", "7", "asia/kolkatta", "time_zone", "not a time zone name we know"),
         ("daily", [], "1", "7", "", "time_zone", "Choose a time zone"),
     ],
 )

@@ -267,14 +267,20 @@ def parse_time_zone(raw: str) -> str:
     name = raw.strip()
     if not name:
         raise FieldError("time_zone", "Choose a time zone, e.g. Europe/Berlin or UTC.")
-    known = len(name) <= MAX_TIME_ZONE_LENGTH and name in time_zone_names()
-    if not known:
+    # In any case ("europe/berlin" is Europe/Berlin): no two names differ in case alone.
+    known = _zones_by_folded_name().get(name.casefold()) if len(name) <= MAX_TIME_ZONE_LENGTH else None
+    if known is None:
         raise FieldError(
             "time_zone",
             f"“{name[:MAX_TIME_ZONE_LENGTH]}” is not a time zone name we know: choose one from the list, "
             "e.g. Europe/Berlin or America/Los_Angeles.",
         )
-    return name
+    return known
+
+
+@lru_cache(maxsize=1)
+def _zones_by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in time_zone_names()}
 
 
 @lru_cache(maxsize=1)
