@@ -108,7 +108,9 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     client.post("/subscribe", data={"email": "o@example.org", "csrf": token})
     outbox = client.get("/dev/outbox").text
     assert "Confirm your papertide digest" in outbox
-    confirm = outbox.split("http://testserver/confirm/")[1].split()[0]
+    found = re.search(r"http://testserver/confirm/([A-Za-z0-9_\-]+)", outbox)
+    assert found, "the confirm link is in the outbox"
+    confirm = found.group(1)
     page = client.get(f"/confirm/{confirm}").text
     client.post(f"/confirm/{confirm}", data={"csrf": page.split('name="csrf" value="')[1].split('"')[0]})
 
@@ -137,6 +139,14 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     assert "EnvHarness" not in preview.output, "the preview skips what the digest already sent"
     assert unknown.exit_code == 1
     assert "no subscriber with the address 'nobody@example.org'" in unknown.output
+    assert "so no digest goes to them now" not in preview.output
+    with db.session_factory()() as session:
+        session.execute(update(Subscriber).values(paused_at=now))
+        session.commit()
+    paused = runner.invoke(app, ["digest", "preview", "O@example.org"])
+    assert f"o@example.org paused the digest on {now:%Y-%m-%d %H:%M} UTC, so no digest goes to them now" in (
+        paused.output
+    )
     files = sorted(get_settings().outbox_dir.glob("*.eml"))
     assert len(files) == 2, "the confirmation and one digest; the preview sends nothing"
     assert "EnvHarness: Awakening Static Worlds for Agent Learning" in files[-1].read_text()

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -547,6 +547,10 @@ def digest_preview(
         if subscriber is None:
             _echo(f"error: no subscriber with the address {email!r}")
             raise typer.Exit(1)
+        if (standing := _not_receiving(subscriber)) is not None:
+            _echo(
+                f"note: {subscriber.email} {standing}, so no digest goes to them now; this is what one would hold"
+            )
         now = datetime.now(UTC)
         local = local_time(subscriber.time_zone, now)  # the date the reader's own digest would carry
         built = build_digest(
@@ -569,6 +573,21 @@ def digest_preview(
     else:
         body = message.get_body(preferencelist=("plain",))
         typer.echo(body.get_content() if body else "")
+
+
+def _not_receiving(subscriber: Any) -> str | None:
+    """Why a subscriber gets no digest now (not confirmed, unsubscribed, paused), or None."""
+    if subscriber.status == "pending":
+        return "has not confirmed yet"
+    if subscriber.status == "unsubscribed":
+        return (
+            f"unsubscribed on {subscriber.unsubscribed_at:%Y-%m-%d %H:%M} UTC"
+            if subscriber.unsubscribed_at
+            else "unsubscribed"
+        )
+    if subscriber.paused_at is not None:
+        return f"paused the digest on {subscriber.paused_at:%Y-%m-%d %H:%M} UTC"
+    return None
 
 
 @digest_app.command("dkim-record")
