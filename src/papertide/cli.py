@@ -73,8 +73,10 @@ def _setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "sentence_transformers", "apscheduler.executors", "uvicorn.access", "pgserver"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Lines that say nothing an operator acts on: each job added to the scheduler, alembic's plugins.
+    noisy = ("httpx", "sentence_transformers", "apscheduler.executors", "apscheduler.scheduler")
+    for name in (*noisy, "uvicorn.access", "pgserver", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -174,7 +176,11 @@ def _run_everything(host: str, port: int, web_workers: int) -> None:
     try:
         if web_workers == 1:
             uvicorn.run(
-                create_app(), host=host, port=port, log_level="warning", access_log=settings.access_log
+                create_app(warm_query_model=True),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=settings.access_log,
             )
         else:
             # Each web process is a spawned child that builds its own app (and joins the embedded

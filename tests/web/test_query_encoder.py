@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
 import torch
 
 from papertide.web import app as web_app
+from papertide.web.app import create_app
 from tests.factories import FakeEncoder
 
 
@@ -49,3 +51,22 @@ def test_a_model_that_cannot_load_turns_semantic_search_off_instead_of_failing(
     with caplog.at_level(logging.ERROR):
         assert web_app.lazy_encoder()() is None
     assert "semantic search is off" in caplog.text
+
+
+def test_a_served_app_loads_the_query_model_before_the_first_search(database: str) -> None:
+    """`serve` and `up` warm it on a thread of their own: the first semantic search no longer waits
+    5-10 s for the export and load; an app built without the flag (every test) loads nothing."""
+    calls: list[int] = []
+    loaded = threading.Event()
+
+    def provider() -> None:
+        calls.append(1)
+        loaded.set()
+
+    create_app(encoder_provider=provider)
+    assert not loaded.wait(0.5), "no flag: nothing loads until a search asks"
+
+    create_app(encoder_provider=provider, warm_query_model=True)
+
+    assert loaded.wait(30), "loaded with no request at all"
+    assert calls == [1]

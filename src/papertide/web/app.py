@@ -89,9 +89,14 @@ def lazy_encoder() -> Callable[[], Encoder | None]:
 
 
 def create_app(
-    *, encoder_provider: Callable[[], Encoder | None] | None = None, mailer: Mailer | None = None
+    *,
+    encoder_provider: Callable[[], Encoder | None] | None = None,
+    mailer: Mailer | None = None,
+    warm_query_model: bool = False,
 ) -> FastAPI:
-    """The ASGI app; tests pass their own encoder and mailer."""
+    """The ASGI app; tests pass their own encoder and mailer. `warm_query_model` (`serve`, `up`):
+    load the query model now, on a thread of its own, rather than in the first semantic search,
+    which otherwise waited 5-10 s for it in each web process (its export and load)."""
     settings = get_settings()
     # Fail at start-up, not on the first form: production needs PAPERTIDE_SECRET_KEY (CSRF tokens).
     settings.resolved_secret_key()
@@ -108,6 +113,9 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
+    if warm_query_model:
+        # The provider's lock makes a search that comes meanwhile wait for this load, not start another.
+        threading.Thread(target=app.state.encoder_provider, name="warm-query-model", daemon=True).start()
     app.state.mailer = mailer or mailer_from_settings(settings)
     for module in (pages, search, subscribe, manage, votes, digest_view, topics, feeds, api, dev, site_files):
         app.include_router(module.router)
@@ -204,4 +212,4 @@ def _add_error_pages(app: FastAPI) -> None:
 
 def app_factory() -> FastAPI:
     """For `uvicorn --factory papertide.web.app:app_factory` (papertide serve)."""
-    return create_app()
+    return create_app(warm_query_model=True)
