@@ -141,6 +141,7 @@ def _page(
         "day_names": preferences.DAY_NAMES,
         "other_reader": other_reader,
         "zone_clock": preferences.zone_clock(subscriber.time_zone, datetime.now(UTC)),
+        "next_digest": preferences.next_digest(subscriber, datetime.now(UTC)),
     }
     return templates.TemplateResponse(request, "pages/manage.html", context, status_code=status_code)
 
