@@ -136,3 +136,16 @@ def test_the_html_part_is_shown_in_a_sandboxed_frame_where_no_script_runs(app: F
     assert "&#34;quoted&#34;" in hostile, "a quote cannot close the srcdoc attribute"
     assert "<script" not in response.text
     assert "the text part" in response.text
+
+
+def test_the_check_your_inbox_page_points_a_browser_on_this_machine_to_the_outbox(database: str) -> None:
+    app = create_app(encoder_provider=lambda: None)
+    pages = {}
+    for name, client in (("here", LOOPBACK), ("elsewhere", STRANGER)):
+        with TestClient(app, client=client) as browser:
+            form = csrf_from(browser.get("/subscribe").text)
+            pages[name] = browser.post("/subscribe", data={"email": f"{name}@example.org", "csrf": form})
+
+    assert pages["here"].status_code == pages["elsewhere"].status_code == 200
+    assert '<a href="/dev/outbox">outbox</a>' in pages["here"].text
+    assert "/dev/outbox" not in pages["elsewhere"].text

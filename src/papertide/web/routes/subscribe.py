@@ -27,7 +27,9 @@ from papertide.web.deps import (
     SettingsDep,
     check_csrf,
     client_address,
+    comes_straight_from_loopback,
     csrf_token,
+    names_this_machine,
     saved_now,
     templates,
 )
@@ -95,8 +97,14 @@ def subscribe(
                 subscriber_service.email_not_sent(session, email=outcome.subscriber.email, now=now)
             raise
     # The same page whether or not the address was already subscribed: nothing leaks who is on the list.
+    # The local default has no mail server: a browser on this machine is told where the mail is.
+    outbox = (
+        not settings.smtp_url
+        and comes_straight_from_loopback(request)
+        and names_this_machine(request, settings.base_url)
+    )
     return templates.TemplateResponse(
-        request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email}
+        request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email, "outbox": outbox}
     )
 
 
