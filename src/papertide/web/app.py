@@ -114,8 +114,11 @@ def create_app(
     )
     app.state.encoder_provider = encoder_provider or lazy_encoder()
     if warm_query_model:
-        # The provider's lock makes a search that comes meanwhile wait for this load, not start another.
-        threading.Thread(target=app.state.encoder_provider, name="warm-query-model", daemon=True).start()
+        # The provider's lock makes a search that comes meanwhile wait for this load, not start
+        # another. Not a daemon: a process stopped in the first seconds waits for the load to end,
+        # as a daemon thread inside torch's export when the interpreter went down aborted the
+        # process (SIGABRT, "terminate called without an active exception"; tests/faults/test_fleet.py).
+        threading.Thread(target=app.state.encoder_provider, name="warm-query-model", daemon=False).start()
     app.state.mailer = mailer or mailer_from_settings(settings)
     for module in (pages, search, subscribe, manage, votes, digest_view, topics, feeds, api, dev, site_files):
         app.include_router(module.router)
