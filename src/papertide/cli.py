@@ -176,7 +176,9 @@ def _run_everything(host: str, port: int, web_workers: int) -> None:
     try:
         if web_workers == 1:
             uvicorn.run(
-                create_app(warm_query_model=True),
+                # No warm-up here: the worker shares this process, and the query model caps torch
+                # at one thread for the whole process (it would embed the sample on one thread).
+                create_app(),
                 host=host,
                 port=port,
                 log_level="warning",

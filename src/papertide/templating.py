@@ -99,7 +99,11 @@ def linked(text: str) -> Markup:
     pieces: list[str] = []
     start = 0
     for match in _URL_IN_TEXT.finditer(text):
-        url = match.group(0).rstrip(".,;:!?)")
+        url = match.group(0).rstrip(".,;:!?")
+        while url.endswith(")") and url.count(")") > url.count(
+            "("
+        ):  # "(see https://x/a)" but not ".../Mercury_(planet)"
+            url = url[:-1].rstrip(".,;:!?")
         pieces += [escape(text[start : match.start()]), f'<a href="{escape(url)}">{escape(url)}</a>']
         start = match.start() + len(url)
     pieces.append(escape(text[start:]))

@@ -830,3 +830,53 @@ def test_a_move_thirteen_hours_east_brings_no_second_digest_that_local_day(tx_se
 
     assert sorted(seen) == [date(2026, 11, 24), date(2026, 11, 26)]
     assert seen[date(2026, 11, 26)] == datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # 12:00 NZDT
+
+
+@pytest.mark.parametrize(
+    ("zone", "hour", "days", "now", "shown"),
+    [
+        # Saturday 28th, 12:00 UTC: 07:00 UTC has gone and today's is made: Sunday's.
+        ("UTC", 7, [1, 2, 3, 4, 5, 6, 7], datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "Sun 29 Nov, 07:00"),
+        # 18:00 in Kolkata is still to come (17:30 there): today's.
+        (
+            "Asia/Kolkata",
+            18,
+            [1, 2, 3, 4, 5, 6, 7],
+            datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+            "Sat 28 Nov, 18:00",
+        ),
+        # Mondays only, on a Saturday.
+        ("Europe/Berlin", 9, [1], datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "Mon 30 Nov, 09:00"),
+        # 02:00 does not exist in Los Angeles on 8 March: the scheduler sends at the jump, 03:00.
+        ("America/Los_Angeles", 2, [7], datetime(2026, 3, 7, 20, 0, tzinfo=UTC), "Sun 08 Mar, 03:00"),
+    ],
+)
+def test_the_next_digest_is_the_first_send_day_whose_hour_is_to_come(
+    tx_session: Session, zone: str, hour: int, days: list[int], now: datetime, shown: str
+) -> None:
+    sid = reader(tx_session, "next@example.org", zone=zone, hour=hour, days=days)
+    subscriber = tx_session.get_one(Subscriber, sid)
+    service.prepare_deliveries(tx_session, now=now)  # today's row, where its hour has come
+
+    assert service.next_digest(tx_session, subscriber, now=now) == shown
+    preferences.pause(subscriber=subscriber, now=now)
+    assert service.next_digest(tx_session, subscriber, now=now) is None, "none while paused"
+
+
+def test_a_reader_confirmed_after_todays_hour_gets_todays_digest_at_the_next_pass(
+    tx_session: Session,
+) -> None:
+    """Confirmed at 10:05 with the default 07:00: the next pass makes today's (its hour has come), and
+    the page says so rather than naming tomorrow."""
+    now = datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
+    sid = reader(tx_session, "late@example.org", zone="UTC", hour=7, confirmed_at=now)
+    subscriber = tx_session.get_one(Subscriber, sid)
+
+    said = service.next_digest(tx_session, subscriber, now=now)
+    service.prepare_deliveries(tx_session, now=datetime(2026, 11, 24, 10, 15, tzinfo=UTC))
+
+    assert said == "at the next scheduler pass, within minutes"
+    assert dates_of(tx_session, sid) == [date(2026, 11, 24)]
+    assert service.next_digest(tx_session, subscriber, now=datetime(2026, 11, 24, 10, 15, tzinfo=UTC)) == (
+        "Wed 25 Nov, 07:00"
+    )

@@ -563,31 +563,3 @@ def test_a_subscription_begun_again_within_the_second_has_its_own_reader_key() -
     assert preferences.reader_key(7, preferences.stamp_of(NOW)) != preferences.reader_key(
         7, preferences.stamp_of(again)
     )
-
-
-@pytest.mark.parametrize(
-    ("zone", "hour", "days", "now", "shown"),
-    [
-        # 07:00 UTC passed on Saturday the 28th: Sunday's.
-        ("UTC", 7, [1, 2, 3, 4, 5, 6, 7], datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "Sun 29 Nov, 07:00"),
-        # 18:00 in Kolkata is still to come at 12:00 UTC (17:30 there): today's.
-        (
-            "Asia/Kolkata",
-            18,
-            [1, 2, 3, 4, 5, 6, 7],
-            datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
-            "Sat 28 Nov, 18:00",
-        ),
-        # Mondays only, on a Saturday.
-        ("Europe/Berlin", 9, [1], datetime(2026, 11, 28, 12, 0, tzinfo=UTC), "Mon 30 Nov, 09:00"),
-    ],
-)
-def test_the_next_digest_is_the_first_send_day_whose_hour_is_to_come(
-    tx_session: Session, zone: str, hour: int, days: list[int], now: datetime, shown: str
-) -> None:
-    subscriber = reader(tx_session)
-    subscriber.time_zone, subscriber.send_hour, subscriber.send_days = zone, hour, days
-
-    assert preferences.next_digest(subscriber, now) == shown
-    preferences.pause(subscriber=subscriber, now=now)
-    assert preferences.next_digest(subscriber, now) is None, "none while paused"

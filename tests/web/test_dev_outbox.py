@@ -47,6 +47,14 @@ def test_the_outboxs_links_can_be_clicked(app: FastAPI) -> None:
     assert "&lt;base target=&#34;_blank&#34;&gt;" in response.text, "the HTML part's links open a tab"
 
 
+def test_a_url_keeps_its_own_closing_parenthesis_and_not_the_sentences() -> None:
+    assert linked("(see https://en.wikipedia.org/wiki/Mercury_(planet).)") == (
+        '(see <a href="https://en.wikipedia.org/wiki/Mercury_(planet)">'
+        "https://en.wikipedia.org/wiki/Mercury_(planet)</a>.)"
+    )
+    assert linked("(https://a.example/x)") == '(<a href="https://a.example/x">https://a.example/x</a>)'
+
+
 def test_text_becomes_links_only_where_it_is_an_http_url() -> None:
     shown = linked(
         'Confirm: https://papers.example.org/confirm/abc. <b>x</b> javascript:alert(1) "http://a.example/?q=1&r=2"'

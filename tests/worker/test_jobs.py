@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -11,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.embeddings import service as embedding_service
 from papertide.ingest.service import IngestError
 from papertide.models import JobRun, JobStatus
+from papertide.runs.service import this_host
 from papertide.worker import ingest, jobs
 from tests.factories import FakeEncoder, make_paper
 
@@ -96,3 +101,44 @@ def test_an_idle_worker_writes_no_embed_run_so_the_last_real_one_stays_on_status
     session.expire_all()
     runs = session.scalars(select(JobRun).where(JobRun.job == "embed")).all()
     assert [(r.status, r.counts) for r in runs] == [(JobStatus.OK, {"embedded": 3})]
+
+
+def test_an_idle_worker_still_marks_a_killed_run_abandoned(
+    database: str, session: Session, fake_encoder: FakeEncoder
+) -> None:
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    session.add(JobRun(job="digest", status=JobStatus.RUNNING, host=this_host(), pid=killed.pid))
+    session.commit()
+
+    assert jobs.embed(encoder=fake_encoder) == 0
+
+    assert last_run(session, "digest").status == JobStatus.ABANDONED
+
+
+def test_a_failed_index_upkeep_on_an_idle_pass_is_a_failed_embed_run(
+    database: str, session: Session, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("could not extend file: No space left on device")
+
+    monkeypatch.setattr(embedding_service, "refresh_index", broken)
+
+    with pytest.raises(RuntimeError, match="No space left"):
+        jobs.embed(encoder=fake_encoder)
+
+    run = last_run(session, "embed")
+    assert run.status == JobStatus.FAILED
+    assert "No space left on device" in (run.error or "")
+
+
+def test_an_idle_pass_asked_to_stop_builds_no_index(
+    database: str, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(embedding_service, "refresh_index", lambda *_, **__: calls.append("build"))
+    stop = threading.Event()
+    stop.set()
+
+    assert jobs.embed(encoder=fake_encoder, stop=stop) == 0
+    assert calls == []

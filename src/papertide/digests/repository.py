@@ -124,6 +124,14 @@ def record_pass(session: Session, *, at: datetime) -> None:
     session.execute(stmt)
 
 
+def has_delivery_on(session: Session, *, subscriber_id: int, digest_date: date) -> bool:
+    """Whether the reader's digest of this date is made already (sent or on its way)."""
+    stmt = select(DigestDelivery.id).where(
+        DigestDelivery.subscriber_id == subscriber_id, DigestDelivery.digest_date == digest_date
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datetime) -> int:
     """One pending ledger row for each reader with a due slot (their zone and send hour) on one of
     their send days, unless a digest of theirs was created since the slot's `taken_since`; a row

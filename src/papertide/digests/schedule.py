@@ -79,6 +79,25 @@ def dates_a_reader_can_be_due(*, now: datetime, window: timedelta) -> tuple[date
     return (now - window + _WESTMOST).date(), (now + _EASTMOST).date()
 
 
+def next_due(
+    zone: str, hour: int, send_days: list[int], *, now: datetime, today_made: bool
+) -> datetime | None:
+    """When a reader's next digest is due, in their zone: today's at the first pass after its hour
+    (`now` once the hour has come and today's row is not made yet), else the first send day's hour
+    to come, at the instant the scheduler uses (a DST gap's jump). None for a zone Python cannot load."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    today = now.astimezone(tz).date()
+    for ahead in range(8):
+        day = today + timedelta(days=ahead)
+        if day.isoweekday() not in send_days or (ahead == 0 and today_made):
+            continue
+        return max(_instant(day, hour, tz), now).astimezone(tz)
+    return None
+
+
 def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
     """The clock in `zone` at `now`, from Python's zone database: the one the manage page checks
     names against, so what a reader chose is what decides (Postgres's own zone rules can lag, and

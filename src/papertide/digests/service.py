@@ -135,6 +135,26 @@ def prepare_deliveries(
     return added
 
 
+def next_digest(session: Session, subscriber: Subscriber, *, now: datetime) -> str | None:
+    """When the reader's next digest is due, as the manage and confirmed pages say it: "Sun 29 Nov,
+    09:00", or "within 15 minutes" when its hour has come and the next pass makes it; None while
+    paused or for a zone Python cannot load. (A day with nothing new for the reader sends none.)"""
+    if subscriber.paused_at is not None:
+        return None
+    local = schedule.local_time(subscriber.time_zone, now)
+    if local is None:
+        return None
+    made = repository.has_delivery_on(session, subscriber_id=subscriber.id, digest_date=local.day)
+    due = schedule.next_due(
+        subscriber.time_zone, subscriber.send_hour, subscriber.send_days, now=now, today_made=made
+    )
+    if due is None:
+        return None
+    if due <= now:
+        return "at the next scheduler pass, within minutes"
+    return f"{due:%a %d %b}, {due:%H:%M}"
+
+
 def prepare_deliveries_now(session: Session, *, now: datetime) -> int:
     """`papertide digest send` with no date: a row dated with each reader's own local date now, on
     their send days, whatever their hour; the scheduled pass later that local day adds none."""

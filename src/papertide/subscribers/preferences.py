@@ -14,7 +14,7 @@ import hmac
 import math
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -307,25 +307,6 @@ def zone_clock(zone: str, now: datetime) -> str | None:
     minutes = int(offset.total_seconds()) // 60
     sign = "+" if minutes >= 0 else "\u2212"
     return f"{local:%a %H:%M}, UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def next_digest(subscriber: Subscriber, now: datetime) -> str | None:
-    """When the next digest is due, in the reader's zone ("Sun 29 Nov, 09:00"): the first send day
-    whose send hour is still to come; None while paused or for a zone Python cannot load. (Today's
-    if its hour is still to come, even when `digest send` already sent today's by hand.)"""
-    if subscriber.paused_at is not None:
-        return None
-    try:
-        zone = zoneinfo.ZoneInfo(subscriber.time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-    today = now.astimezone(zone).date()
-    for ahead in range(8):
-        day = today + timedelta(days=ahead)
-        due = datetime.combine(day, time(subscriber.send_hour), tzinfo=zone)
-        if day.isoweekday() in subscriber.send_days and due > now:
-            return f"{due:%a %d %b}, {due:%H:%M}"
-    return None
 
 
 def pause(*, subscriber: Subscriber, now: datetime) -> None:

@@ -31,7 +31,7 @@ from papertide.embeddings import service as embedding_service
 from papertide.embeddings.encoder import Encoder, get_encoder
 from papertide.models import DeliveryStatus
 from papertide.ranking import service as ranking_service
-from papertide.runs.service import RunHandle, record_run
+from papertide.runs.service import RunHandle, abandon_dead_runs, record_run
 from papertide.search import keyword_index
 from papertide.search import service as search_service
 from papertide.search.keyword_index import KeywordIndexBusy
@@ -76,19 +76,25 @@ def embed(
             with unit_of_work(connection) as session:
                 embedding_service.drop_old_indexes(session, encoder=encoder)
 
-    with unit_of_work() as session:
-        # Committed on its own: the index lock is released before the (long) stale count.
-        embedding_service.ensure_index(session, encoder=encoder)
-    drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
+    params = {"model": encoder.name, "batch_size": size}
     with unit_of_work() as session:
         total = embedding_service.pending_count(session, encoder=encoder)
     if total == 0:
         # Nothing to embed: no run record. An idle worker asks every 10 s, and a row each time
         # (8,640 a day) pushed the last real embed run off /status and `papertide status` within a
-        # minute. The index upkeep still runs (a build a killed worker left undone); it logs.
-        _refresh_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
+        # minute. It still marks dead runs abandoned (what those rows' start did), and keeps the
+        # index up (a build a killed worker left undone): a failure there is a failed run.
+        with unit_of_work() as session:
+            abandon_dead_runs(session, now=datetime.now(UTC))
+        if stop is None or not stop.is_set():
+            try:
+                _keep_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
+            except Exception:
+                with record_run("embed", params=params):
+                    raise
         return 0
-    with record_run("embed", params={"model": encoder.name, "batch_size": size}) as run:
+    with record_run("embed", params=params) as run:
+        _keep_index(encoder, None, drop_replaced_indexes)
         done = batches = 0
         run.counts = {"embedded": 0}
         with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:
@@ -106,13 +112,27 @@ def embed(
         if stop is None or not stop.is_set():
             # After the batches, not between them: a backlog lands as fresh vectors at COPY speed
             # and gets one index build at its end.
-            _refresh_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
+            _keep_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes, ensure=False)
     return done
 
 
-def _refresh_index(encoder: Encoder, fresh_limit: int, drop_replaced_indexes: Callable[[], None]) -> None:
-    """Rebuild the model's HNSW index when enough vectors came after it, or finish a build a killed
-    worker left undone; then drop the index it replaced."""
+def _keep_index(
+    encoder: Encoder,
+    fresh_limit: int | None,
+    drop_replaced_indexes: Callable[[], None],
+    *,
+    ensure: bool = True,
+) -> None:
+    """The model's HNSW index made if missing (`ensure`) and the one a newer one replaced dropped;
+    with `fresh_limit`, rebuilt once that many vectors came after it (or a build a killed worker
+    left undone finished)."""
+    if ensure:
+        with unit_of_work() as session:
+            # Committed on its own: the index lock is released before the (long) stale count.
+            embedding_service.ensure_index(session, encoder=encoder)
+        drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
+    if fresh_limit is None:
+        return
     with unit_of_work() as session:
         built = embedding_service.refresh_index(session, encoder=encoder, fresh_limit=fresh_limit)
     if built is not None:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Reques
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from papertide.digests import service as digest_service
 from papertide.models import Subscriber, SubscriberStatus, TokenPurpose
 from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
@@ -141,7 +142,7 @@ def _page(
         "day_names": preferences.DAY_NAMES,
         "other_reader": other_reader,
         "zone_clock": preferences.zone_clock(subscriber.time_zone, datetime.now(UTC)),
-        "next_digest": preferences.next_digest(subscriber, datetime.now(UTC)),
+        "next_digest": digest_service.next_digest(session, subscriber, now=datetime.now(UTC)),
     }
     return templates.TemplateResponse(request, "pages/manage.html", context, status_code=status_code)
 

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from papertide.db import unit_of_work
+from papertide.digests import service as digest_service
 from papertide.digests.mailer import Mailer, MailError
 from papertide.digests.render import confirmation_message, manage_link_message
 from papertide.models import SubscriberStatus, TokenPurpose
-from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.subscribers.service import LinkState
@@ -237,7 +237,7 @@ def confirm(
         "profiles": profiles,
         "manage_url": f"/manage/{subscriber_service.new_manage_token(session, link.subscriber)}",
         "feed_urls": feeds.profile_feed_urls(settings, link.subscriber, profiles),
-        "next_digest": preferences.next_digest(link.subscriber, datetime.now(UTC)),
+        "next_digest": digest_service.next_digest(session, link.subscriber, now=datetime.now(UTC)),
     }
     return templates.TemplateResponse(request, "pages/confirmed.html", context)
 
