@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -68,14 +68,6 @@ def embed(
         or settings.embedding_batch_size
         or (4096 if getattr(encoder, "device", "cpu") == "cuda" else 256)
     )
-
-    def drop_replaced_indexes() -> None:
-        # Autocommit, for DROP INDEX CONCURRENTLY: searches on the old index end, new ones go on.
-        with get_engine().connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            with unit_of_work(connection) as session:
-                embedding_service.drop_old_indexes(session, encoder=encoder)
-
     params = {"model": encoder.name, "batch_size": size}
     with unit_of_work() as session:
         total = embedding_service.pending_count(session, encoder=encoder)
@@ -88,13 +80,14 @@ def embed(
             abandon_dead_runs(session, now=datetime.now(UTC))
         if stop is None or not stop.is_set():
             try:
-                _keep_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes)
+                _ensure_index(encoder)
+                _refresh_index(encoder, settings.embedding_fresh_limit)
             except Exception:
                 with record_run("embed", params=params):
                     raise
         return 0
     with record_run("embed", params=params) as run:
-        _keep_index(encoder, None, drop_replaced_indexes)
+        _ensure_index(encoder)
         done = batches = 0
         run.counts = {"embedded": 0}
         with tqdm(total=total, desc="embed", unit="paper", disable=not progress or total == 0) as bar:
@@ -112,32 +105,34 @@ def embed(
         if stop is None or not stop.is_set():
             # After the batches, not between them: a backlog lands as fresh vectors at COPY speed
             # and gets one index build at its end.
-            _keep_index(encoder, settings.embedding_fresh_limit, drop_replaced_indexes, ensure=False)
+            _refresh_index(encoder, settings.embedding_fresh_limit)
     return done
 
 
-def _keep_index(
-    encoder: Encoder,
-    fresh_limit: int | None,
-    drop_replaced_indexes: Callable[[], None],
-    *,
-    ensure: bool = True,
-) -> None:
-    """The model's HNSW index made if missing (`ensure`) and the one a newer one replaced dropped;
-    with `fresh_limit`, rebuilt once that many vectors came after it (or a build a killed worker
-    left undone finished)."""
-    if ensure:
-        with unit_of_work() as session:
-            # Committed on its own: the index lock is released before the (long) stale count.
-            embedding_service.ensure_index(session, encoder=encoder)
-        drop_replaced_indexes()  # one a killed run left, or the one index from before watermarks
-    if fresh_limit is None:
-        return
+def _ensure_index(encoder: Encoder) -> None:
+    """The model's HNSW index made if missing (an upgraded database, a new model), and one a newer
+    index replaced dropped (a killed run's, or the one index from before watermarks)."""
+    with unit_of_work() as session:  # committed on its own: the index lock goes at once
+        embedding_service.ensure_index(session, encoder=encoder)
+    _drop_replaced_indexes(encoder)
+
+
+def _refresh_index(encoder: Encoder, fresh_limit: int) -> None:
+    """Rebuild the model's HNSW index once `fresh_limit` vectors came after it (or finish a build a
+    killed worker left undone), then drop the index it replaced."""
     with unit_of_work() as session:
         built = embedding_service.refresh_index(session, encoder=encoder, fresh_limit=fresh_limit)
     if built is not None:
         log.info("rebuilt the %s HNSW index over %d vectors", encoder.name, built)
-        drop_replaced_indexes()
+        _drop_replaced_indexes(encoder)
+
+
+def _drop_replaced_indexes(encoder: Encoder) -> None:
+    # Autocommit, for DROP INDEX CONCURRENTLY: searches on the old index end, new ones go on.
+    with get_engine().connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        with unit_of_work(connection) as session:
+            embedding_service.drop_old_indexes(session, encoder=encoder)
 
 
 def index_keywords(*, batch_size: int = 20_000, progress: bool = False) -> int:
