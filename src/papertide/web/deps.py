@@ -181,7 +181,13 @@ def comes_straight_from_loopback(request: Request) -> bool:
     return address is not None and address.is_loopback and not relayed
 
 
-def names_this_machine(request: Request, base_url: str) -> bool:
+def browser_on_this_machine(request: Request, settings: Settings) -> bool:
+    """The request comes straight from this machine (no proxy) and asks for it by one of its own
+    names: what may read the dev outbox, and be told where it is."""
+    return comes_straight_from_loopback(request) and _names_this_machine(request, settings.base_url)
+
+
+def _names_this_machine(request: Request, base_url: str) -> bool:
     """The Host the browser asked for is this machine's: localhost (RFC 6761: never from DNS), a
     loopback address, or the site's own host. A page on another site whose name an attacker points
     at 127.0.0.1 (DNS rebinding) sends its own name, and reads nothing."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from papertide.digests.mailer import list_outbox
-from papertide.web.deps import SettingsDep, comes_straight_from_loopback, names_this_machine, templates
+from papertide.web.deps import SettingsDep, browser_on_this_machine, templates
 
 router = APIRouter(prefix="/dev")
 
@@ -23,7 +23,7 @@ def outbox(request: Request, settings: SettingsDep) -> HTMLResponse:
         raise HTTPException(
             status_code=404, detail="The outbox is only kept when PAPERTIDE_SMTP_URL is unset."
         )
-    if not comes_straight_from_loopback(request) or not names_this_machine(request, settings.base_url):
+    if not browser_on_this_machine(request, settings):
         raise HTTPException(
             status_code=404,
             detail="The outbox is only shown to a browser on the server itself (127.0.0.1 or ::1), "

@@ -18,7 +18,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from papertide.papers import repository as paper_repository
 from papertide.ranking import repository as ranking_repository
-from papertide.web import paper_views
+from papertide.web import headers, paper_views
 from papertide.web.deps import SessionDep, SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -29,12 +29,7 @@ NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 SITE_PAGES = ("/", "/?period=week", "/?period=month", "/topics", "/search", "/subscribe")
 # Links from mails (tokens), the local outbox and the machine-facing URLs: nothing for an index.
 PRIVATE_PREFIXES = (
-    "/dev/",
-    "/manage/",
-    "/confirm/",
-    "/unsubscribe/",
-    "/vote/",
-    "/digest/",
+    *headers.NO_STORE_PREFIXES,
     "/search/like",
     "/api/",
     "/metrics",

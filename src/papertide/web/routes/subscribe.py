@@ -25,11 +25,10 @@ from papertide.web import feeds
 from papertide.web.deps import (
     SessionDep,
     SettingsDep,
+    browser_on_this_machine,
     check_csrf,
     client_address,
-    comes_straight_from_loopback,
     csrf_token,
-    names_this_machine,
     saved_now,
     templates,
 )
@@ -98,11 +97,7 @@ def subscribe(
             raise
     # The same page whether or not the address was already subscribed: nothing leaks who is on the list.
     # The local default has no mail server: a browser on this machine is told where the mail is.
-    outbox = (
-        not settings.smtp_url
-        and comes_straight_from_loopback(request)
-        and names_this_machine(request, settings.base_url)
-    )
+    outbox = not settings.smtp_url and browser_on_this_machine(request, settings)
     return templates.TemplateResponse(
         request, "pages/subscribe_sent.html", {"email": outcome.subscriber.email, "outbox": outbox}
     )
