@@ -200,8 +200,8 @@ def _relaxed_body(body: bytes) -> bytes:
     """RFC 6376 §3.4.4: no space at line ends, runs of space one space, no empty lines at the end."""
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
-    # Each step only where the message needs it (a substring test is C-fast; the regexes took
-    # 1.3 ms on a 30 kB digest, more than an RSA signature).
+    # Each step only where the message needs it: a substring test is C-fast, and a regex over every
+    # byte of a digest cost more than its RSA signature (bench/dkim_sign.py times the whole).
     if b"\t" in body:
         body = body.replace(b"\t", b" ")  # a tab is a run of white space like any other
     if b" \r\n" in body:
