@@ -73,9 +73,12 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     mail = page.frame_locator("iframe.mail-html").first
     assert mail.locator("a").first.inner_text() == "Confirm my digest"
     assert mail.get_by_role("link", name="Manage your digest").count() == 1
+    # The text part's link is a link (the mail's base URL is the test client's, so it is not followed).
+    assert page.locator(f"details pre a[href='{confirm}']").count() == 1
     page.goto(local(confirm, base))
     page.click("button:has-text('Confirm')")
     assert "You're subscribed" in page.locator("h1").inner_text()
+    assert page.locator("#next-digest").inner_text(), "when the first digest is due"
 
     # Manage: a second profile, the send hour and zone, pause and resume.
     page.click("#manage")
@@ -93,6 +96,8 @@ def test_a_reader_subscribes_manages_votes_views_and_leaves(
     assert page.locator("select[name=send_hour]").input_value() == "18"
     stored = subscriber_by_email(session, EMAIL)
     assert (stored.send_hour, stored.time_zone) == (18, "Asia/Kolkata")
+    assert "UTC+05:30" in page.locator("#zone-clock").inner_text()
+    assert page.locator("#next-digest").inner_text().endswith(("18:00", "within minutes"))
 
     page.fill("input[name=time_zone]", "Mars/Olympus_Mons")
     page.click("button:has-text('Save schedule')")
