@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,3 +127,35 @@ def test_an_operators_alter_system_wins_over_the_sizing(tmp_path: Path, memory: 
     finally:
         embedded_pg.release(pg_dir)
     assert (values["work_mem"], values["shared_buffers"]) == (7 * MB, 1 * GB)
+
+
+def test_an_unreadable_user_registry_never_stops_the_server_under_someone(
+    tmp_path: Path, memory: int
+) -> None:
+    """`papertide up` is running; pg.users is damaged (by hand, a disk); a command beside it exits.
+    Nobody knows who uses the server, so it must stay up: one stopped under `up` mid digest run
+    is not restarted by anything. The registry is whole again afterwards, and the next last
+    user stops it as usual."""
+    data_dir = tmp_path / "data"
+    pg_dir = (data_dir / "pg").resolve()
+    uri = embedded_pg.admin_uri(data_dir)
+    try:
+        (data_dir / "pg.users").write_text('{"12')
+        embedded_pg.release(pg_dir)
+        with psycopg.connect(uri) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,), "still running"
+        assert json.loads((data_dir / "pg.users").read_text()) == {}
+        embedded_pg.admin_uri(data_dir)
+    finally:
+        embedded_pg.release(pg_dir)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(uri, connect_timeout=2).close()
+
+
+def test_a_write_of_the_registry_that_fails_midway_leaves_the_old_one_whole(tmp_path: Path) -> None:
+    registry = tmp_path / "pg.users"
+    registry.write_text('{"1": "100"}')
+    with pytest.raises(UnicodeEncodeError):
+        embedded_pg._write_atomically(registry, '{"2": "\ud800"}')  # fails after the first bytes
+    assert json.loads(registry.read_text()) == {"1": "100"}
+    assert [p.name for p in tmp_path.iterdir()] == ["pg.users"], "no temporary file left behind"

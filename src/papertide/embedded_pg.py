@@ -205,6 +205,10 @@ def _mb(size: int) -> str:
     return f"{size // MB}MB"
 
 
+# In the users while the registry cannot be read: someone may use the server, so it stays up.
+UNKNOWN_USERS = "unknown"
+
+
 @contextmanager
 def _users(pg_dir: Path) -> Iterator[dict[str, str]]:
     """The live papertide processes using the server, under a lock across processes; saved on exit."""
@@ -212,12 +216,31 @@ def _users(pg_dir: Path) -> Iterator[dict[str, str]]:
     with (pg_dir.parent / "pg.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            recorded: dict[str, str] = json.loads(registry.read_text()) if registry.exists() else {}
-        except ValueError:
-            recorded = {}  # a torn write by a process killed midway: the live users re-register
-        users = {pid: started for pid, started in recorded.items() if _started(int(pid)) == started}
+            recorded = json.loads(registry.read_text()) if registry.exists() else {}
+            users = {pid: started for pid, started in recorded.items() if _started(int(pid)) == started}
+        except (ValueError, AttributeError):
+            # Written atomically, so only damage from outside gets here. Who uses the server is
+            # unknown: this time nobody stops or restarts it (a server left running is harmless;
+            # one stopped under a running `papertide up` is not). Rewritten below without the marker.
+            log.warning("%s is unreadable: the embedded PostgreSQL is left running", registry)
+            users = {UNKNOWN_USERS: "unreadable registry"}
         yield users
-        registry.write_text(json.dumps(users))
+        _write_atomically(
+            registry, json.dumps({pid: at for pid, at in users.items() if pid != UNKNOWN_USERS})
+        )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text`: a kill or a full disk midway leaves the old file whole."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        with temporary.open("w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _started(pid: int) -> str | None:

@@ -5,6 +5,7 @@ a 5xx for a recipient suppresses the address; two senders at once send each dige
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder
-from tests.helpers import Inbox, digest_ready, smtp_server
+from tests.helpers import Inbox, csrf_from, digest_ready, link_token, smtp_server
 
 DAY = date(2026, 11, 24)
 
@@ -205,6 +206,66 @@ def test_a_5xx_for_a_recipient_suppresses_the_address_and_shows_it_masked_on_sta
     assert "g***@example.org" in page
     assert "550 5.1.1 &lt;g***@example.org&gt;: Recipient address rejected" in page
     assert "gone@example.org" not in page
+
+
+def test_a_suppressed_reader_is_told_so_and_a_link_mailed_since_starts_the_digests_again(
+    mail_client: TestClient, smtp: tuple[Inbox, SmtpMailer], session: Session
+) -> None:
+    """One 5.1.1 on a bad day at the reader's provider suppresses the address. Their manage page
+    must say so (not promise a digest that never comes); a manage link mailed *after* the refusal
+    reached them, so opening it lifts the suppression, and the next run sends their digest. A link
+    from before the refusal proves nothing and lifts nothing."""
+    inbox = smtp[0]
+    digest_ready([])
+    form = mail_client.get("/subscribe")
+    mail_client.post("/subscribe", data={"email": "reader@example.org", "csrf": csrf_from(form.text)})
+    confirm = link_token(inbox.messages[-1], "confirm")
+    confirmed = mail_client.post(
+        f"/confirm/{confirm}", data={"csrf": csrf_from(mail_client.get(f"/confirm/{confirm}").text)}
+    )
+    old_manage = re.search(r'href="(/manage/[^"]+)" id="manage"', confirmed.text)
+    assert old_manage, "the confirmed page links the manage page"
+    bouncing = Replying(rcpt={"reader@example.org": "550 5.1.1 <reader@example.org>: mailbox unavailable"})
+    with smtp_server(bouncing) as port:
+        jobs.send_digests(digest_date=DAY, mailer=SmtpMailer(f"smtp://127.0.0.1:{port}"), encoder=None)
+
+    page = mail_client.get(old_manage.group(1)).text
+    assert 'id="suppressed"' in page
+    assert "550 5.1.1 &lt;reader@example.org&gt;: mailbox unavailable" in page
+    assert 'id="next-digest"' not in page, "no digest is promised to a suppressed address"
+    assert session.scalars(select(MailSuppression.email)).all() == ["reader@example.org"]
+
+    form = mail_client.get("/subscribe")
+    mail_client.post("/subscribe", data={"email": "reader@example.org", "csrf": csrf_from(form.text)})
+    page = mail_client.get(f"/manage/{link_token(inbox.messages[-1], 'manage')}").text
+    assert 'id="suppressed"' not in page
+    assert 'id="next-digest"' in page
+    session.expire_all()
+    assert session.scalars(select(MailSuppression)).all() == []
+    before = len(inbox.messages)
+    result = jobs.send_digests(digest_date=DAY + timedelta(days=1), mailer=smtp[1], encoder=None)
+    assert result.sent == 1
+    assert [str(m["To"]) for m in inbox.messages[before:]] == ["reader@example.org"]
+
+
+def test_confirming_a_sign_up_mailed_after_a_suppression_lifts_it(
+    mail_client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    """An address refused for good under an earlier subscription signs up again: the confirmation
+    reached it, so once confirmed it gets digests."""
+    session.add(MailSuppression(email="back@example.org", reason="550 5.1.1 no such user"))
+    session.commit()
+    digest_ready([])
+    form = mail_client.get("/subscribe")
+    mail_client.post("/subscribe", data={"email": "back@example.org", "csrf": csrf_from(form.text)})
+    confirm = link_token(inbox.messages[-1], "confirm")
+    confirmed = mail_client.post(
+        f"/confirm/{confirm}", data={"csrf": csrf_from(mail_client.get(f"/confirm/{confirm}").text)}
+    )
+
+    assert 'id="next-digest"' in confirmed.text
+    session.expire_all()
+    assert session.scalars(select(MailSuppression)).all() == []
 
 
 def test_a_relay_refusing_everyone_without_an_enhanced_code_fails_and_suppresses_nobody(

@@ -157,6 +157,22 @@ def test_subscribing_again_looks_the_same_and_mails_a_confirmed_address_its_mana
             422,
             "That email address is not valid",
         ),
+        # Valid addresses whose encoded word a To header decodes to another address (or to two):
+        # the email would go to victim@example.com past its hourly limit, or carry a Bcc line.
+        (
+            "post",
+            "/subscribe",
+            {"email": "=?utf-8?q?victim?=@example.com", "csrf": "VALID"},
+            422,
+            "it would read as another address",
+        ),
+        (
+            "post",
+            "/subscribe",
+            {"email": "=?utf-8?q?a=0d=0abcc=3a_evil=40evil=2eorg?=@example.com", "csrf": "VALID"},
+            422,
+            "it would read as another address",
+        ),
         ("post", "/subscribe", {"email": "e@example.org"}, 400, "security token is missing"),
         (
             "post",
@@ -203,3 +219,22 @@ def test_bad_subscriber_input_gets_a_clear_4xx_and_stores_nothing(
     assert text in response.text
     assert smtp[0].messages == []
     assert session.scalars(select(Subscriber)).all() == []
+
+
+def test_an_address_the_email_cannot_carry_is_a_clear_refusal_not_a_crash() -> None:
+    """The confirmation is written inside the sign-up's transaction: should the email package
+    refuse the address (a CR or LF in a header), the sign-up is refused by name and rolled back."""
+    from papertide.config import get_settings
+    from papertide.models import Frequency
+    from papertide.subscribers import service as subscriber_service
+    from papertide.web.routes.subscribe import _email_for
+
+    outcome = subscriber_service.SubscribeOutcome(
+        subscriber=Subscriber(email="a\r\nbcc: evil@evil.org"),
+        confirm_token="t",
+        manage_token="m",
+        interests=[],
+        frequency=Frequency.DAILY,
+    )
+    with pytest.raises(subscriber_service.SubscriptionError, match="cannot be written in an email's To line"):
+        _email_for(get_settings(), outcome)

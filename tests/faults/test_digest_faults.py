@@ -28,10 +28,12 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from papertide import db
+from papertide.config import get_settings
 from papertide.digests import mailer as mailer_module
 from papertide.digests import repository
 from papertide.digests import service as digest_service
-from papertide.digests.mailer import SmtpMailer
+from papertide.digests.candidates import DigestRun
+from papertide.digests.mailer import MailError, MailFailure, SmtpMailer
 from papertide.digests.repository import HAND_OFF_LOCK
 from papertide.digests.service import DigestRunResult
 from papertide.models import (
@@ -40,13 +42,14 @@ from papertide.models import (
     DigestItem,
     JobRun,
     JobStatus,
+    MailSuppression,
     Subscriber,
     SubscriberStatus,
 )
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.faults.processes import cli_env, start_cli
-from tests.helpers import Inbox, digest_ready, free_port, smtp_server
+from tests.helpers import Inbox, digest_ready, free_port, smtp_server, wait_until
 
 DAY = date(2026, 11, 24)
 EVENTS = ("EHLO", "MAIL", "RCPT", "DATA", "QUIT")
@@ -543,6 +546,65 @@ def test_a_run_that_lost_its_locks_alone_leaves_the_rest_for_the_next_run(
     assert later is not None
     assert later.sent == 3
     assert sorted(str(m["To"]) for m in inbox.messages) == emails
+
+
+@pytest.mark.parametrize(
+    "late_failure",
+    [
+        MailError("timed out waiting for the server's reply", kind=MailFailure.SERVER),
+        MailError(
+            "550 5.1.1 no such user", kind=MailFailure.RECIPIENT, code=550, reply="550 5.1.1 no such user"
+        ),
+    ],
+    ids=["timeout", "no-such-user"],
+)
+def test_a_late_failure_of_a_sender_that_lost_its_locks_leaves_the_resend_that_went_out(
+    database: str, session: Session, late_failure: MailError
+) -> None:
+    """Sender A's lock session ends while its server still has the message; sender B (the retry
+    pass) takes the delivery as a dead sender's and hands it over again; A's server then answers
+    with a failure before B's 250 is recorded. The reader got B's copy: the ledger must say `sent`,
+    not `deferred` (a third copy later) nor `failed` with the address suppressed."""
+    digest_ready(["a@example.org"])
+    jobs.score()  # what send_digests does first: a digest of nothing would be `empty`, never sent
+    now = datetime.now(UTC)
+    with db.unit_of_work() as work:
+        digest_service.prepare_deliveries(work, now=now, digest_date=DAY)
+    settings, run = get_settings(), DigestRun(encoder=lambda: None, model=None)
+    engine = db.get_engine()
+    with engine.connect() as a_locks, engine.connect() as b_locks:
+        a_locks.execution_options(isolation_level="AUTOCOMMIT")
+        b_locks.execution_options(isolation_level="AUTOCOMMIT")
+        with db.unit_of_work() as work:
+            (a,) = digest_service.start_batch(
+                work, locks=a_locks, now=now, after=0, size=10, settings=settings, run=run
+            ).hand_offs
+        end_the_hand_off_lock_session()
+        wait_until(lambda: not lock_holders(), timeout=30, what="A's lock session to end")
+        with db.unit_of_work() as work:
+            batch_b = digest_service.start_batch(
+                work, locks=b_locks, now=now, after=0, size=10, settings=settings, run=run, in_hand_off=True
+            )
+        (b,) = batch_b.hand_offs
+        assert (b.delivery_id, b.resend) == (a.delivery_id, True)
+
+        with db.unit_of_work() as work:
+            digest_service.record_outcome(work, hand_off=a, error=late_failure, now=now, settings=settings)
+        recorded = digest_service.record_sent_holding_locks(b_locks, hand_off=b, now=now)
+        digest_service.release(b_locks, batch_b)
+
+    assert recorded is not None
+    assert recorded.status == DeliveryStatus.SENT
+    (row,) = ledger(session)
+    assert (row.status, row.next_attempt_at) == (DeliveryStatus.SENT, None)
+    assert not session.scalars(select(MailSuppression)).all(), "the address B just delivered to works"
+
+
+def lock_holders() -> list[int]:
+    """The sessions holding hand-off locks now."""
+    query = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :kind AND granted")
+    with db.get_engine().connect() as connection:
+        return list(connection.execute(query, {"kind": HAND_OFF_LOCK}).scalars())
 
 
 def test_a_run_whose_lock_session_ends_after_its_last_message_still_succeeds(

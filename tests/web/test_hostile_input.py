@@ -249,3 +249,49 @@ def test_json_nested_as_deep_as_the_body_limit_allows_is_a_4xx(
     body = "[" * depth + "]" * depth
     response = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert 400 <= response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(
+    ("where", "email"),
+    [
+        ("body", b"caf%E9@example.org"),  # Latin-1, as an old form or a script sends it
+        ("body", b"%FF%FE@example.org"),
+        ("body", b"%ED%A0%80x@example.org"),  # a surrogate, encoded
+        ("body", b"\xff\xfe@example.org"),  # raw bytes: never percent-encoded
+    ],
+)
+def test_a_form_whose_text_is_not_utf8_is_refused_not_stored_as_replacement_characters(
+    client: TestClient, session: Session, where: str, email: bytes
+) -> None:
+    """Starlette decodes these to U+FFFD (or Latin-1) without a word: a confirmation would go to
+    an address nobody typed, `��@example.org`."""
+    csrf = csrf_from(client.get("/subscribe").text).encode()
+    response = client.post(
+        "/subscribe",
+        content=b"email=" + email + b"&csrf=" + csrf,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert f"{where}: holds" in response.text
+    assert "UTF-8" in response.text
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [("/search?q=caf%E9", "query"), ("/papers/%FF%FE", "path"), ("/search?q=%ED%A0%80", "query")],
+)
+def test_a_query_or_path_that_is_not_utf8_is_a_clear_422(client: TestClient, url: str, where: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 422
+    assert f"{where}: holds the byte" in response.text
+
+
+def test_text_in_utf8_and_a_typed_replacement_character_still_pass(client: TestClient) -> None:
+    assert client.get("/search", params={"q": "café \ufffd speech", "mode": "keyword"}).status_code == 200
+    form = {
+        "email": "josé@example.org",
+        "frequency": "daily",
+        "csrf": csrf_from(client.get("/subscribe").text),
+    }
+    assert client.post("/subscribe", data=form).status_code != 422

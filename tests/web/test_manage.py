@@ -678,7 +678,16 @@ def test_dashes_are_not_an_arxiv_category(client: TestClient, session: Session, 
 
 
 @pytest.mark.parametrize(
-    "phrases", ["\u200b", "\u200b, \u2060\n\ufeff", "\u202e\u202c", "\x7f", "\u3164", "\u2800, \u034f"]
+    "phrases",
+    [
+        "\u200b",
+        "\u200b, \u2060\n\ufeff",
+        "\u202e\u202c",
+        "\x7f",
+        "\u3164",
+        "\u2800, \u034f",
+        "\u0301\u0301, \u20dd",
+    ],
 )
 def test_a_profile_of_invisible_phrases_is_refused_as_an_empty_one(
     client: TestClient, session: Session, phrases: str

@@ -66,7 +66,16 @@ def test_a_profile_cannot_pose_as_the_trending_section_with_invisible_characters
 
 
 @pytest.mark.parametrize(
-    "name", ["\u200b\u200c\u2060", "\u3164", "\u2800\u2800", "\uffa0\u115f", "\u2065", "\ufff0\U000e0002"]
+    "name",
+    [
+        "\u200b\u200c\u2060",
+        "\u3164",
+        "\u2800\u2800",
+        "\uffa0\u115f",
+        "\u2065",
+        "\ufff0\U000e0002",
+        "\u0301\u0301",
+    ],
 )
 def test_a_name_of_only_invisible_characters_is_refused(
     client: TestClient, session: Session, name: str

@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     case,
     column,
+    delete,
     exists,
     false,
     func,
@@ -712,6 +713,16 @@ def suppress(session: Session, *, email: str, reason: str, delivery_id: int) -> 
         .values(status=DeliveryStatus.FAILED, error="address suppressed", next_attempt_at=None, message=None)
     )
     session.execute(others)
+
+
+def suppression_of(session: Session, email: str) -> MailSuppression | None:
+    return session.scalars(select(MailSuppression).where(MailSuppression.email == email)).first()
+
+
+def lift_suppression(session: Session, *, email: str, before: datetime) -> bool:
+    """Delete the address's suppression if it was recorded before `before`; whether one was."""
+    stmt = delete(MailSuppression).where(MailSuppression.email == email, MailSuppression.created_at < before)
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def suppression_count(session: Session) -> int:

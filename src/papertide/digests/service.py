@@ -138,8 +138,9 @@ def prepare_deliveries(
 def next_digest(session: Session, subscriber: Subscriber, *, now: datetime) -> str | None:
     """When the reader's next digest is due, as the manage and confirmed pages say it: "Sun 29 Nov,
     09:00", or "within 15 minutes" when its hour has come and the next pass makes it; None while
-    paused or for a zone Python cannot load. (A day with nothing new for the reader sends none.)"""
-    if subscriber.paused_at is not None:
+    paused or suppressed, or for a zone Python cannot load. (A day with nothing new for the reader
+    sends none.)"""
+    if subscriber.paused_at is not None or suppression(session, subscriber.email) is not None:
         return None
     local = schedule.local_time(subscriber.time_zone, now)
     if local is None:
@@ -153,6 +154,30 @@ def next_digest(session: Session, subscriber: Subscriber, *, now: datetime) -> s
     if due <= now:
         return "at the next scheduler pass, within minutes"
     return f"{due:%a %d %b}, {due:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why an address gets no digests: a mail server refused it for good (5.1.x, 5.2.1)."""
+
+    since: datetime
+    reply: str
+
+
+def suppression(session: Session, email: str) -> Suppression | None:
+    row = repository.suppression_of(session, email)
+    return None if row is None else Suppression(since=row.created_at, reply=row.reason)
+
+
+def mail_reached(session: Session, *, email: str, link_made_at: datetime) -> bool:
+    """A link mailed to `email` was opened: if it was made after the address was suppressed, the
+    address has taken mail since (the refusal was a bad day at the reader's provider, or a mailbox
+    made again), so the suppression is lifted and the digests start again. A link from before the
+    refusal proves nothing. Whether one was lifted."""
+    lifted = repository.lift_suppression(session, email=email, before=link_made_at)
+    if lifted:
+        log.info("a link mailed after its suppression was opened: %s gets digests again", mask_address(email))
+    return lifted
 
 
 def prepare_deliveries_now(session: Session, *, now: datetime) -> int:
@@ -484,9 +509,16 @@ def record_outcome(
     if error is None and repository.record_sent(session, delivery_id=hand_off.delivery_id, now=now):
         return Delivered(delivery_id=hand_off.delivery_id, status=DeliveryStatus.SENT)
     delivery = repository.lock_for_record(session, hand_off.delivery_id)
-    if delivery is None or delivery.status != DeliveryStatus.SENDING or error is None:
-        # Recorded already by a sender that resumed it after this one's lock was lost (a database
-        # restart drops the connection that held it): the ledger keeps what it has.
+    if (
+        delivery is None
+        or delivery.status != DeliveryStatus.SENDING
+        or delivery.attempts != hand_off.attempt
+        or error is None
+    ):
+        # Recorded already, or handed over again, by a sender that resumed it after this one's lock
+        # was lost (a database restart or an idle-killer ends the session that held it): a late
+        # failure of this hand-off must not overwrite that one's outcome, which may be a 250. The
+        # ledger keeps what it has. (A 250 is recorded whichever hand-off it answers, above.)
         status = DeliveryStatus(delivery.status) if delivery else DeliveryStatus.FAILED
         return Delivered(delivery_id=hand_off.delivery_id, status=status)
     text = str(error)

@@ -7,6 +7,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import policy as mail_policy
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
@@ -138,9 +139,27 @@ def prune_tokens(session: Session, *, now: datetime) -> int:
 
 def normalize_email(raw: str) -> str:
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        address = validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
         raise SubscriptionError(f"That email address is not valid: {error}") from None
+    if not _names_itself(address):
+        # `=?utf-8?q?victim?=@example.com` is a valid address, and in a To header an encoded word
+        # that mail software decodes to victim@example.com (or to two addresses): the email would
+        # go to, and show, an address other than the one stored and counted against its hourly limit.
+        raise SubscriptionError(
+            "That email address is not valid: in an email's To line it would read as another address"
+            " (“=?” starts an encoded word there)."
+        )
+    return address
+
+
+def _names_itself(address: str) -> bool:
+    """Whether a To header holding `address` names exactly that one address, as mail software reads it."""
+    try:
+        header = mail_policy.default.header_factory("To", address)
+    except ValueError:  # it decodes to a CR or LF, which no header may hold
+        return False
+    return [named.addr_spec for named in header.addresses] == [address]
 
 
 def visible_text(raw: str) -> str:
@@ -148,13 +167,15 @@ def visible_text(raw: str) -> str:
     (zero-width spaces, direction overrides) and control characters (DEL) dropped, runs of spaces
     made one; characters drawn as nothing (IGNORABLE) dropped and the braille blank made a space.
     Checked after this, "Trending\u200b" and "Trending\u3164" are "Trending", and text of
-    invisible characters is empty."""
+    invisible characters, or of combining marks alone, is empty."""
     folded = unicodedata.normalize("NFKC", raw).replace(BLANK, " ")
     kept = "".join(
         c
         for c in folded
         if c.isspace() or (unicodedata.category(c) not in INVISIBLE and ord(c) not in IGNORABLE)
     )
+    if all(c.isspace() or unicodedata.category(c).startswith("M") for c in kept):
+        return ""  # combining marks with nothing to sit on show as blank
     return " ".join(kept.split())
 
 

@@ -127,6 +127,7 @@ def create_app(
     # Middleware added first runs innermost. The body limit sits inside CountRequests, so its 413s
     # are counted; the security headers go outside everything, so every answer carries them, the
     # 413s included.
+    app.add_middleware(guards.Utf8Only)  # inside BodyLimit: it reads a form body whole
     app.add_middleware(guards.BodyLimit, max_bytes=settings.max_request_bytes)
     _add_basics(app)
     _add_error_pages(app)

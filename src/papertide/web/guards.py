@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -69,6 +70,78 @@ class BodyLimit:
             return message
 
         return counted
+
+
+class Utf8Only:
+    """ASGI middleware: a 422 for a path, query string or urlencoded form whose text is not UTF-8,
+    read from the bytes as sent: `caf%E9` (Latin-1), `%FF%FE`, an encoded surrogate, or a raw byte
+    past ASCII in a form body (browsers percent-encode every one). Starlette decodes each of these
+    into U+FFFD or Latin-1 without a word, and an address or phrase nobody typed would be stored.
+
+    Inside BodyLimit: a form body is read whole (at most its max_bytes) and handed on unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parts = [("path", scope.get("raw_path") or b""), ("query", scope.get("query_string", b""))]
+        content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if content_type == FORM_TYPES[0]:
+            try:
+                body = await _whole_body(receive)
+            except BodyTooLarge as error:
+                await error_response(Request(scope), 413, error.detail)(scope, receive, send)
+                return
+            parts.append(("body", body))
+            receive = _replaying(body, receive)
+        if (problem := _not_utf8(parts)) is not None:
+            await error_response(Request(scope), 422, problem)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _whole_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: the app sees an empty body and the disconnect after it
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the app the body already read, then whatever comes next (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _not_utf8(parts: list[tuple[str, bytes]]) -> str | None:
+    """What is wrong with the first of (where, raw bytes) whose text is not UTF-8; None if all are."""
+    for where, raw in parts:
+        if where == "body" and not raw.isascii():
+            byte = next(b for b in raw if b > 0x7F)
+            return f"body: holds the raw byte 0x{byte:02X}; a form body must be percent-encoded UTF-8"
+        for piece in [raw] if where == "path" else raw.split(b"&"):
+            try:
+                unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError as error:
+                bad = error.object[error.start]
+                return f"{where}: holds the byte 0x{bad:02X}, which is not UTF-8; text must be sent as UTF-8"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

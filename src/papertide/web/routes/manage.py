@@ -88,6 +88,7 @@ def _subscriber(session: Session, token: str, *, lock: bool) -> Subscriber:
         )
     if subscriber.status != SubscriberStatus.CONFIRMED:
         raise HTTPException(status_code=410, detail=UNSUBSCRIBED)
+    digest_service.mail_reached(session, email=subscriber.email, link_made_at=link.token.created_at)
     return subscriber
 
 
@@ -143,6 +144,7 @@ def _page(
         "other_reader": other_reader,
         "zone_clock": preferences.zone_clock(subscriber.time_zone, datetime.now(UTC)),
         "next_digest": digest_service.next_digest(session, subscriber, now=datetime.now(UTC)),
+        "suppressed": digest_service.suppression(session, subscriber.email),
     }
     return templates.TemplateResponse(request, "pages/manage.html", context, status_code=status_code)
 

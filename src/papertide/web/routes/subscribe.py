@@ -79,15 +79,14 @@ def subscribe(
                 defaults=subscriber_service.DigestDefaults.from_settings(settings),
                 now=now,
             )
+            # Written before the commit: an address the email cannot carry leaves nothing stored.
+            message = _email_for(settings, outcome)
     except subscriber_service.SubscriptionError as error:
         context = _form_context(
             settings, email=email, interests=interests, frequency=frequency, error=str(error)
         )
         return templates.TemplateResponse(request, "pages/subscribe.html", context, status_code=422)
-    if outcome.confirm_token or outcome.manage_token:
-        message = (
-            _confirmation(settings, outcome) if outcome.confirm_token else _manage_link(settings, outcome)
-        )
+    if message is not None:
         try:
             _send(request.app.state.mailer, message)
         except HTTPException:
@@ -129,6 +128,19 @@ def _count_sign_up(request: Request, settings: SettingsDep) -> None:
             detail="Too many sign-ups from your address. Please try again in an hour.",
             headers={"Retry-After": str(allowance.retry_after_seconds)},
         )
+
+
+def _email_for(settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome) -> EmailMessage | None:
+    """The confirmation, or a confirmed address's manage link; None when no email goes out. An
+    address the email's headers cannot carry is a SubscriptionError, as a malformed one is."""
+    if not (outcome.confirm_token or outcome.manage_token):
+        return None
+    try:
+        return _confirmation(settings, outcome) if outcome.confirm_token else _manage_link(settings, outcome)
+    except ValueError as error:  # the email package refuses a header it cannot write safely
+        raise subscriber_service.SubscriptionError(
+            f"That email address cannot be written in an email's To line: {error}"
+        ) from None
 
 
 def _confirmation(settings: SettingsDep, outcome: subscriber_service.SubscribeOutcome) -> EmailMessage:
@@ -225,6 +237,7 @@ def confirm(
     link = subscriber_service.confirm(session, token)
     if link is None or link.state != LinkState.VALID:
         return _confirm_page(request, settings, token, link)
+    digest_service.mail_reached(session, email=link.subscriber.email, link_made_at=link.token.created_at)
     # The manage link appears only now: before the address is confirmed nobody may change its digest.
     profiles = subscriber_repository.profiles(session, link.subscriber.id)
     context = {
