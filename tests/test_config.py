@@ -213,6 +213,7 @@ def test_a_mail_from_that_is_not_one_address_is_refused_naming_the_setting(mail_
         ("DIGEST_RETRY_HOURS", "inf"),
         ("DIGEST_RETRY_HOURS", "1e8"),
         ("RUN_HEARTBEAT_SECONDS", "inf"),
+        ("SUBSCRIBE_RATE_LIMIT_PER_HOUR", "0"),  # every sign-up "too many"
     ],
 )
 def test_a_setting_that_would_break_every_run_is_refused_at_startup(

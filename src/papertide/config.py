@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     # 10,000 digests fastest (bench/digest_send.py); 1 keeps a run in its own process.
     digest_senders: int = Field(default=1, ge=1, le=16)
     score_cron: str = "*/15 * * * *"
-    subscribe_rate_limit_per_hour: int = 20
+    # At least 1: 0 would answer every sign-up 429 ("too many"), a closed site that says otherwise.
+    subscribe_rate_limit_per_hour: int = Field(default=20, ge=1)
     # The largest request body the web app reads (forms, JSON); a larger one is answered 413.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed; empty: none.

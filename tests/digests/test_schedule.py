@@ -5,6 +5,7 @@ minutes of a few simulated days, as DIGEST_CRON runs it."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -858,6 +859,47 @@ def test_the_next_digest_is_the_first_send_day_whose_hour_is_to_come(
     assert service.next_digest(tx_session, subscriber, now=now) == shown
     preferences.pause(subscriber=subscriber, now=now)
     assert service.next_digest(tx_session, subscriber, now=now) is None, "none while paused"
+
+
+def moved_east_after_todays_digest(session: Session, sid: int) -> datetime:
+    """Saturday's digest made at 16:00 UTC; at 17:00 the reader moves to Tokyo, 08:00 (Sunday 02:00
+    there): Sunday's 08:00 is Saturday 23:00 UTC, seven hours after a digest they already had that
+    Tokyo day, which stands in for it."""
+    service.prepare_deliveries(session, now=datetime(2026, 11, 28, 16, 0, tzinfo=UTC))
+    move(session, sid, zone="Asia/Tokyo", hour=8)
+    return datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+
+
+def paused_over_the_hour(session: Session, sid: int) -> datetime:
+    """Paused at 15:40, resumed at 16:05: the 16:00 digest fell in the pause and is not made up."""
+    subscriber = session.get_one(Subscriber, sid)
+    service.prepare_deliveries(session, now=datetime(2026, 11, 28, 15, 30, tzinfo=UTC))
+    preferences.pause(subscriber=subscriber, now=datetime(2026, 11, 28, 15, 40, tzinfo=UTC))
+    service.prepare_deliveries(session, now=datetime(2026, 11, 28, 16, 0, tzinfo=UTC))
+    preferences.resume(subscriber=subscriber, now=datetime(2026, 11, 28, 16, 5, tzinfo=UTC))
+    session.flush()
+    return datetime(2026, 11, 28, 16, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("story", "promised"),
+    [(moved_east_after_todays_digest, "Mon 30 Nov, 08:00"), (paused_over_the_hour, "Sun 29 Nov, 16:00")],
+)
+def test_the_next_digest_the_page_names_is_the_one_the_scheduler_makes(
+    tx_session: Session, story: Callable[[Session, int], datetime], promised: str
+) -> None:
+    sid = reader(tx_session, "told@example.org", zone="UTC", hour=16)
+    now = story(tx_session, sid)
+    before = created(tx_session, sid)
+
+    said = service.next_digest(tx_session, tx_session.get_one(Subscriber, sid), now=now)
+    quarter = now.replace(second=0, microsecond=0) + timedelta(minutes=-now.minute % 15)  # DIGEST_CRON's
+    ticking(tx_session, sid, quarter, now + timedelta(days=3))
+
+    zone = ZoneInfo(tx_session.get_one(Subscriber, sid).time_zone)
+    first = min(at for at in created(tx_session, sid) if at not in before).astimezone(zone)
+    assert said == promised
+    assert said == f"{first:%a %d %b}, {first:%H:%M}", "the scheduler makes it when the page says"
 
 
 def test_a_reader_confirmed_after_todays_hour_gets_todays_digest_at_the_next_pass(

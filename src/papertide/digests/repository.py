@@ -133,6 +133,18 @@ def has_delivery_on(session: Session, *, subscriber_id: int, digest_date: date) 
     return session.scalar(stmt.limit(1)) is not None
 
 
+def newest_on_time(session: Session, *, subscriber_id: int) -> tuple[datetime, date] | None:
+    """When the reader's newest digest not made late was created, and its date."""
+    stmt = (
+        select(DigestDelivery.created_at, DigestDelivery.digest_date)
+        .where(DigestDelivery.subscriber_id == subscriber_id, ~DigestDelivery.made_late)
+        .order_by(DigestDelivery.created_at.desc())
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0], row[1])
+
+
 def add_due_deliveries(session: Session, *, slots: Sequence[DueSlot], now: datetime) -> int:
     """One pending ledger row for each reader with a due slot (their zone and send hour) on one of
     their send days, unless a digest of theirs was created since the slot's `taken_since`; a row

@@ -80,11 +80,24 @@ def dates_a_reader_can_be_due(*, now: datetime, window: timedelta) -> tuple[date
 
 
 def next_due(
-    zone: str, hour: int, send_days: list[int], *, now: datetime, today_made: bool
+    zone: str,
+    hour: int,
+    send_days: list[int],
+    *,
+    now: datetime,
+    today_made: bool,
+    last_made: tuple[datetime, date] | None = None,
+    resumed_at: datetime | None = None,
+    pause_began_at: datetime | None = None,
 ) -> datetime | None:
     """When a reader's next digest is due, in their zone: today's at the first pass after its hour
     (`now` once the hour has come and today's row is not made yet), else the first send day's hour
-    to come, at the instant the scheduler uses (a DST gap's jump). None for a zone Python cannot load."""
+    to come, at the instant the scheduler uses (a DST gap's jump). None for a zone Python cannot load.
+
+    A day the scheduler will skip is skipped here too, by its rules (due_slot, and the pass's
+    query in repository.add_due_deliveries): one whose hour fell in a pause, and one on which the
+    reader's newest digest made on time (`last_made`: when it was created, its date) stands in,
+    after a move east."""
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -94,8 +107,25 @@ def next_due(
         day = today + timedelta(days=ahead)
         if day.isoweekday() not in send_days or (ahead == 0 and today_made):
             continue
-        return max(_instant(day, hour, tz), now).astimezone(tz)
+        due_at = _instant(day, hour, tz)
+        paused_then = (
+            resumed_at is not None
+            and resumed_at > due_at
+            and (pause_began_at is None or pause_began_at <= due_at)
+        )
+        if paused_then or _stood_in_for(day, due_at, tz, last_made):
+            continue
+        return max(due_at, now).astimezone(tz)
     return None
+
+
+def _stood_in_for(day: date, due_at: datetime, tz: ZoneInfo, last_made: tuple[datetime, date] | None) -> bool:
+    """Whether the digest made at `last_made` stands in for `day`'s (due_slot's `taken_since`)."""
+    if last_made is None:
+        return False
+    made_at, made_date = last_made
+    day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    return made_at >= max(day_start, due_at - MIN_SPACING) and made_date >= day - timedelta(days=2)
 
 
 def local_time(zone: str, now: datetime) -> repository.LocalTime | None:
