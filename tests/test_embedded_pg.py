@@ -132,24 +132,28 @@ def test_an_operators_alter_system_wins_over_the_sizing(tmp_path: Path, memory: 
 def test_an_unreadable_user_registry_never_stops_the_server_under_someone(
     tmp_path: Path, memory: int
 ) -> None:
-    """`papertide up` is running; pg.users is damaged (by hand, a disk); a command beside it exits.
-    Nobody knows who uses the server, so it must stay up: one stopped under `up` mid digest run
-    is not restarted by anything. The registry is whole again afterwards, and the next last
-    user stops it as usual."""
+    """`papertide up` is running; pg.users is damaged (by hand, a disk); commands beside it start
+    and exit. Nobody knows who uses the server, and `up` never registers again, so no later exit
+    may stop it: one stopped under `up` mid digest run is restarted by nothing. Once it has been
+    stopped by hand, the next start begins afresh and its last user stops it as usual."""
     data_dir = tmp_path / "data"
     pg_dir = (data_dir / "pg").resolve()
     uri = embedded_pg.admin_uri(data_dir)
     try:
         (data_dir / "pg.users").write_text('{"12')
         embedded_pg.release(pg_dir)
-        with psycopg.connect(uri) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,), "still running"
-        assert json.loads((data_dir / "pg.users").read_text()) == {}
+        for _ in range(2):  # two more commands, each the only registered user
+            embedded_pg.admin_uri(data_dir)
+            embedded_pg.release(pg_dir)
+            with psycopg.connect(uri) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,), "still running"
+        embedded_pg._stop(embedded_pg._get_server(pg_dir), pg_dir)  # the operator, once nobody runs
         embedded_pg.admin_uri(data_dir)
     finally:
         embedded_pg.release(pg_dir)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(uri, connect_timeout=2).close()
+    assert json.loads((data_dir / "pg.users").read_text()) == {}
 
 
 def test_a_write_of_the_registry_that_fails_midway_leaves_the_old_one_whole(tmp_path: Path) -> None:

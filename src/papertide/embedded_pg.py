@@ -98,6 +98,8 @@ def admin_uri(data_dir: Path) -> str:
     if pg_dir not in _servers:
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
         with _users(pg_dir) as users:
+            if not (pg_dir / "postmaster.pid").exists():
+                users.pop(UNKNOWN_USERS, None)  # nobody uses a server that is not running
             settings = server_settings(this_machine())
             configure(pg_dir, settings)  # an existing DATA_DIR: in place before it starts
             server = _get_server(pg_dir)
@@ -119,6 +121,14 @@ def release(pg_dir: Path) -> None:
         return
     with _users(pg_dir) as users:
         users.pop(str(os.getpid()), None)
+        if UNKNOWN_USERS in users:
+            log.warning(
+                "PostgreSQL keeps running: %s was damaged, so who uses it is unknown. Once no papertide"
+                " process runs, stop it with `pg_ctl stop -D %s`; the next start begins afresh",
+                pg_dir.parent / "pg.users",
+                pg_dir,
+            )
+            return
         if users:
             log.info("PostgreSQL keeps running for papertide processes %s", ", ".join(sorted(users)))
             return
@@ -205,7 +215,8 @@ def _mb(size: int) -> str:
     return f"{size // MB}MB"
 
 
-# In the users while the registry cannot be read: someone may use the server, so it stays up.
+# Among the users once the registry could not be read: someone may use the server, so it stays up
+# until a start finds it stopped.
 UNKNOWN_USERS = "unknown"
 
 
@@ -217,17 +228,20 @@ def _users(pg_dir: Path) -> Iterator[dict[str, str]]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             recorded = json.loads(registry.read_text()) if registry.exists() else {}
-            users = {pid: started for pid, started in recorded.items() if _started(int(pid)) == started}
-        except (ValueError, AttributeError):
+            users = {
+                pid: started
+                for pid, started in recorded.items()
+                if pid == UNKNOWN_USERS or _started(int(pid)) == started
+            }
+        except (OSError, ValueError, AttributeError):
             # Written atomically, so only damage from outside gets here. Who uses the server is
-            # unknown: this time nobody stops or restarts it (a server left running is harmless;
-            # one stopped under a running `papertide up` is not). Rewritten below without the marker.
-            log.warning("%s is unreadable: the embedded PostgreSQL is left running", registry)
+            # unknown, and a running `papertide up` never registers again: the marker stays, and
+            # nobody stops or restarts the server, until a start finds it stopped (admin_uri). A
+            # server left running is harmless; one stopped under `up` mid digest run is not.
+            log.warning("%s is unreadable: the embedded PostgreSQL will be left running", registry)
             users = {UNKNOWN_USERS: "unreadable registry"}
         yield users
-        _write_atomically(
-            registry, json.dumps({pid: at for pid, at in users.items() if pid != UNKNOWN_USERS})
-        )
+        _write_atomically(registry, json.dumps(users))
 
 
 def _write_atomically(path: Path, text: str) -> None:

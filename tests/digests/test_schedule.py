@@ -870,6 +870,15 @@ def moved_east_after_todays_digest(session: Session, sid: int) -> datetime:
     return datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 
 
+def moved_west_after_tomorrows_digest(session: Session, sid: int) -> datetime:
+    """In Kolkata at 07:00, Thursday's digest is made at 01:30 UTC; at 03:30 the reader moves to
+    Honolulu, 11:00 (Wednesday 17:30 there): Thursday's is made already, so Friday's is next."""
+    move(session, sid, zone="Asia/Kolkata", hour=7)
+    service.prepare_deliveries(session, now=datetime(2026, 3, 12, 1, 30, tzinfo=UTC))
+    move(session, sid, zone="Pacific/Honolulu", hour=11)
+    return datetime(2026, 3, 12, 3, 30, tzinfo=UTC)
+
+
 def paused_over_the_hour(session: Session, sid: int) -> datetime:
     """Paused at 15:40, resumed at 16:05: the 16:00 digest fell in the pause and is not made up."""
     subscriber = session.get_one(Subscriber, sid)
@@ -883,7 +892,11 @@ def paused_over_the_hour(session: Session, sid: int) -> datetime:
 
 @pytest.mark.parametrize(
     ("story", "promised"),
-    [(moved_east_after_todays_digest, "Mon 30 Nov, 08:00"), (paused_over_the_hour, "Sun 29 Nov, 16:00")],
+    [
+        (moved_east_after_todays_digest, "Mon 30 Nov, 08:00"),
+        (moved_west_after_tomorrows_digest, "Fri 13 Mar, 11:00"),
+        (paused_over_the_hour, "Sun 29 Nov, 16:00"),
+    ],
 )
 def test_the_next_digest_the_page_names_is_the_one_the_scheduler_makes(
     tx_session: Session, story: Callable[[Session, int], datetime], promised: str

@@ -294,4 +294,78 @@ def test_text_in_utf8_and_a_typed_replacement_character_still_pass(client: TestC
         "frequency": "daily",
         "csrf": csrf_from(client.get("/subscribe").text),
     }
-    assert client.post("/subscribe", data=form).status_code != 422
+    assert client.post("/subscribe", data=form).status_code == 200
+
+
+def test_a_raw_byte_past_ascii_in_a_query_is_refused_not_read_as_latin1(app: FastAPI) -> None:
+    """`?q=café` typed into curl goes unencoded; Starlette would search for `cafÃ©`."""
+    sent = asyncio.run(_call(app, _scope("GET", "/search", query="q=café&mode=keyword".encode()), []))
+    assert sent[0]["status"] == 422
+    assert b"query: holds the raw byte 0xC3" in sent[1]["body"]
+
+
+def test_a_multipart_form_is_refused_as_no_form_takes_a_file(client: TestClient, session: Session) -> None:
+    """Starlette reads a part that is not UTF-8 as Latin-1: the address would be stored as `café@...`."""
+    csrf = csrf_from(client.get("/subscribe").text)
+    response = client.post(
+        "/subscribe", files={"email": (None, b"caf\xe9@example.org"), "csrf": (None, csrf)}
+    )
+    assert response.status_code == 415
+    assert "application/x-www-form-urlencoded" in response.text
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+def test_a_form_the_client_stops_sending_midway_is_never_acted_on(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    """Every form puts its CSRF token first, so a body cut short still passes the check: a send
+    hour of 15 would be saved as 1, "speech synthesis" as "speech syn"."""
+    csrf = csrf_from(client.get("/subscribe").text)
+    full = f"csrf={csrf}&email=cut%40example.org&interests=speech+synthesis".encode()
+    cut = full[: full.index(b"thesis")]
+    chunks: list[dict[str, Any]] = [
+        {"type": "http.request", "body": cut, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    sent = asyncio.run(_call(app, _scope("POST", "/subscribe", body_length=len(full)), chunks))
+
+    assert sent == [], "nobody to answer"
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+def _scope(method: str, path: str, *, query: bytes = b"", body_length: int | None = None) -> dict[str, Any]:
+    headers = [(b"host", b"testserver")]
+    if body_length is not None:
+        headers += [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(body_length).encode()),
+        ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def _call(app: FastAPI, scope: dict[str, Any], chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The app's answer to one request whose body arrives as `chunks`, then a disconnect."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await app(scope, receive, send)
+    return sent

@@ -125,12 +125,12 @@ def record_pass(session: Session, *, at: datetime) -> None:
     session.execute(stmt)
 
 
-def has_delivery_on(session: Session, *, subscriber_id: int, digest_date: date) -> bool:
-    """Whether the reader's digest of this date is made already (sent or on its way)."""
-    stmt = select(DigestDelivery.id).where(
-        DigestDelivery.subscriber_id == subscriber_id, DigestDelivery.digest_date == digest_date
+def delivery_dates_from(session: Session, *, subscriber_id: int, first: date) -> set[date]:
+    """The dates from `first` on whose digest the reader has already (sent or on its way)."""
+    stmt = select(DigestDelivery.digest_date).where(
+        DigestDelivery.subscriber_id == subscriber_id, DigestDelivery.digest_date >= first
     )
-    return session.scalar(stmt.limit(1)) is not None
+    return set(session.scalars(stmt))
 
 
 def newest_on_time(session: Session, *, subscriber_id: int) -> tuple[datetime, date] | None:

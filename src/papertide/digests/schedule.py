@@ -9,6 +9,7 @@ no summer time, and its zone rules are those of its build (docs/operations.md#wh
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -85,7 +86,7 @@ def next_due(
     send_days: list[int],
     *,
     now: datetime,
-    today_made: bool,
+    made: Collection[date],
     last_made: tuple[datetime, date] | None = None,
     resumed_at: datetime | None = None,
     pause_began_at: datetime | None = None,
@@ -95,9 +96,10 @@ def next_due(
     to come, at the instant the scheduler uses (a DST gap's jump). None for a zone Python cannot load.
 
     A day the scheduler will skip is skipped here too, by its rules (due_slot, and the pass's
-    query in repository.add_due_deliveries): one whose hour fell in a pause, and one on which the
-    reader's newest digest made on time (`last_made`: when it was created, its date) stands in,
-    after a move east."""
+    query in repository.add_due_deliveries): a date whose digest is `made` already (today's, or a
+    later one made in a zone further east before a move west), one whose hour fell in a pause,
+    and one on which the reader's newest digest made on time (`last_made`: when it was created,
+    its date) stands in, after a move east."""
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -105,7 +107,7 @@ def next_due(
     today = now.astimezone(tz).date()
     for ahead in range(8):
         day = today + timedelta(days=ahead)
-        if day.isoweekday() not in send_days or (ahead == 0 and today_made):
+        if day.isoweekday() not in send_days or day in made:
             continue
         due_at = _instant(day, hour, tz)
         paused_then = (

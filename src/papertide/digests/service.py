@@ -145,13 +145,13 @@ def next_digest(session: Session, subscriber: Subscriber, *, now: datetime) -> s
     local = schedule.local_time(subscriber.time_zone, now)
     if local is None:
         return None
-    made = repository.has_delivery_on(session, subscriber_id=subscriber.id, digest_date=local.day)
+    made = repository.delivery_dates_from(session, subscriber_id=subscriber.id, first=local.day)
     due = schedule.next_due(
         subscriber.time_zone,
         subscriber.send_hour,
         subscriber.send_days,
         now=now,
-        today_made=made,
+        made=made,
         last_made=repository.newest_on_time(session, subscriber_id=subscriber.id),
         resumed_at=subscriber.resumed_at,
         pause_began_at=subscriber.pause_began_at,

@@ -75,10 +75,12 @@ class BodyLimit:
 class Utf8Only:
     """ASGI middleware: a 422 for a path, query string or urlencoded form whose text is not UTF-8,
     read from the bytes as sent: `caf%E9` (Latin-1), `%FF%FE`, an encoded surrogate, or a raw byte
-    past ASCII in a form body (browsers percent-encode every one). Starlette decodes each of these
-    into U+FFFD or Latin-1 without a word, and an address or phrase nobody typed would be stored.
+    past ASCII (browsers percent-encode every one). Starlette decodes each of these into U+FFFD or
+    Latin-1 without a word, and an address or phrase nobody typed would be stored. A multipart
+    form is a 415: no form here takes a file, and its parts would be read the same way.
 
-    Inside BodyLimit: a form body is read whole (at most its max_bytes) and handed on unchanged."""
+    Inside BodyLimit: a form body is read whole (at most its max_bytes) and handed on unchanged;
+    one the client stops sending midway is never handed on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -89,12 +91,18 @@ class Utf8Only:
             return
         parts = [("path", scope.get("raw_path") or b""), ("query", scope.get("query_string", b""))]
         content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data":
+            # No form here takes a file, and Starlette reads a part that is not UTF-8 as Latin-1.
+            await error_response(Request(scope), 415, MULTIPART)(scope, receive, send)
+            return
         if content_type == FORM_TYPES[0]:
             try:
                 body = await _whole_body(receive)
             except BodyTooLarge as error:
                 await error_response(Request(scope), 413, error.detail)(scope, receive, send)
                 return
+            if body is None:
+                return  # the client went away mid-body: a form cut short must not be acted on
             parts.append(("body", body))
             receive = _replaying(body, receive)
         if (problem := _not_utf8(parts)) is not None:
@@ -103,16 +111,21 @@ class Utf8Only:
         await self.app(scope, receive, send)
 
 
-async def _whole_body(receive: Receive) -> bytes:
+MULTIPART = (
+    "Forms are sent as application/x-www-form-urlencoded here, as a browser sends them: no form takes a file."
+)
+
+
+async def _whole_body(receive: Receive) -> bytes | None:
+    """The request's body, read to its last chunk; None when the client disconnects before it."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client went away: the app sees an empty body and the disconnect after it
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -132,9 +145,9 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 def _not_utf8(parts: list[tuple[str, bytes]]) -> str | None:
     """What is wrong with the first of (where, raw bytes) whose text is not UTF-8; None if all are."""
     for where, raw in parts:
-        if where == "body" and not raw.isascii():
+        if not raw.isascii():  # a browser percent-encodes every byte past ASCII, in each of them
             byte = next(b for b in raw if b > 0x7F)
-            return f"body: holds the raw byte 0x{byte:02X}; a form body must be percent-encoded UTF-8"
+            return f"{where}: holds the raw byte 0x{byte:02X}; it must be sent percent-encoded, as UTF-8"
         for piece in [raw] if where == "path" else raw.split(b"&"):
             try:
                 unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")

@@ -1,9 +1,10 @@
 """The manage page behind a magic link: interest profiles, digest size, schedule, pause, unsubscribe.
 
 The link's token (TokenPurpose.MANAGE) is the reader's only credential: no password, no account.
-A GET shows the page and changes nothing; every change is a POST with the page's CSRF token that
-answers 303 back to the page with a short notice, or the page again (422) with the problem named
-next to its field and nothing saved.
+A GET shows the page and changes none of the reader's choices (it only proves the link's email
+arrived, which lifts a suppression recorded before the link was made); every change is a POST with
+the page's CSRF token that answers 303 back to the page with a short notice, or the page again
+(422) with the problem named next to its field and nothing saved.
 """
 
 from __future__ import annotations
