@@ -601,8 +601,11 @@ def test_a_late_failure_of_a_sender_that_lost_its_locks_leaves_the_resend_that_w
 
 
 def lock_holders() -> list[int]:
-    """The sessions holding hand-off locks now."""
-    query = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :kind AND granted")
+    """The sessions holding hand-off locks in this test's database now (others run beside it)."""
+    query = text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :kind AND objsubid = 2 AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     with db.get_engine().connect() as connection:
         return list(connection.execute(query, {"kind": HAND_OFF_LOCK}).scalars())
 
