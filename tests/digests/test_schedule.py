@@ -5,6 +5,7 @@ minutes of a few simulated days, as DIGEST_CRON runs it."""
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -913,6 +914,78 @@ def test_the_next_digest_the_page_names_is_the_one_the_scheduler_makes(
     first = min(at for at in created(tx_session, sid) if at not in before).astimezone(zone)
     assert said == promised
     assert said == f"{first:%a %d %b}, {first:%H:%M}", "the scheduler makes it when the page says"
+
+
+STORY_ZONES = [
+    "UTC",
+    "America/Los_Angeles",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "Pacific/Honolulu",
+    "Asia/Tokyo",
+    "Europe/Berlin",
+    "Pacific/Kiritimati",
+    "Pacific/Niue",
+    "America/Nuuk",
+]
+# A few days before a daylight-saving change: US spring and autumn, Chatham's two, and none.
+STORY_STARTS = [
+    datetime(2026, 3, 5, tzinfo=UTC),
+    datetime(2026, 10, 28, tzinfo=UTC),
+    datetime(2026, 9, 24, tzinfo=UTC),
+    datetime(2026, 4, 2, tzinfo=UTC),
+    datetime(2026, 11, 20, tzinfo=UTC),
+]
+
+
+def on_the_quarter(at: datetime) -> datetime:
+    """The first pass of DIGEST_CRON's (every 15 minutes) at or after `at`."""
+    return at.replace(second=0, microsecond=0) + timedelta(minutes=-at.minute % 15)
+
+
+# Seeds 0-3 are any history. The others are those of the first 300 whose story reaches a rule of the
+# scheduler's that the page must follow, each caught by it when next_due ignored the rule: a pause
+# over the send hour (18, 56), a move west (64, 138), a move east (72, 73). The first 200 all agree.
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 18, 56, 64, 72, 73, 138])
+def test_the_next_digest_named_after_a_random_history_is_the_one_the_scheduler_makes(
+    tx_session: Session, seed: int
+) -> None:
+    """A reader in a random zone, hour and send days gets digests for up to two days; then moves
+    (zone and hour, or hour), pauses for up to 30 hours, or does nothing. What the page names
+    next must be what the scheduler's pass, run every 15 minutes, makes next."""
+    rng = random.Random(seed)
+    zone, hour = rng.choice(STORY_ZONES), rng.randrange(24)
+    days = sorted(rng.sample(range(1, 8), rng.choice([1, 3, 5, 7])))
+    sid = reader(tx_session, "story@example.org", zone=zone, hour=hour, days=days)
+    subscriber = tx_session.get_one(Subscriber, sid)
+    start = rng.choice(STORY_STARTS) + timedelta(minutes=15 * rng.randrange(96))
+    now = start + timedelta(minutes=15 * rng.randrange(1, 4 * 48))
+    ticking(tx_session, sid, start, now)
+    action = rng.choice(["none", "move", "pause", "new hour"])
+    if action == "move":
+        move(tx_session, sid, zone=rng.choice(STORY_ZONES), hour=rng.randrange(24))
+    elif action == "new hour":
+        move(tx_session, sid, hour=rng.randrange(24))
+    elif action == "pause":
+        preferences.pause(subscriber=subscriber, now=now)
+        resumed = now + timedelta(minutes=rng.randrange(5, 60 * 30))
+        ticking(tx_session, sid, on_the_quarter(now), resumed)
+        preferences.resume(subscriber=subscriber, now=resumed)
+        tx_session.flush()
+        now = resumed
+    now += timedelta(minutes=rng.randrange(14))
+    before = set(created(tx_session, sid))
+
+    said = service.next_digest(tx_session, subscriber, now=now)
+    ticking(tx_session, sid, on_the_quarter(now), now + timedelta(days=8, hours=2))
+
+    story = f"{zone} {hour}:00 {days}, {action} -> {subscriber.time_zone} {subscriber.send_hour}:00, at {now}"
+    first = min(at for at in created(tx_session, sid) if at not in before)
+    if said == "at the next scheduler pass, within minutes":
+        assert first <= on_the_quarter(now) + TICK, story
+    else:
+        first = first.astimezone(ZoneInfo(subscriber.time_zone))
+        assert said == f"{first:%a %d %b}, {first:%H:%M}", story
 
 
 def test_a_reader_confirmed_after_todays_hour_gets_todays_digest_at_the_next_pass(
