@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp
@@ -118,11 +119,18 @@ def link_token(message: EmailMessage, path: str) -> str:
 
 def subscribe_and_confirm(client: TestClient, inbox: Inbox, email: str) -> str:
     """The form, the confirmation email, the confirm page's POST; returns the confirmation token."""
+    return confirmed_sign_up(client, inbox, email)[0]
+
+
+def confirmed_sign_up(client: TestClient, inbox: Inbox, email: str) -> tuple[str, Response]:
+    """As subscribe_and_confirm; also the confirmed page the POST answered with."""
     form = client.get("/subscribe")
     client.post("/subscribe", data={"email": email, "csrf": csrf_from(form.text)})
     token = link_token(inbox.messages[-1], "confirm")
-    client.post(f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)})
-    return token
+    confirmed = client.post(
+        f"/confirm/{token}", data={"csrf": csrf_from(client.get(f"/confirm/{token}").text)}
+    )
+    return token, confirmed
 
 
 def subscriber_by_email(session: Session, email: str) -> Subscriber:

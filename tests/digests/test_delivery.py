@@ -36,7 +36,7 @@ from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder
-from tests.helpers import Inbox, csrf_from, digest_ready, link_token, smtp_server
+from tests.helpers import Inbox, confirmed_sign_up, csrf_from, digest_ready, link_token, smtp_server
 
 DAY = date(2026, 11, 24)
 
@@ -217,12 +217,7 @@ def test_a_suppressed_reader_is_told_so_and_a_link_mailed_since_starts_the_diges
     from before the refusal proves nothing and lifts nothing."""
     inbox = smtp[0]
     digest_ready([])
-    form = mail_client.get("/subscribe")
-    mail_client.post("/subscribe", data={"email": "reader@example.org", "csrf": csrf_from(form.text)})
-    confirm = link_token(inbox.messages[-1], "confirm")
-    confirmed = mail_client.post(
-        f"/confirm/{confirm}", data={"csrf": csrf_from(mail_client.get(f"/confirm/{confirm}").text)}
-    )
+    _, confirmed = confirmed_sign_up(mail_client, inbox, "reader@example.org")
     old_manage = re.search(r'href="(/manage/[^"]+)" id="manage"', confirmed.text)
     assert old_manage, "the confirmed page links the manage page"
     bouncing = Replying(rcpt={"reader@example.org": "550 5.1.1 <reader@example.org>: mailbox unavailable"})
@@ -256,12 +251,7 @@ def test_confirming_a_sign_up_mailed_after_a_suppression_lifts_it(
     session.add(MailSuppression(email="back@example.org", reason="550 5.1.1 no such user"))
     session.commit()
     digest_ready([])
-    form = mail_client.get("/subscribe")
-    mail_client.post("/subscribe", data={"email": "back@example.org", "csrf": csrf_from(form.text)})
-    confirm = link_token(inbox.messages[-1], "confirm")
-    confirmed = mail_client.post(
-        f"/confirm/{confirm}", data={"csrf": csrf_from(mail_client.get(f"/confirm/{confirm}").text)}
-    )
+    _, confirmed = confirmed_sign_up(mail_client, inbox, "back@example.org")
 
     assert 'id="next-digest"' in confirmed.text
     session.expire_all()
