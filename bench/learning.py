@@ -23,6 +23,12 @@ digest in the reader's topics) for both, then the mean over readers after 1 to 5
 votes with the model switched on from the first vote (what MIN_VOTES is chosen from), and the time
 of one `train` call with 2,000 background vectors on one BLAS thread.
 
+Reference. After 10 votes the same unvoted papers are also ranked with their labels seen
+(`labels_seen`: the shipped model trained on the true labels of one half, about 600 votes, scoring
+the other half, and the other way round). It is not a method a reader could get; it says how far
+these embeddings and these topics let any ranking of this kind go. A reader it leaves below 0.8 is
+one the target cannot reach by changing the blend or the model's constants.
+
 Noise. One vote changes the rest of a reader's trajectory, so one run is one sample. `--draws N`
 runs every reader N times with a different draw of the background papers (seeds `reader + 1000 *
 draw`); each cell is then the mean over the draws, and the summary counts the readers that meet
@@ -49,6 +55,8 @@ DIGEST = 8
 BACKGROUND = 1000
 MIN_TOPIC = 45  # 30 votes and a full digest of unseen topic papers still fit in a topic this size
 CHECKPOINTS = (0, 3, 10, 30)
+REFERENCE_AT = 10  # the target's checkpoint: where labels_seen ranks the papers still unvoted
+LABELS_SEEN = -1  # the key of labels_seen's pair in simulate's result (never a vote count)
 
 
 @dataclass(frozen=True)
@@ -136,9 +144,12 @@ def simulate(
     min_votes: int,
     seed: int,
     alone: bool = False,
+    labelled: bool = False,
 ) -> dict[int, tuple[float, float]]:
     """Precision@8 of (learned digest, phrase-only digest) after each number of votes up to `votes`;
-    `phrase_match` is each paper's calibrated match to the reader's phrases (the phrase-only ranking)."""
+    `phrase_match` is each paper's calibrated match to the reader's phrases (the phrase-only ranking).
+    With `labelled`, the result also holds `labels_seen`'s pair under LABELS_SEEN, on the papers still
+    unvoted after REFERENCE_AT votes (its own random stream: the trajectory is the same either way)."""
     import numpy as np
 
     from papertide.digests import learning
@@ -152,6 +163,11 @@ def simulate(
     results = {}
     for given in range(votes + 1):
         pool = np.flatnonzero(unvoted)
+        if labelled and given == REFERENCE_AT:
+            reference_rng = np.random.default_rng([seed, 1])
+            results[LABELS_SEEN] = labels_seen(
+                relevant, vectors, phrase_vectors, phrase_match, pool=pool, rng=reference_rng
+            )
         model = None
         if given >= min_votes:
             background = rng.choice(pool, size=min(BACKGROUND, len(pool)), replace=False)
@@ -174,6 +190,36 @@ def simulate(
         (liked if relevant[first] else disliked).append(first)
         unvoted[first] = False
     return results
+
+
+def labels_seen(
+    relevant: Any, vectors: Any, phrase_vectors: Any, phrase_match: Any, *, pool: Any, rng: Any
+) -> tuple[float, float]:
+    """Precision@8 over `pool` of (a ranking that has seen the labels, phrases only): a reference for
+    what the embeddings allow, not a method. The pool is split in two halves; each half is ranked by
+    `relevance` with `learning.train`'s model trained on the other half's true labels as votes
+    (about 300 papers each way with 12 topics: likes and dislikes, the half also its background),
+    so no paper is scored by a model that saw its own label. The digest is the top 8 of both halves."""
+    import numpy as np
+
+    from papertide.digests import learning
+
+    shuffled = rng.permutation(pool)
+    halves = (shuffled[: len(pool) // 2], shuffled[len(pool) // 2 :])
+    scores = np.empty(len(vectors))
+    for scored, seen in (halves, halves[::-1]):
+        model = learning.train(
+            liked=vectors[seen[relevant[seen]]],
+            disliked=vectors[seen[~relevant[seen]]],
+            phrases=phrase_vectors,
+            background=vectors[seen],
+        )
+        scores[scored] = learning.relevance(
+            model, vectors=vectors[scored], phrase_vectors=phrase_vectors, phrase_scores=phrase_match[scored]
+        )
+    digest = pool[np.argsort(-scores[pool], kind="stable")[:DIGEST]]
+    phrase_digest = pool[np.argsort(-phrase_match[pool], kind="stable")[:DIGEST]]
+    return float(relevant[digest].mean()), float(relevant[phrase_digest].mean())
 
 
 def time_training(corpus: Corpus, *, repeats: int) -> tuple[float, float]:
@@ -264,6 +310,30 @@ def print_readers(
         print(
             f"readers meeting the target (0.8 or more and not below phrases only): {sum(meets_target(r, at) for r in results)}/{len(results)}"
         )
+    if LABELS_SEEN in results[0]:
+        print_labels_seen(readers, draws, results)
+
+
+def print_labels_seen(
+    readers: list[Reader],
+    draws: list[list[dict[int, tuple[float, float]]]],
+    results: list[dict[int, tuple[float, float]]],
+) -> None:
+    """How labels_seen ranks the papers left after REFERENCE_AT votes: the target's reach."""
+    seen = [r[LABELS_SEEN] for r in results]
+    met = statistics.mean(sum(meets_target(r, LABELS_SEEN) for r in d) for d in draws)
+    misses = sorted(
+        (pair[0], " + ".join(reader.phrases))
+        for pair, reader in zip(seen, readers, strict=True)
+        if pair[0] < 0.8
+    )
+    mean = (statistics.mean(p[0] for p in seen), statistics.mean(p[1] for p in seen))
+    print(
+        f"reference, the same papers left after {REFERENCE_AT} votes ranked with their labels seen "
+        f"(labels_seen: cross-fitted halves): mean {cell(mean)}; readers meeting the target "
+        f"{met:.1f}/{len(results)} per draw; below 0.8 on average: "
+        + ("; ".join(f"{name[:45]} {value:.3f}" for value, name in misses) or "none")
+    )
 
 
 def main() -> None:
@@ -303,7 +373,17 @@ def main() -> None:
     )
     draws = [
         [
-            simulate(r, corpus, labels, p, m, votes=votes, min_votes=learning.MIN_VOTES, seed=i + 1000 * d)
+            simulate(
+                r,
+                corpus,
+                labels,
+                p,
+                m,
+                votes=votes,
+                min_votes=learning.MIN_VOTES,
+                seed=i + 1000 * d,
+                labelled=votes >= REFERENCE_AT,
+            )
             for i, (r, p, m) in enumerate(zip(readers, phrases, matches, strict=True))
         ]
         for d in range(max(1, args.draws))

@@ -95,9 +95,10 @@ def _site(host: str, port: int) -> Iterator[None]:
         yield
 
 
-def _prepare_database() -> None:
+def _prepare_database(*, unreachable_exit: int = 1) -> None:
     """Start the embedded database or reach the configured one, and bring it to the latest
-    migration; a database that cannot be reached ends the command with one line saying so."""
+    migration; a database that cannot be reached ends the command with one line saying so (exit
+    `unreachable_exit`)."""
     from sqlalchemy.exc import OperationalError
 
     from papertide import db
@@ -112,7 +113,7 @@ def _prepare_database() -> None:
             f"error: cannot reach the database ({db.error_line(error)}); check PAPERTIDE_DATABASE_URL"
             " and that it runs"
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(unreachable_exit) from None
 
 
 # Checked before any work: port 0 would publish http://127.0.0.1:0 (uvicorn picks a port nobody
@@ -596,6 +597,60 @@ def _not_receiving(subscriber: Any) -> str | None:
     if subscriber.paused_at is not None:
         return f"paused the digest on {subscriber.paused_at:%Y-%m-%d %H:%M} UTC"
     return None
+
+
+# sysexits.h, as a mail server reads a piped command's status: "try again later" keeps the message
+# queued, where any other failure would bounce the bounce.
+EX_NOINPUT = 66
+EX_TEMPFAIL = 75
+
+
+@digest_app.command("bounce")
+def digest_bounce(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="files that each hold one message (a maildir's); none: one message on standard input"
+        ),
+    ] = None,
+) -> None:
+    """Act on bounces and complaints that came back by mail (RFC 3464 reports, ARF): a bad address
+    is suppressed, a complaint unsubscribes. Pipe the envelope sender's mail into it, or give it
+    files (docs/operations.md#bounces-and-complaints-that-come-back-later). Exit 0 when every
+    message was read (acted on or ignored, each with a line saying why), 75 when the database could
+    not be reached (the mail server keeps the message and tries again), 66 when a file could not
+    be read. Running it twice on the same messages changes nothing more."""
+    from sqlalchemy.exc import OperationalError
+
+    from papertide.db import error_line, unit_of_work
+    from papertide.digests.feedback import handle_report
+    from papertide.digests.reports import MAX_REPORT_BYTES
+
+    messages: list[tuple[str, bytes | None]] = []
+    for path in paths or []:
+        try:
+            with path.open("rb") as file:
+                messages.append((str(path), file.read(MAX_REPORT_BYTES + 1)))
+        except OSError as error:
+            _echo(f"error: {path}: cannot read it ({error.strerror or error})")
+            messages.append((str(path), None))
+    if not paths:
+        messages.append(("stdin", sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)))
+    _prepare_database(unreachable_exit=EX_TEMPFAIL)
+    for name, raw in messages:
+        if raw is None:
+            continue
+        try:
+            with unit_of_work() as session:
+                handled = handle_report(session, raw, now=datetime.now(UTC))
+        except OperationalError as error:
+            _echo(
+                f"error: lost the database ({error_line(error)}); {name} and the rest were not handled: run again"
+            )
+            raise typer.Exit(EX_TEMPFAIL) from None
+        typer.echo(f"{name}: {handled.outcome}: {handled.detail}")
+    if any(raw is None for _, raw in messages):
+        raise typer.Exit(EX_NOINPUT)
 
 
 @digest_app.command("dkim-record")

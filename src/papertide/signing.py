@@ -72,6 +72,20 @@ def sign(secret: str, purpose: LinkPurpose, payload: dict[str, Any]) -> str:
     return (value + b"." + _b64(signature)).decode("ascii")
 
 
+def message_tag(secret: str, text: str) -> str:
+    """16 lowercase letters and digits (80 bits) that only this site's key makes from `text`. A
+    digest's Message-ID carries one (render.digest_message_id), and a delivery report must quote
+    that id back to count (digests/reports.py): a report forged by someone who never saw the
+    message, to suppress or unsubscribe somebody else's address, names no such id."""
+    mac = hmac.new(_tag_key(secret), text.encode(), hashlib.sha256).digest()[:10]
+    return base64.b32encode(mac).decode("ascii").lower()
+
+
+@lru_cache(maxsize=8)
+def _tag_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"papertide-message-id", hashlib.sha256).digest()
+
+
 def _b64(raw: bytes) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
 

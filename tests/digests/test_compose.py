@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -173,31 +174,49 @@ def test_digest_message_is_multipart_with_one_click_unsubscribe() -> None:
 @pytest.mark.parametrize(
     ("sender", "expected"),
     [
-        ("papertide <digest@example.org>", "<digest-42-20261126@example.org>"),
-        ("digest@mail.example.org", "<digest-42-20261126@mail.example.org>"),
-        ("papertide", "<digest-42-20261126@pt.example>"),  # no address: the site's host
+        ("papertide <digest@example.org>", "@example.org>"),
+        ("digest@mail.example.org", "@mail.example.org>"),
+        ("papertide", "@pt.example>"),  # no address: the site's host
     ],
 )
 def test_a_digest_message_id_is_derived_from_its_delivery(sender: str, expected: str) -> None:
     made = [
         digest_message_id(
-            delivery_id=42, digest_date=date(2026, 11, 26), sender=sender, base_url="https://pt.example"
+            delivery_id=42,
+            digest_date=date(2026, 11, 26),
+            sender=sender,
+            base_url="https://pt.example",
+            secret="key one",
         )
         for _ in range(2)
     ]
-    assert made == [expected, expected]
+    assert made[0] == made[1], "a resend carries the same id"
+    assert re.fullmatch(r"<digest-42-20261126\.[a-z2-7]{16}" + re.escape(expected), made[0]), made[0]
+    other_key = digest_message_id(
+        delivery_id=42,
+        digest_date=date(2026, 11, 26),
+        sender=sender,
+        base_url="https://pt.example",
+        secret="key two",
+    )
+    assert other_key != made[0], "the tag is the site key's: nobody without it can write one"
 
 
 def test_a_message_id_on_a_site_at_an_ipv6_address_is_a_domain_literal() -> None:
     """RFC 5322 §3.6.4: after the @ a dot-atom or a [literal]; "::1" is neither."""
     made = digest_message_id(
-        delivery_id=42, digest_date=date(2026, 11, 26), sender="papertide", base_url="http://[::1]:8000"
+        delivery_id=42,
+        digest_date=date(2026, 11, 26),
+        sender="papertide",
+        base_url="http://[::1]:8000",
+        secret="k",
     )
-    assert made == "<digest-42-20261126@[::1]>"
+    assert made.endswith("@[::1]>")
     literal = digest_message_id(
         delivery_id=42,
         digest_date=date(2026, 11, 26),
         sender="digest@[IPv6:2001:db8::1]",
         base_url="https://pt.example",
+        secret="k",
     )
-    assert literal == "<digest-42-20261126@[IPv6:2001:db8::1]>"
+    assert literal.endswith("@[IPv6:2001:db8::1]>")

@@ -19,11 +19,13 @@ import pytest
 from papertide import paths
 from papertide.digests.mailer import Envelope, SmtpMailer
 from papertide.digests.render import (
+    MAIL_HTML_LIMIT,
     MAIL_POLICY,
     RenderedPaper,
     RenderedSection,
     WireMessage,
     alternative_bytes,
+    digest_html,
     digest_message,
     header_bytes,
     paper_parts,
@@ -95,8 +97,11 @@ def arguments(**changes: Any) -> dict[str, Any]:
 def email_package_digest(message: EmailMessage, **kwargs: Any) -> EmailMessage:
     """The digest as the EmailMessage path built it before it was written as bytes: the headers of
     `message` (Date included, so the two can be compared), set_content() and add_alternative()."""
+    total = sum(len(section.papers) for section in kwargs["sections"])
     context = {
         "sections": kwargs["sections"],
+        "total": total,
+        "shown": total,
         "digest_date": kwargs["digest_date"],
         "as_of": kwargs["as_of"],
         "base_url": kwargs["base_url"],
@@ -440,3 +445,109 @@ def test_a_domain_beyond_ascii_goes_in_its_ascii_form(to: str, written: str) -> 
     message = digest_message(**arguments(to=to))
 
     assert str(message["To"]) == written
+
+
+def long_sections(sizes: dict[str, int]) -> list[RenderedSection]:
+    """Sections of papers as long as real ones (a 90-character title, six authors, a full abstract),
+    each paper's title naming its section and place ("Speech paper 7 ...")."""
+    sections: list[RenderedSection] = []
+    for name, size in sizes.items():
+        papers = [
+            Paper(
+                f"2611.{len(sections)}{n:04d}",
+                f"{name} paper {n} " + "on learning representations of the world from video " * 1,
+                [f"Author Number{k} Surname" for k in range(6)],
+                "We study a problem of broad interest and propose a method. " * 20,
+            )
+            for n in range(1, size + 1)
+        ]
+        rendered = [
+            RenderedPaper(
+                p,
+                f"matches '{name.lower()}'",
+                paper_parts(p, BASE),
+                f"{BASE}/vote/m{p.id}",
+                f"{BASE}/vote/l{p.id}",
+            )
+            for p in papers
+        ]
+        sections.append(RenderedSection(name, rendered))
+    return sections
+
+
+def shown_papers(content: str, names: list[str]) -> dict[str, list[int]]:
+    """Which papers of each section a part shows, in its order."""
+    return {name: [int(n) for n in re.findall(rf"{name} paper (\d+) ", content)] for name in names}
+
+
+def test_a_digest_too_long_for_gmail_keeps_each_sections_top_papers_its_footer_and_says_where_the_rest_are() -> (
+    None
+):
+    # Gmail hides what follows a message's first 102 KB of HTML, the unsubscribe link with it. Five
+    # profiles of 50 papers and 50 trending ones are five times that.
+    names = ["Speech", "Vision", "Robots", "Theory", "Agents", "Trending"]
+    kwargs = arguments(sections=long_sections(dict.fromkeys(names, 50)))
+    raw = bytes(digest_message(**kwargs))
+    inbox = Inbox()
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).session() as post:
+        post.send(Envelope("digest@example.org", kwargs["to"], raw))
+
+    [received] = inbox.raw
+    message = email.message_from_bytes(received.replace(b"\r\n", b"\n"), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text_part, html_part = message.iter_parts()
+    sent_html = str(html_part.get_payload())
+    assert len(sent_html.encode()) <= MAIL_HTML_LIMIT < 102 * 1024, "under the size Gmail shows whole"
+    html, text = html_part.get_content(), text_part.get_content()
+    shown = shown_papers(html, names)
+    counts = [len(papers) for papers in shown.values()]
+    assert all(papers == list(range(1, len(papers) + 1)) for papers in shown.values()), (
+        "each section's top papers"
+    )
+    assert min(counts) >= 5, counts
+    assert max(counts) - min(counts) <= 1, counts
+    assert shown_papers(text, names) == shown, "the text part holds the same papers"
+    kept = sum(counts)
+    assert f"This email shows {kept} of your 300 papers" in html
+    assert f'<a href="{BASE}/digest/v" style="color:#0b63ce;">See all 300 in your browser</a>' in html
+    assert f"This email shows {kept} of your 300 papers" in text
+    assert f'href="{UNSUBSCRIBE}"' in html, "the footer is kept"
+    assert f'href="{BASE}/manage/m"' in html
+    assert message["Subject"].startswith("papertide: 300 papers"), "the digest is all 300"
+
+
+def test_a_short_section_stays_whole_while_a_long_one_is_cut_and_a_preview_says_so_without_a_link() -> None:
+    kwargs = arguments(sections=long_sections({"Speech": 3, "Trending": 200}), view_url=None)
+    html = email.message_from_bytes(bytes(digest_message(**kwargs)), policy=policy.default)
+    assert isinstance(html, EmailMessage)
+    content = parts(html)[1]
+    shown = shown_papers(content, ["Speech", "Trending"])
+    assert shown["Speech"] == [1, 2, 3]
+    assert 30 < len(shown["Trending"]) < 200
+    assert (
+        f"This email shows {3 + len(shown['Trending'])} of your 203 papers: mail apps cut longer messages."
+        in content
+    )
+    assert "See all" not in content, "a preview has no view-in-browser page to send the reader to"
+
+
+def test_a_digest_that_fits_says_nothing_of_papers_left_out_and_the_browser_view_shows_every_paper() -> None:
+    kwargs = arguments(sections=long_sections({"Speech": 8, "Trending": 8}))
+    message = email.message_from_bytes(bytes(digest_message(**kwargs)), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text, html = parts(message)
+    assert "This email shows" not in html
+    assert "This email shows" not in text
+    assert len(shown_papers(html, ["Speech", "Trending"])["Trending"]) == 8
+
+    page = digest_html(
+        digest_date=date(2026, 11, 26),
+        as_of=None,
+        sections=long_sections({"Speech": 150, "Trending": 150}),
+        base_url=BASE,
+    )
+    assert shown_papers(page, ["Speech", "Trending"]) == {
+        "Speech": list(range(1, 151)),
+        "Trending": list(range(1, 151)),
+    }
+    assert "This email shows" not in page

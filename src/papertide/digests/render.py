@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import idna
 
+from papertide import signing
 from papertide.templating import environment
 
 # Headers that carry <URL>s (RFC 2369, RFC 8058). Mail providers read them raw, so they must go
@@ -209,7 +210,11 @@ def alternative_bytes(
     """A multipart/alternative message (text, then HTML) with these headers, as bytes with LF line
     ends (what the EmailMessage path stores; the mailer sends them with CRLF). `pack_html`: the
     HTML's white space is not kept as written (_packed_html)."""
-    parts = [_text_part("plain", text), _text_part("html", html, pack=pack_html)]
+    return _alternative(headers, [_text_part("plain", text), _text_part("html", html, pack=pack_html)])
+
+
+def _alternative(headers: list[tuple[str, str]], parts: list[bytes]) -> bytes:
+    """alternative_bytes from its two parts, each as _text_part wrote it."""
     # "=_" never occurs in quoted-printable or base64 text (an `=` there is `=XX`, a soft break or
     # base64's padding at a line end), so the boundary cannot occur in those parts; a 7-bit part
     # could hold it, so it is checked.
@@ -300,6 +305,13 @@ class RenderedPaper:
     less_url: str | None = None
 
 
+# Gmail shows the first 102 KB of a message's HTML and hides the rest behind "[Message clipped]
+# View entire message", the footer's manage and unsubscribe links with it (other web mail cuts long
+# messages too). A digest whose HTML part, as sent, would be longer than this holds the top papers of
+# each section that fit, and says how many more its view-in-browser page shows: about 50 papers fit.
+MAIL_HTML_LIMIT = 96_000
+
+
 @dataclass(frozen=True)
 class RenderedSection:
     title: str  # a profile's name, or "Trending"
@@ -361,15 +373,18 @@ def mail_domain(sender: str, fallback: str = "localhost") -> str:
     return domain.strip() if at and domain.strip() else fallback
 
 
-def digest_message_id(*, delivery_id: int, digest_date: date, sender: str, base_url: str) -> str:
+def digest_message_id(*, delivery_id: int, digest_date: date, sender: str, base_url: str, secret: str) -> str:
     """Derived from the delivery, never random: a resend of the same delivery carries the same id,
-    so a receiving server that already has it can drop the copy (RFC 5322 §3.6.4)."""
+    so a receiving server that already has it can drop the copy (RFC 5322 §3.6.4). Its tag, made
+    with the site's key, is what lets a bounce or a complaint that quotes the id be believed
+    (digests/reports.py): the delivery's number and date alone anyone could guess."""
     domain = mail_domain(sender, fallback=urlparse(base_url).hostname or "localhost")
     if ":" in domain and not domain.startswith("["):
         # An IPv6 site address (http://[::1]:8000/) as a domain literal, RFC 5322 §3.6.4; a MAIL_FROM
         # such as digest@[IPv6:2001:db8::1] has its brackets already.
         domain = f"[{domain}]"
-    return f"<digest-{delivery_id}-{digest_date:%Y%m%d}@{domain}>"
+    stem = f"digest-{delivery_id}-{digest_date:%Y%m%d}"
+    return f"<{stem}.{signing.message_tag(secret, stem)}@{domain}>"
 
 
 def digest_message(
@@ -394,15 +409,45 @@ def digest_message(
         "manage_url": manage_url,
         "view_url": view_url,
     }
-    env = environment()
     headers = [
         *_headers(sender=sender, to=to, subject=subject, message_id=message_id),
         ("List-Unsubscribe", f"<{unsubscribe_url}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
     ]
-    text = env.get_template("email/digest.txt").render(**context)
-    html = env.get_template("email/digest.html").render(**context)
-    return WireMessage(alternative_bytes(headers, text=text, html=html, pack_html=True))
+    return WireMessage(_alternative(headers, _fitted_parts(context, sections)))
+
+
+def _fitted_parts(context: dict[str, Any], sections: list[RenderedSection]) -> list[bytes]:
+    """The digest's text and HTML parts, holding as many of its papers as keep the HTML part within
+    MAIL_HTML_LIMIT: the top papers of each section, the sections with the most papers giving up
+    their last ones first, and a line saying how many more the view-in-browser page shows."""
+    env = environment()
+    total = sum(len(s.papers) for s in sections)
+    keep = total
+    while True:
+        shown = sections if keep == total else _top_of_each(sections, keep)
+        fitted = context | {"sections": shown, "shown": keep}
+        html = _text_part("html", env.get_template("email/digest.html").render(**fitted), pack=True)
+        if len(html) <= MAIL_HTML_LIMIT or keep == 0:
+            break
+        # The part grows about in step with its papers: a round or two finds how many fit.
+        keep = min(keep - 1, keep * MAIL_HTML_LIMIT // len(html))
+    return [_text_part("plain", env.get_template("email/digest.txt").render(**fitted)), html]
+
+
+def _top_of_each(sections: list[RenderedSection], keep: int) -> list[RenderedSection]:
+    """The sections with `keep` papers in all: each keeps its first ones, and one paper at a time
+    is taken from the end of whichever section has the most left (the later one on a tie), so a
+    short section stays whole while a long one is cut. A section left with none is left out."""
+    counts = [len(s.papers) for s in sections]
+    for _ in range(sum(counts) - keep):
+        largest = max(range(len(counts)), key=lambda i: (counts[i], i))
+        counts[largest] -= 1
+    return [
+        RenderedSection(title=s.title, papers=s.papers[:count])
+        for s, count in zip(sections, counts, strict=True)
+        if count
+    ]
 
 
 def digest_html(
@@ -416,8 +461,11 @@ def digest_html(
 def _digest_context(
     *, digest_date: date, as_of: date | None, sections: list[RenderedSection], base_url: str
 ) -> dict[str, Any]:
+    total = sum(len(s.papers) for s in sections)
     return {
         "sections": sections,
+        "total": total,  # the digest's papers; "shown" of them are in this page or message
+        "shown": total,
         "digest_date": digest_date,
         "as_of": as_of,
         "base_url": base_url,

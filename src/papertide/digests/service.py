@@ -461,6 +461,7 @@ def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber,
         digest_date=delivery.digest_date,
         sender=settings.mail_from,
         base_url=settings.base_url,
+        secret=settings.resolved_secret_key(),
     )
     reader = work.readers[subscriber.id]
     built = build_digest(

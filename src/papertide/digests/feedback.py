@@ -1,0 +1,127 @@
+"""What papertide does with a bounce or a complaint that came back by mail (reports.py reads it).
+
+- A bounce whose recipient is the digest's reader and whose status says the address takes no mail
+  (5.1.x, 5.2.1, action `failed`) suppresses the address, as the same reply at RCPT does when the
+  server says it at once (service.record_outcome); a link mailed after it lifts it again
+  (service.mail_reached). Anything else (4.x.x and `delayed`, a full mailbox, a spam block) changes
+  nothing: the next digest is tried as usual.
+- A complaint (an ARF `abuse` report, the reader's "this is spam" click passed on by their
+  provider, or `opt-out`) unsubscribes the reader, as the one-click unsubscribe would.
+- Only a report that quotes a Message-ID papertide stored for a delivery counts: the id's tag is
+  made with the site's key, so a report about somebody else's address cannot be forged by someone
+  who never saw the digest. A report about a digest of an earlier subscription (the address has
+  confirmed again since) changes nothing either.
+
+Each report is handled in one transaction; handling the same report twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from papertide.digests import repository
+from papertide.digests.render import wire_address
+from papertide.digests.reports import NotAReport, Report, ReportKind, read_report
+from papertide.digests.service import mask_address
+from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
+from papertide.subscribers import repository as subscriber_repository
+from papertide.subscribers.service import stop
+
+log = logging.getLogger(__name__)
+# RFC 5965's feedback types a reader sends by hand; not-spam, auth-failure, virus and the like are
+# about the message, not a wish to get no more.
+_UNSUBSCRIBING_FEEDBACK = frozenset({"abuse", "opt-out"})
+
+
+class Outcome(StrEnum):
+    SUPPRESSED = "suppressed"
+    UNSUBSCRIBED = "unsubscribed"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Handled:
+    outcome: Outcome
+    detail: str  # one line for the operator's log; addresses masked
+
+
+def handle_report(session: Session, raw: bytes, *, now: datetime) -> Handled:
+    """Read one report (a whole message as the mail server delivered it) and act on it."""
+    try:
+        report = read_report(raw)
+    except NotAReport as error:
+        return Handled(Outcome.IGNORED, f"not a report papertide reads: {error}")
+    if report.digest is None:
+        return Handled(Outcome.IGNORED, f"a {report.kind} about a message that is not a papertide digest")
+    delivery = repository.get_delivery(session, report.digest.delivery_id)
+    if delivery is None or not _quotes(delivery, report.digest.message_id):
+        return Handled(
+            Outcome.IGNORED,
+            f"a {report.kind} quoting {report.digest.message_id}, which papertide did not send"
+            " (a forged report, or one about a delivery since deleted)",
+        )
+    subscriber = subscriber_repository.get(session, delivery.subscriber_id)
+    if subscriber is None:
+        return Handled(Outcome.IGNORED, f"a {report.kind} about digest {delivery.id}, whose reader is gone")
+    confirmed = subscriber.confirmed_at
+    if confirmed is not None and delivery.created_at < confirmed - repository.CONFIRMATION_SKEW:
+        return Handled(
+            Outcome.IGNORED,
+            f"a {report.kind} about digest {delivery.id}, sent before {mask_address(subscriber.email)}"
+            " confirmed a new subscription: the address has taken mail since",
+        )
+    if report.kind == ReportKind.COMPLAINT:
+        return _complaint(session, report, delivery, subscriber, now=now)
+    return _bounce(session, report, delivery, subscriber)
+
+
+def _quotes(delivery: DigestDelivery, message_id: str) -> bool:
+    # `message_id` has a tag (reports.read_report reads no other), so an id stored before ids
+    # carried one, a guessable number and date, is never matched.
+    return hmac.compare_digest(delivery.message_id or "", message_id)
+
+
+def _complaint(
+    session: Session, report: Report, delivery: DigestDelivery, subscriber: Subscriber, *, now: datetime
+) -> Handled:
+    who = mask_address(subscriber.email)
+    kind = report.feedback_type or "unnamed"
+    if report.feedback_type not in _UNSUBSCRIBING_FEEDBACK:
+        return Handled(
+            Outcome.IGNORED, f"a complaint of type {kind!r} about digest {delivery.id}: not a wish to stop"
+        )
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return Handled(
+            Outcome.IGNORED, f"a complaint about digest {delivery.id}: {who} has unsubscribed already"
+        )
+    stop(session, subscriber=subscriber, now=now)
+    log.warning("a complaint (%s) about digest %s unsubscribed %s", kind, delivery.id, who)
+    return Handled(Outcome.UNSUBSCRIBED, f"{who}: a complaint ({kind}) about digest {delivery.id}")
+
+
+def _bounce(session: Session, report: Report, delivery: DigestDelivery, subscriber: Subscriber) -> Handled:
+    who = mask_address(subscriber.email)
+    ours = {subscriber.email.lower(), wire_address(subscriber.email).lower()}
+    theirs = [r for r in report.recipients if ours & set(r.addresses)]
+    if not theirs:
+        return Handled(Outcome.IGNORED, f"a bounce of digest {delivery.id} that names no recipient of it")
+    bad = next((r for r in theirs if r.bad_address), None)
+    if bad is None:
+        said = "; ".join(f"{r.action or 'no action'} {r.status_text()}" for r in theirs)
+        return Handled(
+            Outcome.IGNORED,
+            f"a bounce of digest {delivery.id} to {who}: {said}; only a failed 5.1.x or 5.2.1 says the"
+            " address takes no mail",
+        )
+    if repository.suppression_of(session, subscriber.email) is not None:
+        return Handled(Outcome.IGNORED, f"a bounce of digest {delivery.id}: {who} is suppressed already")
+    reason = f"bounced after the relay took it: {bad.status_text()}"
+    repository.suppress(session, email=subscriber.email, reason=reason, delivery_id=delivery.id)
+    log.warning("a bounce of digest %s suppressed %s: %s", delivery.id, who, bad.status_text())
+    return Handled(Outcome.SUPPRESSED, f"{who}: {reason} (digest {delivery.id})")

@@ -1,0 +1,212 @@
+"""Delivery reports that come back by mail: bounces (RFC 3464) and complaints (RFC 5965, ARF).
+
+A relay takes a digest with a 250 and finds out later that the address does not exist, or a
+reader's provider forwards their "this is spam" click as an abuse report. Either way a message
+comes back to the envelope sender, hours after the run that recorded the digest `sent`. This module
+reads one such message into what it says; `feedback.py` decides what to do about it. Pure: no
+database, no settings.
+
+Everything here comes from outside (anyone can mail the bounce address), so nothing is trusted: a
+report names the digest it is about only by quoting its Message-ID, whose tag only this site can
+make (render.digest_message_id), and that is checked against the ledger before anything changes.
+Plain-text bounces (qmail, Exim's default, old Gmail) carry no machine-readable status and are not
+read: they are reported as such, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from email import message_from_bytes
+from email.message import Message
+from email.parser import HeaderParser
+from email.policy import compat32
+from enum import StrEnum
+
+# A report is one bounce or complaint: a few kilobytes, the returned message at most some hundreds.
+MAX_REPORT_BYTES = 10 * 1024 * 1024
+_DIGEST_ID = re.compile(r"<digest-(\d{1,18})-(\d{8})\.([a-z2-7]{16})@[^<>\s]+>")
+_STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+
+
+class ReportKind(StrEnum):
+    BOUNCE = "bounce"  # multipart/report; report-type=delivery-status
+    COMPLAINT = "complaint"  # multipart/report; report-type=feedback-report, Feedback-Type abuse
+
+
+class NotAReport(ValueError):
+    """The message is not a report papertide reads; the text says what it is instead."""
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    """One per-recipient block of a delivery-status report."""
+
+    addresses: tuple[str, ...]  # Final-Recipient, then Original-Recipient when it differs: lowercase
+    action: str  # failed, delayed, delivered, relayed, expanded (lowercase)
+    status: tuple[int, int, int] | None  # 5.1.1 as (5, 1, 1); None when missing or not a code
+    diagnostic: str  # Diagnostic-Code as written, one line, or ""
+
+    @property
+    def bad_address(self) -> bool:
+        """Failed for good because the address itself takes no mail (5.1.x, mailbox disabled 5.2.1):
+        the codes a server's reply at RCPT must carry to suppress an address (mailer._bad_address).
+        A full mailbox (5.2.2), a policy or spam block (5.7.x), or a bare 5.0.0 is no reason to stop
+        writing to a reader for good."""
+        if self.action != "failed" or self.status is None or self.status[0] != 5:
+            return False
+        return self.status[1] == 1 or self.status[1:] == (2, 1)
+
+    def status_text(self) -> str:
+        code = ".".join(map(str, self.status)) if self.status else "no status"
+        return f"{code} {self.diagnostic}".strip()
+
+
+@dataclass(frozen=True)
+class DigestId:
+    """What a digest's Message-ID says of itself; believed only once it matches the ledger."""
+
+    message_id: str  # as quoted, angle brackets included
+    delivery_id: int
+    digest_date: date
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: ReportKind
+    digest: DigestId | None  # None when the returned message is not one of papertide's digests
+    recipients: tuple[RecipientStatus, ...]  # a bounce's blocks; a complaint's Original-Rcpt-To
+    feedback_type: str = ""  # a complaint's Feedback-Type (abuse, fraud, opt-out, ...), lowercase
+
+
+def read_report(raw: bytes) -> Report:
+    """The report in `raw`, one whole message as a mail server delivers it; NotAReport otherwise."""
+    if len(raw) > MAX_REPORT_BYTES:
+        raise NotAReport(f"{len(raw):,} bytes: more than a delivery report holds ({MAX_REPORT_BYTES:,})")
+    try:
+        return _read(raw)
+    except NotAReport:
+        raise
+    except Exception as error:  # the email package on hostile bytes: say so, never a traceback
+        raise NotAReport(
+            f"a message the email parser cannot read ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _read(raw: bytes) -> Report:
+    message = message_from_bytes(raw, policy=compat32)  # the lenient parser: reports are often sloppy
+    if message.get_content_type() != "multipart/report":
+        raise NotAReport(
+            f"a {message.get_content_type()} message, not a delivery status report (multipart/report):"
+            " plain-text bounces carry no status a program can read"
+        )
+    report_type = str(message.get_param("report-type", "", header="content-type") or "").lower()
+    if report_type == "delivery-status":
+        return Report(ReportKind.BOUNCE, _returned_digest(message), _recipients(message))
+    if report_type == "feedback-report":
+        fields = _first_fields(message, ("message/feedback-report",))
+        recipient = _address(fields.get("original-rcpt-to", ""))
+        return Report(
+            ReportKind.COMPLAINT,
+            _returned_digest(message),
+            (RecipientStatus((recipient,), "complained", None, ""),) if recipient else (),
+            feedback_type=fields.get("feedback-type", "").strip().lower(),
+        )
+    raise NotAReport(f"a multipart/report of type {report_type or 'none'!r}, not a bounce or a complaint")
+
+
+def _recipients(message: Message) -> tuple[RecipientStatus, ...]:
+    blocks = _status_blocks(message)
+    if not blocks:
+        raise NotAReport("a delivery status report without its message/delivery-status part")
+    recipients = []
+    for fields in blocks[1:]:  # the first block is about the message, the rest one per recipient
+        addresses = [_address(fields.get(name, "")) for name in ("final-recipient", "original-recipient")]
+        status = _STATUS.match(fields.get("status", "").strip())
+        recipients.append(
+            RecipientStatus(
+                addresses=tuple(dict.fromkeys(a for a in addresses if a)),
+                action=fields.get("action", "").strip().lower(),
+                status=(int(status[1]), int(status[2]), int(status[3])) if status else None,
+                diagnostic=" ".join(fields.get("diagnostic-code", "").split())[:500],
+            )
+        )
+    return tuple(r for r in recipients if r.addresses)
+
+
+def _status_blocks(message: Message) -> list[dict[str, str]]:
+    """The delivery-status part's blocks of fields, each a dict of lowercase names."""
+    for part in message.walk():
+        if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):  # the parser has split message/delivery-status into its blocks
+            return [_fields(block) for block in payload if isinstance(block, Message)]
+        blocks = re.split(r"\r?\n[ \t]*\r?\n", _text(part).strip())
+        return [_fields(HeaderParser(policy=compat32).parsestr(block)) for block in blocks if block.strip()]
+    return []
+
+
+def _first_fields(message: Message, types: tuple[str, ...]) -> dict[str, str]:
+    for part in message.walk():
+        if part.get_content_type() not in types:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            return _fields(payload[0])
+        return _fields(HeaderParser(policy=compat32).parsestr(_text(part)))
+    return {}
+
+
+def _text(part: Message) -> str:
+    """A part that is not split into messages, decoded from its transfer encoding, as text."""
+    data = part.get_payload(decode=True)
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
+
+
+def _fields(block: Message) -> dict[str, str]:
+    """A block's fields by lowercase name (the first of each), each unfolded to one line."""
+    fields: dict[str, str] = {}
+    for name, value in block.items():
+        fields.setdefault(name.lower(), " ".join(str(value).split()))
+    return fields
+
+
+def _returned_digest(message: Message) -> DigestId | None:
+    """The papertide digest the report returns, by the Message-ID of the message or headers it
+    attaches: a message/rfc822 or text/rfc822-headers part (or their RFC 6532 forms) anywhere, or
+    whatever the report's third part is (RFC 6522 §3: the returned message or its headers; Oracle's
+    Messaging Server sends them as text/plain). None when it returns another message."""
+    parts = message.get_payload()
+    third = parts[2:3] if isinstance(parts, list) else []
+    for part in [*message.walk(), *third]:
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            headers = payload[0] if isinstance(payload, list) and payload else None
+        elif kind in ("text/rfc822-headers", "message/global-headers") or part in third:
+            headers = HeaderParser(policy=compat32).parsestr(_text(part))
+        else:
+            continue
+        if isinstance(headers, Message):
+            found = _DIGEST_ID.fullmatch(" ".join(str(headers.get("Message-ID", "")).split()))
+            if found:
+                return _digest_id(found)
+    return None
+
+
+def _digest_id(found: re.Match[str]) -> DigestId | None:
+    try:
+        day = date(int(found[2][:4]), int(found[2][4:6]), int(found[2][6:]))
+    except ValueError:  # 20261399: not a date, so not an id papertide wrote
+        return None
+    return DigestId(message_id=found[0], delivery_id=int(found[1]), digest_date=day)
+
+
+def _address(field: str) -> str:
+    """`rfc822; Reader@Example.org` -> reader@example.org: the address of a recipient field, with
+    its address type and any angle brackets taken off; "" when the field names none."""
+    _, semicolon, rest = field.partition(";")
+    address = (rest if semicolon else field).strip().strip("<>").strip()
+    return address.lower() if "@" in address else ""

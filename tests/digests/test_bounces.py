@@ -1,0 +1,275 @@
+"""Bounces and complaints that come back by mail after a relay took the digest (`papertide digest
+bounce`): real reports recorded from Postfix, Sendmail, Amazon SES, Oracle Messaging Server, Exim
+and Yahoo's feedback loop (tests/fixtures/bounces, from sisimai/set-of-emails), each made to
+return a digest this test sent through a real SMTP server: the digest's Message-ID put in the
+returned message's headers and its reader's address in place of the recorded one."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner, Result
+
+from papertide.cli import app
+from papertide.config import get_settings
+from papertide.digests.mailer import SmtpMailer
+from papertide.digests.reports import MAX_REPORT_BYTES, NotAReport, ReportKind, read_report
+from papertide.digests.service import next_digest
+from papertide.models import DigestDelivery, MailSuppression, Subscriber, SubscriberStatus
+from papertide.worker import jobs
+from tests.helpers import Inbox, digest_ready, free_port, smtp_server, subscriber_by_email
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
+DAY = date(2026, 11, 24)
+READER = "reader@example.org"
+runner = CliRunner()
+
+
+def recorded(name: str) -> bytes:
+    return (FIXTURES / f"{name}.eml").read_bytes()
+
+
+def returning(name: str, *, message_id: str, replace: dict[str, str]) -> bytes:
+    """The recorded report `name`, about the digest `message_id`: its returned message (message/rfc822
+    or text/rfc822-headers) carries that Message-ID in place of its own (the recorded samples had
+    theirs removed or anonymised), and each address in `replace` is written as the one it maps to."""
+    raw = recorded(name)
+    for old, new in replace.items():
+        raw = raw.replace(old.encode(), new.encode())
+    part = re.search(rb"(?im)^content-type:\s*(message/rfc822|text/rfc822-headers)[^\n]*\n", raw)
+    if part is None:  # the report's third part, whatever its type (Oracle's: text/plain)
+        after = raw.lower().index(b"message/delivery-status")
+        part = re.compile(rb"(?im)^content-type:[^\n]*\n").search(raw, after + 1)
+    assert part, f"{name} returns no message"
+    headers_end = raw.index(b"\n\n", part.end() - 1) + 2  # the part's own headers end here
+    returned = re.sub(rb"(?im)^message-id:[^\n]*\n", b"", raw[headers_end:], count=1)
+    return raw[:headers_end] + f"Message-ID: {message_id}\n".encode() + returned
+
+
+def bounce(*args: str, stdin: bytes | None = None) -> Result:
+    return runner.invoke(app, ["digest", "bounce", *args], input=stdin)
+
+
+@pytest.fixture
+def sent(database: str, session: Session) -> DigestDelivery:
+    """The reader's digest, sent through a real SMTP server (as the relay that later bounces it)."""
+    digest_ready([READER, "other@example.org"])
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        result = jobs.send_digests(digest_date=DAY, mailer=_mailer(port), encoder=None)
+    assert result.sent == 2
+    delivery = session.scalars(
+        select(DigestDelivery).join(Subscriber).where(Subscriber.email == READER)
+    ).one()
+    [quoted] = [m["Message-ID"] for m in inbox.messages if m["To"] == READER]
+    assert quoted == delivery.message_id
+    return delivery
+
+
+def _mailer(port: int) -> SmtpMailer:
+    return SmtpMailer(f"smtp://127.0.0.1:{port}")
+
+
+def suppression(session: Session) -> MailSuppression | None:
+    session.expire_all()
+    return session.scalars(select(MailSuppression).where(MailSuppression.email == READER)).first()
+
+
+@pytest.mark.parametrize(
+    ("name", "replace", "code"),
+    [
+        # The relay expanded an alias: Final-Recipient is the alias's target, Original-Recipient ours.
+        ("lhost-postfix-01", {"kijitora@example.org": READER}, "5.1.1"),
+        # Two recipients: ours unknown (5.1.1), another's mailbox disabled.
+        ("lhost-postfix-02", {"userunknown@example.co.jp": READER}, "5.1.1"),
+        ("lhost-postfix-02", {"filtered@example.co.jp": READER}, "5.2.1"),  # mailbox disabled
+        ("lhost-sendmail-01", {"userunknown@bouncehammer.jp": READER}, "5.1.1"),
+        ("lhost-amazonses-05", {"bounce@simulator.amazonses.com": READER}, "5.1.1"),
+    ],
+)
+def test_a_later_bounce_for_an_address_that_takes_no_mail_suppresses_it_and_no_digest_goes_again(
+    sent: DigestDelivery, session: Session, tmp_path: Path, name: str, replace: dict[str, str], code: str
+) -> None:
+    report = tmp_path / "report.eml"
+    report.write_bytes(returning(name, message_id=str(sent.message_id), replace=replace))
+
+    result = bounce(str(report))
+
+    assert result.exit_code == 0, result.output
+    assert f"{report}: suppressed: r***@example.org: bounced after the relay took it: {code}" in result.output
+    row = suppression(session)
+    assert row is not None
+    assert row.delivery_id == sent.id
+    assert row.reason.startswith(f"bounced after the relay took it: {code}")
+    reader = subscriber_by_email(session, READER)
+    assert next_digest(session, reader, now=datetime.now(UTC)) is None, "the manage page names no next digest"
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        jobs.send_digests(digest_date=DAY + timedelta(days=1), mailer=_mailer(port), encoder=None)
+    assert [m["To"] for m in inbox.messages] == ["other@example.org"], "the other reader's digest still goes"
+
+
+def test_a_bounce_piped_in_on_standard_input_counts_once_however_often_it_comes(
+    sent: DigestDelivery, session: Session
+) -> None:
+    raw = returning(
+        "lhost-sendmail-01", message_id=str(sent.message_id), replace={"userunknown@bouncehammer.jp": READER}
+    )
+
+    first, again = bounce(stdin=raw), bounce(stdin=raw)
+
+    assert first.exit_code == again.exit_code == 0
+    assert "stdin: suppressed: r***@example.org" in first.output
+    assert "stdin: ignored: a bounce of digest" in again.output
+    assert "is suppressed already" in again.output
+    assert session.scalar(select(MailSuppression.email).where(MailSuppression.email == READER)) == READER
+
+
+@pytest.mark.parametrize(
+    ("name", "replace", "said"),
+    [
+        ("lhost-postfix-03", {"kijitora@example.net": READER}, "failed 5.0.0"),  # no reason given
+        ("lhost-amazonses-07", {"6@neko.nyaan.example.org": READER}, "failed 5.7.6"),  # a policy block
+        ("lhost-messagingserver-07", {"kijitora@2jo.example.jp": READER}, "delayed 4.4.7"),  # still trying
+    ],
+)
+def test_a_bounce_that_does_not_say_the_address_is_bad_changes_nothing(
+    sent: DigestDelivery, session: Session, name: str, replace: dict[str, str], said: str
+) -> None:
+    result = bounce(stdin=returning(name, message_id=str(sent.message_id), replace=replace))
+
+    assert result.exit_code == 0, result.output
+    assert f"stdin: ignored: a bounce of digest {sent.id} to r***@example.org: {said}" in result.output
+    assert "only a failed 5.1.x or 5.2.1 says the address takes no mail" in result.output
+    assert suppression(session) is None
+    reader = subscriber_by_email(session, READER)
+    assert next_digest(session, reader, now=datetime.now(UTC)) is not None
+
+
+def test_a_forged_bounce_that_cannot_quote_the_digests_message_id_changes_nothing(
+    sent: DigestDelivery, session: Session
+) -> None:
+    """Anyone can mail the bounce address. The number and date of a digest are guessable; its
+    Message-ID's tag is not, so a report that guesses it is refused, whatever it claims."""
+    guessed = re.sub(r"\.[a-z2-7]{16}@", ".aaaaaaaaaaaaaaaa@", str(sent.message_id))
+    untagged = re.sub(r"\.[a-z2-7]{16}@", "@", str(sent.message_id))
+    replace = {"userunknown@bouncehammer.jp": READER}
+
+    forged = [
+        bounce(stdin=returning("lhost-sendmail-01", message_id=mid, replace=replace))
+        for mid in (guessed, untagged)
+    ]
+    other = bounce(stdin=returning("lhost-sendmail-01", message_id=str(sent.message_id), replace={}))
+
+    assert f"ignored: a bounce quoting {guessed}, which papertide did not send" in forged[0].output
+    assert "ignored: a bounce about a message that is not a papertide digest" in forged[1].output
+    assert f"ignored: a bounce of digest {sent.id} that names no recipient of it" in other.output
+    assert all(r.exit_code == 0 for r in [*forged, other])
+    assert suppression(session) is None
+
+
+def test_a_complaint_unsubscribes_the_reader_once(sent: DigestDelivery, session: Session) -> None:
+    raw = returning(
+        "arf-02",
+        message_id=str(sent.message_id),
+        replace={"this-local-part-does-not-exist-on-yahoo@yahoo.com": READER},
+    )
+
+    first, again = bounce(stdin=raw), bounce(stdin=raw)
+
+    assert first.exit_code == again.exit_code == 0
+    assert (
+        f"stdin: unsubscribed: r***@example.org: a complaint (abuse) about digest {sent.id}" in first.output
+    )
+    assert "has unsubscribed already" in again.output
+    reader = subscriber_by_email(session, READER)
+    assert reader.status == SubscriberStatus.UNSUBSCRIBED
+    assert subscriber_by_email(session, "other@example.org").status == SubscriberStatus.CONFIRMED
+
+
+def test_a_report_about_an_earlier_subscriptions_digest_changes_nothing(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # The reader left and confirmed again since: the address has taken mail after that digest.
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.email == READER)
+        .values(confirmed_at=sent.created_at + timedelta(hours=2))
+    )
+    session.commit()
+    replace = {"userunknown@bouncehammer.jp": READER}
+
+    result = bounce(stdin=returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace))
+    complaint = bounce(stdin=returning("arf-02", message_id=str(sent.message_id), replace={}))
+
+    assert "confirmed a new subscription: the address has taken mail since" in result.output
+    assert "confirmed a new subscription" in complaint.output
+    assert suppression(session) is None
+    assert subscriber_by_email(session, READER).status == SubscriberStatus.CONFIRMED
+
+
+def test_messages_that_are_not_reports_are_named_and_left(
+    sent: DigestDelivery, session: Session, tmp_path: Path
+) -> None:
+    files = {
+        "exim": recorded("lhost-exim-01"),  # Exim's plain-text bounce: no status a program can read
+        "binary": bytes(range(256)) * 64,
+        "huge": b"Content-Type: multipart/report; report-type=delivery-status\n\n" + b"x" * MAX_REPORT_BYTES,
+        "empty": b"",
+    }
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+
+    result = bounce(*(str(tmp_path / name) for name in files), str(tmp_path / "missing"))
+
+    assert result.exit_code == 66, "a file it could not read"
+    assert (
+        f"{tmp_path / 'exim'}: ignored: not a report papertide reads: a text/plain message" in result.output
+    )
+    assert "more than a delivery report holds" in result.output
+    assert result.output.count(": ignored: not a report papertide reads") == 4
+    assert f"error: {tmp_path / 'missing'}: cannot read it" in result.output
+    assert "Traceback" not in result.output
+    assert suppression(session) is None
+
+
+def test_a_database_that_cannot_be_reached_asks_the_mail_server_to_try_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "PAPERTIDE_DATABASE_URL", f"postgresql://papertide:pw@127.0.0.1:{free_port()}/papertide"
+    )
+    monkeypatch.setenv("PAPERTIDE_SECRET_KEY", "k")
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org")
+    get_settings.cache_clear()
+
+    result = bounce(stdin=recorded("lhost-sendmail-01"))
+
+    assert result.exit_code == 75, "EX_TEMPFAIL: the mail server keeps the message and tries again"
+    assert "error: cannot reach the database (" in result.output
+
+
+def test_each_recorded_report_reads_as_its_mail_server_wrote_it() -> None:
+    two = read_report(recorded("lhost-postfix-02"))
+    assert two.kind == ReportKind.BOUNCE
+    assert [(r.addresses, r.action, r.status) for r in two.recipients] == [
+        (("filtered@example.co.jp",), "failed", (5, 2, 1)),
+        (("userunknown@example.co.jp",), "failed", (5, 1, 1)),
+    ]
+    assert [r.bad_address for r in two.recipients] == [True, True]
+    alias = read_report(recorded("lhost-postfix-01")).recipients[0]
+    assert alias.addresses == ("r@p351355.pool.example.ne.jp", "kijitora@example.org")
+    delayed = read_report(recorded("lhost-messagingserver-07")).recipients[0]
+    assert (delayed.action, delayed.status, delayed.bad_address) == ("delayed", (4, 4, 7), False)
+    policy = read_report(recorded("lhost-amazonses-07")).recipients[0]
+    assert (policy.status, policy.bad_address) == ((5, 7, 6), False)
+    complaint = read_report(recorded("arf-02"))
+    assert (complaint.kind, complaint.feedback_type) == (ReportKind.COMPLAINT, "abuse")
+    assert complaint.digest is None, "the recorded messages are not papertide's"
+    with pytest.raises(NotAReport, match="text/plain"):
+        read_report(recorded("lhost-exim-01"))
