@@ -476,7 +476,8 @@ def long_sections(sizes: dict[str, int]) -> list[RenderedSection]:
 
 
 def shown_papers(content: str, names: list[str]) -> dict[str, list[int]]:
-    """Which papers of each section a part shows, in its order."""
+    """Which papers of each section a part shows, in its order (the hidden inbox preview aside)."""
+    content = re.sub(r'<div id="preheader".*?</div>', "", content)
     return {name: [int(n) for n in re.findall(rf"{name} paper (\d+) ", content)] for name in names}
 
 
@@ -551,3 +552,18 @@ def test_a_digest_that_fits_says_nothing_of_papers_left_out_and_the_browser_view
         "Trending": list(range(1, 151)),
     }
     assert "This email shows" not in page
+
+
+def test_the_inbox_preview_is_the_top_paper_of_each_section_escaped_and_hidden_in_the_email() -> None:
+    # An inbox list shows the body's first text beside the subject: the masthead said nothing there.
+    message = email.message_from_bytes(bytes(digest_message(**arguments())), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    html = parts(message)[1]
+    body = html[html.index("<body") :]
+    preheader = re.search(r'<div id="preheader" style="display:none;[^"]*">(.*?)</div>', body)
+    assert preheader is not None
+    assert body.index('id="preheader"') < body.index("papertide</div>"), "before any other text"
+    assert htmllib.unescape(preheader[1]) == (
+        "<script>alert('x')</script> Ünïcode & “quotes” — 日本語のタイトル · " + "y" * 117 + "..."
+    ), "each section's first title, escaped, a long one cut"
+    assert "<script>" not in preheader[1]
