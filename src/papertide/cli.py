@@ -54,13 +54,19 @@ def _check_settings() -> None:
         field = re.search(r'field "(\w+)"', str(error))
         name = f"PAPERTIDE_{field.group(1).upper()}" if field else "a PAPERTIDE_ setting"
         _echo(f"error: {name}: not a value papertide can read ({error}); see README's settings table")
-        raise typer.Exit(2) from None
+        raise typer.Exit(_bad_settings_exit()) from None
     except ValidationError as error:
         for problem in error.errors():
             message = str(problem["msg"]).removeprefix("Value error, ")
             name = "PAPERTIDE_" + "_".join(str(part) for part in problem["loc"]).upper()
             _echo(f"error: {message}" if message.startswith(name) else f"error: {name}: {message}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(_bad_settings_exit()) from None
+
+
+def _bad_settings_exit() -> int:
+    """2, a usage error; but 75 for `digest bounce`, which a mail server runs: there "try again
+    later" keeps the reports queued until the settings are fixed, where 2 would bounce them."""
+    return EX_TEMPFAIL if sys.argv[1:3] == ["digest", "bounce"] else 2
 
 
 def _echo(message: str) -> None:
@@ -620,7 +626,7 @@ def digest_bounce(
     message was read (acted on or ignored, each with a line saying why), 75 when the database could
     not be reached (the mail server keeps the message and tries again), 66 when a file could not
     be read. Running it twice on the same messages changes nothing more."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from papertide.db import error_line, unit_of_work
     from papertide.digests.feedback import handle_report
@@ -636,7 +642,14 @@ def digest_bounce(
             messages.append((str(path), None))
     if not paths:
         messages.append(("stdin", sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)))
-    _prepare_database(unreachable_exit=EX_TEMPFAIL)
+    try:
+        _prepare_database(unreachable_exit=EX_TEMPFAIL)
+    except (
+        SQLAlchemyError
+    ) as error:  # a read-only standby, a role that may not migrate: not the report's fault
+        _echo(f"error: the database cannot be prepared ({error_line(error)}); nothing was handled: run again")
+        raise typer.Exit(EX_TEMPFAIL) from None
+    failed = False
     for name, raw in messages:
         if raw is None:
             continue
@@ -648,7 +661,16 @@ def digest_bounce(
                 f"error: lost the database ({error_line(error)}); {name} and the rest were not handled: run again"
             )
             raise typer.Exit(EX_TEMPFAIL) from None
+        except Exception:  # a bug, not the report: keep it (75) for a fixed release, go on with the rest
+            logging.getLogger(__name__).exception("handling %s failed; it changed nothing", name)
+            _echo(
+                f"error: {name}: handling it failed (the traceback above); nothing of it was kept: run again"
+            )
+            failed = True
+            continue
         typer.echo(f"{name}: {handled.outcome}: {handled.detail}")
+    if failed:
+        raise typer.Exit(EX_TEMPFAIL)
     if any(raw is None for _, raw in messages):
         raise typer.Exit(EX_NOINPUT)
 

@@ -72,10 +72,14 @@ def plain_text(value: str) -> str:
     return " ".join(kept.split())
 
 
+AUTHOR_NAME_LIMIT = 80  # characters of one name shown: real ones are far shorter; a pasted blob is cut
+
+
 def short_authors(authors: list[str], limit: int = 4) -> str:
     """The first `limit` names, each as one line of visible text (a row stored before papers were
-    cleaned at ingest could hold a line break), then how many more."""
-    shown = ", ".join(plain_text(name) for name in authors[:limit])
+    cleaned at ingest could hold a line break) of at most AUTHOR_NAME_LIMIT characters, then how
+    many more."""
+    shown = ", ".join(shortened(name, AUTHOR_NAME_LIMIT) for name in authors[:limit])
     return shown if len(authors) <= limit else f"{shown} and {len(authors) - limit} more"
 
 

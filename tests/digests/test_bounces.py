@@ -6,21 +6,28 @@ returned message's headers and its reader's address in place of the recorded one
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
+from papertide import db
 from papertide.cli import app
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
 from papertide.digests.reports import MAX_REPORT_BYTES, NotAReport, ReportKind, read_report
 from papertide.digests.service import next_digest
 from papertide.models import DigestDelivery, MailSuppression, Subscriber, SubscriberStatus
+from papertide.subscribers import service as subscriber_service
+from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.helpers import Inbox, digest_ready, free_port, smtp_server, subscriber_by_email
 
@@ -34,10 +41,12 @@ def recorded(name: str) -> bytes:
     return (FIXTURES / f"{name}.eml").read_bytes()
 
 
-def returning(name: str, *, message_id: str, replace: dict[str, str]) -> bytes:
+def returning(name: str, *, message_id: str, replace: dict[str, str], header: str = "Message-ID") -> bytes:
     """The recorded report `name`, about the digest `message_id`: its returned message (message/rfc822
     or text/rfc822-headers) carries that Message-ID in place of its own (the recorded samples had
-    theirs removed or anonymised), and each address in `replace` is written as the one it maps to."""
+    theirs removed or anonymised), and each address in `replace` is written as the one it maps to.
+    `header` "X-Papertide-Digest": the relay's own Message-ID is kept (Amazon SES writes its own),
+    and the id comes back in that header, as the digest carries it."""
     raw = recorded(name)
     for old, new in replace.items():
         raw = raw.replace(old.encode(), new.encode())
@@ -47,8 +56,10 @@ def returning(name: str, *, message_id: str, replace: dict[str, str]) -> bytes:
         part = re.compile(rb"(?im)^content-type:[^\n]*\n").search(raw, after + 1)
     assert part, f"{name} returns no message"
     headers_end = raw.index(b"\n\n", part.end() - 1) + 2  # the part's own headers end here
-    returned = re.sub(rb"(?im)^message-id:[^\n]*\n", b"", raw[headers_end:], count=1)
-    return raw[:headers_end] + f"Message-ID: {message_id}\n".encode() + returned
+    returned = raw[headers_end:]
+    if header == "Message-ID":
+        returned = re.sub(rb"(?im)^message-id:[^\n]*\n", b"", returned, count=1)
+    return raw[:headers_end] + f"{header}: {message_id}\n".encode() + returned
 
 
 def bounce(*args: str, stdin: bytes | None = None) -> Result:
@@ -81,22 +92,27 @@ def suppression(session: Session) -> MailSuppression | None:
 
 
 @pytest.mark.parametrize(
-    ("name", "replace", "code"),
+    ("name", "replace", "code", "header"),
     [
-        # The relay expanded an alias: Final-Recipient is the alias's target, Original-Recipient ours.
-        ("lhost-postfix-01", {"kijitora@example.org": READER}, "5.1.1"),
         # Two recipients: ours unknown (5.1.1), another's mailbox disabled.
-        ("lhost-postfix-02", {"userunknown@example.co.jp": READER}, "5.1.1"),
-        ("lhost-postfix-02", {"filtered@example.co.jp": READER}, "5.2.1"),  # mailbox disabled
-        ("lhost-sendmail-01", {"userunknown@bouncehammer.jp": READER}, "5.1.1"),
-        ("lhost-amazonses-05", {"bounce@simulator.amazonses.com": READER}, "5.1.1"),
+        ("lhost-postfix-02", {"userunknown@example.co.jp": READER}, "5.1.1", "Message-ID"),
+        ("lhost-postfix-02", {"filtered@example.co.jp": READER}, "5.2.1", "Message-ID"),  # mailbox disabled
+        ("lhost-sendmail-01", {"userunknown@bouncehammer.jp": READER}, "5.1.1", "Message-ID"),
+        # SES wrote its own Message-ID on the way out: the digest's header still names it.
+        ("lhost-amazonses-05", {"bounce@simulator.amazonses.com": READER}, "5.1.1", "X-Papertide-Digest"),
     ],
 )
 def test_a_later_bounce_for_an_address_that_takes_no_mail_suppresses_it_and_no_digest_goes_again(
-    sent: DigestDelivery, session: Session, tmp_path: Path, name: str, replace: dict[str, str], code: str
+    sent: DigestDelivery,
+    session: Session,
+    tmp_path: Path,
+    name: str,
+    replace: dict[str, str],
+    code: str,
+    header: str,
 ) -> None:
     report = tmp_path / "report.eml"
-    report.write_bytes(returning(name, message_id=str(sent.message_id), replace=replace))
+    report.write_bytes(returning(name, message_id=str(sent.message_id), replace=replace, header=header))
 
     result = bounce(str(report))
 
@@ -128,6 +144,45 @@ def test_a_bounce_piped_in_on_standard_input_counts_once_however_often_it_comes(
     assert "stdin: ignored: a bounce of digest" in again.output
     assert "is suppressed already" in again.output
     assert session.scalar(select(MailSuppression.email).where(MailSuppression.email == READER)) == READER
+
+
+def test_a_bounce_of_an_address_that_forwarded_the_digest_on_leaves_it(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # Postfix expanded the reader's address (an alias) and one target failed: Original-Recipient is
+    # the reader's, Final-Recipient the dead target's. The others it forwards to may have it.
+    raw = returning(
+        "lhost-postfix-01", message_id=str(sent.message_id), replace={"kijitora@example.org": READER}
+    )
+
+    result = bounce(stdin=raw)
+
+    assert result.exit_code == 0
+    assert "r***@example.org forwarded it to r***@p351355.pool.example.ne.jp, which failed" in result.output
+    assert suppression(session) is None
+
+
+def test_a_late_bounce_after_the_reader_opened_a_newer_link_does_not_suppress_again(
+    sent: DigestDelivery, session: Session, tmp_path: Path
+) -> None:
+    """A bounce suppresses; the reader opens a manage link mailed after it (the address works, and
+    the suppression is lifted); the same bounce run again, or a late one about that older digest,
+    leaves the address alone."""
+    report = tmp_path / "report.eml"
+    replace = {"userunknown@bouncehammer.jp": READER}
+    report.write_bytes(returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace))
+    assert "suppressed" in bounce(str(report)).output
+    reader = subscriber_by_email(session, READER)
+    with db.unit_of_work() as work:
+        token = subscriber_service.new_manage_token(work, reader)
+    with TestClient(create_app()) as client:
+        assert client.get(f"/manage/{token}").status_code == 200
+    assert suppression(session) is None, "lifted: the manage link was mailed after the bounce"
+
+    again = bounce(str(report))
+
+    assert "has opened a link mailed after it, so the address takes mail" in again.output
+    assert suppression(session) is None
 
 
 @pytest.mark.parametrize(
@@ -162,12 +217,14 @@ def test_a_forged_bounce_that_cannot_quote_the_digests_message_id_changes_nothin
 
     forged = [
         bounce(stdin=returning("lhost-sendmail-01", message_id=mid, replace=replace))
-        for mid in (guessed, untagged)
+        for mid in (guessed, untagged, re.sub(r"@.*>", "@exämple.org>", guessed))
     ]
     other = bounce(stdin=returning("lhost-sendmail-01", message_id=str(sent.message_id), replace={}))
 
     assert f"ignored: a bounce quoting {guessed}, which papertide did not send" in forged[0].output
     assert "ignored: a bounce about a message that is not a papertide digest" in forged[1].output
+    # Not ASCII after the @ (hmac.compare_digest takes ASCII str only): not an id papertide writes.
+    assert "ignored: a bounce about a message that is not a papertide digest" in forged[2].output
     assert f"ignored: a bounce of digest {sent.id} that names no recipient of it" in other.output
     assert all(r.exit_code == 0 for r in [*forged, other])
     assert suppression(session) is None
@@ -257,13 +314,13 @@ def test_a_database_that_cannot_be_reached_asks_the_mail_server_to_try_again(
 def test_each_recorded_report_reads_as_its_mail_server_wrote_it() -> None:
     two = read_report(recorded("lhost-postfix-02"))
     assert two.kind == ReportKind.BOUNCE
-    assert [(r.addresses, r.action, r.status) for r in two.recipients] == [
-        (("filtered@example.co.jp",), "failed", (5, 2, 1)),
-        (("userunknown@example.co.jp",), "failed", (5, 1, 1)),
+    assert [(r.final, r.action, r.status) for r in two.recipients] == [
+        ("filtered@example.co.jp", "failed", (5, 2, 1)),
+        ("userunknown@example.co.jp", "failed", (5, 1, 1)),
     ]
     assert [r.bad_address for r in two.recipients] == [True, True]
     alias = read_report(recorded("lhost-postfix-01")).recipients[0]
-    assert alias.addresses == ("r@p351355.pool.example.ne.jp", "kijitora@example.org")
+    assert (alias.final, alias.original) == ("r@p351355.pool.example.ne.jp", "kijitora@example.org")
     delayed = read_report(recorded("lhost-messagingserver-07")).recipients[0]
     assert (delayed.action, delayed.status, delayed.bad_address) == ("delayed", (4, 4, 7), False)
     policy = read_report(recorded("lhost-amazonses-07")).recipients[0]
@@ -273,3 +330,82 @@ def test_each_recorded_report_reads_as_its_mail_server_wrote_it() -> None:
     assert complaint.digest is None, "the recorded messages are not papertide's"
     with pytest.raises(NotAReport, match="text/plain"):
         read_report(recorded("lhost-exim-01"))
+
+
+def test_an_smtputf8_bounce_is_read_as_its_ascii_twin(sent: DigestDelivery, session: Session) -> None:
+    # RFC 6533's forms, for readers mailed with SMTPUTF8: Python parses them as messages, not blocks.
+    raw = returning(
+        "lhost-postfix-02", message_id=str(sent.message_id), replace={"userunknown@example.co.jp": READER}
+    )
+    raw = raw.replace(
+        b"Content-Type: message/delivery-status", b"Content-Type: message/global-delivery-status"
+    )
+    raw = raw.replace(b"Content-Type: message/rfc822", b"Content-Type: message/global-headers")
+
+    result = bounce(stdin=raw)
+
+    assert "stdin: suppressed: r***@example.org: bounced after the relay took it: 5.1.1" in result.output
+
+
+def test_a_report_nested_hundreds_deep_is_refused_unread_and_the_next_one_is_handled(
+    sent: DigestDelivery, session: Session, tmp_path: Path
+) -> None:
+    """Python's parser takes time in depth times lines: 800 nested parts in 1 MB held it 77 s."""
+    depth = 800
+    nested = b"".join(
+        b'--b%d\nContent-Type: multipart/mixed; boundary="b%d"\n\n' % (i, i + 1) for i in range(depth)
+    )
+    bomb = b'Content-Type: multipart/report; report-type=delivery-status; boundary="b0"\n\n' + nested
+    (tmp_path / "bomb").write_bytes(bomb + b"\n" * 1_000_000)
+    replace = {"userunknown@bouncehammer.jp": READER}
+    (tmp_path / "real").write_bytes(
+        returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace)
+    )
+
+    result = bounce(str(tmp_path / "bomb"), str(tmp_path / "real"))
+
+    assert result.exit_code == 0
+    assert "more than 40 multipart boundaries" in result.output
+    assert f"{tmp_path / 'real'}: suppressed" in result.output
+
+
+def test_a_report_that_handling_fails_on_is_kept_for_a_retry_and_the_rest_are_handled(
+    sent: DigestDelivery, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here made to happen) must not lose the report: 75 keeps it queued at the mail server."""
+    from papertide.digests import feedback
+
+    handle = feedback.handle_report
+
+    def failing_on_complaints(session: Session, raw: bytes, *, now: datetime) -> feedback.Handled:
+        if b"feedback-report" in raw:
+            raise RuntimeError("a bug")
+        return handle(session, raw, now=now)
+
+    monkeypatch.setattr(feedback, "handle_report", failing_on_complaints)
+    (tmp_path / "complaint").write_bytes(returning("arf-02", message_id=str(sent.message_id), replace={}))
+    replace = {"userunknown@bouncehammer.jp": READER}
+    (tmp_path / "bounce").write_bytes(
+        returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace)
+    )
+
+    result = bounce(str(tmp_path / "complaint"), str(tmp_path / "bounce"))
+
+    assert result.exit_code == 75
+    assert f"error: {tmp_path / 'complaint'}: handling it failed" in result.output
+    assert f"{tmp_path / 'bounce'}: suppressed" in result.output
+    assert subscriber_by_email(session, READER).status == SubscriberStatus.CONFIRMED
+
+
+def test_a_bad_setting_asks_the_mail_server_to_try_again_not_to_bounce_the_report() -> None:
+    env = {**os.environ, "PAPERTIDE_SMTP_URL": "ftp://relay.example.org"}
+    done = subprocess.run(
+        [sys.executable, "-m", "papertide", "digest", "bounce"],
+        input=recorded("lhost-sendmail-01"),
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 75, done.stderr
+    assert b"PAPERTIDE_SMTP_URL" in done.stderr

@@ -177,6 +177,8 @@ def test_the_bytes_are_7bit_folded_and_encoded_as_the_rfcs_want() -> None:
     assert b"\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in head
     assert re.search(rb"^To: reader\.one\+tag@example\.org$", head, re.M)
     assert re.search(rb"^Message-ID: <digest-7-20261126@example\.org>$", head, re.M)
+    # Again where a relay that writes its own Message-ID (Amazon SES) leaves it, for bounces.
+    assert re.search(rb"^X-Papertide-Digest: <digest-7-20261126@example\.org>$", head, re.M)
     assert re.search(rb"^MIME-Version: 1\.0$", head, re.M)
     date_line = re.search(rb"^Date: (.+)$", head, re.M)
     assert date_line is not None
@@ -497,8 +499,12 @@ def test_a_digest_too_long_for_gmail_keeps_each_sections_top_papers_its_footer_a
     message = email.message_from_bytes(received.replace(b"\r\n", b"\n"), policy=policy.default)
     assert isinstance(message, EmailMessage)
     text_part, html_part = message.iter_parts()
-    sent_html = str(html_part.get_payload())
-    assert len(sent_html.encode()) <= MAIL_HTML_LIMIT < 102 * 1024, "under the size Gmail shows whole"
+    [sent_html] = re.findall(
+        rb"Content-Type: text/html[^\r]*\r\n.*?\r\n\r\n(.*?)\r\n--=_papertide", received, re.S
+    )
+    assert len(sent_html) <= MAIL_HTML_LIMIT < 102 * 1024, (
+        "as on the wire (CRLF): under what Gmail shows whole"
+    )
     html, text = html_part.get_content(), text_part.get_content()
     shown = shown_papers(html, names)
     counts = [len(papers) for papers in shown.values()]
@@ -567,3 +573,27 @@ def test_the_inbox_preview_is_the_top_paper_of_each_section_escaped_and_hidden_i
         "<script>alert('x')</script> Ünïcode & “quotes” — 日本語のタイトル · " + "y" * 117 + "..."
     ), "each section's first title, escaped, a long one cut"
     assert "<script>" not in preheader[1]
+
+
+def test_a_paper_with_a_pasted_blob_for_a_name_and_the_longest_title_is_shown_cut_to_size_not_left_out() -> (
+    None
+):
+    blob = Paper(
+        "2611.09999", "&" * 1000, ["x" * 50_000] * 5, "&" * 20_000
+    )  # 1,000: the longest title stored
+    [section] = long_sections({"Speech": 5})
+    section.papers.insert(
+        0, RenderedPaper(blob, "matches 'speech'", paper_parts(blob, BASE), f"{BASE}/v/m", f"{BASE}/v/l")
+    )
+    message = email.message_from_bytes(
+        bytes(digest_message(**arguments(sections=[section]))), policy=policy.default
+    )
+    assert isinstance(message, EmailMessage)
+    text, html = parts(message)
+
+    assert "This email shows" not in html, "all six papers fit"
+    assert shown_papers(html, ["Speech"]) == {"Speech": [1, 2, 3, 4, 5]}
+    assert "&amp;" * 1000 in html, "the title whole"
+    assert "x" * 79 + "…" in html
+    assert "x" * 81 not in html, "a name cut at 80 characters"
+    assert "and 1 more" in text

@@ -83,8 +83,9 @@ def handle_report(session: Session, raw: bytes, *, now: datetime) -> Handled:
 
 def _quotes(delivery: DigestDelivery, message_id: str) -> bool:
     # `message_id` has a tag (reports.read_report reads no other), so an id stored before ids
-    # carried one, a guessable number and date, is never matched.
-    return hmac.compare_digest(delivery.message_id or "", message_id)
+    # carried one, a guessable number and date, is never matched. Compared as bytes: an id that is
+    # not ASCII must not raise (compare_digest takes only ASCII str).
+    return hmac.compare_digest((delivery.message_id or "").encode(), message_id.encode())
 
 
 def _complaint(
@@ -108,9 +109,25 @@ def _complaint(
 def _bounce(session: Session, report: Report, delivery: DigestDelivery, subscriber: Subscriber) -> Handled:
     who = mask_address(subscriber.email)
     ours = {subscriber.email.lower(), wire_address(subscriber.email).lower()}
-    theirs = [r for r in report.recipients if ours & set(r.addresses)]
+    theirs = [r for r in report.recipients if r.final in ours]
     if not theirs:
+        forwarded = [r for r in report.recipients if r.original in ours]
+        if forwarded:
+            # The reader's address forwards (an alias, a list) and one of its targets failed: the
+            # others may have had the digest, so the reader's address is not the bad one.
+            return Handled(
+                Outcome.IGNORED,
+                f"a bounce of digest {delivery.id}: {who} forwarded it to {mask_address(forwarded[0].final)},"
+                " which failed; the address itself took it",
+            )
         return Handled(Outcome.IGNORED, f"a bounce of digest {delivery.id} that names no recipient of it")
+    reached = subscriber.mail_reached_at
+    if reached is not None and reached > delivery.created_at:
+        return Handled(
+            Outcome.IGNORED,
+            f"a bounce of digest {delivery.id}: {who} has opened a link mailed after it, so the address"
+            " takes mail",
+        )
     bad = next((r for r in theirs if r.bad_address), None)
     if bad is None:
         said = "; ".join(f"{r.action or 'no action'} {r.status_text()}" for r in theirs)

@@ -413,6 +413,9 @@ def digest_message(
         *_headers(sender=sender, to=to, subject=subject, message_id=message_id),
         ("List-Unsubscribe", f"<{unsubscribe_url}>"),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        # The Message-ID again, where a relay that writes its own (Amazon SES) leaves it: a bounce
+        # or complaint that comes back names its digest by either (reports.py).
+        *([("X-Papertide-Digest", message_id)] if message_id else []),
     ]
     return WireMessage(_alternative(headers, _fitted_parts(context, sections)))
 
@@ -428,10 +431,11 @@ def _fitted_parts(context: dict[str, Any], sections: list[RenderedSection]) -> l
         shown = sections if keep == total else _top_of_each(sections, keep)
         fitted = context | {"sections": shown, "shown": keep}
         html = _text_part("html", env.get_template("email/digest.html").render(**fitted), pack=True)
-        if len(html) <= MAIL_HTML_LIMIT or keep == 0:
+        size = len(html) + html.count(b"\n")  # as sent: every line ends CRLF on the wire
+        if size <= MAIL_HTML_LIMIT or keep == 0:
             break
         # The part grows about in step with its papers: a round or two finds how many fit.
-        keep = min(keep - 1, keep * MAIL_HTML_LIMIT // len(html))
+        keep = min(keep - 1, keep * MAIL_HTML_LIMIT // size)
     return [_text_part("plain", env.get_template("email/digest.txt").render(**fitted)), html]
 
 

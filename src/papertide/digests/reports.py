@@ -24,9 +24,18 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from enum import StrEnum
 
-# A report is one bounce or complaint: a few kilobytes, the returned message at most some hundreds.
-MAX_REPORT_BYTES = 10 * 1024 * 1024
-_DIGEST_ID = re.compile(r"<digest-(\d{1,18})-(\d{8})\.([a-z2-7]{16})@[^<>\s]+>")
+# A report is one bounce or complaint: a few kilobytes, and the returned digest at most some
+# hundreds (render.MAIL_HTML_LIMIT keeps its HTML under 96 KB).
+MAX_REPORT_BYTES = 4 * 1024 * 1024
+# A report nests a few multiparts (the report, the returned digest's alternative, a provider's
+# related/alternative notice). Python's parser takes time in depth times lines, so a message built as
+# hundreds of nested parts would hold a mail server's pipe for many minutes: refused unread.
+MAX_MULTIPARTS = 40
+_BOUNDARIES = re.compile(rb"(?i)boundary\s*=")
+# The id render.digest_message_id writes, and the header that carries it too: a relay such as
+# Amazon SES replaces the Message-ID with its own, and keeps the headers it does not know.
+_DIGEST_ID = re.compile(r"<digest-(\d{1,18})-(\d{8})\.([a-z2-7]{16})@[\x21-\x3b=\x3f-\x7e]+>")
+DIGEST_HEADER = "X-Papertide-Digest"
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -43,7 +52,8 @@ class NotAReport(ValueError):
 class RecipientStatus:
     """One per-recipient block of a delivery-status report."""
 
-    addresses: tuple[str, ...]  # Final-Recipient, then Original-Recipient when it differs: lowercase
+    final: str  # Final-Recipient's address, lowercase: the one the failure is about; "" if none
+    original: str  # Original-Recipient's: the address mailed, when the relay forwarded it on
     action: str  # failed, delayed, delivered, relayed, expanded (lowercase)
     status: tuple[int, int, int] | None  # 5.1.1 as (5, 1, 1); None when missing or not a code
     diagnostic: str  # Diagnostic-Code as written, one line, or ""
@@ -84,6 +94,10 @@ def read_report(raw: bytes) -> Report:
     """The report in `raw`, one whole message as a mail server delivers it; NotAReport otherwise."""
     if len(raw) > MAX_REPORT_BYTES:
         raise NotAReport(f"{len(raw):,} bytes: more than a delivery report holds ({MAX_REPORT_BYTES:,})")
+    if len(_BOUNDARIES.findall(raw)) > MAX_MULTIPARTS:
+        raise NotAReport(
+            f"more than {MAX_MULTIPARTS} multipart boundaries: more than a delivery report nests"
+        )
     try:
         return _read(raw)
     except NotAReport:
@@ -105,58 +119,53 @@ def _read(raw: bytes) -> Report:
     if report_type == "delivery-status":
         return Report(ReportKind.BOUNCE, _returned_digest(message), _recipients(message))
     if report_type == "feedback-report":
-        fields = _first_fields(message, ("message/feedback-report",))
+        blocks = _blocks(message, ("message/feedback-report",))
+        fields = blocks[0] if blocks else {}
         recipient = _address(fields.get("original-rcpt-to", ""))
         return Report(
             ReportKind.COMPLAINT,
             _returned_digest(message),
-            (RecipientStatus((recipient,), "complained", None, ""),) if recipient else (),
+            (RecipientStatus(recipient, recipient, "complained", None, ""),) if recipient else (),
             feedback_type=fields.get("feedback-type", "").strip().lower(),
         )
     raise NotAReport(f"a multipart/report of type {report_type or 'none'!r}, not a bounce or a complaint")
 
 
 def _recipients(message: Message) -> tuple[RecipientStatus, ...]:
-    blocks = _status_blocks(message)
+    blocks = _blocks(message, ("message/delivery-status", "message/global-delivery-status"))
     if not blocks:
         raise NotAReport("a delivery status report without its message/delivery-status part")
     recipients = []
     for fields in blocks[1:]:  # the first block is about the message, the rest one per recipient
-        addresses = [_address(fields.get(name, "")) for name in ("final-recipient", "original-recipient")]
         status = _STATUS.match(fields.get("status", "").strip())
         recipients.append(
             RecipientStatus(
-                addresses=tuple(dict.fromkeys(a for a in addresses if a)),
+                final=_address(fields.get("final-recipient", "")),
+                original=_address(fields.get("original-recipient", "")),
                 action=fields.get("action", "").strip().lower(),
                 status=(int(status[1]), int(status[2]), int(status[3])) if status else None,
                 diagnostic=" ".join(fields.get("diagnostic-code", "").split())[:500],
             )
         )
-    return tuple(r for r in recipients if r.addresses)
+    return tuple(r for r in recipients if r.final or r.original)
 
 
-def _status_blocks(message: Message) -> list[dict[str, str]]:
-    """The delivery-status part's blocks of fields, each a dict of lowercase names."""
-    for part in message.walk():
-        if part.get_content_type() not in ("message/delivery-status", "message/global-delivery-status"):
-            continue
-        payload = part.get_payload()
-        if isinstance(payload, list):  # the parser has split message/delivery-status into its blocks
-            return [_fields(block) for block in payload if isinstance(block, Message)]
-        blocks = re.split(r"\r?\n[ \t]*\r?\n", _text(part).strip())
-        return [_fields(HeaderParser(policy=compat32).parsestr(block)) for block in blocks if block.strip()]
-    return []
-
-
-def _first_fields(message: Message, types: tuple[str, ...]) -> dict[str, str]:
+def _blocks(message: Message, types: tuple[str, ...]) -> list[dict[str, str]]:
+    """The blocks of fields (RFC 3464 §2.1, RFC 5965 §3) of the first part of one of `types`, each
+    a dict by lowercase name. Python splits message/delivery-status into its blocks; the RFC 6533
+    (SMTPUTF8) and feedback forms it reads as one message whose body holds the rest: both are
+    written back out as text here and split at the blank lines."""
     for part in message.walk():
         if part.get_content_type() not in types:
             continue
         payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return _fields(payload[0])
-        return _fields(HeaderParser(policy=compat32).parsestr(_text(part)))
-    return {}
+        if isinstance(payload, list):
+            text = "\n\n".join(block.as_string() for block in payload if isinstance(block, Message))
+        else:
+            text = _text(part)
+        blocks = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
+        return [_fields(HeaderParser(policy=compat32).parsestr(block)) for block in blocks if block.strip()]
+    return []
 
 
 def _text(part: Message) -> str:
@@ -174,23 +183,27 @@ def _fields(block: Message) -> dict[str, str]:
 
 
 def _returned_digest(message: Message) -> DigestId | None:
-    """The papertide digest the report returns, by the Message-ID of the message or headers it
-    attaches: a message/rfc822 or text/rfc822-headers part (or their RFC 6532 forms) anywhere, or
-    whatever the report's third part is (RFC 6522 §3: the returned message or its headers; Oracle's
+    """The papertide digest the report returns, by the X-Papertide-Digest header or else the
+    Message-ID of the message or headers it attaches: a message/rfc822 or text/rfc822-headers part
+    (or their RFC 6532 forms) anywhere, or whatever the report's third part is (RFC 6522 §3: the returned message or its headers; Oracle's
     Messaging Server sends them as text/plain). None when it returns another message."""
     parts = message.get_payload()
     third = parts[2:3] if isinstance(parts, list) else []
     for part in [*message.walk(), *third]:
         kind = part.get_content_type()
-        if kind in ("message/rfc822", "message/global"):
-            payload = part.get_payload()
-            headers = payload[0] if isinstance(payload, list) and payload else None
+        payload = part.get_payload()
+        if kind in ("message/rfc822", "message/global", "message/global-headers") and isinstance(
+            payload, list
+        ):
+            headers = payload[0] if payload else None
         elif kind in ("text/rfc822-headers", "message/global-headers") or part in third:
             headers = HeaderParser(policy=compat32).parsestr(_text(part))
         else:
             continue
-        if isinstance(headers, Message):
-            found = _DIGEST_ID.fullmatch(" ".join(str(headers.get("Message-ID", "")).split()))
+        if not isinstance(headers, Message):
+            continue
+        for name in (DIGEST_HEADER, "Message-ID"):
+            found = _DIGEST_ID.fullmatch(" ".join(str(headers.get(name, "")).split()))
             if found:
                 return _digest_id(found)
     return None

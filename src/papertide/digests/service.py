@@ -176,11 +176,16 @@ def suppression(session: Session, email: str) -> Suppression | None:
     return None if row is None else Suppression(since=row.created_at, reply=row.reason)
 
 
-def mail_reached(session: Session, *, email: str, link_made_at: datetime) -> bool:
-    """A link mailed to `email` was opened: if it was made after the address was suppressed, the
-    address has taken mail since (the refusal was a bad day at the reader's provider, or a mailbox
-    made again), so the suppression is lifted and the digests start again. A link from before the
-    refusal proves nothing. Whether one was lifted."""
+def mail_reached(session: Session, *, subscriber: Subscriber, link_made_at: datetime) -> bool:
+    """A link mailed to the reader was opened, so mail made at `link_made_at` reached them. If it was
+    made after the address was suppressed, the address has taken mail since (the refusal was a bad
+    day at the reader's provider, or a mailbox made again): the suppression is lifted and the
+    digests start again; a link from before the refusal proves nothing. The time is kept
+    (`mail_reached_at`), so a bounce that comes back later about an older digest does not suppress
+    the address again (feedback.py). Whether a suppression was lifted."""
+    if subscriber.mail_reached_at is None or subscriber.mail_reached_at < link_made_at:
+        subscriber.mail_reached_at = link_made_at
+    email = subscriber.email
     lifted = repository.lift_suppression(session, email=email, before=link_made_at)
     if lifted:
         log.info("a link mailed after its suppression was opened: %s gets digests again", mask_address(email))

@@ -69,6 +69,10 @@ class Subscriber(Base):
     paused_at: Mapped[datetime | None]
     resumed_at: Mapped[datetime | None]  # a missed date is not caught up if it fell in a pause
     pause_began_at: Mapped[datetime | None]  # when the last pause began (kept after the resume)
+    # The newest mailed link the reader has opened was made then: mail sent before it reached them,
+    # so a bounce that comes back later about a digest older than that is not believed
+    # (digests/feedback.py).
+    mail_reached_at: Mapped[datetime | None]
     trending_papers: Mapped[int] = mapped_column(Integer, default=8, server_default=text("8"))
 
     __table_args__ = (

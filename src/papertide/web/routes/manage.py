@@ -89,7 +89,7 @@ def _subscriber(session: Session, token: str, *, lock: bool) -> Subscriber:
         )
     if subscriber.status != SubscriberStatus.CONFIRMED:
         raise HTTPException(status_code=410, detail=UNSUBSCRIBED)
-    digest_service.mail_reached(session, email=subscriber.email, link_made_at=link.token.created_at)
+    digest_service.mail_reached(session, subscriber=subscriber, link_made_at=link.token.created_at)
     return subscriber
 
 

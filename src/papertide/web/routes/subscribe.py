@@ -237,7 +237,7 @@ def confirm(
     link = subscriber_service.confirm(session, token)
     if link is None or link.state != LinkState.VALID:
         return _confirm_page(request, settings, token, link)
-    digest_service.mail_reached(session, email=link.subscriber.email, link_made_at=link.token.created_at)
+    digest_service.mail_reached(session, subscriber=link.subscriber, link_made_at=link.token.created_at)
     # The manage link appears only now: before the address is confirmed nobody may change its digest.
     profiles = subscriber_repository.profiles(session, link.subscriber.id)
     context = {
