@@ -87,7 +87,13 @@ _PLAIN_ADDRESS = re.compile(
     r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*@[\w-]+(?:\.[\w-]+)*", re.A
 )
 _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
-_PLAIN = {"to": _PLAIN_ADDRESS, "subject": _PLAIN_TEXT, "date": _PLAIN_TEXT, "message-id": _PLAIN_TEXT}
+_PLAIN = {
+    "to": _PLAIN_ADDRESS,
+    "subject": _PLAIN_TEXT,
+    "date": _PLAIN_TEXT,
+    "message-id": _PLAIN_TEXT,
+    "x-papertide-digest": _PLAIN_TEXT,
+}
 _MAX_LINE: int = MAIL_POLICY.max_line_length or 78  # RFC 5322's recommended limit, as the policy says
 
 
