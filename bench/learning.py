@@ -198,7 +198,7 @@ def labels_seen(
     """Precision@8 over `pool` of (a ranking that has seen the labels, phrases only): a reference for
     what the embeddings allow, not a method. The pool is split in two halves; each half is ranked by
     `relevance` with `learning.train`'s model trained on the other half's true labels as votes
-    (about 300 papers each way with 12 topics: likes and dislikes, the half also its background),
+    (about 600 papers, likes and dislikes; the half is also its background),
     so no paper is scored by a model that saw its own label. The digest is the top 8 of both halves."""
     import numpy as np
 

@@ -10,23 +10,23 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
-from papertide import db
 from papertide.cli import app
 from papertide.config import get_settings
 from papertide.digests.mailer import SmtpMailer
 from papertide.digests.reports import MAX_REPORT_BYTES, NotAReport, ReportKind, read_report
 from papertide.digests.service import next_digest
-from papertide.models import DigestDelivery, MailSuppression, Subscriber, SubscriberStatus
-from papertide.subscribers import service as subscriber_service
+from papertide.models import DigestDelivery, MailSuppression, Subscriber, SubscriberStatus, SubscriberToken
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.helpers import Inbox, digest_ready, free_port, smtp_server, subscriber_by_email
@@ -67,12 +67,19 @@ def bounce(*args: str, stdin: bytes | None = None) -> Result:
 
 
 @pytest.fixture
-def sent(database: str, session: Session) -> DigestDelivery:
-    """The reader's digest, sent through a real SMTP server (as the relay that later bounces it)."""
-    digest_ready([READER, "other@example.org"])
+def relay() -> Iterator[tuple[Inbox, SmtpMailer]]:
+    """A real SMTP server (aiosmtpd): the relay that takes the digests and later bounces one."""
     inbox = Inbox()
     with smtp_server(inbox) as port:
-        result = jobs.send_digests(digest_date=DAY, mailer=_mailer(port), encoder=None)
+        yield inbox, _mailer(port)
+
+
+@pytest.fixture
+def sent(database: str, session: Session, relay: tuple[Inbox, SmtpMailer]) -> DigestDelivery:
+    """The reader's digest of DAY, sent through the relay."""
+    digest_ready([READER, "other@example.org"])
+    inbox, mailer = relay
+    result = jobs.send_digests(digest_date=DAY, mailer=mailer, encoder=None)
     assert result.sent == 2
     delivery = session.scalars(
         select(DigestDelivery).join(Subscriber).where(Subscriber.email == READER)
@@ -146,6 +153,29 @@ def test_a_bounce_piped_in_on_standard_input_counts_once_however_often_it_comes(
     assert session.scalar(select(MailSuppression.email).where(MailSuppression.email == READER)) == READER
 
 
+def test_a_bounce_for_a_local_mailbox_without_a_domain_counts_as_the_readers(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # Final-Recipient "rfc822; r": the relay delivered locally and names the mailbox alone.
+    replace = {"kijitora@example.org": READER, "r@p351355.pool.example.ne.jp": "r"}
+    result = bounce(stdin=returning("lhost-postfix-01", message_id=str(sent.message_id), replace=replace))
+
+    assert "stdin: suppressed: r***@example.org: bounced after the relay took it: 5.1.1" in result.output
+
+
+def test_a_database_this_release_cannot_migrate_keeps_the_report_for_later(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # A rollback: the database is at a migration this install does not know.
+    session.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    session.commit()
+
+    result = bounce(stdin=recorded("lhost-sendmail-01"))
+
+    assert result.exit_code == 75, result.output
+    assert "error: the database cannot be prepared (CommandError: " in result.output
+
+
 def test_a_bounce_of_an_address_that_forwarded_the_digest_on_leaves_it(
     sent: DigestDelivery, session: Session
 ) -> None:
@@ -162,27 +192,47 @@ def test_a_bounce_of_an_address_that_forwarded_the_digest_on_leaves_it(
     assert suppression(session) is None
 
 
-def test_a_late_bounce_after_the_reader_opened_a_newer_link_does_not_suppress_again(
-    sent: DigestDelivery, session: Session, tmp_path: Path
+def test_a_late_bounce_counts_until_a_link_mailed_after_its_digest_is_opened(
+    sent: DigestDelivery, session: Session, tmp_path: Path, relay: tuple[Inbox, SmtpMailer]
 ) -> None:
-    """A bounce suppresses; the reader opens a manage link mailed after it (the address works, and
-    the suppression is lifted); the same bounce run again, or a late one about that older digest,
-    leaves the address alone."""
-    report = tmp_path / "report.eml"
+    """Monday's digest went out; Tuesday's went out too; Monday's 5.1.1 comes back only now. The
+    reader opening Monday's own manage link (even before the bounce: a link scanner does) proves
+    nothing about after Monday. Opening Tuesday's does: the suppression is lifted, whichever came
+    first, and Monday's bounce handled again leaves the address alone."""
+    inbox, mailer = relay
+    monday = [m for m in inbox.messages if m["To"] == READER][-1]
+    a_day = timedelta(days=1)
+    session.execute(  # Monday was a day ago, its manage link made then
+        update(DigestDelivery)
+        .where(DigestDelivery.id == sent.id)
+        .values(created_at=DigestDelivery.created_at - a_day, sent_at=DigestDelivery.sent_at - a_day)
+    )
+    session.execute(update(SubscriberToken).values(created_at=SubscriberToken.created_at - a_day))
+    session.commit()
+    assert jobs.send_digests(digest_date=DAY + a_day, mailer=mailer, encoder=None).sent == 2
+    tuesday = [m for m in inbox.messages if m["To"] == READER][-1]
+    report = tmp_path / "monday-bounced.eml"
     replace = {"userunknown@bouncehammer.jp": READER}
     report.write_bytes(returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace))
-    assert "suppressed" in bounce(str(report)).output
-    reader = subscriber_by_email(session, READER)
-    with db.unit_of_work() as work:
-        token = subscriber_service.new_manage_token(work, reader)
-    with TestClient(create_app()) as client:
-        assert client.get(f"/manage/{token}").status_code == 200
-    assert suppression(session) is None, "lifted: the manage link was mailed after the bounce"
 
+    with TestClient(create_app()) as client:
+        assert client.get(f"/manage/{manage_token(monday)}").status_code == 200
+        assert "suppressed" in bounce(str(report)).output, "Monday's own link proves nothing after Monday"
+        page = client.get(f"/manage/{manage_token(tuesday)}")
+    assert 'id="suppressed"' not in page.text
+    assert suppression(session) is None, "lifted: Tuesday's link reached the reader after Monday's digest"
     again = bounce(str(report))
 
     assert "has opened a link mailed after it, so the address takes mail" in again.output
     assert suppression(session) is None
+
+
+def manage_token(digest: EmailMessage) -> str:
+    body = digest.get_body(preferencelist=("plain",))
+    assert body is not None
+    found = re.search(r"/manage/([A-Za-z0-9_\-]+)", body.get_content())
+    assert found, "the digest links its manage page"
+    return found.group(1)
 
 
 @pytest.mark.parametrize(
@@ -230,6 +280,21 @@ def test_a_forged_bounce_that_cannot_quote_the_digests_message_id_changes_nothin
     assert suppression(session) is None
 
 
+def test_a_complaint_from_whoever_the_reader_forwarded_the_digest_to_leaves_the_reader(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # Yahoo names the address that complained: not the reader's, so the reader's forward's.
+    raw = returning("arf-02", message_id=str(sent.message_id), replace={})
+
+    result = bounce(stdin=raw)
+
+    assert (
+        f"ignored: a complaint about digest {sent.id} from t***@yahoo.com, not its reader r***@example.org"
+        in result.output
+    )
+    assert subscriber_by_email(session, READER).status == SubscriberStatus.CONFIRMED
+
+
 def test_a_complaint_unsubscribes_the_reader_once(sent: DigestDelivery, session: Session) -> None:
     raw = returning(
         "arf-02",
@@ -262,7 +327,8 @@ def test_a_report_about_an_earlier_subscriptions_digest_changes_nothing(
     replace = {"userunknown@bouncehammer.jp": READER}
 
     result = bounce(stdin=returning("lhost-sendmail-01", message_id=str(sent.message_id), replace=replace))
-    complaint = bounce(stdin=returning("arf-02", message_id=str(sent.message_id), replace={}))
+    ours = {"this-local-part-does-not-exist-on-yahoo@yahoo.com": READER}
+    complaint = bounce(stdin=returning("arf-02", message_id=str(sent.message_id), replace=ours))
 
     assert "confirmed a new subscription: the address has taken mail since" in result.output
     assert "confirmed a new subscription" in complaint.output

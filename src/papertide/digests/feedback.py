@@ -66,7 +66,9 @@ def handle_report(session: Session, raw: bytes, *, now: datetime) -> Handled:
             f"a {report.kind} quoting {report.digest.message_id}, which papertide did not send"
             " (a forged report, or one about a delivery since deleted)",
         )
-    subscriber = subscriber_repository.get(session, delivery.subscriber_id)
+    # Locked: a manage link opened at this moment (service.mail_reached) waits for this report, or
+    # this report sees what it recorded; either way a suppression lifted by that link stays lifted.
+    subscriber = subscriber_repository.lock(session, delivery.subscriber_id)
     if subscriber is None:
         return Handled(Outcome.IGNORED, f"a {report.kind} about digest {delivery.id}, whose reader is gone")
     confirmed = subscriber.confirmed_at
@@ -88,11 +90,27 @@ def _quotes(delivery: DigestDelivery, message_id: str) -> bool:
     return hmac.compare_digest((delivery.message_id or "").encode(), message_id.encode())
 
 
+def _handed_over(delivery: DigestDelivery) -> datetime:
+    """When the digest went to the relay: a link made after that reached the reader after it. (The
+    digest's own links are made before, when it is composed; the margin is for the sender's clock,
+    which stamps `sent_at`, against the database's, which stamps a link's creation.)"""
+    return delivery.sent_at or delivery.created_at
+
+
 def _complaint(
     session: Session, report: Report, delivery: DigestDelivery, subscriber: Subscriber, *, now: datetime
 ) -> Handled:
     who = mask_address(subscriber.email)
     kind = report.feedback_type or "unnamed"
+    ours = {subscriber.email.lower(), wire_address(subscriber.email).lower()}
+    named = [r.final for r in report.recipients if r.final]
+    if named and not set(named) & ours:
+        # The reader's address forwarded the digest, and whoever it went on to marked it as spam:
+        # not the reader's wish. (Most providers redact the recipient; then the id is the reader's.)
+        return Handled(
+            Outcome.IGNORED,
+            f"a complaint about digest {delivery.id} from {mask_address(named[0])}, not its reader {who}",
+        )
     if report.feedback_type not in _UNSUBSCRIBING_FEEDBACK:
         return Handled(
             Outcome.IGNORED, f"a complaint of type {kind!r} about digest {delivery.id}: not a wish to stop"
@@ -109,7 +127,9 @@ def _complaint(
 def _bounce(session: Session, report: Report, delivery: DigestDelivery, subscriber: Subscriber) -> Handled:
     who = mask_address(subscriber.email)
     ours = {subscriber.email.lower(), wire_address(subscriber.email).lower()}
-    theirs = [r for r in report.recipients if r.final in ours]
+    # Final-Recipient is the address that failed; one without a domain (a local delivery) is the
+    # address mailed, named by Original-Recipient.
+    theirs = [r for r in report.recipients if r.final in ours or (not r.final and r.original in ours)]
     if not theirs:
         forwarded = [r for r in report.recipients if r.original in ours]
         if forwarded:
@@ -122,7 +142,7 @@ def _bounce(session: Session, report: Report, delivery: DigestDelivery, subscrib
             )
         return Handled(Outcome.IGNORED, f"a bounce of digest {delivery.id} that names no recipient of it")
     reached = subscriber.mail_reached_at
-    if reached is not None and reached > delivery.created_at:
+    if reached is not None and reached > _handed_over(delivery) + repository.CONFIRMATION_SKEW:
         return Handled(
             Outcome.IGNORED,
             f"a bounce of digest {delivery.id}: {who} has opened a link mailed after it, so the address"

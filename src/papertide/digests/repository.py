@@ -732,8 +732,18 @@ def suppression_of(session: Session, email: str) -> MailSuppression | None:
 
 
 def lift_suppression(session: Session, *, email: str, before: datetime) -> bool:
-    """Delete the address's suppression if it was recorded before `before`; whether one was."""
-    stmt = delete(MailSuppression).where(MailSuppression.email == email, MailSuppression.created_at < before)
+    """Delete the address's suppression if the mail it was about went out before `before`; whether
+    one was. That is when its digest went to the relay for a bounce that came back later (a late
+    bounce of Monday's digest, handled on Wednesday, is lifted by Tuesday's link), else when the
+    refusal was recorded. The margin is for the sender's clock against the database's."""
+    handed_over = (
+        select(DigestDelivery.sent_at + CONFIRMATION_SKEW)
+        .where(DigestDelivery.id == MailSuppression.delivery_id)
+        .scalar_subquery()
+    )
+    stmt = delete(MailSuppression).where(
+        MailSuppression.email == email, func.coalesce(handed_over, MailSuppression.created_at) < before
+    )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
