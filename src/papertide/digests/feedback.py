@@ -1,12 +1,15 @@
 """What papertide does with a bounce or a complaint that came back by mail (reports.py reads it).
 
-- A bounce whose recipient is the digest's reader and whose status says the address takes no mail
-  (5.1.x, 5.2.1, action `failed`) suppresses the address, as the same reply at RCPT does when the
-  server says it at once (service.record_outcome); a link mailed after it lifts it again
-  (service.mail_reached). Anything else (4.x.x and `delayed`, a full mailbox, a spam block) changes
-  nothing: the next digest is tried as usual.
+- A bounce whose Final-Recipient is the digest's reader and whose status says the address takes
+  no mail (5.1.x, 5.2.1, action `failed`) suppresses the address, as the same reply at RCPT does
+  when the server says it at once (service.record_outcome). A link made after that digest went out
+  lifts it again when the reader opens it (service.mail_reached), and once they have opened one, a
+  bounce of an older digest is not believed. Anything else (4.x.x and `delayed`, a full mailbox, a
+  spam block, a failure of an address the reader's forwards to) changes nothing: the next digest is
+  tried as usual.
 - A complaint (an ARF `abuse` report, the reader's "this is spam" click passed on by their
-  provider, or `opt-out`) unsubscribes the reader, as the one-click unsubscribe would.
+  provider, or `opt-out`) unsubscribes the reader, as the one-click unsubscribe would, unless it
+  names another address as the one that complained (the reader's forward's).
 - Only a report that quotes a Message-ID papertide stored for a delivery counts: the id's tag is
   made with the site's key, so a report about somebody else's address cannot be forged by someone
   who never saw the digest. A report about a digest of an earlier subscription (the address has

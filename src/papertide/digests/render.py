@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import idna
 
 from papertide import signing
+from papertide.digests.reports import DIGEST_HEADER
 from papertide.templating import environment
 
 # Headers that carry <URL>s (RFC 2369, RFC 8058). Mail providers read them raw, so they must go
@@ -421,7 +422,7 @@ def digest_message(
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         # The Message-ID again, where a relay that writes its own (Amazon SES) leaves it: a bounce
         # or complaint that comes back names its digest by either (reports.py).
-        *([("X-Papertide-Digest", message_id)] if message_id else []),
+        *([(DIGEST_HEADER, message_id)] if message_id else []),
     ]
     return WireMessage(_alternative(headers, _fitted_parts(context, sections)))
 

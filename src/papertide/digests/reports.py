@@ -7,8 +7,9 @@ reads one such message into what it says; `feedback.py` decides what to do about
 database, no settings.
 
 Everything here comes from outside (anyone can mail the bounce address), so nothing is trusted: a
-report names the digest it is about only by quoting its Message-ID, whose tag only this site can
-make (render.digest_message_id), and that is checked against the ledger before anything changes.
+report names the digest it is about only by quoting its Message-ID (or the X-Papertide-Digest
+header that repeats it), whose tag only this site can make (render.digest_message_id), and that is
+checked against the ledger before anything changes.
 Plain-text bounces (qmail, Exim's default, old Gmail) carry no machine-readable status and are not
 read: they are reported as such, never guessed at.
 """
