@@ -623,9 +623,10 @@ def digest_bounce(
     """Act on bounces and complaints that came back by mail (RFC 3464 reports, ARF): a bad address
     is suppressed, a complaint unsubscribes. Pipe the envelope sender's mail into it, or give it
     files (docs/operations.md#bounces-and-complaints-that-come-back-later). Exit 0 when every
-    message was read (acted on or ignored, each with a line saying why), 75 when the database could
-    not be reached (the mail server keeps the message and tries again), 66 when a file could not
-    be read. Running it twice on the same messages changes nothing more."""
+    message was read (acted on or ignored, each with a line saying why); 75 when one could not be
+    handled now (the database unreachable or not preparable, a bad setting, an error while handling
+    it), so the mail server keeps the message and tries again; 66 when a file could not be read.
+    Running it twice on the same messages changes nothing more."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from papertide.db import error_line, unit_of_work
@@ -642,6 +643,8 @@ def digest_bounce(
             messages.append((str(path), None))
     if not paths:
         messages.append(("stdin", sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)))
+        while sys.stdin.buffer.read(1 << 20):  # the rest of an oversized one: the mail server must
+            pass  # see it all taken, not a broken pipe
     try:
         _prepare_database(unreachable_exit=EX_TEMPFAIL)
     except typer.Exit:  # said why already
@@ -651,7 +654,8 @@ def digest_bounce(
         raise typer.Exit(EX_TEMPFAIL) from None
     except Exception as error:  # a database at a newer migration, a DATA_DIR this user may not open
         _echo(
-            f"error: the database cannot be prepared ({type(error).__name__}: {error}); nothing was handled"
+            f"error: the database cannot be prepared ({type(error).__name__}: {error}); nothing was handled:"
+            " run again"
         )
         raise typer.Exit(EX_TEMPFAIL) from None
     failed = False

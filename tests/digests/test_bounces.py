@@ -217,7 +217,8 @@ def test_a_late_bounce_counts_until_a_link_mailed_after_its_digest_is_opened(
 
     with TestClient(create_app()) as client:
         assert client.get(f"/manage/{manage_token(monday)}").status_code == 200
-        assert "suppressed" in bounce(str(report)).output, "Monday's own link proves nothing after Monday"
+        handled = bounce(str(report)).output
+        assert ": suppressed: r***@example.org" in handled, "Monday's own link proves nothing after Monday"
         page = client.get(f"/manage/{manage_token(tuesday)}")
     assert 'id="suppressed"' not in page.text
     assert suppression(session) is None, "lifted: Tuesday's link reached the reader after Monday's digest"
@@ -312,6 +313,29 @@ def test_a_complaint_unsubscribes_the_reader_once(sent: DigestDelivery, session:
     reader = subscriber_by_email(session, READER)
     assert reader.status == SubscriberStatus.UNSUBSCRIBED
     assert subscriber_by_email(session, "other@example.org").status == SubscriberStatus.CONFIRMED
+
+
+def test_a_complaint_that_names_nobody_counts_for_the_digests_reader_and_not_spam_does_not(
+    sent: DigestDelivery, session: Session
+) -> None:
+    # Most providers redact who complained: the digest's id alone says whose it was.
+    raw = returning("arf-02", message_id=str(sent.message_id), replace={})
+    redacted = re.sub(rb"(?m)^Original-Rcpt-To:[^\n]*\n", b"", raw)
+    not_spam = redacted.replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam")
+
+    kept = bounce(stdin=not_spam)
+    assert (
+        f"stdin: ignored: a complaint of type 'not-spam' about digest {sent.id}: not a wish to stop"
+        in kept.output
+    )
+    assert subscriber_by_email(session, READER).status == SubscriberStatus.CONFIRMED
+
+    result = bounce(stdin=redacted)
+
+    assert (
+        f"stdin: unsubscribed: r***@example.org: a complaint (abuse) about digest {sent.id}" in result.output
+    )
+    assert subscriber_by_email(session, READER).status == SubscriberStatus.UNSUBSCRIBED
 
 
 def test_a_report_about_an_earlier_subscriptions_digest_changes_nothing(

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from papertide.digests import repository
 from papertide.digests.render import wire_address
 from papertide.digests.reports import NotAReport, Report, ReportKind, read_report
-from papertide.digests.service import mask_address
+from papertide.digests.service import made_for_earlier_subscription, mask_address
 from papertide.models import DigestDelivery, Subscriber, SubscriberStatus
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers.service import stop
@@ -74,8 +74,7 @@ def handle_report(session: Session, raw: bytes, *, now: datetime) -> Handled:
     subscriber = subscriber_repository.lock(session, delivery.subscriber_id)
     if subscriber is None:
         return Handled(Outcome.IGNORED, f"a {report.kind} about digest {delivery.id}, whose reader is gone")
-    confirmed = subscriber.confirmed_at
-    if confirmed is not None and delivery.created_at < confirmed - repository.CONFIRMATION_SKEW:
+    if made_for_earlier_subscription(delivery, subscriber):
         return Handled(
             Outcome.IGNORED,
             f"a {report.kind} about digest {delivery.id}, sent before {mask_address(subscriber.email)}"
@@ -94,9 +93,8 @@ def _quotes(delivery: DigestDelivery, message_id: str) -> bool:
 
 
 def _handed_over(delivery: DigestDelivery) -> datetime:
-    """When the digest went to the relay: a link made after that reached the reader after it. (The
-    digest's own links are made before, when it is composed; the margin is for the sender's clock,
-    which stamps `sent_at`, against the database's, which stamps a link's creation.)"""
+    """When the digest went to the relay (when its row was made, if no 250 was recorded): a link
+    made after that, by repository.SENT_CLOCK_SKEW, reached the reader after the digest."""
     return delivery.sent_at or delivery.created_at
 
 
@@ -145,7 +143,7 @@ def _bounce(session: Session, report: Report, delivery: DigestDelivery, subscrib
             )
         return Handled(Outcome.IGNORED, f"a bounce of digest {delivery.id} that names no recipient of it")
     reached = subscriber.mail_reached_at
-    if reached is not None and reached > _handed_over(delivery) + repository.CONFIRMATION_SKEW:
+    if reached is not None and reached > _handed_over(delivery) + repository.SENT_CLOCK_SKEW:
         return Handled(
             Outcome.IGNORED,
             f"a bounce of digest {delivery.id}: {who} has opened a link mailed after it, so the address"

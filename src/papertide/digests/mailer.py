@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from papertide.config import Settings, redact_smtp_url, smtp_url_problem
+from papertide.digests.reports import address_takes_no_mail
 from papertide.dkim import DkimKeyError, DkimSigner, PrivateKey, load_key
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def _bad_address(reply: str) -> bool:
     5.2.1). A plain 550 without one is not enough to suppress an address for good: it is also what
     a relay says to every recipient ("550 relay not permitted", Exim's default)."""
     status = _enhanced(reply)
-    return status is not None and (status[0] == 1 or status == (2, 1))
+    return status is not None and address_takes_no_mail(*status)
 
 
 def _too_big(code: int, reply: str) -> bool:

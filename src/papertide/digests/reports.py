@@ -10,7 +10,7 @@ Everything here comes from outside (anyone can mail the bounce address), so noth
 report names the digest it is about only by quoting its Message-ID (or the X-Papertide-Digest
 header that repeats it), whose tag only this site can make (render.digest_message_id), and that is
 checked against the ledger before anything changes.
-Plain-text bounces (qmail, Exim's default, old Gmail) carry no machine-readable status and are not
+Plain-text bounces (qmail, Exim's default, OpenSMTPD, old Gmail) carry no machine-readable status and are not
 read: they are reported as such, never guessed at.
 """
 
@@ -40,6 +40,13 @@ DIGEST_HEADER = "X-Papertide-Digest"
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 
 
+def address_takes_no_mail(subject: int, detail: int) -> bool:
+    """Whether an enhanced status code x.SUBJECT.DETAIL (RFC 3463) says the address itself takes no
+    mail: 5.1.x (a bad or unknown mailbox) or 5.2.1 (mailbox disabled). The one rule for suppressing
+    an address, whether a server says it at RCPT (mailer.py) or in a bounce that comes back later."""
+    return subject == 1 or (subject, detail) == (2, 1)
+
+
 class ReportKind(StrEnum):
     BOUNCE = "bounce"  # multipart/report; report-type=delivery-status
     COMPLAINT = "complaint"  # multipart/report; report-type=feedback-report, Feedback-Type abuse
@@ -67,7 +74,7 @@ class RecipientStatus:
         writing to a reader for good."""
         if self.action != "failed" or self.status is None or self.status[0] != 5:
             return False
-        return self.status[1] == 1 or self.status[1:] == (2, 1)
+        return address_takes_no_mail(self.status[1], self.status[2])
 
     def status_text(self) -> str:
         code = ".".join(map(str, self.status)) if self.status else "no status"
@@ -190,7 +197,7 @@ def _returned_digest(message: Message) -> DigestId | None:
     Messaging Server sends them as text/plain). None when it returns another message."""
     parts = message.get_payload()
     third = parts[2:3] if isinstance(parts, list) else []
-    for part in [*message.walk(), *third]:
+    for part in message.walk():  # the third part among them
         kind = part.get_content_type()
         payload = part.get_payload()
         if kind in ("message/rfc822", "message/global", "message/global-headers") and isinstance(

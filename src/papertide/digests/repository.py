@@ -90,6 +90,10 @@ class DueSlot:
 # when it is older by more than this, so a web host whose clock runs ahead cannot close a new
 # reader's first digest (a deferred digest is minutes old at least when its reader comes back).
 CONFIRMATION_SKEW = timedelta(minutes=5)
+# The same margin between a sender's clock, which stamps a delivery's `sent_at`, and the database's,
+# which stamps a link's creation: a link counts as made after a digest went out only when it is
+# newer by more than this (the digest's own links are made while it is composed, just before).
+SENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def subscriber_time_zones(session: Session) -> list[str]:
@@ -737,7 +741,7 @@ def lift_suppression(session: Session, *, email: str, before: datetime) -> bool:
     bounce of Monday's digest, handled on Wednesday, is lifted by Tuesday's link), else when the
     refusal was recorded. The margin is for the sender's clock against the database's."""
     handed_over = (
-        select(DigestDelivery.sent_at + CONFIRMATION_SKEW)
+        select(DigestDelivery.sent_at + SENT_CLOCK_SKEW)
         .where(DigestDelivery.id == MailSuppression.delivery_id)
         .scalar_subquery()
     )

@@ -323,12 +323,17 @@ def _try_hand_off_locks(locks: Connection, delivery_ids: list[int]) -> set[int]:
         return repository.try_hand_off_locks(locks, delivery_ids)
 
 
+def made_for_earlier_subscription(delivery: DigestDelivery, subscriber: Subscriber) -> bool:
+    """The delivery was made before the reader's current confirmation (they left and came back)."""
+    confirmed = subscriber.confirmed_at
+    return confirmed is not None and delivery.created_at < confirmed - repository.CONFIRMATION_SKEW
+
+
 def _closed_since(delivery: DigestDelivery, subscriber: Subscriber) -> str | None:
     """Why this claimed delivery must not go any more, or None."""
     if subscriber.paused_at is not None:
         return PAUSED
-    confirmed = subscriber.confirmed_at
-    if confirmed is not None and delivery.created_at < confirmed - repository.CONFIRMATION_SKEW:
+    if made_for_earlier_subscription(delivery, subscriber):
         return EARLIER_SUBSCRIPTION
     return None
 
