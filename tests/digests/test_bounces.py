@@ -137,6 +137,30 @@ def test_a_later_bounce_for_an_address_that_takes_no_mail_suppresses_it_and_no_d
     assert [m["To"] for m in inbox.messages] == ["other@example.org"], "the other reader's digest still goes"
 
 
+def test_the_bounce_a_real_postfix_wrote_for_a_papertide_digest_suppresses_its_reader(
+    sent: DigestDelivery, session: Session
+) -> None:
+    """Recorded on this project's machine: Postfix 3.7.11 took a digest `papertide digest send`
+    handed it, found no such local user, and bounced it into the MAIL_FROM mailbox. Its returned
+    message is a papertide digest, with the Message-ID and X-Papertide-Digest of that run's database
+    (here replaced by this test's digest's) and the reader that run mailed (here ours)."""
+    recorded_id = b"<digest-1-20261128.oivcc2dsotkxbbbb@localhost>"
+    raw = recorded("postfix-3.7-papertide-digest")
+    assert raw.count(recorded_id) == 2, "both ids came back in the returned digest"
+    raw = raw.replace(recorded_id, str(sent.message_id).encode()).replace(
+        b"nobody-here@localhost", READER.encode()
+    )
+
+    result = bounce(stdin=raw)
+
+    assert result.exit_code == 0
+    assert (
+        'stdin: suppressed: r***@example.org: bounced after the relay took it: 5.1.1 X-Postfix; unknown user: "nobody-here"'
+        in result.output
+    )
+    assert suppression(session) is not None
+
+
 def test_a_bounce_piped_in_on_standard_input_counts_once_however_often_it_comes(
     sent: DigestDelivery, session: Session
 ) -> None:
