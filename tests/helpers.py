@@ -46,6 +46,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def point_at_a_database_nobody_runs(monkeypatch: Any) -> None:
+    """Production settings whose PostgreSQL does not answer: a port nothing listens on."""
+    from papertide.config import get_settings
+
+    url = f"postgresql://papertide:pw@127.0.0.1:{free_port()}/papertide"
+    monkeypatch.setenv("PAPERTIDE_DATABASE_URL", url)
+    monkeypatch.setenv("PAPERTIDE_SECRET_KEY", "k")
+    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org")
+    get_settings.cache_clear()
+
+
 class FakeClock(Clock):
     """Time moves only when someone sleeps."""
 

@@ -27,7 +27,7 @@ from papertide.models import JobRun, JobStatus, Subscriber
 from papertide.runs.service import this_host
 from papertide.web.app import create_app
 from tests.faults.processes import cli_env, start_cli, stop_cli
-from tests.helpers import digest_ready, embedded_default, free_port, wait_until
+from tests.helpers import digest_ready, embedded_default, point_at_a_database_nobody_runs, wait_until
 
 runner = CliRunner()
 
@@ -402,12 +402,7 @@ def test_a_second_serve_that_cannot_bind_the_port_keeps_the_running_sites_url(
 def test_a_database_that_cannot_be_reached_ends_a_command_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(
-        "PAPERTIDE_DATABASE_URL", f"postgresql://papertide:pw@127.0.0.1:{free_port()}/papertide"
-    )
-    monkeypatch.setenv("PAPERTIDE_SECRET_KEY", "k")
-    monkeypatch.setenv("PAPERTIDE_BASE_URL", "https://papers.example.org")
-    get_settings.cache_clear()
+    point_at_a_database_nobody_runs(monkeypatch)
 
     result = runner.invoke(app, ["digest", "send"])
     typo = runner.invoke(app, ["digest", "send", "--date", "2026-13-01"])

@@ -649,14 +649,11 @@ def digest_bounce(
         _prepare_database(unreachable_exit=EX_TEMPFAIL)
     except typer.Exit:  # said why already
         raise
-    except SQLAlchemyError as error:  # a read-only standby, a role that may not migrate
-        _echo(f"error: the database cannot be prepared ({error_line(error)}); nothing was handled: run again")
-        raise typer.Exit(EX_TEMPFAIL) from None
-    except Exception as error:  # a database at a newer migration, a DATA_DIR this user may not open
-        _echo(
-            f"error: the database cannot be prepared ({type(error).__name__}: {error}); nothing was handled:"
-            " run again"
+    except Exception as error:  # a read-only standby, a newer migration, a DATA_DIR this user may not open
+        reason = (
+            error_line(error) if isinstance(error, SQLAlchemyError) else f"{type(error).__name__}: {error}"
         )
+        _echo(f"error: the database cannot be prepared ({reason}); nothing was handled: run again")
         raise typer.Exit(EX_TEMPFAIL) from None
     failed = False
     for name, raw in messages:

@@ -597,3 +597,31 @@ def test_a_paper_with_a_pasted_blob_for_a_name_and_the_longest_title_is_shown_cu
     assert "x" * 79 + "…" in html
     assert "x" * 81 not in html, "a name cut at 80 characters"
     assert "and 1 more" in text
+
+
+def test_about_seventy_of_the_bundled_samples_papers_fit_as_the_docs_say() -> None:
+    """docs/digest.md and the manage page tell readers "about 70 papers": real titles, authors and
+    abstracts, five profiles of 50 and 50 trending (the most the manage page allows but for profiles)."""
+    from papertide.ingest.sources import sample
+
+    records = sample.parse_sample(paths.SAMPLE_FILE).records[:300]
+    papers = [Paper(r.id, r.title, list(r.authors), r.abstract) for r in records]
+    sections = [
+        RenderedSection(
+            name,
+            [
+                RenderedPaper(
+                    p, "matches 'world models'", paper_parts(p, BASE), f"{BASE}/vote/m", f"{BASE}/vote/l"
+                )
+                for p in papers[50 * i : 50 * (i + 1)]
+            ],
+        )
+        for i, name in enumerate(["One", "Two", "Three", "Four", "Five", "Trending"])
+    ]
+    message = email.message_from_bytes(
+        bytes(digest_message(**arguments(sections=sections))), policy=policy.default
+    )
+    assert isinstance(message, EmailMessage)
+    shown = re.search(r"This email shows (\d+) of your 300 papers", parts(message)[1])
+    assert shown is not None
+    assert 60 <= int(shown.group(1)) <= 80, shown.group(0)

@@ -93,7 +93,7 @@ _PLAIN = {
     "subject": _PLAIN_TEXT,
     "date": _PLAIN_TEXT,
     "message-id": _PLAIN_TEXT,
-    "x-papertide-digest": _PLAIN_TEXT,
+    DIGEST_HEADER.lower(): _PLAIN_TEXT,
 }
 _MAX_LINE: int = MAIL_POLICY.max_line_length or 78  # RFC 5322's recommended limit, as the policy says
 
