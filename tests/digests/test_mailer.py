@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import smtplib
 from email.message import EmailMessage
@@ -273,6 +274,39 @@ def test_without_reuse_each_message_has_a_connection_of_its_own() -> None:
             post.send(envelope(f"r{n}@example.org"))
 
     assert len(set(inbox.sessions)) == 3
+
+
+class AnswersOnce(Sessions):
+    """Takes the first message; from then on never answers MAIL (a server hung mid-run)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mail_commands: list[int] = []  # the connection each MAIL came on
+
+    async def handle_MAIL(
+        self, server: object, session: object, envelope: object, address: str, options: list[str]
+    ) -> str:
+        self.mail_commands.append(id(session))
+        if len(self.mail_commands) > 1:
+            await asyncio.sleep(5)  # past the client's timeout; it has gone by then
+        envelope.mail_from = address  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+def test_a_server_that_stops_answering_mid_session_costs_one_timeout_not_a_second_connection() -> None:
+    """A reply that does not come in time is a hung server, not a connection closed while idle:
+    the message is not tried again on a fresh connection, which would wait as long again."""
+    inbox = AnswersOnce()
+    with smtp_server(inbox) as port, SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=0.3).session() as post:
+        post.send(envelope("a@example.org"))
+        with pytest.raises(MailError) as hung:
+            post.send(envelope("b@example.org"))
+
+        assert hung.value.kind == MailFailure.SERVER
+        assert "timed out" in str(hung.value)
+        assert post.connections == 1, "no second connection for the hung message"
+    assert len(set(inbox.mail_commands)) == 1
+    assert [m["To"] for m in inbox.messages] == ["a@example.org"]
 
 
 def test_a_session_with_no_server_fails_each_message_as_the_server() -> None:

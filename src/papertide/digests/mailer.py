@@ -353,7 +353,8 @@ class SmtpSession:
     A connection that carried a message before and turns out dropped before this message's DATA
     (a server's idle timeout, or its limit of messages per connection: a 421, or EOF) had nothing
     of this message, so the message goes once more, on a new connection. A failure on a fresh
-    connection, or from DATA on, is the message's failure, read by classify() as ever.
+    connection, a reply that did not come in time, or a failure from DATA on, is the message's
+    failure, read by classify() as ever.
     """
 
     def __init__(self, mailer: SmtpMailer) -> None:
@@ -428,6 +429,10 @@ def _before_data(command: Callable[[], tuple[int, bytes]]) -> tuple[int, bytes]:
     try:
         return command()
     except smtplib.SMTPServerDisconnected as error:
+        if isinstance(error.__context__, TimeoutError):
+            # No reply in time is a hung server, not a connection closed while idle: a fresh
+            # connection would wait as long again, and the message would cost 2 x SMTP_TIMEOUT.
+            raise
         raise _Dropped(error) from error
 
 
