@@ -132,9 +132,10 @@ def test_digest_send_on_the_sample_writes_real_papers_to_the_outbox(sample_datab
     assert "sent 0," in again.output
     assert f"papertide · your papers for {their_date:%A %d %B %Y}" in preview.output
     assert their_date != now.date()
-    assert "a preview: nothing was stored, so its manage, unsubscribe, vote and view links do not work" in (
-        preview.output
-    )
+    assert (
+        "a preview: nothing was stored, so its manage, unsubscribe and view links do not work;"
+        " its vote links do, and would teach the reader's profile"
+    ) in preview.output
     assert "== Trending ==" in preview.output
     assert "EnvHarness" not in preview.output, "the preview skips what the digest already sent"
     assert unknown.exit_code == 1

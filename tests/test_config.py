@@ -39,6 +39,10 @@ def _no_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("http://[::1", "not an http(s) URL"),
         ("https://", "has no host"),
         ("https://admin:secret@papers.example.org", "user name or password"),
+        ("https://papers.example.org/a>b", "characters a URL cannot hold (>)"),  # ends <URL> in a header
+        ('https://papers.example.org/"<x', 'characters a URL cannot hold (" <)'),
+        ("https://papers.example.org/a|b{c}", "characters a URL cannot hold ({ | })"),
+        ("https://papers.example.org/100%", "a % that is not a %-escape"),
     ],
 )
 def test_a_bad_base_url_is_refused_at_startup_naming_the_setting_and_the_problem(

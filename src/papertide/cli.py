@@ -580,8 +580,12 @@ def digest_preview(
         typer.echo("Nothing new to send to this subscriber.")
         return
     message = built.message
-    # Its links' tokens were rolled back with the rest: they would answer 404 if clicked.
-    _echo("a preview: nothing was stored, so its manage, unsubscribe, vote and view links do not work")
+    # Its links' tokens were rolled back with the rest: they would answer 404 if clicked. Its vote
+    # links sign the whole vote instead (no delivery to name), so they do work: say so.
+    _echo(
+        "a preview: nothing was stored, so its manage, unsubscribe and view links do not work;"
+        " its vote links do, and would teach the reader's profile"
+    )
     if out:
         out.write_bytes(bytes(message))
         typer.echo(f"wrote {out}")

@@ -15,8 +15,10 @@ import fcntl
 import ipaddress
 import logging
 import os
+import re
 import secrets
 import socket
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +205,17 @@ def problem(url: str) -> str | None:
         return "has a fragment (#...): links are built by appending paths to it"
     if not url.isascii():
         return _beyond_ascii(parts)
+    if outside := sorted(set(url) - _URI_CHARACTERS):
+        # `>` would end the List-Unsubscribe header's <URL> early; `"` and `<` break out of places too.
+        return f"has characters a URL cannot hold ({' '.join(outside)}): write them %-escaped"
+    if _STRAY_PERCENT.search(url):
+        return "has a % that is not a %-escape (%XX)"
     return None
+
+
+# RFC 3986 §2: what a URI may hold as written (unreserved, reserved, and % for escapes).
+_URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _beyond_ascii(parts: SplitResult) -> str:

@@ -37,7 +37,7 @@ def compose(fits: list[ProfileFit], *, sent: frozenset[str] = frozenset(), mix: 
     return compose_sections(
         POOL,
         fits,
-        already_sent=set(sent),
+        already_seen=set(sent),
         mix=mix,
         per_section=kw.get("per_section", 2),
         trending=kw.get("trending", 2),

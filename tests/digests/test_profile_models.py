@@ -285,6 +285,15 @@ def test_a_reason_names_a_liked_paper_by_the_first_words_of_its_title(
     vote(session, subscriber_id, profile_id, papers[:3])
     long_title = "\u202eLiked paper on agents " + "W" * 20_000
     session.execute(update(Paper).where(Paper.id.in_(papers[:3])).values(title=long_title))
+    # Three papers the reader has not seen lie where the liked ones do: the digest offers them (a
+    # voted paper itself never comes back), "like" the liked paper each is a copy of.
+    for liked, unseen in zip(papers[:3], papers[3:6], strict=True):
+        vector = session.scalars(
+            select(PaperEmbedding.embedding).where(PaperEmbedding.paper_id == liked)
+        ).one()
+        session.execute(
+            update(PaperEmbedding).where(PaperEmbedding.paper_id == unseen).values(embedding=vector)
+        )
     session.commit()
     inbox, mailer = smtp
 
@@ -295,3 +304,27 @@ def test_a_reason_names_a_liked_paper_by_the_first_words_of_its_title(
     assert all(r.startswith("like 'Liked paper on agents…'") for r in reasons), reasons
     text = inbox.messages[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "like 'Liked paper on agents…'" in text
+
+
+def test_a_paper_the_reader_voted_on_comes_back_neither_in_a_digest_nor_in_the_profiles_feed(
+    session: Session, smtp: tuple[Inbox, SmtpMailer]
+) -> None:
+    """A vote from a paper page (that paper never came in a digest): "more like this" means they have
+    it, "less like this" that they do not want it. Neither is offered again, in any section, and no
+    reason line names a paper as like itself."""
+    encoder = FakeEncoder()
+    subscriber_id, profile_id, papers = reader(session, encoder)
+    session.execute(update(Subscriber).values(trending_papers=50))  # every paper of the week fits
+    session.commit()
+    vote(session, subscriber_id, profile_id, papers[:2], value=1)
+    vote(session, subscriber_id, profile_id, papers[2:4], value=-1)
+    _, mailer = smtp
+
+    assert jobs.send_digests(digest_date=DIGEST_DAY, mailer=mailer, encoder=encoder).sent == 1
+    feed = build.profile_feed(session, profile_id=profile_id, encoder=lambda: encoder)
+
+    carried = set(session.scalars(select(DigestItem.paper_id)))
+    assert carried, "the rest of the week still came"
+    assert not carried & set(papers[:4])
+    assert feed is not None
+    assert not {paper.id for paper, _ in feed.papers} & set(papers[:4])

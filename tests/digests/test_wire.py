@@ -517,7 +517,10 @@ def test_a_digest_too_long_for_gmail_keeps_each_sections_top_papers_its_footer_a
     kept = sum(counts)
     assert f"This email shows {kept} of your 300 papers" in html
     assert f'<a href="{BASE}/digest/v" style="color:#0b63ce;">See all 300 in your browser</a>' in html
-    assert f"This email shows {kept} of your 300 papers" in text
+    assert (
+        f"This email shows {kept} of your 300 papers: mail apps cut longer messages."
+        " All 300 are at the view-in-browser link above.\n== Speech ==\n"
+    ) in text, "the notice is a line of its own, before the first section's heading"
     assert f'href="{UNSUBSCRIBE}"' in html, "the footer is kept"
     assert f'href="{BASE}/manage/m"' in html
     assert message["Subject"].startswith("papertide: 300 papers"), "the digest is all 300"

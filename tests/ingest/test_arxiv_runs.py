@@ -117,6 +117,29 @@ def test_503_retry_after_and_429_are_retried_then_ok(
     assert 0 <= clock.sleeps[1] <= 4.0, "then exponential backoff with jitter"
 
 
+def test_a_retry_after_date_too_large_to_read_falls_back_to_backoff(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter([(503, {"Retry-After": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}, b"busy")])
+
+    def reply(path: str, query: dict[str, str]) -> Reply:
+        return next(answers, None) or ok(OAI / "arxiv-physics-hep-th.xml")
+
+    with serve(reply) as server:
+        monkeypatch.setenv("PAPERTIDE_ARXIV_OAI_URL", server.url + "/oai")
+        from papertide.config import get_settings
+
+        get_settings.cache_clear()
+        clock = FakeClock()
+        summary = ingest_jobs.harvest_oai(
+            set_spec="hep-th", fetcher=fetcher("arxiv-oai", clock, limit_key=None)
+        )
+
+    assert summary.status == JobStatus.OK
+    assert summary.counts["new"] == 3
+    assert 0 <= clock.sleeps[0] <= 2.0, "the first backoff step, as if no Retry-After came"
+
+
 def test_500_forever_fails_the_run_and_writes_nothing(
     database: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -265,6 +265,25 @@ def test_a_one_click_unsubscribe_sent_twice_is_answered_ok_both_times(
     assert choices(session, "twice@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
 
 
+def test_a_one_click_unsubscribe_sent_as_multipart_form_data_unsubscribes(
+    client: TestClient, inbox: Inbox, session: Session
+) -> None:
+    """RFC 8058: a mail provider SHOULD send its one-click POST as multipart/form-data (MAY as
+    urlencoded). Every other form here refuses multipart (a 415); this one reads no body at all."""
+    press_confirm(client, sign_up(client, inbox, "multi@example.org"))
+    subscriber = subscriber_by_email(session, "multi@example.org")
+    leave = service.new_token(session, subscriber, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+
+    one_click = client.post(f"/unsubscribe/{leave}", files={"List-Unsubscribe": (None, b"One-Click")})
+
+    assert one_click.status_code == 200
+    assert "multi@example.org" in one_click.text
+    assert choices(session, "multi@example.org")[0] == SubscriberStatus.UNSUBSCRIBED
+    elsewhere = client.post("/subscribe", files={"email": (None, b"multi@example.org")})
+    assert elsewhere.status_code == 415, "no other route takes multipart"
+
+
 def test_no_old_digests_unsubscribe_link_ends_a_later_subscription(
     client: TestClient, inbox: Inbox, session: Session
 ) -> None:

@@ -50,6 +50,22 @@ def test_more_like_this_without_a_model_says_so(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["   ", "\u200b\u200b", "?! -- ..."], ids=["spaces", "zero-width", "punctuation"]
+)
+def test_a_passage_with_no_letter_or_digit_is_refused_by_the_page_and_the_api_alike(
+    client: TestClient, text: str
+) -> None:
+    """Embedded all the same, it would rank papers by nothing; the page and the API keep one rule."""
+    page = client.post("/search/like", data={"text": text})
+    api = client.post("/api/v1/similar", json={"text": text})
+
+    assert page.status_code == 422
+    assert "the passage has no letter or digit" in page.text
+    assert api.status_code == 422
+    assert any("text" in problem and "no letter or digit" in problem for problem in api.json()["detail"])
+
+
+@pytest.mark.parametrize(
     ("interests", "message"),
     [
         (", ".join(f"topic {n}" for n in range(11)), "at most 10 interests (you gave 11)"),

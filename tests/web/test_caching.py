@@ -100,6 +100,22 @@ def test_if_modified_since_the_run_gets_a_304_and_an_older_date_the_page(client:
     assert client.get("/", headers={"If-Modified-Since": "not a date"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "since",
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # the year overflows the parser's C long
+        "Mon, 01 Jan 2026 00:00:00 +99999999999999999999",  # the offset overflows its C int
+    ],
+)
+def test_an_if_modified_since_too_large_to_read_gets_the_page_not_a_500(
+    client: TestClient, since: str
+) -> None:
+    for path in [*PAGES, *API]:
+        page = client.get(path, headers={"If-Modified-Since": since})
+
+        assert page.status_code == 200, path
+
+
 def test_each_url_has_its_own_etag(client: TestClient) -> None:
     etags = {client.get(path).headers["etag"] for path in [*PAGES, *API]}
 

@@ -304,6 +304,42 @@ def test_a_raw_byte_past_ascii_in_a_query_is_refused_not_read_as_latin1(app: Fas
     assert b"query: holds the raw byte 0xC3" in sent[1]["body"]
 
 
+@pytest.mark.parametrize(
+    ("form", "named"),
+    [
+        ({"email": ["a@example.org", "b@example.org"]}, "email"),
+        ({"email": ["a@example.org"], "frequency": ["daily", "weekly"]}, "frequency"),
+    ],
+    ids=["address", "frequency"],
+)
+def test_a_form_field_given_twice_is_refused_by_name_not_read_as_its_last_value(
+    client: TestClient, session: Session, form: dict[str, list[str]], named: str
+) -> None:
+    """The framework keeps the last value without a word: the confirmation went to b@ alone."""
+    sent = {**form, "csrf": [csrf_from(client.get("/subscribe").text)]}
+
+    response = client.post("/subscribe", data=sent)
+
+    assert response.status_code == 422
+    assert named in response.text
+    assert "is given 2 times; it takes one value" in response.text
+    assert session.scalars(select(Subscriber)).all() == []
+
+
+def test_a_query_field_given_twice_is_refused_by_name_but_an_unread_one_is_left_alone(
+    client: TestClient,
+) -> None:
+    twice = client.get("/api/v1/search", params=[("q", "speech"), ("q", "graphs")])
+    page = client.get("/search", params=[("q", "speech"), ("q", "graphs")])  # a query model's field
+    unread = client.get("/api/v1/trending", params=[("utm_source", "a"), ("utm_source", "b")])
+
+    assert page.status_code == 422
+    assert "is given 2 times" in page.text
+    assert twice.status_code == 422
+    assert any("q" in problem and "2 times" in problem for problem in twice.json()["detail"])
+    assert unread.status_code == 200
+
+
 def test_a_multipart_form_is_refused_as_no_form_takes_a_file(client: TestClient, session: Session) -> None:
     """Starlette reads a part that is not UTF-8 as Latin-1: the address would be stored as `café@...`."""
     csrf = csrf_from(client.get("/subscribe").text)

@@ -85,7 +85,7 @@ def build_digest(
     sections = compose_sections(
         pool.papers,
         [profile_fit(session, run=run, pool=pool, profile=p) for p in reader.profiles],
-        already_sent=reader.already_sent,
+        already_seen=reader.already_seen,
         mix=subscriber.interest_mix,
         per_section=subscriber.papers_per_digest,
         trending=subscriber.trending_papers,
@@ -181,7 +181,8 @@ def profile_feed(
 ) -> ProfileFeed | None:
     """The section the profile gets in its reader's digest, ranked as a digest ranks it; None when
     the profile is gone or its reader is not subscribed. Unlike the email it repeats papers an
-    earlier digest or section carried: a feed reader keeps its own history and drops repeats by id.
+    earlier digest or section carried (a feed reader keeps its own history and drops repeats by id),
+    but not one the reader voted on: they have seen it, and said so.
     May store the profile's retrained model, as a digest would (profile_fit)."""
     profile = subscriber_repository.get_profile(session, profile_id)
     subscriber = subscriber_repository.get(session, profile.subscriber_id) if profile else None
@@ -194,7 +195,7 @@ def profile_feed(
     sections = compose_sections(
         pool.papers,
         [profile_fit(session, run=run, pool=pool, profile=profile)],
-        already_sent=set(),
+        already_seen=repository.voted_paper_ids_of(session, [subscriber.id]).get(subscriber.id, set()),
         mix=subscriber.interest_mix,
         per_section=subscriber.papers_per_digest,
         trending=0,

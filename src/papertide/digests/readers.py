@@ -1,5 +1,5 @@
 """What a digest needs to know of its reader beyond the subscriber row (their profiles, the papers
-they have had, their link tokens), loaded for a whole batch of readers at once.
+they have had or voted on, their link tokens), loaded for a whole batch of readers at once.
 
 One reader at a time this was four round trips to the database per digest (two of them flushes of
 a token row each); for a batch of fifty it is two queries and one insert.
@@ -21,8 +21,9 @@ from papertide.subscribers.service import hash_token
 @dataclass
 class Reader:
     profiles: list[InterestProfile]
-    # Papers earlier digests carried; a digest composed in the same batch adds its own.
-    already_sent: set[str]
+    # Papers earlier digests carried and papers the reader voted on (a paper page's vote included):
+    # never offered again. A digest composed in the same batch adds its own.
+    already_seen: set[str]
     unsubscribe_token: str
     manage_token: str
 
@@ -35,12 +36,13 @@ def load_readers(session: Session, subscribers: Sequence[Subscriber]) -> dict[in
         return {}
     profiles = repository.profiles_of(session, ids)
     sent = repository.sent_paper_ids_of(session, ids)
+    voted = repository.voted_paper_ids_of(session, ids)
     readers: dict[int, Reader] = {}
     for subscriber_id in ids:
         unsubscribe, manage = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         readers[subscriber_id] = Reader(
             profiles=profiles.get(subscriber_id, []),
-            already_sent=sent.get(subscriber_id, set()),
+            already_seen=sent.get(subscriber_id, set()) | voted.get(subscriber_id, set()),
             unsubscribe_token=unsubscribe,
             manage_token=manage,
         )

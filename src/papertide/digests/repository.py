@@ -556,6 +556,20 @@ def sent_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[i
     return sent
 
 
+def voted_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Every paper each of these subscribers voted on ("more" or "less like this", in any profile),
+    in one query (those with none are left out)."""
+    stmt = (
+        select(InterestProfile.subscriber_id, PaperVote.paper_id)
+        .join(InterestProfile, InterestProfile.id == PaperVote.profile_id)
+        .where(InterestProfile.subscriber_id.in_(subscriber_ids))
+    )
+    voted: dict[int, set[str]] = {}
+    for subscriber_id, paper_id in session.execute(stmt):
+        voted.setdefault(subscriber_id, set()).add(paper_id)
+    return voted
+
+
 def profiles_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, list[InterestProfile]]:
     """The interest profiles of many subscribers, each list in the order its sections appear."""
     stmt = (

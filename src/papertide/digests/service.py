@@ -490,7 +490,7 @@ def _compose(session: Session, delivery: DigestDelivery, subscriber: Subscriber,
     delivery.message_id = message_id
     delivery.as_of_date = built.as_of
     # A second digest of this reader in the same batch (an earlier date) never repeats these.
-    reader.already_sent.update(paper_id for paper_id, *_ in built.items)
+    reader.already_seen.update(paper_id for paper_id, *_ in built.items)
     work.items.extend(
         {
             "delivery_id": delivery.id,

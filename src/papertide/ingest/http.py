@@ -85,7 +85,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
         return min(float(value), 3600.0)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset overflows
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

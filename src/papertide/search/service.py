@@ -490,8 +490,22 @@ def similar(session: Session, paper_id: str, *, model: str, limit: int = 10) -> 
     return [SearchHit(paper=papers[pid], score=sim, similarity=sim) for pid, sim in rows if pid in papers]
 
 
+MAX_PASSAGE_LENGTH = 5000
+PASSAGE_RULE = f"an abstract or a passage of 1 to {MAX_PASSAGE_LENGTH:,} characters, with a letter or a digit"
+
+
+def passage_problem(text: str) -> str | None:
+    """Why `text` cannot be searched for papers like it; None when it can. Spaces, punctuation or
+    zero-width characters alone would be embedded all the same, into a ranking that means nothing."""
+    if len(text) > MAX_PASSAGE_LENGTH:
+        return f"the passage has {len(text):,} characters, more than {MAX_PASSAGE_LENGTH:,}"
+    if not any(char.isalnum() for char in text):
+        return "the passage has no letter or digit"
+    return None
+
+
 def more_like_this(session: Session, text: str, *, encoder: Encoder, limit: int = 20) -> list[SearchHit]:
-    """Papers nearest to a pasted abstract (or any passage), by embedding."""
+    """Papers nearest to a pasted abstract (or any passage, passage_problem() None), by embedding."""
     vector = encoder.encode([" ".join(text.split())])[0]
     rows = repository.nearest(session, vector=vector, model=encoder.name, limit=limit)
     papers = paper_repository.papers_by_ids(session, [pid for pid, _ in rows])

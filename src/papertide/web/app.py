@@ -107,8 +107,9 @@ def create_app(
         # /docs is served from our own files instead (web/api_docs.py), so it works offline.
         docs_url=None,
         redoc_url=None,
-        # Every route, present and future: no control character in any input reaches a query.
-        dependencies=[Depends(guards.reject_control_characters)],
+        # Every route, present and future: no control character in any input reaches a query, and
+        # no field of one value is given two.
+        dependencies=[Depends(guards.reject_control_characters), Depends(guards.reject_repeated_fields)],
         # Its redirect put the client's Host header in Location: web/slashes.py's is relative.
         redirect_slashes=False,
     )
@@ -127,7 +128,8 @@ def create_app(
     # Middleware added first runs innermost. The body limit sits inside CountRequests, so its 413s
     # are counted; the security headers go outside everything, so every answer carries them, the
     # 413s included.
-    app.add_middleware(guards.Utf8Only)  # inside BodyLimit: it reads a form body whole
+    # Inside BodyLimit: it reads a form body whole. The one-click unsubscribe reads no body.
+    app.add_middleware(guards.Utf8Only, bodiless_posts=("/unsubscribe/",))
     app.add_middleware(guards.BodyLimit, max_bytes=settings.max_request_bytes)
     _add_basics(app)
     _add_error_pages(app)

@@ -291,7 +291,7 @@ def _not_modified(request: Request, etag: str, run: ScoreRun) -> bool:
         return False
     try:
         then = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year or an offset of 20 digits overflows
         return False
     if then.tzinfo is None:
         return False

@@ -1,17 +1,22 @@
-"""Input checks every route shares: a cap on request bodies, and no control characters in any value.
+"""Input checks every route shares: a cap on request bodies, text that is UTF-8 as sent, no control
+characters in any value, and no field of one value given twice.
 
-Both answer with a clear 4xx at the edge, so no route has to remember them: a NUL byte reached
+Each answers with a clear 4xx at the edge, so no route has to remember them: a NUL byte reached
 Postgres (which cannot store one) as a 500, and a 100 MB JSON body was read whole into memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,10 +85,16 @@ class Utf8Only:
     form is a 415: no form here takes a file, and its parts would be read the same way.
 
     Inside BodyLimit: a form body is read whole (at most its max_bytes) and handed on unchanged;
-    one the client stops sending midway is never handed on."""
+    one the client stops sending midway is never handed on.
 
-    def __init__(self, app: ASGIApp) -> None:
+    `bodiless_posts`: path prefixes of POST routes that read nothing of their body, the RFC 8058
+    one-click unsubscribe: a mail provider SHOULD send it as multipart/form-data (it MAY send it
+    urlencoded), so there a multipart body is read to its end and dropped, not refused: refusing it
+    would keep mailing a reader who asked to stop."""
+
+    def __init__(self, app: ASGIApp, *, bodiless_posts: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.bodiless_posts = bodiless_posts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,9 +103,18 @@ class Utf8Only:
         parts = [("path", scope.get("raw_path") or b""), ("query", scope.get("query_string", b""))]
         content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
         if content_type == "multipart/form-data":
-            # No form here takes a file, and Starlette reads a part that is not UTF-8 as Latin-1.
-            await error_response(Request(scope), 415, MULTIPART)(scope, receive, send)
-            return
+            if scope["method"] == "POST" and scope["path"].startswith(self.bodiless_posts):
+                try:
+                    if await _whole_body(receive) is None:
+                        return  # the client went away mid-body: a request cut short is not acted on
+                except BodyTooLarge as error:
+                    await error_response(Request(scope), 413, error.detail)(scope, receive, send)
+                    return
+                scope, receive = _without_body(scope), _replaying(b"", receive)
+            else:
+                # No form here takes a file, and Starlette reads a part that is not UTF-8 as Latin-1.
+                await error_response(Request(scope), 415, MULTIPART)(scope, receive, send)
+                return
         if content_type == FORM_TYPES[0]:
             try:
                 body = await _whole_body(receive)
@@ -126,6 +146,13 @@ async def _whole_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _without_body(scope: Scope) -> Scope:
+    """The request as if it had come with an empty body and no content type."""
+    dropped = (b"content-type", b"content-length", b"transfer-encoding")
+    headers = [(name, value) for name, value in scope["headers"] if name.lower() not in dropped]
+    return {**scope, "headers": [*headers, (b"content-length", b"0")]}
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -189,6 +216,80 @@ async def reject_control_characters(request: Request) -> None:
             raise RequestValidationError([problem])
 
 
+async def reject_repeated_fields(request: Request) -> None:
+    """App-wide dependency: a 422 naming a query or form field given more than once where the route
+    takes one value of it. The framework would keep the last one without a word: `email=a&email=b`
+    confirmed b, `frequency=daily&frequency=weekly` stored weekly. A list field (the manage page's
+    weekdays) repeats as it should, and a field no route reads is left alone."""
+    single = _single_valued(request.scope.get("route"))
+    names = [("query", name) for name, _ in request.query_params.multi_items()]
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES:
+        names += [("body", name) for name, _ in (await request.form()).multi_items()]  # parsed once
+    seen = Counter((where, name) for where, name in names if name in single[where])
+    for (where, name), count in seen.items():
+        if count > 1:
+            problem = {
+                "type": "value_error",
+                "loc": (where, name),
+                "msg": f"is given {count} times; it takes one value",
+            }
+            raise RequestValidationError([problem])
+
+
+def _single_valued(route: object) -> dict[str, frozenset[str]]:
+    """The query and form ("body") fields `route` takes one value of, by the names a client sends;
+    worked out once per route and kept on it."""
+    known = getattr(route, "_single_valued", None)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    names: dict[str, set[str]] = {"query": set(), "body": set()}
+    stack = [route.dependant] if isinstance(route, APIRoute) else []
+    while stack:
+        dependant = stack.pop()
+        stack.extend(dependant.dependencies)
+        for where, fields in (("query", dependant.query_params), ("body", dependant.body_params)):
+            for field in fields:
+                names[where].update(_one_valued(field.alias, field.field_info.annotation))
+    found = {where: frozenset(each) for where, each in names.items()}
+    if route is not None:
+        route._single_valued = found  # type: ignore[attr-defined]
+    return found
+
+
+def _one_valued(name: str, annotation: Any) -> Iterator[str]:
+    """`name`, unless its type is a list; for a model of fields (a query model), each of its fields."""
+    model = _unwrapped(annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for field_name, field in model.model_fields.items():
+            if not _is_list(field.annotation):
+                yield field.alias or field_name
+    elif not _is_list(annotation):
+        yield name
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """The type inside Annotated[...] and Optional[...]."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        inner = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return _unwrapped(inner[0]) if len(inner) == 1 else annotation
+    return annotation
+
+
+def _is_list(annotation: Any) -> bool:
+    annotation = _unwrapped(annotation)
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_is_list(arg) for arg in get_args(annotation))
+    return annotation in (list, tuple, set) or get_origin(annotation) in (
+        list,
+        tuple,
+        set,
+        frozenset,
+        Sequence,
+    )
+
+
 async def _inputs(request: Request) -> list[tuple[str, str, str]]:
     """(where, name, value) for every string the request carries."""
     found = [("path", name, str(value)) for name, value in request.path_params.items()]
@@ -233,7 +334,8 @@ def _strings(document: Any) -> Iterator[tuple[str, str]]:
 
 
 # What reject_control_characters enforces, as JSON Schema: no C0 control but tab, LF and CR.
-CONTROL_FREE_PATTERN = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"
+CONTROL_FREE_CHARACTER = "[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]"
+CONTROL_FREE_PATTERN = f"^{CONTROL_FREE_CHARACTER}*$"
 
 
 def publish_input_rule(openapi: dict[str, Any]) -> None:

@@ -183,6 +183,26 @@ def test_channel_without_dates_has_no_announcement_day() -> None:
     assert len(feed.items) == 4
 
 
+def test_channel_dates_too_large_to_read_give_no_announcement_day_not_an_error() -> None:
+    huge = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"  # overflows the date parser
+    raw = MULTI.read_bytes()
+    raw = _edit(
+        raw,
+        "<lastBuildDate>Thu, 24 Sep 2026 08:58:05 +0000</lastBuildDate>",
+        f"<lastBuildDate>{huge}</lastBuildDate>",
+    )
+    raw = _edit(
+        raw,
+        "<pubDate>Thu, 24 Sep 2026 00:00:00 -0400</pubDate>\n    <skipDays>",
+        f"<pubDate>{huge}</pubDate><skipDays>",
+    )
+
+    feed = parse_feed(raw, location="feed.xml")
+
+    assert feed.announced_on is None
+    assert len(feed.items) == 4
+
+
 def test_malformed_items_are_skipped_with_their_position_and_reason() -> None:
     raw = MULTI.read_bytes()
     raw = _edit(

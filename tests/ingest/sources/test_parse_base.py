@@ -118,7 +118,14 @@ def test_rfc822_dates_become_utc(value: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("yesterday", "date: unknown date format 'yesterday'"), (7, "date: expected a date string, got int")],
+    [
+        ("yesterday", "date: unknown date format 'yesterday'"),
+        (7, "date: expected a date string, got int"),
+        (  # the year overflows the parser's C long
+            "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+            "date: unknown date format 'Mon, 01 Jan 99999999999999999999 00:00:00 GMT'",
+        ),
+    ],
 )
 def test_unreadable_rfc822_dates_name_the_field(value: object, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}$"):

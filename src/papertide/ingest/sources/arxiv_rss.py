@@ -188,7 +188,7 @@ def _channel_day(values: list[str], parse: Callable[[str], datetime]) -> date | 
     for value in filter(None, values):
         try:
             return parse(value).date()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
     return None
 

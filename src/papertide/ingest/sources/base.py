@@ -133,7 +133,7 @@ def parse_rfc822(value: object, *, where: str) -> datetime:
         raise ValueError(f"{where}: expected a date string, got {type(value).__name__}")
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset overflows
         raise ValueError(f"{where}: unknown date format {value!r}") from None
     # `-0000` parses to a naive datetime: RFC 2822 says it is UTC with no zone information.
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

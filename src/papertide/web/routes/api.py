@@ -29,7 +29,7 @@ from papertide.search.schemas import (
     SearchQuery,
     SearchSort,
 )
-from papertide.web import caching, listed_window, paging, paper_views, search_views, server_timing
+from papertide.web import caching, guards, listed_window, paging, paper_views, search_views, server_timing
 from papertide.web.deps import EncoderProviderDep, KeywordIndexDep, SessionDep, SettingsDep
 from papertide.web.listed_window import ListedWindow
 from papertide.web.schemas import (
@@ -229,8 +229,25 @@ class PassageIn(BaseModel):
     # should not pass silently) and `limit` is a JSON integer (`true` and `"5"` are not).
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=5000, description="an abstract or any passage")
+    text: str = Field(
+        min_length=1,
+        max_length=search_service.MAX_PASSAGE_LENGTH,
+        description=search_service.PASSAGE_RULE,
+        # What _searchable checks, published for clients: a letter or digit (`\w` but `_`), and no
+        # control character (guards.CONTROL_FREE_PATTERN, which a field with a pattern of its own
+        # does not get).
+        json_schema_extra={
+            "pattern": f"^{guards.CONTROL_FREE_CHARACTER}*[^\\W_]{guards.CONTROL_FREE_CHARACTER}*$"
+        },
+    )
     limit: int = Field(default=10, ge=1, le=100)
+
+    @field_validator("text")
+    @classmethod
+    def _searchable(cls, value: str) -> str:
+        if (problem := search_service.passage_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("limit", mode="before")
     @classmethod

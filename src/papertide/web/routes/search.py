@@ -85,12 +85,9 @@ def _results(request: Request, context: dict[str, Any], page: SearchPage, *, sta
     return response
 
 
-MAX_PASSAGE_LENGTH = 5000
-
-
 @router.get("/search/like", response_class=HTMLResponse)
 def more_like_this_form(request: Request) -> HTMLResponse:
-    context = {"text": "", "hits": None, "error": None, "max_length": MAX_PASSAGE_LENGTH}
+    context = {"text": "", "hits": None, "error": None, "max_length": search_service.MAX_PASSAGE_LENGTH}
     return templates.TemplateResponse(request, "pages/more_like_this.html", context)
 
 
@@ -102,9 +99,14 @@ def more_like_this(
     text: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """Papers like a pasted abstract. A POST because abstracts are too long for a URL; it changes nothing."""
-    context: dict[str, object] = {"text": text, "hits": None, "error": None, "max_length": MAX_PASSAGE_LENGTH}
-    if not text.strip() or len(text) > MAX_PASSAGE_LENGTH:
-        context["error"] = f"Paste an abstract or a passage of 1 to {MAX_PASSAGE_LENGTH:,} characters."
+    context: dict[str, object] = {
+        "text": text,
+        "hits": None,
+        "error": None,
+        "max_length": search_service.MAX_PASSAGE_LENGTH,
+    }
+    if (problem := search_service.passage_problem(text)) is not None:
+        context["error"] = f"Paste {search_service.PASSAGE_RULE}: {problem}."
         return templates.TemplateResponse(request, "pages/more_like_this.html", context, status_code=422)
     model = encoder()  # only for a passage it will search: the first call loads the model
     if model is None:
