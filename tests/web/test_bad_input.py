@@ -224,6 +224,22 @@ def test_a_relay_without_smtputf8_takes_a_domain_beyond_ascii_and_an_address_it_
     assert ADDRESS_NEEDS_SMTPUTF8 in beyond.text.replace("&#39;", "'")
 
 
+def test_the_dev_outbox_writes_an_address_beyond_ascii_as_itself_not_as_an_encoded_word(
+    database: str, tmp_path: Path
+) -> None:
+    """RFC 2047 §5 allows no encoded word inside an address: the outbox writes what an SMTPUTF8
+    server would receive, the address in UTF-8."""
+    outbox = tmp_path / "outbox"
+    with TestClient(create_app(encoder_provider=lambda: None, mailer=OutboxMailer(outbox))) as client:
+        token = csrf_from(client.get("/subscribe").text)
+        assert client.post("/subscribe", data={"email": "ünï@exämple.org", "csrf": token}).status_code == 200
+
+    [written] = list_outbox(outbox)
+    head = written.read_bytes().partition(b"\n\n")[0]
+    assert "To: ünï@exämple.org".encode() in head
+    assert b"=?utf-8?" not in head
+
+
 def test_the_longest_address_a_form_takes_signs_up_with_the_dev_outbox(database: str, tmp_path: Path) -> None:
     """A file name holds 255 bytes; an address may have 254 characters: the outbox names the file
     by a shortened address, so the sign-up is not a 503 that no retry can fix."""

@@ -515,7 +515,11 @@ class OutboxMailer:
         self.directory = directory
 
     def send(self, message: EmailMessage) -> None:
-        self.write(str(message["To"]), bytes(message))
+        to = str(message["To"])
+        if (to + str(message["From"])).isascii():
+            self.write(to, bytes(message))
+        else:  # an address beyond ASCII goes as itself, as smtplib's send_message sends it (SMTPUTF8)
+            self.write(to, message.as_bytes(policy=message.policy.clone(utf8=True)))
 
     @contextmanager
     def session(self) -> Iterator[MailSession]:
