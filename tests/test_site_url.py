@@ -32,6 +32,18 @@ def test_stopping_one_of_two_sites_on_a_data_dir_keeps_the_other_sites_url(tmp_p
     assert not (tmp_path / "site_url").exists(), "the last site to stop removes the file"
 
 
+def test_a_site_on_an_ipv6_link_local_address_with_a_zone_publishes_a_url_commands_follow(
+    tmp_path: Path,
+) -> None:
+    """The zone's % is written %25 (RFC 6874): a bare % is no URL, and other commands would fall back
+    to http://127.0.0.1:8000."""
+    url = site_url.for_listener("fe80::1%eth0", 9000)
+
+    with site_url.published(tmp_path, url):
+        assert url == "http://[fe80::1%25eth0]:9000"
+        assert site_url.read(tmp_path) == url
+
+
 def test_stopping_the_first_site_keeps_the_second_sites_url(tmp_path: Path) -> None:
     first = site_url.publish(tmp_path, SITE_A)
     with site_url.published(tmp_path, SITE_B):

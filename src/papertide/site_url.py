@@ -37,7 +37,7 @@ def for_listener(host: str, port: int) -> str:
     if host in _ANY_ADDRESS:
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 literal
+        host = f"[{host.replace('%', '%25')}]"  # an IPv6 literal; its zone id's % escaped (RFC 6874)
     return f"http://{host}:{port}"
 
 

@@ -23,6 +23,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from sqlalchemy.orm import Session
 
 from papertide.search import query_syntax
+from papertide.search import service as search_service
 from papertide.web.app import create_app
 from papertide.worker import jobs
 from tests.factories import FakeEncoder, make_paper
@@ -131,7 +132,20 @@ def check_trending(case: Any) -> None:
         assert breaks_a_trending_rule(case.query or {}), response.text
 
 
-CHECKS = {"GET /api/v1/search": check_search, "GET /api/v1/trending": check_trending}
+def check_similar(case: Any) -> None:
+    """The published checks, except that valid-looking input may be refused for the passage rule
+    its description states and no pattern can (a letter or digit, in any script)."""
+    response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    if case.meta.generation.mode.is_positive and response.status_code == 422:
+        body = case.body if isinstance(case.body, dict) else {}
+        assert search_service.passage_problem(str(body.get("text", ""))) is not None, response.text
+
+
+CHECKS = {
+    "GET /api/v1/search": check_search,
+    "GET /api/v1/trending": check_trending,
+    "POST /api/v1/similar": check_similar,
+}
 
 
 @pytest.mark.parametrize("label", API)

@@ -26,6 +26,7 @@ from papertide.digests.candidates import DigestRun
 from papertide.digests.mailer import SmtpMailer
 from papertide.models import InterestProfile, Paper, Subscriber, SubscriberStatus, Topic
 from papertide.ranking import repository as ranking_repository
+from papertide.subscribers import preferences
 from papertide.subscribers import repository as subscriber_repository
 from papertide.subscribers import service as subscriber_service
 from papertide.web import feeds
@@ -365,6 +366,35 @@ def test_a_polling_feed_reader_gets_a_304_until_the_profile_changes(
     edited = client.get(path, headers={"If-None-Match": etag})
     assert edited.status_code == 200, "an edited profile is a new feed at once, not at the next score run"
     assert edited.headers["etag"] != etag
+
+
+def test_a_vote_in_any_of_the_readers_profiles_takes_the_paper_out_of_every_feed_at_once(
+    client: TestClient, session: Session
+) -> None:
+    """A voted paper leaves every one of the reader's feeds, so a feed reader polling with its ETag
+    gets the new feed, not a 304: for a vote in another profile, and for a second vote on a profile
+    not retrained yet (its stale mark and its model are as they were after the first)."""
+    chosen = ["2608.20335", "2608.19758", "2608.13210"]
+    session.execute(update(Paper).where(Paper.id.in_(chosen)).values(categories=["cs.CV"]))
+    session.commit()
+    page, profile_id = reader_with_profile(session, categories=["cs.CV"])
+    reader = subscriber_by_email(session, "reader@example.org")
+    other = subscriber_repository.add_profile(
+        session, subscriber_id=reader.id, name="Other", phrases=[], categories=["cs.CL"]
+    )
+    session.commit()
+    path = profile_feed_path(client.get(page))
+    etag = client.get(path).headers["etag"]
+
+    for voted, profile in (("2608.13210", other.id), ("2608.19758", profile_id)):
+        preferences.record_vote(session, subscriber_id=reader.id, profile_id=profile, paper_id=voted, vote=-1)
+        session.commit()
+        polled = client.get(path, headers={"If-None-Match": etag})
+
+        assert polled.status_code == 200, f"a vote on {voted} is a new feed"
+        assert f"/papers/{voted}" not in polled.text
+        etag = polled.headers["etag"]
+    assert [e.id for e in fetch(client, path).entries] == ["http://testserver/papers/2608.20335"]
 
 
 def test_the_profile_feed_is_404_for_a_forged_token_a_deleted_profile_and_after_unsubscribing(

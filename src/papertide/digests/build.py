@@ -169,6 +169,9 @@ def profile_feed_version(session: Session, *, profile_id: int, reader_key: str |
         profile.categories,
         profile.model_stale,
         profile.model,  # a vote's retraining changes the model, not only the stale mark it leaves
+        # Every vote of the reader, in any profile: a voted paper leaves every feed (profile_feed),
+        # and a vote on a stale profile changes neither its mark nor its model until it is retrained.
+        repository.votes_of(session, subscriber.id),
         subscriber.interest_mix,
         subscriber.papers_per_digest,
         period_for(subscriber),
@@ -195,7 +198,7 @@ def profile_feed(
     sections = compose_sections(
         pool.papers,
         [profile_fit(session, run=run, pool=pool, profile=profile)],
-        already_seen=repository.voted_paper_ids_of(session, [subscriber.id]).get(subscriber.id, set()),
+        already_seen={paper_id for _, paper_id, _ in repository.votes_of(session, subscriber.id)},
         mix=subscriber.interest_mix,
         per_section=subscriber.papers_per_digest,
         trending=0,

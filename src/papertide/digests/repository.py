@@ -570,6 +570,17 @@ def voted_paper_ids_of(session: Session, subscriber_ids: Sequence[int]) -> dict[
     return voted
 
 
+def votes_of(session: Session, subscriber_id: int) -> list[tuple[int, str, int]]:
+    """Every vote of one subscriber, in any profile: (profile_id, paper_id, vote), in that order."""
+    stmt = (
+        select(PaperVote.profile_id, PaperVote.paper_id, PaperVote.vote)
+        .join(InterestProfile, InterestProfile.id == PaperVote.profile_id)
+        .where(InterestProfile.subscriber_id == subscriber_id)
+        .order_by(PaperVote.profile_id, PaperVote.paper_id)
+    )
+    return [(profile_id, paper_id, vote) for profile_id, paper_id, vote in session.execute(stmt)]
+
+
 def profiles_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, list[InterestProfile]]:
     """The interest profiles of many subscribers, each list in the order its sections appear."""
     stmt = (

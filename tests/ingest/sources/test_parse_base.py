@@ -125,6 +125,10 @@ def test_rfc822_dates_become_utc(value: str, expected: datetime) -> None:
             "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
             "date: unknown date format 'Mon, 01 Jan 99999999999999999999 00:00:00 GMT'",
         ),
+        (  # a date the parser reads, past year 9999 in UTC
+            "Fri, 31 Dec 9999 23:59:59 -0100",
+            "date: unknown date format 'Fri, 31 Dec 9999 23:59:59 -0100'",
+        ),
     ],
 )
 def test_unreadable_rfc822_dates_name_the_field(value: object, message: str) -> None:

@@ -133,10 +133,10 @@ def parse_rfc822(value: object, *, where: str) -> datetime:
         raise ValueError(f"{where}: expected a date string, got {type(value).__name__}")
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset overflows
+        # `-0000` parses to a naive datetime: RFC 2822 says it is UTC with no zone information.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset; 9999 at -0100 in UTC
         raise ValueError(f"{where}: unknown date format {value!r}") from None
-    # `-0000` parses to a naive datetime: RFC 2822 says it is UTC with no zone information.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def day_start(day: date) -> datetime:
