@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -516,10 +517,11 @@ class OutboxMailer:
 
     def send(self, message: EmailMessage) -> None:
         to = str(message["To"])
-        if (to + str(message["From"])).isascii():
-            self.write(to, bytes(message))
-        else:  # an address beyond ASCII goes as itself, as smtplib's send_message sends it (SMTPUTF8)
+        if not (to + str(message["From"])).isascii() and isinstance(message.policy, EmailPolicy):
+            # An address beyond ASCII goes as itself, as smtplib's send_message sends it (SMTPUTF8).
             self.write(to, message.as_bytes(policy=message.policy.clone(utf8=True)))
+        else:
+            self.write(to, bytes(message))
 
     @contextmanager
     def session(self) -> Iterator[MailSession]:
