@@ -65,8 +65,9 @@ def compose_sections(
 ) -> list[Section]:
     """Each profile in order takes up to `per_section` of the papers that belong in it and are not
     in `already_seen` (had before, or voted on), ranked by (1 - mix) * trend + mix * relevance (both
-    as percentiles of the pool); then the Trending section takes the `trending` top papers left. No paper appears twice; empty sections
-    are left out, so an empty list means there is nothing new to send."""
+    as percentiles of the pool); then the Trending section takes the `trending` top papers left. No
+    paper appears twice; empty sections are left out, so an empty list means there is nothing new
+    to send."""
     taken = set(already_seen)
     trend = _percentiles([p.trend_score for p in pool])
     sections = []

@@ -101,7 +101,7 @@ class Utf8Only:
             await self.app(scope, receive, send)
             return
         parts = [("path", scope.get("raw_path") or b""), ("query", scope.get("query_string", b""))]
-        content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        content_type = _content_type(Headers(scope=scope))
         if content_type == "multipart/form-data":
             if scope["method"] == "POST" and scope["path"].startswith(self.bodiless_posts):
                 try:
@@ -146,6 +146,11 @@ async def _whole_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _content_type(headers: Headers) -> str:
+    """The media type alone (`multipart/form-data`), lower case; "" without one."""
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _without_body(scope: Scope) -> Scope:
@@ -223,7 +228,7 @@ async def reject_repeated_fields(request: Request) -> None:
     weekdays) repeats as it should, and a field no route reads is left alone."""
     single = _single_valued(request.scope.get("route"))
     names = [("query", name) for name, _ in request.query_params.multi_items()]
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES:
+    if _content_type(request.headers) in FORM_TYPES:
         names += [("body", name) for name, _ in (await request.form()).multi_items()]  # parsed once
     seen = Counter((where, name) for where, name in names if name in single[where])
     for (where, name), count in seen.items():
@@ -281,20 +286,17 @@ def _is_list(annotation: Any) -> bool:
     annotation = _unwrapped(annotation)
     if get_origin(annotation) in (Union, UnionType):
         return any(_is_list(arg) for arg in get_args(annotation))
-    return annotation in (list, tuple, set) or get_origin(annotation) in (
-        list,
-        tuple,
-        set,
-        frozenset,
-        Sequence,
-    )
+    return annotation in _LIST_TYPES or get_origin(annotation) in _LIST_TYPES
+
+
+_LIST_TYPES = (list, tuple, set, frozenset, Sequence)
 
 
 async def _inputs(request: Request) -> list[tuple[str, str, str]]:
     """(where, name, value) for every string the request carries."""
     found = [("path", name, str(value)) for name, value in request.path_params.items()]
     found += [("query", name, value) for name, value in request.query_params.multi_items()]
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = _content_type(request.headers)
     if content_type in FORM_TYPES:
         # Starlette keeps the parsed form on the request, so the route reads this same copy.
         form = await request.form()
