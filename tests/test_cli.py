@@ -426,3 +426,38 @@ def test_a_setting_that_is_not_json_where_json_is_read_is_named(monkeypatch: pyt
     assert result.exit_code == 2
     assert "error: PAPERTIDE_TREND_DECAY_SCALE_HOURS: not a value papertide can read" in result.output
     assert "Traceback" not in result.output
+
+
+def test_ctrl_c_lost_in_a_database_calls_clean_up_still_stops_the_worker(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in CI: Ctrl-C landed inside a query, SQLAlchemy's pool ping raised a ProgrammingError
+    over the KeyboardInterrupt during its clean-up, the loop logged a failed step and went on, and
+    the worker never stopped. The signal sets the loop's stop before it interrupts anything."""
+    from papertide.worker import jobs
+
+    steps: list[str] = []
+
+    def a_query_interrupted(**_: object) -> int:
+        steps.append("keyword index")
+        if len(steps) > 1:
+            raise SystemExit("the loop went on after Ctrl-C")  # ends the test's worker either way
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while "the query" runs: its handler runs here
+        except KeyboardInterrupt:
+            raise RuntimeError(
+                "can't change 'autocommit' now: connection in transaction status ACTIVE"
+            ) from None
+        return 0
+
+    monkeypatch.setattr(jobs, "index_keywords", a_query_interrupted)
+    monkeypatch.setattr(jobs, "embed", lambda **_: 0)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = runner.invoke(app, ["worker", "--idle-seconds", "0.01"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    assert steps == ["keyword index"], result.output
+    assert result.exit_code == 0

@@ -243,10 +243,26 @@ def worker(idle_seconds: float = 10.0) -> None:
 
     _setup_logging()
     stop = threading.Event()
+    _stop_on_signal(stop)
     try:
         run_worker(stop=stop, idle_seconds=idle_seconds)
     except KeyboardInterrupt:
         stop.set()
+
+
+def _stop_on_signal(stop: threading.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop`, then interrupt what runs. Set first: a KeyboardInterrupt raised
+    inside a database call can be lost in its clean-up (SQLAlchemy's pool ping raised a
+    ProgrammingError over it, the loop logged that as a failed step and went on), and the loop looks
+    at `stop` after every step, so it ends all the same."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, interrupt)
 
 
 @app.command()
@@ -260,6 +276,7 @@ def scheduler(
 
     _setup_logging()
     stop = threading.Event()
+    _stop_on_signal(stop)
     try:
         run_as_leader(get_settings(), stop=stop, check_seconds=check_seconds)
     except KeyboardInterrupt:
