@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from papertide.ingest import arxiv_api as arxiv_api_run
 from papertide.ingest.ratelimit import wait_turn
-from papertide.ingest.service import IngestError
+from papertide.ingest.service import IngestError, IngestSummary
 from papertide.models import JobRun, JobStatus, Paper, SourceState
 from papertide.worker import ingest as ingest_jobs
 from tests.helpers import FIXTURES, FakeClock, fetcher, ok, recorded_api
@@ -92,13 +92,15 @@ def test_a_killed_oai_harvest_resumes_from_its_token(
     assert "HTTP 500" in (runs[0].error or "")
 
 
-def test_503_retry_after_and_429_are_retried_then_ok(
-    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    answers = iter([(503, {"Retry-After": "7"}, b"busy"), (429, {}, b"slow down")])
+def harvest_after(
+    answers: list[Reply], monkeypatch: pytest.MonkeyPatch
+) -> tuple[IngestSummary, list[tuple[str, dict[str, str], dict[str, str]]], FakeClock]:
+    """An OAI harvest whose first requests get `answers`, then the recorded page: the run's summary,
+    the requests the server saw and the clock the fetcher slept on."""
+    waiting = iter(answers)
 
     def reply(path: str, query: dict[str, str]) -> Reply:
-        return next(answers, None) or ok(OAI / "arxiv-physics-hep-th.xml")
+        return next(waiting, None) or ok(OAI / "arxiv-physics-hep-th.xml")
 
     with serve(reply) as server:
         monkeypatch.setenv("PAPERTIDE_ARXIV_OAI_URL", server.url + "/oai")
@@ -109,10 +111,19 @@ def test_503_retry_after_and_429_are_retried_then_ok(
         summary = ingest_jobs.harvest_oai(
             set_spec="hep-th", fetcher=fetcher("arxiv-oai", clock, limit_key=None)
         )
+    return summary, server.requests, clock
+
+
+def test_503_retry_after_and_429_are_retried_then_ok(
+    database: str, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary, requests, clock = harvest_after(
+        [(503, {"Retry-After": "7"}, b"busy"), (429, {}, b"slow down")], monkeypatch
+    )
 
     assert summary.status == JobStatus.OK
     assert summary.counts["new"] == 3
-    assert len(server.requests) == 3
+    assert len(requests) == 3
     assert clock.sleeps[0] == 7.0, "Retry-After is honoured"
     assert 0 <= clock.sleeps[1] <= 4.0, "then exponential backoff with jitter"
 
@@ -120,20 +131,8 @@ def test_503_retry_after_and_429_are_retried_then_ok(
 def test_a_retry_after_date_too_large_to_read_falls_back_to_backoff(
     database: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = iter([(503, {"Retry-After": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}, b"busy")])
-
-    def reply(path: str, query: dict[str, str]) -> Reply:
-        return next(answers, None) or ok(OAI / "arxiv-physics-hep-th.xml")
-
-    with serve(reply) as server:
-        monkeypatch.setenv("PAPERTIDE_ARXIV_OAI_URL", server.url + "/oai")
-        from papertide.config import get_settings
-
-        get_settings.cache_clear()
-        clock = FakeClock()
-        summary = ingest_jobs.harvest_oai(
-            set_spec="hep-th", fetcher=fetcher("arxiv-oai", clock, limit_key=None)
-        )
+    huge = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"  # overflows the date parser
+    summary, _, clock = harvest_after([(503, {"Retry-After": huge}, b"busy")], monkeypatch)
 
     assert summary.status == JobStatus.OK
     assert summary.counts["new"] == 3

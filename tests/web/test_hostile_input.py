@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from papertide.models import Subscriber
+from papertide.config import get_settings
+from papertide.models import Subscriber, SubscriberStatus, TokenPurpose
+from papertide.subscribers import service as subscriber_service
 from papertide.web.app import create_app
 from papertide.web.guards import BodyLimit
 from tests.helpers import csrf_from
@@ -370,13 +372,72 @@ def test_a_form_the_client_stops_sending_midway_is_never_acted_on(
     assert session.scalars(select(Subscriber)).all() == []
 
 
-def _scope(method: str, path: str, *, query: bytes = b"", body_length: int | None = None) -> dict[str, Any]:
+MULTIPART = b"multipart/form-data; boundary=XyZ"
+ONE_CLICK = (
+    b'--XyZ\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--XyZ--\r\n'
+)
+
+
+def confirmed_reader_leaving(session: Session) -> str:
+    """A confirmed reader's unsubscribe token, as a digest's List-Unsubscribe carries it."""
+    reader = Subscriber(email="leaving@example.org", status=SubscriberStatus.CONFIRMED)
+    session.add(reader)
+    session.flush()
+    token = subscriber_service.new_token(session, reader, TokenPurpose.UNSUBSCRIBE)
+    session.commit()
+    return token
+
+
+def still_confirmed(session: Session) -> bool:
+    session.expire_all()
+    return session.scalars(select(Subscriber.status)).one() == SubscriberStatus.CONFIRMED
+
+
+def test_a_multipart_one_click_cut_short_or_too_large_unsubscribes_nobody(
+    app: FastAPI, session: Session
+) -> None:
+    """The one-click route drops a multipart body unread, but only once it has come whole and within
+    the body limit: a POST the client abandons is not a request, and a huge one is a 413."""
+    token = confirmed_reader_leaving(session)
+    path = f"/unsubscribe/{token}"
+    cut: list[dict[str, Any]] = [
+        {"type": "http.request", "body": ONE_CLICK[:20], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    limit = get_settings().max_request_bytes
+    huge: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"x" * limit, "more_body": True},
+        {"type": "http.request", "body": b"x", "more_body": False},
+    ]
+
+    abandoned = asyncio.run(
+        _call(app, _scope("POST", path, body_length=len(ONE_CLICK), content_type=MULTIPART), cut)
+    )
+    too_large = asyncio.run(_call(app, _scope("POST", path, content_type=MULTIPART), huge))
+
+    assert abandoned == [], "nobody to answer"
+    assert too_large[0]["status"] == 413
+    assert still_confirmed(session)
+    whole = [{"type": "http.request", "body": ONE_CLICK, "more_body": False}]
+    sent = asyncio.run(_call(app, _scope("POST", path, content_type=MULTIPART), whole))
+    assert sent[0]["status"] == 200
+    assert not still_confirmed(session)
+
+
+def _scope(
+    method: str,
+    path: str,
+    *,
+    query: bytes = b"",
+    body_length: int | None = None,
+    content_type: bytes = b"application/x-www-form-urlencoded",
+) -> dict[str, Any]:
+    """`body_length` None: no body, or (with `content_type` given as multipart) a chunked one."""
     headers = [(b"host", b"testserver")]
     if body_length is not None:
-        headers += [
-            (b"content-type", b"application/x-www-form-urlencoded"),
-            (b"content-length", str(body_length).encode()),
-        ]
+        headers += [(b"content-type", content_type), (b"content-length", str(body_length).encode())]
+    elif content_type.startswith(b"multipart/"):
+        headers += [(b"content-type", content_type), (b"transfer-encoding", b"chunked")]
     return {
         "type": "http",
         "asgi": {"version": "3.0"},

@@ -10,13 +10,13 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from papertide.ingest.ratelimit import ARXIV_INTERVAL, Clock, wait_turn
 from papertide.ingest.sources.base import USER_AGENT, SourceError
+from papertide.papers.dates import email_date
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -84,11 +84,9 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if value.isdigit():
         return min(float(value), 3600.0)
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset overflows
+        when = email_date(value, utc=True)
+    except ValueError:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return min(max((when - now).total_seconds(), 0.0), 3600.0)
 
 

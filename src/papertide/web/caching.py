@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import TypeVar
 
 from fastapi import Request, Response
@@ -51,6 +51,7 @@ from starlette.concurrency import run_in_threadpool
 
 from papertide import __version__, db
 from papertide.config import get_settings
+from papertide.papers.dates import email_date
 from papertide.ranking import repository as ranking_repository
 from papertide.ranking.trending import STALE_AFTER
 from papertide.web.reader_cookie import COOKIE_NAME
@@ -290,8 +291,8 @@ def _not_modified(request: Request, etag: str, run: ScoreRun) -> bool:
     if since is None or run.finished_at is None:
         return False
     try:
-        then = parsedate_to_datetime(since)
-    except (TypeError, ValueError, OverflowError):  # a year or an offset of 20 digits overflows
+        then = email_date(since)
+    except ValueError:
         return False
     if then.tzinfo is None:
         return False

@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
 from papertide.ingest.sources.arxiv_xml import parse_xml
@@ -23,6 +22,7 @@ from papertide.ingest.sources.base import (
     split_names,
     split_skipped,
 )
+from papertide.papers.dates import email_date
 from papertide.papers.ids import split_arxiv_id
 from papertide.papers.schemas import PaperIn
 
@@ -72,9 +72,7 @@ def parse_feed(raw: bytes, *, location: str) -> RssFeed:
         if channel is None:
             raise SourceError(f"{NAME}: {location} is an RSS document without a <channel>")
         dates = [_text(channel, "pubDate"), _text(channel, "lastBuildDate")]
-        return _read(
-            channel.findall("item"), _rss_fields, location, _channel_day(dates, parsedate_to_datetime)
-        )
+        return _read(channel.findall("item"), _rss_fields, location, _channel_day(dates, email_date))
     if root.tag == f"{_ATOM}feed":
         dates = [_text(root, f"{_ATOM}updated")]
         return _read(
@@ -188,7 +186,7 @@ def _channel_day(values: list[str], parse: Callable[[str], datetime]) -> date | 
     for value in filter(None, values):
         try:
             return parse(value).date()
-        except (TypeError, ValueError, OverflowError):
+        except ValueError:
             continue
     return None
 

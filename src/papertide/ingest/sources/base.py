@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from papertide.papers.dates import email_date
 from papertide.papers.schemas import PaperIn
 
 USER_AGENT = "papertide/0.1 (+https://github.com/papertide/papertide; self-hosted paper discovery)"
@@ -132,10 +132,8 @@ def parse_rfc822(value: object, *, where: str) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{where}: expected a date string, got {type(value).__name__}")
     try:
-        parsed = parsedate_to_datetime(value)
-        # `-0000` parses to a naive datetime: RFC 2822 says it is UTC with no zone information.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (TypeError, ValueError, OverflowError):  # a 20-digit year or offset; 9999 at -0100 in UTC
+        return email_date(value, utc=True)
+    except ValueError:
         raise ValueError(f"{where}: unknown date format {value!r}") from None
 
 
